@@ -160,7 +160,11 @@ mod tests {
         let err = Reader::new(&input).field("cipherText").unwrap_err();
         assert_eq!(
             err,
-            BinaryError::Truncated { field: "cipherText", needed: i32::MAX as u64, remaining: 3 }
+            BinaryError::Truncated {
+                field: "cipherText",
+                needed: i32::MAX as u64,
+                remaining: 3
+            }
         );
     }
 
@@ -172,13 +176,19 @@ mod tests {
             Err(BinaryError::NegativeLength { declared: -1, .. })
         ));
         let huge = (1i64 << 40).to_be_bytes();
-        assert!(matches!(Reader::new(&huge).length("x"), Err(BinaryError::LengthTooLarge { .. })));
+        assert!(matches!(
+            Reader::new(&huge).length("x"),
+            Err(BinaryError::LengthTooLarge { .. })
+        ));
     }
 
     #[test]
     fn a_huge_array_count_fails_at_the_first_missing_element() {
         let count = (1u64 << 30).to_be_bytes();
-        assert!(matches!(Reader::new(&count).array("boxes"), Err(BinaryError::Truncated { .. })));
+        assert!(matches!(
+            Reader::new(&count).array("boxes"),
+            Err(BinaryError::Truncated { .. })
+        ));
     }
 
     #[test]

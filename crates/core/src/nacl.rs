@@ -110,8 +110,10 @@ pub fn shared_key(public: &PublicKey, private: &PrivateKey) -> Result<SymmetricK
     if !shared.was_contributory() {
         return Err(NaclError::LowOrderPublicKey);
     }
-    let mut derived =
-        salsa20::hsalsa::<salsa20::cipher::consts::U10>(shared.as_bytes().into(), &Default::default());
+    let mut derived = salsa20::hsalsa::<salsa20::cipher::consts::U10>(
+        shared.as_bytes().into(),
+        &Default::default(),
+    );
     let key = SymmetricKey(derived.into());
     derived.zeroize();
     Ok(key)
@@ -128,12 +130,18 @@ mod tests {
         let sealed = seal(b"hi", &nonce, &key);
         assert_eq!(sealed.len(), 2 + TAG_LENGTH);
         assert_eq!(open(&sealed, &nonce, &key).unwrap(), b"hi");
-        assert_eq!(open(&sealed, &Nonce([2; 24]), &key), Err(NaclError::Unauthentic));
+        assert_eq!(
+            open(&sealed, &Nonce([2; 24]), &key),
+            Err(NaclError::Unauthentic)
+        );
         assert_eq!(
             open(&sealed, &nonce, &SymmetricKey::from_bytes([8; 32])),
             Err(NaclError::Unauthentic)
         );
-        assert_eq!(open(&sealed[..10], &nonce, &key), Err(NaclError::Unauthentic));
+        assert_eq!(
+            open(&sealed[..10], &nonce, &key),
+            Err(NaclError::Unauthentic)
+        );
     }
 
     #[test]

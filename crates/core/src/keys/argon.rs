@@ -43,7 +43,12 @@ impl Default for ArgonOptions {
     /// The options Cloister's keygen uses when none are given: the values of Tessera's
     /// documentation samples (argon2id, 1 GiB, 10 passes, 4 lanes).
     fn default() -> Self {
-        Self { variant: ArgonVariant::Id, memory: 1_048_576, iterations: 10, parallelism: 4 }
+        Self {
+            variant: ArgonVariant::Id,
+            memory: 1_048_576,
+            iterations: 10,
+            parallelism: 4,
+        }
     }
 }
 
@@ -65,7 +70,9 @@ impl ArgonOptions {
     /// Derives the 32-byte secretbox key from `password` and `salt`.
     pub fn derive_key(&self, password: &Password, salt: &[u8]) -> Result<SymmetricKey, ArgonError> {
         if self.memory > MAX_MEMORY_KIB {
-            return Err(ArgonError::MemoryTooLarge { memory: self.memory });
+            return Err(ArgonError::MemoryTooLarge {
+                memory: self.memory,
+            });
         }
         let params = argon2::Params::new(
             self.memory,

@@ -102,9 +102,10 @@ impl std::fmt::Debug for KeyFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Unlocked(_) => f.write_str("KeyFile::Unlocked(<redacted>)"),
-            Self::Locked(data) => {
-                f.debug_struct("KeyFile::Locked").field("aopts", &data.aopts).finish_non_exhaustive()
-            }
+            Self::Locked(data) => f
+                .debug_struct("KeyFile::Locked")
+                .field("aopts", &data.aopts)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -123,7 +124,9 @@ impl KeyFile {
     /// The password stored inline in the key data, if any (legacy inline config form).
     pub fn inline_password(&self) -> Option<Password> {
         match self {
-            Self::Locked(LockedData { password: Some(p), .. }) => Some(Password::new(p.as_str())),
+            Self::Locked(LockedData {
+                password: Some(p), ..
+            }) => Some(Password::new(p.as_str())),
             _ => None,
         }
     }
@@ -138,7 +141,9 @@ impl KeyFile {
 
     /// An `unlocked` key file for `private`.
     pub fn unlocked(private: &PrivateKey) -> Self {
-        Self::Unlocked(UnlockedData { bytes: private.to_base64() })
+        Self::Unlocked(UnlockedData {
+            bytes: private.to_base64(),
+        })
     }
 
     /// An `argon2sbox` key file: `private` sealed under Argon2(`password`, fresh 16-byte salt).
@@ -174,17 +179,23 @@ impl KeyFile {
 impl LockedData {
     fn unlock(&self, password: &Password) -> Result<PrivateKey, KeyFileError> {
         let field = |field, text: &str| {
-            b64::decode(text)
-                .map_err(|_| KeyFileError::InvalidLockedField { field, problem: "is not base64" })
+            b64::decode(text).map_err(|_| KeyFileError::InvalidLockedField {
+                field,
+                problem: "is not base64",
+            })
         };
         let nonce = Nonce::from_slice(&field("snonce", &self.snonce)?).ok_or(
-            KeyFileError::InvalidLockedField { field: "snonce", problem: "must be 24 bytes" },
+            KeyFileError::InvalidLockedField {
+                field: "snonce",
+                problem: "must be 24 bytes",
+            },
         )?;
         let salt = field("asalt", &self.asalt)?;
         let sbox = field("sbox", &self.sbox)?;
         let key = self.aopts.derive_key(password, &salt)?;
-        let opened =
-            Zeroizing::new(nacl::open(&sbox, &nonce, &key).map_err(|_| KeyFileError::WrongPassword)?);
+        let opened = Zeroizing::new(
+            nacl::open(&sbox, &nonce, &key).map_err(|_| KeyFileError::WrongPassword)?,
+        );
         Ok(PrivateKey::from_slice(&opened, "the unlocked private key")?)
     }
 }
@@ -211,7 +222,11 @@ fn malformed(error: &serde_json::Error) -> KeyFileError {
         Category::Data => "missing or mistyped member",
         Category::Eof => "unexpected end of input",
     };
-    KeyFileError::Malformed { problem, line: error.line(), column: error.column() }
+    KeyFileError::Malformed {
+        problem,
+        line: error.line(),
+        column: error.column(),
+    }
 }
 
 #[cfg(test)]
@@ -220,8 +235,12 @@ mod tests {
     use crate::keys::argon::ArgonVariant;
 
     const PRIVATE: &str = "yAWAJjwPqUtNVlqGjSrBmr1/iIkghuOh1803Yzx9jLM=";
-    const SMALL: ArgonOptions =
-        ArgonOptions { variant: ArgonVariant::Id, memory: 64, iterations: 1, parallelism: 1 };
+    const SMALL: ArgonOptions = ArgonOptions {
+        variant: ArgonVariant::Id,
+        memory: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
 
     fn rng() -> impl RngCore + CryptoRng {
         rand_core::OsRng
@@ -229,9 +248,17 @@ mod tests {
 
     #[test]
     fn unlocked_files_parse_with_any_layout() {
-        let text = format!("{{\n  \"data\" : {{ \"bytes\" : \"{PRIVATE}\" }},\n  \"type\" : \"unlocked\"\n}}\n");
-        let key = KeyFile::parse(text.as_bytes()).unwrap().unlock(None).unwrap();
-        assert_eq!(key.public_key().to_base64(), "/+UuD63zItL1EbjxkKUljMgG8Z1w0AJ8pNOR4iq2yQc=");
+        let text = format!(
+            "{{\n  \"data\" : {{ \"bytes\" : \"{PRIVATE}\" }},\n  \"type\" : \"unlocked\"\n}}\n"
+        );
+        let key = KeyFile::parse(text.as_bytes())
+            .unwrap()
+            .unlock(None)
+            .unwrap();
+        assert_eq!(
+            key.public_key().to_base64(),
+            "/+UuD63zItL1EbjxkKUljMgG8Z1w0AJ8pNOR4iq2yQc="
+        );
     }
 
     #[test]
@@ -239,7 +266,8 @@ mod tests {
         let private = PrivateKey::from_base64(PRIVATE, "k").unwrap();
         for variant in [ArgonVariant::I, ArgonVariant::D, ArgonVariant::Id] {
             let aopts = ArgonOptions { variant, ..SMALL };
-            let file = KeyFile::lock(&private, &Password::new("pässword"), aopts, &mut rng()).unwrap();
+            let file =
+                KeyFile::lock(&private, &Password::new("pässword"), aopts, &mut rng()).unwrap();
             let reread = KeyFile::parse(file.to_json().as_bytes()).unwrap();
             let unlocked = reread.unlock(Some(&Password::new("pässword"))).unwrap();
             assert_eq!(unlocked.as_bytes(), private.as_bytes());
@@ -250,8 +278,14 @@ mod tests {
     fn wrong_or_missing_password_is_a_clean_error() {
         let private = PrivateKey::from_base64(PRIVATE, "k").unwrap();
         let file = KeyFile::lock(&private, &Password::new("right"), SMALL, &mut rng()).unwrap();
-        assert_eq!(file.unlock(Some(&Password::new("wrong"))).unwrap_err(), KeyFileError::WrongPassword);
-        assert_eq!(file.unlock(None).unwrap_err(), KeyFileError::MissingPassword);
+        assert_eq!(
+            file.unlock(Some(&Password::new("wrong"))).unwrap_err(),
+            KeyFileError::WrongPassword
+        );
+        assert_eq!(
+            file.unlock(None).unwrap_err(),
+            KeyFileError::MissingPassword
+        );
     }
 
     #[test]
@@ -259,8 +293,11 @@ mod tests {
         let leaks = [
             format!("{{\"type\":\"unlocked\",\"data\":\"{PRIVATE}\"}}"),
             format!("{{\"type\":\"{PRIVATE}\",\"data\":{{}}}}"),
-            format!("{{\"type\":\"unlocked\",\"data\":{{\"bytes\":\"{}\"}}}}", &PRIVATE[..20]),
-            format!("{{\"type\":\"unlocked\",\"data\":{{\"bytes\":\"{PRIVATE}\"")
+            format!(
+                "{{\"type\":\"unlocked\",\"data\":{{\"bytes\":\"{}\"}}}}",
+                &PRIVATE[..20]
+            ),
+            format!("{{\"type\":\"unlocked\",\"data\":{{\"bytes\":\"{PRIVATE}\""),
         ];
         for text in leaks {
             let message = KeyFile::parse(text.as_bytes())
@@ -280,22 +317,38 @@ mod tests {
         assert_eq!(err.to_string(), "data.bytes must be 32 bytes, found 3");
         assert!(matches!(
             KeyFile::parse(b"{\"type\":\"unlocked\",\"da").unwrap_err(),
-            KeyFileError::Malformed { problem: "unexpected end of input", .. }
+            KeyFileError::Malformed {
+                problem: "unexpected end of input",
+                ..
+            }
         ));
     }
 
     #[test]
     fn absent_variant_means_argon2id_and_version_is_ignored() {
         let json = br#"{"type":"argon2sbox","data":{"aopts":{"memory":64,"iterations":1,"parallelism":1,"version":"1.3"},"snonce":"","asalt":"","sbox":""}}"#;
-        let KeyFile::Locked(data) = KeyFile::parse(json).unwrap() else { panic!("locked") };
+        let KeyFile::Locked(data) = KeyFile::parse(json).unwrap() else {
+            panic!("locked")
+        };
         assert_eq!(data.aopts.variant, ArgonVariant::Id);
     }
 
     #[test]
     fn public_key_files_tolerate_a_trailing_newline_only() {
         let text = "/+UuD63zItL1EbjxkKUljMgG8Z1w0AJ8pNOR4iq2yQc=";
-        assert_eq!(parse_public_key_file(&format!("{text}\n")).unwrap().to_base64(), text);
-        assert_eq!(parse_public_key_file(&format!("{text}\n{text}")).unwrap_err(), KeyFileError::NotOneLine);
-        assert_eq!(parse_public_key_file("\n").unwrap_err(), KeyFileError::NotOneLine);
+        assert_eq!(
+            parse_public_key_file(&format!("{text}\n"))
+                .unwrap()
+                .to_base64(),
+            text
+        );
+        assert_eq!(
+            parse_public_key_file(&format!("{text}\n{text}")).unwrap_err(),
+            KeyFileError::NotOneLine
+        );
+        assert_eq!(
+            parse_public_key_file("\n").unwrap_err(),
+            KeyFileError::NotOneLine
+        );
     }
 }

@@ -54,9 +54,10 @@ impl PublicKey {
 
     /// Takes a key from a slice that must be exactly 32 bytes; `what` names it in the error.
     pub fn from_slice(bytes: &[u8], what: &'static str) -> Result<Self, KeyError> {
-        let bytes = bytes
-            .try_into()
-            .map_err(|_| KeyError::WrongLength { what, actual: bytes.len() })?;
+        let bytes = bytes.try_into().map_err(|_| KeyError::WrongLength {
+            what,
+            actual: bytes.len(),
+        })?;
         Ok(Self(bytes))
     }
 
@@ -108,9 +109,10 @@ impl PrivateKey {
 
     /// Takes a key from a slice that must be exactly 32 bytes; `what` names it in the error.
     pub fn from_slice(bytes: &[u8], what: &'static str) -> Result<Self, KeyError> {
-        let bytes = bytes
-            .try_into()
-            .map_err(|_| KeyError::WrongLength { what, actual: bytes.len() })?;
+        let bytes = bytes.try_into().map_err(|_| KeyError::WrongLength {
+            what,
+            actual: bytes.len(),
+        })?;
         Ok(Self(bytes))
     }
 
@@ -164,7 +166,10 @@ pub struct KeyPair {
 impl KeyPair {
     /// Pairs a private key with its derived public key.
     pub fn from_private(private: PrivateKey) -> Self {
-        Self { public: private.public_key(), private }
+        Self {
+            public: private.public_key(),
+            private,
+        }
     }
 
     /// Pairs keys read separately (from a `.pub` and a `.key` file), checking that they match.
@@ -193,7 +198,9 @@ impl KeyPair {
 
 impl fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyPair").field("public", &self.public).finish_non_exhaustive()
+        f.debug_struct("KeyPair")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
     }
 }
 
@@ -213,10 +220,16 @@ mod tests {
     fn public_key_is_derived_as_nacl_does() {
         let private =
             PrivateKey::from_base64("yAWAJjwPqUtNVlqGjSrBmr1/iIkghuOh1803Yzx9jLM=", "k").unwrap();
-        assert_eq!(private.public_key().to_base64(), "/+UuD63zItL1EbjxkKUljMgG8Z1w0AJ8pNOR4iq2yQc=");
+        assert_eq!(
+            private.public_key().to_base64(),
+            "/+UuD63zItL1EbjxkKUljMgG8Z1w0AJ8pNOR4iq2yQc="
+        );
         let private =
             PrivateKey::from_base64("Wl+xSyXVuuqzpvznOS7dOobhcn4C5auxkFRi7yLtgtA=", "k").unwrap();
-        assert_eq!(private.public_key().to_base64(), "BULeR8JyUWhiuuCMU/HLA0Q5pzkYT+cHII3ZKBey3Bo=");
+        assert_eq!(
+            private.public_key().to_base64(),
+            "BULeR8JyUWhiuuCMU/HLA0Q5pzkYT+cHII3ZKBey3Bo="
+        );
     }
 
     #[test]
@@ -231,7 +244,10 @@ mod tests {
     fn wrong_lengths_are_named_errors() {
         assert_eq!(
             PublicKey::from_base64("AAAA", "peer key"),
-            Err(KeyError::WrongLength { what: "peer key", actual: 3 })
+            Err(KeyError::WrongLength {
+                what: "peer key",
+                actual: 3
+            })
         );
         assert_eq!(
             PrivateKey::from_base64("not base64!", "key").unwrap_err(),
