@@ -222,3 +222,75 @@ fn affected(input: &mut Decoder<'_>) -> Result<Vec<(String, Vec<u8>)>, PayloadEr
 fn cbor(error: minicbor::decode::Error) -> PayloadError {
     PayloadError::Cbor(error.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nacl::Nonce;
+
+    #[test]
+    fn tesseras_invalid_sample_is_rejected() {
+        // From Tessera's CBOREncoderTest: {"sender": []} — an array where bytes belong.
+        let bytes = crate::b64::decode("oWZzZW5kZXKA").unwrap();
+        assert!(matches!(decode(&bytes), Err(PayloadError::Cbor(_))));
+    }
+
+    #[test]
+    fn missing_required_members_are_named() {
+        let mut out = Encoder::new(Vec::new());
+        out.map(1)
+            .unwrap()
+            .str(SENDER)
+            .unwrap()
+            .bytes(&[1; 32])
+            .unwrap();
+        assert_eq!(
+            decode(&out.into_writer()),
+            Err(PayloadError::MissingField(CIPHER_TEXT))
+        );
+    }
+
+    #[test]
+    fn unknown_members_are_skipped() {
+        let payload = EncodedPayload {
+            sender_key: PublicKey::from_bytes([1; 32]),
+            cipher_text: vec![2; 20],
+            cipher_text_nonce: Nonce([3; 24]),
+            recipient_boxes: vec![vec![4; 48]],
+            recipient_nonce: Nonce([5; 24]),
+            recipient_keys: vec![PublicKey::from_bytes([6; 32])],
+            privacy_mode: PrivacyMode::StandardPrivate,
+            affected_contract_transactions: Default::default(),
+            exec_hash: Vec::new(),
+            mandatory_recipients: Default::default(),
+            privacy_group_id: None,
+        };
+        let mut bytes = encode(&payload);
+        bytes[0] = 0xac; // 12 entries
+        let mut extra = Encoder::new(Vec::new());
+        extra
+            .str("future")
+            .unwrap()
+            .array(2)
+            .unwrap()
+            .u8(1)
+            .unwrap()
+            .map(0)
+            .unwrap();
+        bytes.extend(extra.into_writer());
+        assert_eq!(decode(&bytes).unwrap(), payload);
+    }
+
+    #[test]
+    fn a_huge_declared_count_fails_without_allocating() {
+        // map with 2^63 entries, then nothing.
+        let bytes = [0xbb, 0x80, 0, 0, 0, 0, 0, 0, 0];
+        assert!(decode(&bytes).is_err());
+        // a byte string claiming 2^32 bytes.
+        let mut out = Encoder::new(Vec::new());
+        out.map(1).unwrap().str(SENDER).unwrap();
+        let mut bytes = out.into_writer();
+        bytes.extend([0x5a, 0xff, 0xff, 0xff, 0xff, 0x00]);
+        assert!(decode(&bytes).is_err());
+    }
+}

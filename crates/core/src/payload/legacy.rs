@@ -111,3 +111,85 @@ fn keys(items: Vec<&[u8]>, what: &'static str) -> Result<Vec<PublicKey>, Payload
         .map(|bytes| PublicKey::from_slice(bytes, what).map_err(PayloadError::from))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::b64;
+
+    /// From Tessera's acceptance test PushIT: one box and an empty recipient-key array, no
+    /// privacy sections (a pre-enhanced-privacy peer).
+    const PUSH_IT: &str = "AAAAAAAAACDIZyOQXJmSVNNeufz5YiRjCJwDYQYGf3BkWRy0Bp3hfQAAAAAAAAATJ9Sb5lOtjzaZayBRFP9jOUDczAAAAAAAAAAYggoaH+1mIGV91rR0KkrM89Pizi0e6MYGAAAAAAAAAAEAAAAAAAAAMP+KGceAS1WXguC8E6lq4tvtBi2gJfMa0QZ6DAGBdBp3fDAdTq8tKOjstP1aNIFqvAAAAAAAAAAYM9xGQhx2/GYXetUmFZNMe9ED57Rh58MWAAAAAAAAAAA=";
+
+    fn sample() -> EncodedPayload {
+        decode(&b64::decode(PUSH_IT).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn tesseras_push_it_fixture_decodes() {
+        let payload = sample();
+        assert_eq!(payload.cipher_text.len(), 19);
+        assert_eq!(payload.recipient_boxes.len(), 1);
+        assert_eq!(payload.recipient_boxes[0].len(), 48);
+        assert!(payload.recipient_keys.is_empty());
+        assert_eq!(payload.privacy_mode, PrivacyMode::StandardPrivate);
+    }
+
+    #[test]
+    fn a_payload_ending_after_the_recipient_nonce_is_a_very_old_peers() {
+        let full = b64::decode(PUSH_IT).unwrap();
+        let short = &full[..full.len() - 8];
+        let payload = decode(short).unwrap();
+        assert!(payload.recipient_keys.is_empty());
+        assert_eq!(payload.cipher_text, sample().cipher_text);
+    }
+
+    #[test]
+    fn recipients_without_privacy_sections_are_standard_private() {
+        let mut payload = sample();
+        payload.recipient_keys = vec![payload.sender_key];
+        let encoded = encode(&payload);
+        // Drop the flag (9 bytes) and the empty affected map (8 bytes): the "legacy" layout.
+        let legacy = &encoded[..encoded.len() - 17];
+        assert_eq!(decode(legacy).unwrap(), payload);
+    }
+
+    #[test]
+    fn party_protection_with_an_affected_transaction_round_trips() {
+        let mut payload = sample();
+        payload.privacy_mode = PrivacyMode::PartyProtection;
+        payload
+            .affected_contract_transactions
+            .insert(TxHash::new([7; 64]), SecurityHash(vec![8; 64]));
+        assert_eq!(decode(&encode(&payload)).unwrap(), payload);
+    }
+
+    #[test]
+    fn psv_without_an_exec_hash_is_rejected() {
+        let mut payload = sample();
+        payload.recipient_keys = vec![payload.sender_key];
+        payload.privacy_mode = PrivacyMode::PrivateStateValidation;
+        payload.exec_hash = vec![1];
+        let encoded = encode(&payload);
+        assert_eq!(decode(&encoded).unwrap(), payload);
+        // Drop FIELD(execHash) (8 + 1 bytes): a PSV payload without its exec hash.
+        assert_eq!(
+            decode(&encoded[..encoded.len() - 9]),
+            Err(PayloadError::ExecHashMismatch)
+        );
+    }
+
+    #[test]
+    fn truncation_anywhere_is_an_error_or_an_older_form_never_a_panic() {
+        let mut payload = sample();
+        payload.recipient_keys = vec![payload.sender_key];
+        payload.privacy_mode = PrivacyMode::MandatoryRecipients;
+        payload.mandatory_recipients.insert(payload.sender_key);
+        payload.privacy_group_id = Some(PrivacyGroupId::new([5; 32]));
+        let encoded = encode(&payload);
+        for len in 0..encoded.len() {
+            let _ = decode(&encoded[..len]);
+        }
+        assert_eq!(decode(&encoded).unwrap(), payload);
+    }
+}
