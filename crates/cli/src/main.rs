@@ -1,1 +1,41 @@
-fn main() {}
+//! `cloister`: the command-line entry point that wires Cloister's crates together.
+
+mod keygen;
+mod tessera_args;
+
+use clap::{Parser, Subcommand};
+
+/// High-availability private transactions for GoQuorum.
+#[derive(Debug, Parser)]
+#[command(name = "cloister", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate key pairs as Tessera's `-keygen` does: PATH.pub and PATH.key.
+    Keygen(keygen::KeygenArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse_from(tessera_args::normalize(std::env::args_os()));
+    let result = match cli.command {
+        Command::Keygen(args) => keygen::run(&args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,6 +1,8 @@
 //! Property tests: every codec round-trips, every decoder survives arbitrary bytes, and the
 //! enclave decrypts for exactly its recipients.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use cloister_core::digest::{SecurityHash, TxHash};

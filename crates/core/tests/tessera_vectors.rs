@@ -3,6 +3,8 @@
 //! Inputs: sender A, recipient B, master key 0x20..0x3f, cipher-text nonce 0x00..0x17,
 //! recipient nonce 0x64..0x7b, plaintext "hello tessera".
 
+#![allow(clippy::unwrap_used)]
+
 use cloister_core::digest::PayloadDigest;
 use cloister_core::enclave::{Enclave, PayloadSecrets, PrivacyMetadata};
 use cloister_core::keys::{KeyPair, PrivateKey, PublicKey};

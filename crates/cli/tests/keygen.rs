@@ -1,0 +1,95 @@
+//! `cloister keygen` as a user runs it: a real process writing real files.
+
+#![allow(clippy::unwrap_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use cloister_core::keys::file::{parse_public_key_file, KeyFile};
+use cloister_core::keys::Password;
+
+const SMALL_ARGON: &str = r#"{"variant":"id","memory":256,"iterations":1,"parallelism":1}"#;
+
+fn cloister(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cloister"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the cloister binary runs")
+}
+
+#[test]
+fn locked_key_round_trip_through_keygen_and_unlock() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), "s3cret\n").unwrap();
+    std::fs::write(dir.path().join("argon.json"), SMALL_ARGON).unwrap();
+    let out = cloister(
+        dir.path(),
+        &[
+            "keygen",
+            "--filename",
+            "keys/node",
+            "--password-file",
+            "pw",
+            "--argon-config",
+            "argon.json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let public_text = std::fs::read_to_string(dir.path().join("keys/node.pub")).unwrap();
+    assert!(!public_text.ends_with('\n'), "Tessera writes the bare key");
+    let public = parse_public_key_file(&public_text).unwrap();
+    let key_path = dir.path().join("keys/node.key");
+    assert_eq!(
+        std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let key_file = KeyFile::parse(&std::fs::read(&key_path).unwrap()).unwrap();
+    assert!(key_file.is_locked());
+    let private = key_file.unlock(Some(&Password::new("s3cret"))).unwrap();
+    assert_eq!(private.public_key(), public);
+    assert!(key_file.unlock(Some(&Password::new("wrong"))).is_err());
+}
+
+#[test]
+fn tessera_spelling_makes_unlocked_keys_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cloister(dir.path(), &["-keygen", "-filename", "a,b"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in ["a", "b"] {
+        let key = KeyFile::parse(&std::fs::read(dir.path().join(format!("{name}.key"))).unwrap())
+            .unwrap();
+        let public = parse_public_key_file(
+            &std::fs::read_to_string(dir.path().join(format!("{name}.pub"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(key.unlock(None).unwrap().public_key(), public);
+    }
+    let before = std::fs::read(dir.path().join("a.key")).unwrap();
+    let again = cloister(dir.path(), &["keygen", "--filename", "a"]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("a.pub already exists"));
+    assert_eq!(std::fs::read(dir.path().join("a.key")).unwrap(), before);
+}
+
+#[test]
+fn private_keys_never_reach_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cloister(dir.path(), &["keygen", "--filename", "k"]);
+    assert!(out.status.success());
+    let key = KeyFile::parse(&std::fs::read(dir.path().join("k.key")).unwrap()).unwrap();
+    let private = key.unlock(None).unwrap().to_base64();
+    let printed = [out.stdout, out.stderr].concat();
+    assert!(!String::from_utf8_lossy(&printed).contains(private.as_str()));
+}
