@@ -398,3 +398,138 @@ impl std::fmt::Debug for Enclave {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::PrivateKey;
+
+    fn pair(seed: u8) -> KeyPair {
+        KeyPair::from_private(PrivateKey::from_bytes([seed; 32]))
+    }
+
+    fn node(seed: u8) -> (Enclave, PublicKey) {
+        let pair = pair(seed);
+        let public = *pair.public();
+        (Enclave::new(vec![pair]).unwrap(), public)
+    }
+
+    #[test]
+    fn raw_payloads_open_for_their_sender_and_become_payloads_with_the_same_hash() {
+        let (a, a_pub) = node(1);
+        let (b, b_pub) = node(2);
+        let raw = a.encrypt_raw_payload(b"signed tx", &a_pub).unwrap();
+        assert_eq!(a.unencrypt_raw_payload(&raw).unwrap(), b"signed tx");
+        let payload = a
+            .encrypt_payload_from_raw(&raw, &[b_pub, a_pub], PrivacyMetadata::default())
+            .unwrap();
+        let digest = PayloadDigest::Sha3_512;
+        assert_eq!(digest.digest(&payload.cipher_text), raw.hash(digest));
+        let copy = payload.for_recipient(&b_pub).unwrap();
+        assert_eq!(
+            b.unencrypt_transaction(&copy, &b_pub).unwrap(),
+            b"signed tx"
+        );
+        assert_eq!(
+            a.unencrypt_transaction(&payload, &a_pub).unwrap(),
+            b"signed tx"
+        );
+    }
+
+    #[test]
+    fn a_raw_payload_cannot_be_opened_by_another_node() {
+        let (a, a_pub) = node(1);
+        let raw = a.encrypt_raw_payload(b"x", &a_pub).unwrap();
+        let (b, _) = node(2);
+        assert_eq!(
+            b.unencrypt_raw_payload(&raw),
+            Err(EnclaveError::UnknownKey(a_pub))
+        );
+    }
+
+    #[test]
+    fn only_local_keys_can_send() {
+        let (a, _) = node(1);
+        let stranger = *pair(9).public();
+        let err = a.encrypt_payload(b"x", &stranger, &[stranger], PrivacyMetadata::default());
+        assert_eq!(err.unwrap_err(), EnclaveError::UnknownKey(stranger));
+        assert_eq!(Enclave::new(vec![]).unwrap_err(), EnclaveError::NoKeys);
+    }
+
+    #[test]
+    fn security_hashes_verify_for_the_real_affected_transaction_only() {
+        let (a, a_pub) = node(1);
+        let (b, b_pub) = node(2);
+        let original = a
+            .encrypt_payload(
+                b"deploy",
+                &a_pub,
+                &[b_pub, a_pub],
+                PrivacyMetadata::default(),
+            )
+            .unwrap();
+        let original_hash = PayloadDigest::Sha3_512.digest(&original.cipher_text);
+        // B received its copy of the contract creation and now sends a transaction affecting it.
+        let b_copy = original.for_recipient(&b_pub).unwrap();
+        let affected = AffectedTransaction {
+            hash: original_hash.clone(),
+            payload: b_copy,
+        };
+        let privacy = PrivacyMetadata {
+            privacy_mode: PrivacyMode::PartyProtection,
+            affected_contract_transactions: vec![affected],
+            ..Default::default()
+        };
+        let call = b
+            .encrypt_payload(b"call", &b_pub, &[a_pub, b_pub], privacy)
+            .unwrap();
+        assert!(call
+            .affected_contract_transactions
+            .contains_key(&original_hash));
+        // A verifies against its own stored copy of the affected transaction.
+        let at_a = [AffectedTransaction {
+            hash: original_hash.clone(),
+            payload: original.clone(),
+        }];
+        assert!(a.find_invalid_security_hashes(&call, &at_a).is_empty());
+        // A forged security hash is reported.
+        let mut forged = call.clone();
+        forged.affected_contract_transactions.insert(
+            original_hash.clone(),
+            crate::digest::SecurityHash(vec![0; 64]),
+        );
+        assert_eq!(
+            a.find_invalid_security_hashes(&forged, &at_a)
+                .into_iter()
+                .collect::<Vec<_>>(),
+            [original_hash]
+        );
+    }
+
+    #[test]
+    fn the_sender_can_add_a_box_for_a_new_recipient() {
+        let (a, a_pub) = node(1);
+        let (c, c_pub) = node(3);
+        let mut payload = a
+            .encrypt_payload(b"late", &a_pub, &[a_pub], PrivacyMetadata::default())
+            .unwrap();
+        let new_box = a.create_recipient_box(&payload, &c_pub).unwrap();
+        payload.recipient_keys.push(c_pub);
+        payload.recipient_boxes.push(new_box);
+        let copy = payload.for_recipient(&c_pub).unwrap();
+        assert_eq!(c.unencrypt_transaction(&copy, &c_pub).unwrap(), b"late");
+    }
+
+    #[test]
+    fn a_tampered_cipher_text_fails_authentication() {
+        let (a, a_pub) = node(1);
+        let mut payload = a
+            .encrypt_payload(b"x", &a_pub, &[a_pub], PrivacyMetadata::default())
+            .unwrap();
+        payload.cipher_text[0] ^= 1;
+        assert_eq!(
+            a.unencrypt_transaction(&payload, &a_pub),
+            Err(EnclaveError::Nacl(NaclError::Unauthentic))
+        );
+    }
+}
