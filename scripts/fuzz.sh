@@ -7,7 +7,8 @@ seconds=${1:-180}
 command -v cargo-fuzz >/dev/null || { echo "scripts/fuzz.sh: cargo-fuzz is missing; run 'cargo install cargo-fuzz'." >&2; exit 1; }
 for target in $(cargo +nightly fuzz list); do
   echo "== $target (${seconds}s)"
-  cargo +nightly fuzz run -O "$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 2>&1 \
+  seeds=(); [ -d "seeds/$target" ] && seeds=("corpus/$target" "seeds/$target") && mkdir -p "corpus/$target"
+  cargo +nightly fuzz run -O "$target" "${seeds[@]}" -- -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 2>&1 \
     | grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==|SUMMARY|artifact_prefix|Test unit written)' || true
   [ -z "$(ls -A "artifacts/$target" 2>/dev/null)" ] || { echo "crash in $target: see fuzz/artifacts/$target" >&2; exit 1; }
 done

@@ -93,3 +93,55 @@ fn private_keys_never_reach_the_output() {
     let printed = [out.stdout, out.stderr].concat();
     assert!(!String::from_utf8_lossy(&printed).contains(private.as_str()));
 }
+
+#[test]
+fn keygen_output_loads_through_a_tessera_config() {
+    use cloister_core::config::Config;
+    use cloister_core::keys::source;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), "s3cret\n").unwrap();
+    std::fs::write(dir.path().join("argon.json"), SMALL_ARGON).unwrap();
+    let out = cloister(
+        dir.path(),
+        &[
+            "keygen",
+            "--filename",
+            "tm",
+            "--password-file",
+            "pw",
+            "--argonconfig",
+            "argon.json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let at = |name: &str| dir.path().join(name).display().to_string();
+    let config = format!(
+        r#"{{"jdbc":{{"url":"jdbc:sqlite:tm.db"}},
+            "serverConfigs":[{{"app":"P2P","serverAddress":"http://localhost:9001"}}],
+            "peer":[],
+            "keys":{{"passwordFile":"{}","keyData":[{{"privateKeyPath":"{}","publicKeyPath":"{}"}}]}}}}"#,
+        at("pw"),
+        at("tm.key"),
+        at("tm.pub")
+    );
+    let loaded = Config::parse(config.as_bytes()).unwrap();
+    loaded.config.validate().unwrap();
+    let keys = loaded.config.keys.as_ref().unwrap();
+    let pairs = source::resolve(keys, &mut |path| std::fs::read(path)).unwrap();
+    let public = std::fs::read_to_string(dir.path().join("tm.pub")).unwrap();
+    assert_eq!(pairs[0].public().to_base64(), public);
+
+    std::fs::write(dir.path().join("pw"), "wrong\n").unwrap();
+    let error = source::resolve(keys, &mut |path| std::fs::read(path))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("tm.key") && error.contains("wrong password"),
+        "{error}"
+    );
+}
