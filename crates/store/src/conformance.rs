@@ -1,0 +1,637 @@
+//! The conformance suite: what every [`Store`] backend must do, written once.
+//!
+//! A backend crate runs it with one line in an integration test, given an async function that
+//! returns a fresh, empty store plus a guard that keeps its resources alive (a temp directory,
+//! a scratch database):
+//!
+//! ```ignore
+//! async fn fresh() -> (std::sync::Arc<dyn cloister_store::Store>, tempfile::TempDir) { … }
+//! cloister_store::conformance_tests!(fresh);
+//! ```
+//!
+//! That expands to one `#[test]` per check below, each on its own multi-threaded tokio runtime
+//! (so the concurrency checks really run in parallel) and against its own fresh store. Enable
+//! the `conformance` feature in the backend's `[dev-dependencies]`.
+//!
+//! Checks panic with a message on failure, as tests do.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+
+use cloister_core::digest::TxHash;
+use cloister_core::payload::{PayloadCodec, PrivacyMode};
+
+use crate::rows::{
+    InsertOutcome, NewStagedTransaction, PrivacyGroupRow, RawTransactionRow, StagingCounts,
+    TransactionRow,
+};
+use crate::Store;
+
+/// Expands to one `#[test]` per conformance check, each run against a store from `$fresh`
+/// (a path to an `async fn() -> (Arc<dyn Store>, Guard)`).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fresh:path) => {
+        $crate::conformance_tests!(@each $fresh;
+            insert_is_insert_if_absent,
+            absent_rows_read_as_none,
+            replace_is_compare_and_swap,
+            delete_removes_rows,
+            list_pages_by_timestamp_then_hash,
+            raw_transactions,
+            privacy_groups,
+            staging_pass_orders_dependencies,
+            staging_versions_and_clear,
+            concurrent_distinct_inserts,
+            racing_inserts_of_one_hash,
+            racing_compare_and_swap,
+            health_reports_reachable,
+        );
+    };
+    (@each $fresh:path; $($check:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $check() {
+                $crate::conformance::run($fresh, $crate::conformance::$check);
+            }
+        )+
+    };
+}
+
+/// Runs one check on a fresh store, on a new multi-threaded runtime; the guard from `fresh`
+/// is dropped after the check.
+pub fn run<G, S, SF, C, CF>(fresh: S, check: C)
+where
+    S: FnOnce() -> SF,
+    SF: Future<Output = (Arc<dyn Store>, G)>,
+    C: FnOnce(Arc<dyn Store>) -> CF,
+    CF: Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the conformance check");
+    runtime.block_on(async {
+        let (store, guard) = fresh().await;
+        check(store).await;
+        drop(guard);
+    });
+}
+
+/// A 64-byte hash whose first bytes are `tag` (so tests control the byte order).
+pub fn hash(tag: &[u8]) -> TxHash {
+    let mut bytes = vec![0xA5; 64];
+    bytes[..tag.len()].copy_from_slice(tag);
+    TxHash::new(bytes)
+}
+
+/// A transaction row with a recognisable payload.
+pub fn tx(tag: &[u8], payload: &[u8], timestamp: i64) -> TransactionRow {
+    TransactionRow {
+        hash: hash(tag),
+        encoded_payload: payload.to_vec(),
+        codec: PayloadCodec::Cbor,
+        timestamp,
+    }
+}
+
+async fn insert(store: &dyn Store, row: &TransactionRow) {
+    let outcome = store
+        .insert_transaction(row)
+        .await
+        .expect("insert_transaction");
+    assert_eq!(
+        outcome,
+        InsertOutcome::Inserted,
+        "first insert of {:?}",
+        row.hash
+    );
+}
+
+/// A second insert of the same hash changes nothing and returns the first row.
+pub async fn insert_is_insert_if_absent(store: Arc<dyn Store>) {
+    let first = tx(b"a", b"first payload", 1_000);
+    insert(&*store, &first).await;
+
+    let mut second = tx(b"a", b"second payload", 2_000);
+    second.codec = PayloadCodec::Legacy;
+    let outcome = store.insert_transaction(&second).await.expect("insert");
+    assert_eq!(outcome, InsertOutcome::AlreadyPresent(first.clone()));
+
+    let stored = store.get_transaction(&first.hash).await.expect("get");
+    assert_eq!(stored, Some(first));
+    assert_eq!(store.count_transactions().await.expect("count"), 1);
+}
+
+/// Reads of rows that are not there are `Ok(None)` / empty, and deletes say `false`.
+pub async fn absent_rows_read_as_none(store: Arc<dyn Store>) {
+    let absent = hash(b"absent");
+    assert_eq!(store.get_transaction(&absent).await.expect("get"), None);
+    assert_eq!(
+        store.get_raw_transaction(&absent).await.expect("get raw"),
+        None
+    );
+    assert_eq!(
+        store.get_privacy_group(b"absent").await.expect("get group"),
+        None
+    );
+    assert!(store
+        .find_privacy_groups(b"absent")
+        .await
+        .expect("find")
+        .is_empty());
+    assert!(!store.delete_transaction(&absent).await.expect("delete"));
+    assert!(!store
+        .delete_raw_transaction(&absent)
+        .await
+        .expect("delete raw"));
+    assert!(store
+        .list_transactions(0, 10)
+        .await
+        .expect("list")
+        .is_empty());
+    assert_eq!(store.count_transactions().await.expect("count"), 0);
+    assert!(store
+        .list_privacy_groups()
+        .await
+        .expect("groups")
+        .is_empty());
+}
+
+/// Replace succeeds only with the current bytes, and keeps the first timestamp.
+pub async fn replace_is_compare_and_swap(store: Arc<dyn Store>) {
+    let row = tx(b"cas", b"version 1", 1_234);
+    insert(&*store, &row).await;
+
+    let stale = store
+        .replace_transaction(&row.hash, b"not the stored bytes", b"x", PayloadCodec::Cbor)
+        .await
+        .expect("replace");
+    assert!(!stale, "replace with wrong expected bytes must fail");
+    assert_eq!(
+        store.get_transaction(&row.hash).await.expect("get"),
+        Some(row.clone())
+    );
+
+    let swapped = store
+        .replace_transaction(&row.hash, b"version 1", b"version 2", PayloadCodec::Legacy)
+        .await
+        .expect("replace");
+    assert!(swapped, "replace with the stored bytes must succeed");
+    let stored = store.get_transaction(&row.hash).await.expect("get");
+    assert_eq!(
+        stored,
+        Some(TransactionRow {
+            hash: row.hash.clone(),
+            encoded_payload: b"version 2".to_vec(),
+            codec: PayloadCodec::Legacy,
+            timestamp: 1_234,
+        })
+    );
+
+    let again = store
+        .replace_transaction(&row.hash, b"version 1", b"version 3", PayloadCodec::Cbor)
+        .await
+        .expect("replace");
+    assert!(!again, "replace with stale bytes must fail");
+
+    let absent = store
+        .replace_transaction(&hash(b"none"), b"version 1", b"x", PayloadCodec::Cbor)
+        .await
+        .expect("replace absent");
+    assert!(!absent, "replace of an absent row must fail");
+    assert_eq!(
+        store.get_transaction(&hash(b"none")).await.expect("get"),
+        None
+    );
+}
+
+/// Delete removes exactly the row, once; the hash can be stored again afterwards.
+pub async fn delete_removes_rows(store: Arc<dyn Store>) {
+    let keep = tx(b"keep", b"k", 1);
+    let gone = tx(b"gone", b"g", 2);
+    insert(&*store, &keep).await;
+    insert(&*store, &gone).await;
+
+    assert!(store.delete_transaction(&gone.hash).await.expect("delete"));
+    assert_eq!(store.get_transaction(&gone.hash).await.expect("get"), None);
+    assert!(!store
+        .delete_transaction(&gone.hash)
+        .await
+        .expect("delete again"));
+    assert_eq!(
+        store.get_transaction(&keep.hash).await.expect("get"),
+        Some(keep)
+    );
+    assert_eq!(store.count_transactions().await.expect("count"), 1);
+    insert(&*store, &gone).await;
+}
+
+/// Pages follow (`TIMESTAMP`, `HASH` bytewise), whatever the insertion order.
+pub async fn list_pages_by_timestamp_then_hash(store: Arc<dyn Store>) {
+    let rows = [
+        tx(&[0x30], b"p", 300),
+        tx(&[0xF0], b"p", 100),
+        tx(&[0x10], b"p", 100),
+        tx(&[0x80], b"p", 200),
+        tx(&[0x00, 0x01], b"p", 300),
+        tx(&[0x7F], b"p", 100),
+        tx(&[0x00, 0x00], b"p", 300),
+    ];
+    for row in &rows {
+        insert(&*store, row).await;
+    }
+    let mut expected = rows.to_vec();
+    expected
+        .sort_by(|a, b| (a.timestamp, a.hash.as_bytes()).cmp(&(b.timestamp, b.hash.as_bytes())));
+
+    let mut paged = Vec::new();
+    for offset in (0..10).step_by(3) {
+        let page = store.list_transactions(offset, 3).await.expect("list");
+        assert!(page.len() <= 3);
+        paged.extend(page);
+    }
+    assert_eq!(paged, expected);
+    assert_eq!(
+        store.list_transactions(0, 100).await.expect("list"),
+        expected
+    );
+    assert!(store
+        .list_transactions(7, 10)
+        .await
+        .expect("list")
+        .is_empty());
+    assert_eq!(store.count_transactions().await.expect("count"), 7);
+}
+
+fn raw(tag: &[u8], payload: &[u8]) -> RawTransactionRow {
+    RawTransactionRow {
+        hash: hash(tag),
+        encrypted_payload: payload.to_vec(),
+        encrypted_key: vec![1; 48],
+        nonce: vec![2; 24],
+        sender: vec![3; 32],
+        timestamp: 42,
+    }
+}
+
+/// Raw transactions: insert-if-absent, get, delete.
+pub async fn raw_transactions(store: Arc<dyn Store>) {
+    let first = raw(b"raw", b"payload one");
+    let outcome = store
+        .insert_raw_transaction(&first)
+        .await
+        .expect("insert raw");
+    assert_eq!(outcome, InsertOutcome::Inserted);
+
+    let mut second = raw(b"raw", b"payload two");
+    second.timestamp = 99;
+    let outcome = store
+        .insert_raw_transaction(&second)
+        .await
+        .expect("insert raw");
+    assert_eq!(outcome, InsertOutcome::AlreadyPresent(first.clone()));
+
+    assert_eq!(
+        store
+            .get_raw_transaction(&first.hash)
+            .await
+            .expect("get raw"),
+        Some(first.clone())
+    );
+    // Raw and ordinary transactions live in different tables.
+    assert_eq!(store.get_transaction(&first.hash).await.expect("get"), None);
+
+    assert!(store
+        .delete_raw_transaction(&first.hash)
+        .await
+        .expect("delete"));
+    assert_eq!(
+        store.get_raw_transaction(&first.hash).await.expect("get"),
+        None
+    );
+    assert!(!store
+        .delete_raw_transaction(&first.hash)
+        .await
+        .expect("delete"));
+}
+
+fn group(id: &[u8], lookup: &[u8], data: &[u8], timestamp: i64) -> PrivacyGroupRow {
+    PrivacyGroupRow {
+        id: id.to_vec(),
+        lookup_id: lookup.to_vec(),
+        data: data.to_vec(),
+        timestamp,
+    }
+}
+
+/// Privacy groups: upsert, get, lookup-id search returning several groups, list.
+pub async fn privacy_groups(store: Arc<dyn Store>) {
+    let g2 = group(b"group-2", b"members-ab", b"data 2", 20);
+    let g1 = group(b"group-1", b"members-ab", b"data 1", 10);
+    let g3 = group(b"group-3", b"members-cd", b"data 3", 30);
+    for g in [&g2, &g1, &g3] {
+        store.upsert_privacy_group(g).await.expect("upsert");
+    }
+
+    assert_eq!(
+        store.get_privacy_group(b"group-1").await.expect("get"),
+        Some(g1.clone())
+    );
+    assert_eq!(
+        store
+            .find_privacy_groups(b"members-ab")
+            .await
+            .expect("find"),
+        vec![g1.clone(), g2.clone()]
+    );
+    assert_eq!(
+        store
+            .find_privacy_groups(b"members-cd")
+            .await
+            .expect("find"),
+        vec![g3.clone()]
+    );
+
+    // Upsert replaces the data (and lookup id) but keeps the first timestamp.
+    let updated = group(b"group-2", b"members-cd", b"data 2, updated", 999);
+    store.upsert_privacy_group(&updated).await.expect("upsert");
+    let expected = group(b"group-2", b"members-cd", b"data 2, updated", 20);
+    assert_eq!(
+        store.get_privacy_group(b"group-2").await.expect("get"),
+        Some(expected.clone())
+    );
+    assert_eq!(
+        store
+            .find_privacy_groups(b"members-ab")
+            .await
+            .expect("find"),
+        vec![g1.clone()]
+    );
+    assert_eq!(
+        store
+            .find_privacy_groups(b"members-cd")
+            .await
+            .expect("find"),
+        vec![expected.clone(), g3.clone()]
+    );
+    assert_eq!(
+        store.list_privacy_groups().await.expect("list"),
+        vec![g1, expected, g3]
+    );
+}
+
+fn staged(tag: &[u8], payload: &[u8], affected: &[&[u8]]) -> NewStagedTransaction {
+    NewStagedTransaction {
+        hash: hash(tag),
+        payload: payload.to_vec(),
+        codec: PayloadCodec::Legacy,
+        privacy_mode: PrivacyMode::PartyProtection,
+        timestamp: 7,
+        affected: affected.iter().map(|t| hash(t)).collect(),
+    }
+}
+
+/// The staging pass: a → b → c gets stages 1, 2, 3; an affected hash that is not staged does
+/// not hold a row back; a cycle stays unstaged and is listed last.
+pub async fn staging_pass_orders_dependencies(store: Arc<dyn Store>) {
+    let rows = [
+        staged(b"c", b"pc", &[b"b"]),
+        staged(b"b", b"pb", &[b"a"]),
+        staged(b"a", b"pa", &[]),
+        staged(b"free", b"pf", &[b"not staged anywhere"]),
+        staged(b"x", b"px", &[b"y"]),
+        staged(b"y", b"py", &[b"x"]),
+    ];
+    for row in &rows {
+        assert!(
+            store.stage_transaction(row).await.expect("stage"),
+            "new version"
+        );
+    }
+    assert_eq!(
+        store.staging_counts().await.expect("counts"),
+        StagingCounts {
+            total: 6,
+            staged: 0
+        }
+    );
+
+    let counts = store.run_staging_pass().await.expect("staging pass");
+    assert_eq!(
+        counts,
+        StagingCounts {
+            total: 6,
+            staged: 4
+        }
+    );
+
+    let listed = store.list_staged(0, 100).await.expect("list staged");
+    let stage_of = |tag: &[u8]| {
+        listed
+            .iter()
+            .find(|s| s.hash == hash(tag))
+            .map(|s| s.validation_stage)
+            .expect("row listed")
+    };
+    assert_eq!(stage_of(b"a"), Some(1));
+    assert_eq!(stage_of(b"free"), Some(1));
+    assert_eq!(stage_of(b"b"), Some(2));
+    assert_eq!(stage_of(b"c"), Some(3));
+    assert_eq!(stage_of(b"x"), None);
+    assert_eq!(stage_of(b"y"), None);
+
+    // Order: stage (unstaged last), then the base64 hash text.
+    let order: Vec<(Option<i64>, String)> = listed
+        .iter()
+        .map(|s| (s.validation_stage, s.hash.to_base64()))
+        .collect();
+    let mut expected = order.clone();
+    expected.sort_by(|a, b| {
+        (a.0.is_none(), a.0, a.1.as_bytes()).cmp(&(b.0.is_none(), b.0, b.1.as_bytes()))
+    });
+    assert_eq!(order, expected);
+    assert_eq!(listed.len(), 6);
+
+    // Columns survive the round trip.
+    let c = listed.iter().find(|s| s.hash == hash(b"c")).expect("c");
+    assert_eq!(c.payload, b"pc");
+    assert_eq!(c.codec, PayloadCodec::Legacy);
+    assert_eq!(c.privacy_mode, PrivacyMode::PartyProtection);
+    assert_eq!(c.timestamp, 7);
+
+    // Paging gives the same sequence.
+    let mut paged = Vec::new();
+    for offset in (0..6).step_by(4) {
+        paged.extend(store.list_staged(offset, 4).await.expect("page"));
+    }
+    assert_eq!(paged, listed);
+
+    // A further pass changes nothing.
+    assert_eq!(store.assign_validation_stage(4).await.expect("round"), 0);
+}
+
+/// Versions of one hash are all kept, an identical re-push is not; clearing empties staging.
+pub async fn staging_versions_and_clear(store: Arc<dyn Store>) {
+    assert!(store
+        .stage_transaction(&staged(b"v", b"version 1", &[]))
+        .await
+        .expect("stage"));
+    assert!(store
+        .stage_transaction(&staged(b"v", b"version 2", &[]))
+        .await
+        .expect("stage"));
+    assert!(
+        !store
+            .stage_transaction(&staged(b"v", b"version 1", &[]))
+            .await
+            .expect("stage"),
+        "identical version staged twice"
+    );
+    // Depends on both versions of v being staged.
+    assert!(store
+        .stage_transaction(&staged(b"w", b"w", &[b"v"]))
+        .await
+        .expect("stage"));
+
+    assert_eq!(store.assign_validation_stage(1).await.expect("round 1"), 2);
+    assert_eq!(store.assign_validation_stage(2).await.expect("round 2"), 1);
+    assert_eq!(store.assign_validation_stage(3).await.expect("round 3"), 0);
+    let listed = store.list_staged(0, 10).await.expect("list");
+    let payloads: BTreeSet<&[u8]> = listed
+        .iter()
+        .filter(|s| s.hash == hash(b"v"))
+        .map(|s| s.payload.as_slice())
+        .collect();
+    assert_eq!(
+        payloads,
+        BTreeSet::from([&b"version 1"[..], &b"version 2"[..]])
+    );
+
+    store.clear_staging().await.expect("clear");
+    assert_eq!(
+        store.staging_counts().await.expect("counts"),
+        StagingCounts::default()
+    );
+    assert!(store.list_staged(0, 10).await.expect("list").is_empty());
+    // Usable again after clearing.
+    assert!(store
+        .stage_transaction(&staged(b"v", b"version 1", &[b"w"]))
+        .await
+        .expect("stage"));
+    assert_eq!(
+        store.run_staging_pass().await.expect("pass"),
+        StagingCounts {
+            total: 1,
+            staged: 1
+        }
+    );
+}
+
+/// 50 tasks inserting distinct rows at once: every one lands.
+pub async fn concurrent_distinct_inserts(store: Arc<dyn Store>) {
+    let tasks: Vec<_> = (0..50u8)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let row = tx(&[b'd', i], &[i; 1024], i64::from(i));
+                let outcome = store.insert_transaction(&row).await.expect("insert");
+                (row, outcome)
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (row, outcome) = task.await.expect("task");
+        assert_eq!(outcome, InsertOutcome::Inserted);
+        assert_eq!(
+            store.get_transaction(&row.hash).await.expect("get"),
+            Some(row)
+        );
+    }
+    assert_eq!(store.count_transactions().await.expect("count"), 50);
+}
+
+/// 20 tasks racing to insert one hash (each with its own payload): exactly one wins, and every
+/// loser gets the winner's row back, byte for byte.
+pub async fn racing_inserts_of_one_hash(store: Arc<dyn Store>) {
+    let barrier = Arc::new(tokio::sync::Barrier::new(20));
+    let tasks: Vec<_> = (0..20u8)
+        .map(|i| {
+            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                let row = tx(b"contended", &[i; 512], 1_000 + i64::from(i));
+                barrier.wait().await;
+                let outcome = store.insert_transaction(&row).await.expect("insert");
+                (row, outcome)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut seen = Vec::new();
+    for task in tasks {
+        match task.await.expect("task") {
+            (row, InsertOutcome::Inserted) => winners.push(row),
+            (_, InsertOutcome::AlreadyPresent(existing)) => seen.push(existing),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one insert wins");
+    let winner = winners.remove(0);
+    assert_eq!(seen.len(), 19);
+    assert!(
+        seen.iter().all(|r| *r == winner),
+        "losers see the winner's row"
+    );
+    assert_eq!(
+        store.get_transaction(&winner.hash).await.expect("get"),
+        Some(winner)
+    );
+    assert_eq!(store.count_transactions().await.expect("count"), 1);
+}
+
+/// 20 tasks racing to compare-and-swap the same row from the same expected bytes: exactly one
+/// succeeds and its payload is what is stored.
+pub async fn racing_compare_and_swap(store: Arc<dyn Store>) {
+    let row = tx(b"cas-race", b"original", 5);
+    insert(&*store, &row).await;
+    let barrier = Arc::new(tokio::sync::Barrier::new(20));
+    let tasks: Vec<_> = (0..20u8)
+        .map(|i| {
+            let (store, barrier, hash) =
+                (Arc::clone(&store), Arc::clone(&barrier), row.hash.clone());
+            tokio::spawn(async move {
+                let mine = vec![i; 256];
+                barrier.wait().await;
+                let won = store
+                    .replace_transaction(&hash, b"original", &mine, PayloadCodec::Cbor)
+                    .await
+                    .expect("replace");
+                (mine, won)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (payload, won) = task.await.expect("task");
+        if won {
+            winners.push(payload);
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one compare-and-swap wins");
+    let stored = store
+        .get_transaction(&row.hash)
+        .await
+        .expect("get")
+        .expect("row");
+    assert_eq!(stored.encoded_payload, winners[0]);
+    assert_eq!(stored.timestamp, 5);
+}
+
+/// A working store says it is reachable.
+pub async fn health_reports_reachable(store: Arc<dyn Store>) {
+    let health = store.health().await;
+    assert!(health.reachable, "unreachable: {:?}", health.detail);
+    assert!(!health.role.is_empty());
+    assert_eq!(health.detail, None);
+}

@@ -1,0 +1,38 @@
+//! `cloister-store`: where a Cloister node keeps what it has acknowledged.
+//!
+//! - [`Store`]: the backend-independent operations, bytes-level (payloads are stored as the
+//!   encoded bytes the node hands in; nothing here decodes them).
+//! - [`rows`]: one type per row of Tessera's tables (`ENCRYPTED_TRANSACTION`,
+//!   `ENCRYPTED_RAW_TRANSACTION`, `PRIVACY_GROUP`, `ST_TRANSACTION`).
+//! - [`StoreError`]: failures, split so callers can tell "cannot answer now" (5xx) from
+//!   "the answer is no" (`Ok(None)`, which alone may become a 404).
+//! - [`sqlite`]: the embedded backend, Tessera's SQLite schema with group-committed writes.
+//! - `conformance` (cargo feature `conformance`): the test suite every backend must pass.
+//!
+//! Several replicas of one node may share one store, so every write that could race is offered
+//! as a single atomic operation (insert-if-absent, compare-and-swap), never as read-then-write
+//! left to the caller.
+
+mod error;
+pub mod rows;
+pub mod sqlite;
+mod store;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use error::StoreError;
+pub use rows::{
+    InsertOutcome, NewStagedTransaction, PrivacyGroupRow, RawTransactionRow, StagedTransaction,
+    StagingCounts, TransactionRow,
+};
+pub use sqlite::{SqliteOptions, SqliteStore};
+pub use store::{Store, StoreHealth};
+
+/// Milliseconds since the Unix epoch, the unit of every `TIMESTAMP` column (Tessera's
+/// `System.currentTimeMillis()`). A clock before 1970 reads as 0.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

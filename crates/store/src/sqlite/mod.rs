@@ -1,0 +1,647 @@
+//! The embedded backend: one SQLite file in WAL mode with Tessera's schema.
+//!
+//! - Durability: `synchronous=FULL`, so a commit returns only after the WAL is fsynced, and a
+//!   write is acknowledged only after its commit returns.
+//! - Throughput: all writes go to one writer thread that group-commits whatever is queued
+//!   ([`writer`]); reads use a small pool of separate connections ([`readers`]), which WAL
+//!   lets run alongside the writer.
+//! - Several processes (replicas on one host) may open the same file: writes take SQLite's
+//!   write lock with `BEGIN IMMEDIATE` and wait up to the busy timeout for it.
+
+mod error;
+mod readers;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cloister_core::b64;
+use cloister_core::digest::TxHash;
+use cloister_core::payload::{PayloadCodec, PrivacyMode};
+use rusqlite::types::Type;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+
+use self::error::{from_sqlite, in_table};
+use self::readers::Readers;
+use self::writer::Writer;
+use crate::rows::{
+    InsertOutcome, NewStagedTransaction, PrivacyGroupRow, RawTransactionRow, StagedTransaction,
+    StagingCounts, TransactionRow,
+};
+use crate::{Store, StoreError, StoreHealth};
+
+/// How to open a SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Create missing tables and indexes (Tessera's `jdbc.autoCreateTables`, default off as in
+    /// Tessera). Without it, opening a file without Tessera's tables fails.
+    pub auto_create_tables: bool,
+    /// Read connections in the pool (at least 1).
+    pub readers: usize,
+    /// How long a statement waits for a lock held by another process before failing with
+    /// [`StoreError::Busy`].
+    pub busy_timeout: Duration,
+    /// The most write requests committed together in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            auto_create_tables: false,
+            readers: 4,
+            busy_timeout: Duration::from_secs(5),
+            max_batch: 512,
+        }
+    }
+}
+
+/// A [`Store`] over one SQLite database file.
+pub struct SqliteStore {
+    path: PathBuf,
+    // Declared before `writer` only for clarity; drop order does not matter for correctness.
+    readers: Readers,
+    writer: Writer,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`: its directory is created owner-only
+    /// (0700) and a new file owner-only (0600); SQLite gives its `-wal` and `-shm` files the
+    /// same mode. Blocks while it opens the connections and checks the schema.
+    pub fn open(path: &Path, options: &SqliteOptions) -> Result<Self, StoreError> {
+        create_private_file(path)?;
+        let writer_conn = connect(path, options)?;
+        let mode: String = writer_conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(from_sqlite)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Unavailable(format!(
+                "{} cannot use WAL journal mode (got {mode})",
+                path.display()
+            )));
+        }
+        writer_conn
+            .execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .map_err(from_sqlite)?;
+        // Durability is the contract, so check it took rather than trust it (2 = FULL).
+        let synchronous: i64 = writer_conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .map_err(from_sqlite)?;
+        if synchronous != 2 {
+            return Err(StoreError::Unavailable(format!(
+                "{} refused synchronous=FULL (got {synchronous})",
+                path.display()
+            )));
+        }
+        schema::prepare(&writer_conn, options.auto_create_tables)?;
+
+        let readers = (0..options.readers.max(1))
+            .map(|_| {
+                let conn = connect(path, options)?;
+                // Read connections never write: a bug that tries to is refused, not committed
+                // behind the writer's back.
+                conn.execute_batch("PRAGMA query_only = ON;")
+                    .map_err(from_sqlite)?;
+                Ok(conn)
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+
+        Ok(Self {
+            path: path.to_path_buf(),
+            readers: Readers::new(readers),
+            writer: Writer::start(writer_conn, options.max_batch)?,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Creates the directory (0700) and an empty file (0600) if they do not exist yet, so the
+/// database is never readable by others, not even for a moment after SQLite creates it.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let io = |what: &str, e: std::io::Error| {
+        StoreError::Unavailable(format!("cannot {what} {}: {e}", path.display()))
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.exists() {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder
+                .create(dir)
+                .map_err(|e| io("create the directory of", e))?;
+        }
+    }
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    match file.open(path) {
+        Ok(_) => Ok(()),
+        // Already there (ours from an earlier run, Tessera's, or another replica's just now).
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io("create", e)),
+    }
+}
+
+fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| match from_sqlite(e) {
+        StoreError::Unavailable(m) | StoreError::Backend(m) => {
+            StoreError::Unavailable(format!("cannot open {}: {m}", path.display()))
+        }
+        other => other,
+    })?;
+    conn.busy_timeout(options.busy_timeout)
+        .map_err(from_sqlite)?;
+    Ok(conn)
+}
+
+const ET: &str = "ENCRYPTED_TRANSACTION";
+const ERT: &str = "ENCRYPTED_RAW_TRANSACTION";
+const PG: &str = "PRIVACY_GROUP";
+const ST: &str = "ST_TRANSACTION";
+
+const SELECT_TX: &str =
+    "SELECT HASH, ENCODED_PAYLOAD, PAYLOAD_CODEC, TIMESTAMP FROM ENCRYPTED_TRANSACTION";
+const SELECT_RAW: &str = "SELECT HASH, ENCRYPTED_PAYLOAD, ENCRYPTED_KEY, NONCE, SENDER, TIMESTAMP FROM ENCRYPTED_RAW_TRANSACTION";
+const SELECT_GROUP: &str = "SELECT ID, LOOKUP_ID, DATA, TIMESTAMP FROM PRIVACY_GROUP";
+
+/// A value that does not fit its column's meaning (reported as a corrupt row).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BadValue(String);
+
+fn bad(index: usize, ty: Type, reason: impl Into<String>) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, ty, Box::new(BadValue(reason.into())))
+}
+
+fn codec(row: &Row<'_>, index: usize) -> rusqlite::Result<PayloadCodec> {
+    let name: Option<String> = row.get(index)?;
+    PayloadCodec::from_column(name.as_deref())
+        .ok_or_else(|| bad(index, Type::Text, "unknown PAYLOAD_CODEC"))
+}
+
+/// A NULL `TIMESTAMP` (rows from before Tessera added the column) reads as 0.
+fn timestamp(row: &Row<'_>, index: usize) -> rusqlite::Result<i64> {
+    Ok(row.get::<_, Option<i64>>(index)?.unwrap_or(0))
+}
+
+fn tx_row(row: &Row<'_>) -> rusqlite::Result<TransactionRow> {
+    Ok(TransactionRow {
+        hash: TxHash::new(row.get::<_, Vec<u8>>(0)?),
+        encoded_payload: row.get(1)?,
+        codec: codec(row, 2)?,
+        timestamp: timestamp(row, 3)?,
+    })
+}
+
+fn raw_row(row: &Row<'_>) -> rusqlite::Result<RawTransactionRow> {
+    Ok(RawTransactionRow {
+        hash: TxHash::new(row.get::<_, Vec<u8>>(0)?),
+        encrypted_payload: row.get(1)?,
+        encrypted_key: row.get(2)?,
+        nonce: row.get(3)?,
+        sender: row.get(4)?,
+        timestamp: timestamp(row, 5)?,
+    })
+}
+
+fn group_row(row: &Row<'_>) -> rusqlite::Result<PrivacyGroupRow> {
+    Ok(PrivacyGroupRow {
+        id: row.get(0)?,
+        lookup_id: row.get(1)?,
+        data: row.get(2)?,
+        timestamp: timestamp(row, 3)?,
+    })
+}
+
+fn staged_row(row: &Row<'_>) -> rusqlite::Result<StagedTransaction> {
+    let hash: String = row.get(1)?;
+    let hash = b64::decode(&hash).map_err(|_| bad(1, Type::Text, "HASH is not base64"))?;
+    let privacy_mode = match row.get::<_, Option<i64>>(4)? {
+        None => PrivacyMode::StandardPrivate,
+        Some(flag @ 0..=3) => PrivacyMode::from_flag(flag.unsigned_abs()),
+        Some(_) => return Err(bad(4, Type::Integer, "PRIVACY_MODE is not 0-3")),
+    };
+    Ok(StagedTransaction {
+        id: row.get(0)?,
+        hash: TxHash::new(hash),
+        payload: row
+            .get::<_, Option<Vec<u8>>>(2)?
+            .ok_or_else(|| bad(2, Type::Null, "PAYLOAD is NULL"))?,
+        codec: codec(row, 3)?,
+        privacy_mode,
+        timestamp: timestamp(row, 5)?,
+        validation_stage: row.get(6)?,
+    })
+}
+
+/// SQLite takes signed 64-bit limits; larger ones mean "everything" anyway.
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn get_tx(conn: &Connection, hash: &[u8]) -> Result<Option<TransactionRow>, StoreError> {
+    conn.prepare_cached(&format!("{SELECT_TX} WHERE HASH = ?1"))
+        .and_then(|mut s| s.query_row([hash], tx_row).optional())
+        .map_err(in_table(ET))
+}
+
+fn get_raw(conn: &Connection, hash: &[u8]) -> Result<Option<RawTransactionRow>, StoreError> {
+    conn.prepare_cached(&format!("{SELECT_RAW} WHERE HASH = ?1"))
+        .and_then(|mut s| s.query_row([hash], raw_row).optional())
+        .map_err(in_table(ERT))
+}
+
+fn execute(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<usize, StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute(params))
+        .map_err(from_sqlite)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_transaction(
+        &self,
+        row: &TransactionRow,
+    ) -> Result<InsertOutcome<TransactionRow>, StoreError> {
+        let row = row.clone();
+        self.writer
+            .write(move |conn| {
+                let inserted = execute(
+                    conn,
+                    "INSERT INTO ENCRYPTED_TRANSACTION (HASH, ENCODED_PAYLOAD, PAYLOAD_CODEC, TIMESTAMP) \
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (HASH) DO NOTHING",
+                    params![
+                        row.hash.as_bytes(),
+                        row.encoded_payload,
+                        row.codec.name(),
+                        row.timestamp
+                    ],
+                )?;
+                if inserted == 1 {
+                    return Ok(InsertOutcome::Inserted);
+                }
+                // Same transaction as the insert: the conflicting row cannot vanish in between.
+                get_tx(conn, row.hash.as_bytes())?
+                    .map(InsertOutcome::AlreadyPresent)
+                    .ok_or_else(|| StoreError::Backend("insert conflicted with no row".into()))
+            })
+            .await
+    }
+
+    async fn replace_transaction(
+        &self,
+        hash: &TxHash,
+        expected_payload: &[u8],
+        new_payload: &[u8],
+        new_codec: PayloadCodec,
+    ) -> Result<bool, StoreError> {
+        let (hash, expected, new) = (
+            hash.clone(),
+            expected_payload.to_vec(),
+            new_payload.to_vec(),
+        );
+        self.writer
+            .write(move |conn| {
+                let changed = execute(
+                    conn,
+                    "UPDATE ENCRYPTED_TRANSACTION SET ENCODED_PAYLOAD = ?1, PAYLOAD_CODEC = ?2 \
+                     WHERE HASH = ?3 AND ENCODED_PAYLOAD = ?4",
+                    params![new, new_codec.name(), hash.as_bytes(), expected],
+                )?;
+                Ok(changed == 1)
+            })
+            .await
+    }
+
+    async fn get_transaction(&self, hash: &TxHash) -> Result<Option<TransactionRow>, StoreError> {
+        let hash = hash.clone();
+        self.readers
+            .read(move |conn| get_tx(conn, hash.as_bytes()))
+            .await
+    }
+
+    async fn delete_transaction(&self, hash: &TxHash) -> Result<bool, StoreError> {
+        let hash = hash.clone();
+        self.writer
+            .write(move |conn| {
+                Ok(execute(
+                    conn,
+                    "DELETE FROM ENCRYPTED_TRANSACTION WHERE HASH = ?1",
+                    [hash.as_bytes()],
+                )? == 1)
+            })
+            .await
+    }
+
+    async fn list_transactions(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<TransactionRow>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                // SQLite sorts NULL first and BLOBs bytewise: NULL timestamps count as 0.
+                conn.prepare_cached(&format!(
+                    "{SELECT_TX} ORDER BY TIMESTAMP, HASH LIMIT ?1 OFFSET ?2"
+                ))
+                .and_then(|mut s| {
+                    s.query_map([clamp(limit), clamp(offset)], tx_row)?
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(in_table(ET))
+            })
+            .await
+    }
+
+    async fn count_transactions(&self) -> Result<u64, StoreError> {
+        self.readers
+            .read(|conn| {
+                conn.query_row("SELECT COUNT(*) FROM ENCRYPTED_TRANSACTION", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map(count)
+                .map_err(from_sqlite)
+            })
+            .await
+    }
+
+    async fn insert_raw_transaction(
+        &self,
+        row: &RawTransactionRow,
+    ) -> Result<InsertOutcome<RawTransactionRow>, StoreError> {
+        let row = row.clone();
+        self.writer
+            .write(move |conn| {
+                let inserted = execute(
+                    conn,
+                    "INSERT INTO ENCRYPTED_RAW_TRANSACTION \
+                     (HASH, ENCRYPTED_PAYLOAD, ENCRYPTED_KEY, NONCE, SENDER, TIMESTAMP) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (HASH) DO NOTHING",
+                    params![
+                        row.hash.as_bytes(),
+                        row.encrypted_payload,
+                        row.encrypted_key,
+                        row.nonce,
+                        row.sender,
+                        row.timestamp
+                    ],
+                )?;
+                if inserted == 1 {
+                    return Ok(InsertOutcome::Inserted);
+                }
+                get_raw(conn, row.hash.as_bytes())?
+                    .map(InsertOutcome::AlreadyPresent)
+                    .ok_or_else(|| StoreError::Backend("insert conflicted with no row".into()))
+            })
+            .await
+    }
+
+    async fn get_raw_transaction(
+        &self,
+        hash: &TxHash,
+    ) -> Result<Option<RawTransactionRow>, StoreError> {
+        let hash = hash.clone();
+        self.readers
+            .read(move |conn| get_raw(conn, hash.as_bytes()))
+            .await
+    }
+
+    async fn delete_raw_transaction(&self, hash: &TxHash) -> Result<bool, StoreError> {
+        let hash = hash.clone();
+        self.writer
+            .write(move |conn| {
+                Ok(execute(
+                    conn,
+                    "DELETE FROM ENCRYPTED_RAW_TRANSACTION WHERE HASH = ?1",
+                    [hash.as_bytes()],
+                )? == 1)
+            })
+            .await
+    }
+
+    async fn upsert_privacy_group(&self, row: &PrivacyGroupRow) -> Result<(), StoreError> {
+        let row = row.clone();
+        self.writer
+            .write(move |conn| {
+                execute(
+                    conn,
+                    "INSERT INTO PRIVACY_GROUP (ID, LOOKUP_ID, DATA, TIMESTAMP) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (ID) DO UPDATE SET LOOKUP_ID = excluded.LOOKUP_ID, DATA = excluded.DATA",
+                    params![row.id, row.lookup_id, row.data, row.timestamp],
+                )
+                .map(drop)
+            })
+            .await
+    }
+
+    async fn get_privacy_group(&self, id: &[u8]) -> Result<Option<PrivacyGroupRow>, StoreError> {
+        let id = id.to_vec();
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!("{SELECT_GROUP} WHERE ID = ?1"))
+                    .and_then(|mut s| s.query_row([id], group_row).optional())
+                    .map_err(in_table(PG))
+            })
+            .await
+    }
+
+    async fn find_privacy_groups(
+        &self,
+        lookup_id: &[u8],
+    ) -> Result<Vec<PrivacyGroupRow>, StoreError> {
+        let lookup_id = lookup_id.to_vec();
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!("{SELECT_GROUP} WHERE LOOKUP_ID = ?1 ORDER BY ID"))
+                    .and_then(|mut s| {
+                        s.query_map([lookup_id], group_row)?
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .map_err(in_table(PG))
+            })
+            .await
+    }
+
+    async fn list_privacy_groups(&self) -> Result<Vec<PrivacyGroupRow>, StoreError> {
+        self.readers
+            .read(|conn| {
+                conn.prepare_cached(&format!("{SELECT_GROUP} ORDER BY ID"))
+                    .and_then(|mut s| s.query_map([], group_row)?.collect::<Result<Vec<_>, _>>())
+                    .map_err(in_table(PG))
+            })
+            .await
+    }
+
+    async fn stage_transaction(&self, tx: &NewStagedTransaction) -> Result<bool, StoreError> {
+        let tx = tx.clone();
+        self.writer
+            .write(move |conn| {
+                let hash = tx.hash.to_base64();
+                let known = conn
+                    .prepare_cached("SELECT 1 FROM ST_TRANSACTION WHERE HASH = ?1 AND PAYLOAD = ?2")
+                    .and_then(|mut s| s.exists(params![hash, tx.payload]))
+                    .map_err(from_sqlite)?;
+                if known {
+                    return Ok(false);
+                }
+                // Ids come from the table itself: the writer holds SQLite's write lock, so no
+                // other process can take the same one in between.
+                let next_id = |table: &str| {
+                    conn.query_row(&format!("SELECT COALESCE(MAX(ID), 0) + 1 FROM {table}"), [], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                    .map_err(from_sqlite)
+                };
+                let id = next_id(ST)?;
+                execute(
+                    conn,
+                    "INSERT INTO ST_TRANSACTION (ID, HASH, PAYLOAD, PAYLOAD_CODEC, PRIVACY_MODE, TIMESTAMP, VALIDATION_STAGE) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)",
+                    params![id, hash, tx.payload, tx.codec.name(), tx.privacy_mode.flag(), tx.timestamp],
+                )?;
+                let first = next_id("ST_AFFECTED_TRANSACTION")?;
+                for (affected_id, affected) in (first..).zip(&tx.affected) {
+                    execute(
+                        conn,
+                        "INSERT INTO ST_AFFECTED_TRANSACTION (ID, AFFECTED_HASH, TXN_ID) VALUES (?1, ?2, ?3)",
+                        params![affected_id, affected.to_base64(), id],
+                    )?;
+                }
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn assign_validation_stage(&self, stage: i64) -> Result<u64, StoreError> {
+        self.writer
+            .write(move |conn| {
+                // Ready: unstaged, and no affected hash of any version of this hash names a
+                // staging row that is still unstaged. The ids are read before any is updated,
+                // so rows staged in this round do not free their dependants in the same round.
+                let ready = conn
+                    .prepare_cached(
+                        "SELECT st.ID FROM ST_TRANSACTION st WHERE st.VALIDATION_STAGE IS NULL \
+                         AND NOT EXISTS (SELECT 1 FROM ST_TRANSACTION src \
+                           JOIN ST_AFFECTED_TRANSACTION act ON act.TXN_ID = src.ID \
+                           WHERE src.HASH = st.HASH AND EXISTS (SELECT 1 FROM ST_TRANSACTION dep \
+                             WHERE dep.HASH = act.AFFECTED_HASH AND dep.VALIDATION_STAGE IS NULL))",
+                    )
+                    .and_then(|mut s| {
+                        s.query_map([], |r| r.get::<_, i64>(0))?
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .map_err(in_table(ST))?;
+                for id in &ready {
+                    execute(
+                        conn,
+                        "UPDATE ST_TRANSACTION SET VALIDATION_STAGE = ?1 WHERE ID = ?2",
+                        params![stage, id],
+                    )?;
+                }
+                Ok(ready.len() as u64)
+            })
+            .await
+    }
+
+    async fn staging_counts(&self) -> Result<StagingCounts, StoreError> {
+        self.readers
+            .read(|conn| {
+                conn.query_row(
+                    "SELECT COUNT(*), COUNT(VALIDATION_STAGE) FROM ST_TRANSACTION",
+                    [],
+                    |r| {
+                        Ok(StagingCounts {
+                            total: count(r.get(0)?),
+                            staged: count(r.get(1)?),
+                        })
+                    },
+                )
+                .map_err(from_sqlite)
+            })
+            .await
+    }
+
+    async fn list_staged(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<StagedTransaction>, StoreError> {
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT ID, HASH, PAYLOAD, PAYLOAD_CODEC, PRIVACY_MODE, TIMESTAMP, VALIDATION_STAGE \
+                     FROM ST_TRANSACTION ORDER BY VALIDATION_STAGE IS NULL, VALIDATION_STAGE, HASH, ID \
+                     LIMIT ?1 OFFSET ?2",
+                )
+                .and_then(|mut s| {
+                    s.query_map([clamp(limit), clamp(offset)], staged_row)?
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .map_err(in_table(ST))
+            })
+            .await
+    }
+
+    async fn clear_staging(&self) -> Result<(), StoreError> {
+        self.writer
+            .write(|conn| {
+                conn.execute_batch(
+                    "DELETE FROM ST_AFFECTED_TRANSACTION; DELETE FROM ST_TRANSACTION;",
+                )
+                .map_err(from_sqlite)
+            })
+            .await
+    }
+
+    async fn health(&self) -> StoreHealth {
+        let read = self
+            .readers
+            .read(|conn| {
+                conn.query_row("SELECT 1", [], |_| Ok(()))
+                    .map_err(from_sqlite)
+            })
+            .await;
+        // An empty write transaction proves the writer runs and can take the write lock; with
+        // nothing written, its commit costs no fsync.
+        let write = match read {
+            Ok(()) if self.writer.is_running() => self.writer.write(|_| Ok(())).await,
+            Ok(()) => Err(StoreError::Unavailable(
+                "the SQLite writer has stopped".into(),
+            )),
+            Err(e) => Err(e),
+        };
+        StoreHealth {
+            reachable: write.is_ok(),
+            role: "sqlite".into(),
+            detail: write.err().map(|e| e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,136 @@
+use async_trait::async_trait;
+use cloister_core::digest::TxHash;
+use cloister_core::payload::PayloadCodec;
+
+use crate::rows::{
+    InsertOutcome, NewStagedTransaction, PrivacyGroupRow, RawTransactionRow, StagedTransaction,
+    StagingCounts, TransactionRow,
+};
+use crate::StoreError;
+
+/// The persistence a Cloister node needs, over Tessera's tables.
+///
+/// Contract every backend keeps (checked by the `conformance` suite):
+/// - a write returns only after it is durable (committed, and on disk or on the synchronous
+///   standby); an error means it may or may not have happened, and retrying is safe because
+///   every write is idempotent or a compare-and-swap;
+/// - `get_*` returns `Ok(None)` only when the row is truly absent; anything that prevents an
+///   answer is an `Err`;
+/// - several stores over the same database (replicas) may call any method concurrently.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Stores `row` unless a row with its hash exists, atomically. Returns the existing row
+    /// (untouched) in that case, so a retried or duplicated push can be compared with it.
+    async fn insert_transaction(
+        &self,
+        row: &TransactionRow,
+    ) -> Result<InsertOutcome<TransactionRow>, StoreError>;
+
+    /// Replaces the payload of the row under `hash` if, and only if, it still holds
+    /// `expected_payload` (compare-and-swap). Keeps the row's original `TIMESTAMP`. Returns
+    /// `false` when the row is absent or holds other bytes: the caller re-reads and merges again.
+    async fn replace_transaction(
+        &self,
+        hash: &TxHash,
+        expected_payload: &[u8],
+        new_payload: &[u8],
+        new_codec: PayloadCodec,
+    ) -> Result<bool, StoreError>;
+
+    /// The row under `hash`, or `None` if there is none.
+    async fn get_transaction(&self, hash: &TxHash) -> Result<Option<TransactionRow>, StoreError>;
+
+    /// Deletes the row under `hash`; `false` if there was none.
+    async fn delete_transaction(&self, hash: &TxHash) -> Result<bool, StoreError>;
+
+    /// A page of rows ordered by (`TIMESTAMP`, `HASH` bytewise), as Tessera's resend pages them.
+    async fn list_transactions(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<TransactionRow>, StoreError>;
+
+    /// The number of rows in `ENCRYPTED_TRANSACTION`.
+    async fn count_transactions(&self) -> Result<u64, StoreError>;
+
+    /// Stores a raw transaction unless one with its hash exists (then returns that one).
+    async fn insert_raw_transaction(
+        &self,
+        row: &RawTransactionRow,
+    ) -> Result<InsertOutcome<RawTransactionRow>, StoreError>;
+
+    /// The raw transaction under `hash`, or `None`.
+    async fn get_raw_transaction(
+        &self,
+        hash: &TxHash,
+    ) -> Result<Option<RawTransactionRow>, StoreError>;
+
+    /// Deletes the raw transaction under `hash`; `false` if there was none.
+    async fn delete_raw_transaction(&self, hash: &TxHash) -> Result<bool, StoreError>;
+
+    /// Inserts the group, or replaces `LOOKUP_ID` and `DATA` of the group with the same id
+    /// (keeping its first `TIMESTAMP`).
+    async fn upsert_privacy_group(&self, row: &PrivacyGroupRow) -> Result<(), StoreError>;
+
+    /// The group with this id, or `None`.
+    async fn get_privacy_group(&self, id: &[u8]) -> Result<Option<PrivacyGroupRow>, StoreError>;
+
+    /// Every group whose `LOOKUP_ID` equals `lookup_id`, ordered by id.
+    async fn find_privacy_groups(
+        &self,
+        lookup_id: &[u8],
+    ) -> Result<Vec<PrivacyGroupRow>, StoreError>;
+
+    /// Every group, ordered by id.
+    async fn list_privacy_groups(&self) -> Result<Vec<PrivacyGroupRow>, StoreError>;
+
+    /// Writes a recovered transaction and its affected hashes to the staging tables, atomically.
+    /// A version already staged with the same hash and the same payload bytes is not written
+    /// twice (a retried `/pushBatch`); returns whether a row was added.
+    async fn stage_transaction(&self, tx: &NewStagedTransaction) -> Result<bool, StoreError>;
+
+    /// One round of the staging pass: sets `VALIDATION_STAGE = stage` on every unstaged row
+    /// whose affected transactions are each either staged already (in an earlier round) or not
+    /// in the staging tables at all. Returns how many rows it staged.
+    async fn assign_validation_stage(&self, stage: i64) -> Result<u64, StoreError>;
+
+    /// How many staging rows there are, and how many have a stage.
+    async fn staging_counts(&self) -> Result<StagingCounts, StoreError>;
+
+    /// A page of staging rows ordered by `VALIDATION_STAGE` (unstaged last), then by the base64
+    /// `HASH` text compared bytewise, then by `ID`.
+    async fn list_staged(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<StagedTransaction>, StoreError>;
+
+    /// Empties `ST_AFFECTED_TRANSACTION` and `ST_TRANSACTION`.
+    async fn clear_staging(&self) -> Result<(), StoreError>;
+
+    /// Whether the store answers, and what it is.
+    async fn health(&self) -> StoreHealth;
+
+    /// The staging pass of recovery (tessera-internals §6.5 step 3): rounds 1, 2, 3, … of
+    /// [`Store::assign_validation_stage`] until a round stages nothing. A chain a → b → c
+    /// (c depends on b, b on a) gets stages 1, 2, 3; rows on a dependency cycle stay unstaged.
+    /// Run it from one process at a time.
+    async fn run_staging_pass(&self) -> Result<StagingCounts, StoreError> {
+        let mut stage = 1;
+        while self.assign_validation_stage(stage).await? > 0 {
+            stage += 1;
+        }
+        self.staging_counts().await
+    }
+}
+
+/// The answer to a health probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreHealth {
+    /// Whether the store answered a trivial query and can accept writes.
+    pub reachable: bool,
+    /// What serves the store: `"sqlite"`, or for PostgreSQL the role of the host answering.
+    pub role: String,
+    /// Why it is unreachable, when it is.
+    pub detail: Option<String>,
+}
