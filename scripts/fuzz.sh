@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Runs every cargo-fuzz target for SECONDS each (default 180) and stops at the first crash.
+# Runs cargo-fuzz targets (all, or those named) for SECONDS each (default 180) and stops at the
+# first crash. Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`); see docs/fuzzing.md.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds=${1:-180}
+shift || true
 command -v cargo-fuzz >/dev/null || { echo "scripts/fuzz.sh: cargo-fuzz is missing; run 'cargo install cargo-fuzz'." >&2; exit 1; }
-for target in $(cargo +nightly fuzz list); do
+targets=("$@"); [ ${#targets[@]} -gt 0 ] || mapfile -t targets < <(cargo +nightly fuzz list)
+for target in "${targets[@]}"; do
   echo "== $target (${seconds}s)"
   seeds=(); [ -d "seeds/$target" ] && seeds=("corpus/$target" "seeds/$target") && mkdir -p "corpus/$target"
   cargo +nightly fuzz run -O "$target" "${seeds[@]}" -- -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 2>&1 \
