@@ -1,9 +1,7 @@
 //! `cloister keygen`: writes `NAME.pub` (bare base64) and `NAME.key` (Tessera key JSON, locked
 //! with Argon2 when a password is given) for each comma-separated name.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -11,6 +9,7 @@ use clap::Args;
 use cloister_core::keys::argon::ArgonOptions;
 use cloister_core::keys::file::{public_key_file_text, KeyFile};
 use cloister_core::keys::{KeyPair, Password};
+use cloister_node::secure_file;
 use zeroize::Zeroizing;
 
 /// Arguments of `cloister keygen`.
@@ -64,7 +63,11 @@ fn write_key_pair(name: &Path, password: Option<&Password>, aopts: ArgonOptions)
         Some(password) => KeyFile::lock(pair.private(), password, aopts, &mut rand_core::OsRng)?,
         None => KeyFile::unlocked(pair.private()),
     };
-    create_new(&private_path, 0o600, key_file.to_json().as_bytes())?;
+    create_new(
+        &private_path,
+        secure_file::PRIVATE,
+        key_file.to_json().as_bytes(),
+    )?;
     create_new(
         &public_path,
         0o644,
@@ -74,19 +77,9 @@ fn write_key_pair(name: &Path, password: Option<&Password>, aopts: ArgonOptions)
     Ok(())
 }
 
-/// Creates `path` with `mode` from the start, so a private key is never readable by others,
-/// not even between creation and a later chmod.
 fn create_new(path: &Path, mode: u32, contents: &[u8]) -> Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(contents)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.sync_all()
-        .with_context(|| format!("syncing {}", path.display()))
+    secure_file::create_new(path, mode, contents)
+        .with_context(|| format!("creating {}", path.display()))
 }
 
 fn with_suffix(name: &Path, suffix: &str) -> PathBuf {

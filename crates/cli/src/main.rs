@@ -1,6 +1,7 @@
 //! `cloister`: the command-line entry point that wires Cloister's crates together.
 
 mod keygen;
+mod node;
 mod tessera_args;
 
 use clap::{Parser, Subcommand};
@@ -17,6 +18,8 @@ struct Cli {
 enum Command {
     /// Generate key pairs as Tessera's `-keygen` does: PATH.pub and PATH.key.
     Keygen(keygen::KeygenArgs),
+    /// Run a privacy manager (Tessera-compatible) from a Tessera config file.
+    Node(node::NodeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -30,6 +33,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse_from(tessera_args::normalize(std::env::args_os()));
     let result = match cli.command {
         Command::Keygen(args) => keygen::run(&args),
+        Command::Node(args) => node::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

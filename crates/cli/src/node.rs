@@ -1,0 +1,52 @@
+//! `cloister node`: a privacy manager from a Tessera config file, or the embedded default.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use cloister_node::settings::DEFAULT_DATA_DIR;
+use cloister_node::{Node, NodeSettings};
+
+/// Arguments of `cloister node`.
+#[derive(Debug, Args)]
+pub(crate) struct NodeArgs {
+    /// Tessera JSON config file (Tessera's `-configfile` works too). Without it the node runs on
+    /// the embedded default under ./cloister-data.
+    #[arg(long)]
+    configfile: Option<PathBuf>,
+    /// Start in recovery mode: accept only standard-private pushes and recover transactions
+    /// from peers.
+    #[arg(long)]
+    recover: bool,
+}
+
+pub(crate) fn run(args: &NodeArgs) -> Result<()> {
+    let mut settings = match &args.configfile {
+        Some(path) => NodeSettings::from_config_file(path)?,
+        None => NodeSettings::embedded_default(DEFAULT_DATA_DIR.as_ref())?,
+    };
+    settings.recover = args.recover;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let node = Node::start(settings).await?;
+        for (app, address) in node.addresses() {
+            println!("{app} listening on {address}");
+        }
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        node.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

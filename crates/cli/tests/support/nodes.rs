@@ -1,0 +1,183 @@
+//! Real `cloister node` processes on loopback, configured only by Tessera-format config files
+//! and key files made by `cloister keygen`.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::http::{eventually, Request, Target};
+
+/// The `cloister` binary under test.
+pub fn cloister() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cloister"))
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One node's files and addresses, before and after it runs.
+pub struct NodeDir {
+    /// A short name for messages.
+    pub name: String,
+    /// Its directory (keys, config, database, socket).
+    pub dir: PathBuf,
+    /// Its base64 public key.
+    pub public_key: String,
+    /// P2P address.
+    pub p2p: SocketAddr,
+    /// ThirdParty address.
+    pub third_party: SocketAddr,
+}
+
+impl NodeDir {
+    /// Makes the directory and a key pair with `cloister keygen`.
+    pub fn new(root: &Path, name: &str) -> Self {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = cloister()
+            .args(["keygen", "--filename"])
+            .arg(dir.join("tm"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "keygen: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let public_key = std::fs::read_to_string(dir.join("tm.pub")).unwrap();
+        let address = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        Self {
+            name: name.into(),
+            dir,
+            public_key,
+            p2p: address(free_port()),
+            third_party: address(free_port()),
+        }
+    }
+
+    /// The advertised P2P URL.
+    pub fn p2p_url(&self) -> String {
+        format!("http://{}", self.p2p)
+    }
+
+    /// The Q2T unix socket.
+    pub fn q2t_socket(&self) -> PathBuf {
+        self.dir.join("tm.ipc")
+    }
+
+    /// A Tessera config for this node with these peers; `extra` members are merged in at the
+    /// top level.
+    pub fn config(&self, peers: &[&NodeDir], extra: Value) -> Value {
+        let dir = self.dir.display();
+        let mut config = json!({
+            "useWhiteList": false,
+            "jdbc": { "username": "", "password": "", "url": format!("jdbc:sqlite:{dir}/db.sqlite"), "autoCreateTables": true },
+            "serverConfigs": [
+                { "app": "Q2T", "serverAddress": format!("unix:{dir}/tm.ipc"), "communicationType": "REST" },
+                { "app": "P2P", "serverAddress": self.p2p_url(), "communicationType": "REST",
+                  "properties": { "partyInfoInterval": "200" } },
+                { "app": "ThirdParty", "serverAddress": format!("http://{}", self.third_party), "communicationType": "REST" }
+            ],
+            "peer": peers.iter().map(|p| json!({ "url": p.p2p_url() })).collect::<Vec<_>>(),
+            "keys": { "passwords": [], "keyData": [ { "privateKeyPath": format!("{dir}/tm.key"), "publicKeyPath": format!("{dir}/tm.pub") } ] },
+            "alwaysSendTo": [],
+            "features": { "enablePrivacyEnhancements": true }
+        });
+        if let (Some(config), Value::Object(extra)) = (config.as_object_mut(), extra) {
+            config.extend(extra);
+        }
+        config
+    }
+
+    /// Writes `config` and starts `cloister node -configfile` on it (Tessera's spelling), waiting
+    /// until every app answers.
+    pub fn start(&self, config: &Value, extra_args: &[&str]) -> RunningNode {
+        let path = self.dir.join("tessera-config.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(config).unwrap()).unwrap();
+        let log = std::fs::File::create(self.dir.join("node.log")).unwrap();
+        let child = cloister()
+            .args(["node", "-configfile"])
+            .arg(&path)
+            .args(extra_args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let node = RunningNode {
+            child,
+            log: self.dir.join("node.log"),
+        };
+        let up = eventually(Duration::from_secs(20), || {
+            let upcheck = Request::new("GET", "/upcheck");
+            upcheck
+                .try_send(&Target::Tcp(self.p2p), None)
+                .is_ok_and(|r| r.status == 200)
+                && upcheck
+                    .try_send(&self.q2t(), None)
+                    .is_ok_and(|r| r.status == 200)
+        });
+        assert!(up, "{} did not start: {}", self.name, node.log_text());
+        node
+    }
+
+    /// The Q2T target.
+    pub fn q2t(&self) -> Target {
+        Target::Unix(self.q2t_socket())
+    }
+
+    /// The P2P target.
+    pub fn p2p_target(&self) -> Target {
+        Target::Tcp(self.p2p)
+    }
+
+    /// The ThirdParty target.
+    pub fn third_party_target(&self) -> Target {
+        Target::Tcp(self.third_party)
+    }
+
+    /// The keys this node's ThirdParty app reports as known in the network.
+    pub fn known_keys(&self) -> Vec<String> {
+        let response = Request::new("GET", "/partyinfo/keys").send(&self.third_party_target());
+        response.json()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["key"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// A running node process; killed when dropped.
+pub struct RunningNode {
+    child: Child,
+    log: PathBuf,
+}
+
+impl RunningNode {
+    /// What the node logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the process (SIGKILL).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RunningNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,127 @@
+//! Three `cloister node` processes (A, B, C) on loopback, configured only by Tessera-format
+//! config files and key files from `cloister keygen`, driven through GoQuorum's unix socket.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use cloister_core::b64;
+use serde_json::json;
+use support::http::{eventually, path_escape, Request};
+use support::nodes::NodeDir;
+
+const DISCOVERY: Duration = Duration::from_secs(20);
+
+#[test]
+fn private_transactions_between_three_nodes() {
+    let root = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        NodeDir::new(root.path(), "a"),
+        NodeDir::new(root.path(), "b"),
+        NodeDir::new(root.path(), "c"),
+    );
+    let _a = a.start(&a.config(&[&b], json!({})), &[]);
+    let _b = b.start(&b.config(&[&a], json!({})), &[]);
+    // C knows only B: it must learn A (and A's key) through B.
+    let _c = c.start(&c.config(&[&b], json!({})), &[]);
+
+    assert!(
+        eventually(DISCOVERY, || a.known_keys().contains(&b.public_key)),
+        "A never learnt B's key"
+    );
+    assert!(
+        eventually(DISCOVERY, || c.known_keys().contains(&a.public_key)),
+        "C never learnt A's key through B"
+    );
+
+    // A sends to B; A and B read it; C is not a party: 404.
+    let payload = b"private contract code";
+    let send = Request::new("POST", "/send")
+        .json(&json!({ "payload": b64::encode(payload), "to": [b.public_key], "affectedContractTransactions": [], "privacyFlag": 0, "mandatoryRecipients": null }))
+        .send(&a.q2t());
+    assert_eq!(send.status, 201, "{}", send.text());
+    let key = send.json()["key"].as_str().unwrap().to_owned();
+    assert_eq!(b64::decode(&key).unwrap().len(), 64);
+    assert!(send.header("location").unwrap().contains("/transaction/"));
+    let target = format!("/transaction/{}?isRaw=false", path_escape(&key));
+    for node in [&a, &b] {
+        let read = Request::new("GET", &target)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json")
+            .send(&node.q2t());
+        assert_eq!(read.status, 200, "{}: {}", node.name, read.text());
+        assert_eq!(
+            b64::decode(read.json()["payload"].as_str().unwrap()).unwrap(),
+            payload
+        );
+    }
+    let absent = Request::new("GET", &target).send(&c.q2t());
+    assert_eq!(absent.status, 404, "{}", absent.text());
+
+    // storeraw + sendsignedtx (JSON, 2.1): the transaction keeps the raw hash.
+    let stored = Request::new("POST", "/storeraw")
+        .json(&json!({ "payload": b64::encode(b"signed tx") }))
+        .send(&a.q2t());
+    assert_eq!(stored.status, 200, "{}", stored.text());
+    let raw_hash = stored.json()["key"].as_str().unwrap().to_owned();
+    let raw_read = Request::new(
+        "GET",
+        &format!("/transaction/{}?isRaw=true", path_escape(&raw_hash)),
+    )
+    .send(&a.q2t());
+    assert_eq!(
+        b64::decode(raw_read.json()["payload"].as_str().unwrap()).unwrap(),
+        b"signed tx"
+    );
+    let signed = Request::new("POST", "/sendsignedtx")
+        .body_with_type(
+            "application/vnd.tessera-2.1+json",
+            serde_json::to_vec(&json!({ "hash": raw_hash, "to": [b.public_key] })).unwrap(),
+        )
+        .header("Accept", "application/vnd.tessera-2.1+json")
+        .send(&a.q2t());
+    assert_eq!(signed.status, 201, "{}", signed.text());
+    assert_eq!(signed.json()["key"].as_str().unwrap(), raw_hash);
+    assert_eq!(signed.json()["senderKey"].as_str().unwrap(), a.public_key);
+    let at_b = Request::new("GET", &format!("/transaction/{}", path_escape(&raw_hash)))
+        .header("Accept", "application/vnd.tessera-2.1+json")
+        .send(&b.q2t());
+    assert_eq!(at_b.status, 200, "{}", at_b.text());
+    assert_eq!(at_b.json()["managedParties"], json!([b.public_key]));
+    assert_eq!(at_b.json()["senderKey"], json!(a.public_key));
+
+    // C, having learnt A through B alone, can send to A.
+    let from_c = Request::new("POST", "/send")
+        .json(&json!({ "payload": b64::encode(b"hi A"), "to": [a.public_key] }))
+        .send(&c.q2t());
+    assert_eq!(from_c.status, 201, "{}", from_c.text());
+    let key = from_c.json()["key"].as_str().unwrap().to_owned();
+    let at_a = Request::new("GET", &format!("/transaction/{}", path_escape(&key))).send(&a.q2t());
+    assert_eq!(at_a.status, 200);
+}
+
+#[test]
+fn a_peer_not_on_the_whitelist_gets_401() {
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        NodeDir::new(root.path(), "a"),
+        NodeDir::new(root.path(), "b"),
+    );
+    let _a = a.start(&a.config(&[&b], json!({ "useWhiteList": true })), &[]);
+    let upcheck = Request::new("GET", "/partyinfo");
+    let allowed = upcheck.send_from(&a.p2p_target(), "127.0.0.1").unwrap();
+    assert_eq!(allowed.status, 200);
+    let denied = upcheck.send_from(&a.p2p_target(), "127.0.0.2").unwrap();
+    assert_eq!(denied.status, 401);
+    assert!(denied.body.is_empty());
+    // The whitelist guards P2P only.
+    assert_eq!(
+        Request::new("GET", "/upcheck")
+            .send_from(&a.third_party_target(), "127.0.0.2")
+            .unwrap()
+            .status,
+        200
+    );
+}

@@ -1,0 +1,70 @@
+//! The HTTP apps a node serves, as axum routers over one shared [`AppState`].
+//!
+//! - [`q2t`]: GoQuorum's API (send, receive, raw transactions, groups);
+//! - [`third_party`]: `/storeraw` and key listings for external tools;
+//! - [`p2p`]: the Tessera-to-Tessera protocol (push, partyinfo, resend), behind the optional
+//!   IP whitelist;
+//! - [`common`]: `/upcheck`, `/version*`, `/health`, `/metrics` on every app.
+//!
+//! Handlers parse, call one service method and shape the answer; [`error`] is the one place an
+//! error becomes a status code and body.
+
+pub mod common;
+pub mod error;
+pub mod input;
+pub mod media;
+pub mod model;
+pub mod p2p;
+pub mod q2t;
+pub mod third_party;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use cloister_core::config::{AppType, Features};
+use cloister_core::privacy_group::PrivacyGroup;
+
+use crate::discovery::Network;
+use crate::metrics::Metrics;
+use crate::transaction::TransactionManager;
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The transaction manager.
+    pub transactions: Arc<TransactionManager>,
+    /// The network map.
+    pub network: Arc<Network>,
+    /// Feature toggles.
+    pub features: Features,
+    /// Resident groups (multiple private states), from the config.
+    pub resident_groups: Arc<Vec<PrivacyGroup>>,
+    /// Hosts allowed to call the P2P app when the whitelist is on (`None`: no whitelist).
+    pub whitelist: Option<Arc<BTreeSet<String>>>,
+    /// The node is in recovery mode.
+    pub recovery_mode: bool,
+    /// Request metrics.
+    pub metrics: Arc<Metrics>,
+    /// Largest request body accepted (413 above).
+    pub max_body_bytes: usize,
+}
+
+/// The router of one app.
+pub fn router(app: AppType, state: AppState) -> Router {
+    let routes = match app {
+        AppType::Q2T => q2t::router(),
+        AppType::P2P => p2p::router(state.clone()),
+        AppType::ThirdParty => third_party::router(),
+        AppType::Enclave | AppType::Admin => common::router(),
+    };
+    let label = app.as_str();
+    routes
+        .layer(axum::middleware::from_fn_with_state(
+            (state.metrics.clone(), label),
+            crate::metrics::record,
+        ))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .with_state(state)
+}

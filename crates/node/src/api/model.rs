@@ -1,0 +1,211 @@
+//! The JSON bodies of the Q2T, ThirdParty and P2P APIs, with Tessera's member names.
+//! `null` is accepted wherever GoQuorum may send a nil slice.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `/send` and `/encodedpayload/create` request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendRequest {
+    /// Base64 plaintext (required, non-empty).
+    #[serde(default)]
+    pub payload: Option<String>,
+    /// Base64 sender key.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Base64 recipient keys.
+    #[serde(default)]
+    pub to: Option<Vec<String>>,
+    /// Privacy flag 0–3.
+    #[serde(default)]
+    pub privacy_flag: Option<i64>,
+    /// Base64 affected transaction hashes.
+    #[serde(default)]
+    pub affected_contract_transactions: Option<Vec<String>>,
+    /// Opaque execution hash string (PSV).
+    #[serde(default)]
+    pub exec_hash: Option<String>,
+    /// Base64 privacy group id.
+    #[serde(default)]
+    pub privacy_group_id: Option<String>,
+    /// Base64 mandatory recipient keys (4.0).
+    #[serde(default)]
+    pub mandatory_recipients: Option<Vec<String>>,
+}
+
+/// `/sendsignedtx` JSON request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendSignedRequest {
+    /// Base64 raw transaction hash (required).
+    #[serde(default)]
+    pub hash: Option<String>,
+    /// Base64 recipient keys.
+    #[serde(default)]
+    pub to: Option<Vec<String>>,
+    /// Privacy flag 0–3.
+    #[serde(default)]
+    pub privacy_flag: Option<i64>,
+    /// Base64 affected transaction hashes.
+    #[serde(default)]
+    pub affected_contract_transactions: Option<Vec<String>>,
+    /// Opaque execution hash string (PSV).
+    #[serde(default)]
+    pub exec_hash: Option<String>,
+    /// Base64 privacy group id.
+    #[serde(default)]
+    pub privacy_group_id: Option<String>,
+    /// Base64 mandatory recipient keys (4.0).
+    #[serde(default)]
+    pub mandatory_recipients: Option<Vec<String>>,
+}
+
+/// `/send` and `/sendsignedtx` response.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendResponse {
+    /// Base64 transaction hash.
+    pub key: String,
+    /// Local parties (2.1+ only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed_parties: Option<Vec<String>>,
+    /// Sender key (2.1+ only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender_key: Option<String>,
+}
+
+/// `GET /transaction/{hash}` and `/encodedpayload/decrypt` response.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceiveResponse {
+    /// Base64 plaintext.
+    pub payload: String,
+    /// Privacy flag.
+    pub privacy_flag: u8,
+    /// Base64 affected transaction hashes.
+    pub affected_contract_transactions: Vec<String>,
+    /// The execution hash string as sent (`""` when none).
+    pub exec_hash: String,
+    /// Local parties (2.1+ only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub managed_parties: Option<Vec<String>>,
+    /// Sender key (2.1+ only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sender_key: Option<String>,
+    /// Base64 privacy group id, when the transaction has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privacy_group_id: Option<String>,
+}
+
+/// `/storeraw` request.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreRawRequest {
+    /// Base64 plaintext (required, non-empty).
+    #[serde(default)]
+    pub payload: Option<String>,
+    /// Base64 sender key.
+    #[serde(default)]
+    pub from: Option<String>,
+}
+
+/// A `{"key": …}` body (`/storeraw` response, `/delete` request).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct KeyBody {
+    /// Base64 hash.
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+/// An encoded payload in JSON (`/encodedpayload/create` response, `/decrypt` request).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PayloadJson {
+    /// Base64 sender key.
+    #[serde(default)]
+    pub sender_key: String,
+    /// Base64 cipher text.
+    #[serde(default)]
+    pub cipher_text: String,
+    /// Base64 cipher-text nonce.
+    #[serde(default)]
+    pub cipher_text_nonce: String,
+    /// Base64 recipient boxes.
+    #[serde(default)]
+    pub recipient_boxes: Option<Vec<String>>,
+    /// Base64 recipient nonce.
+    #[serde(default)]
+    pub recipient_nonce: String,
+    /// Base64 recipient keys.
+    #[serde(default)]
+    pub recipient_keys: Option<Vec<String>>,
+    /// Privacy flag.
+    #[serde(default)]
+    pub privacy_mode: Option<i64>,
+    /// Base64 affected hash → base64 security hash.
+    #[serde(default)]
+    pub affected_contract_transactions: Option<BTreeMap<String, String>>,
+    /// Base64 execution hash bytes.
+    #[serde(default)]
+    pub exec_hash: Option<String>,
+}
+
+/// One key in `/keys` and `/partyinfo/keys`.
+#[derive(Debug, Serialize)]
+pub struct KeyEntry {
+    /// Base64 public key.
+    pub key: String,
+}
+
+/// `/keys` and `/partyinfo/keys` response.
+#[derive(Debug, Serialize)]
+pub struct KeysResponse {
+    /// The keys.
+    pub keys: Vec<KeyEntry>,
+}
+
+/// `GET /partyinfo` response (member order: url, peers, keys).
+#[derive(Debug, Serialize)]
+pub struct PartyInfoResponse {
+    /// This node's URL.
+    pub url: String,
+    /// Known peers.
+    pub peers: Vec<UrlEntry>,
+    /// Every known key with its node.
+    pub keys: Vec<KeyUrlEntry>,
+}
+
+/// `{"url": …}`.
+#[derive(Debug, Serialize)]
+pub struct UrlEntry {
+    /// A URL.
+    pub url: String,
+}
+
+/// `{"key": …, "url": …}`.
+#[derive(Debug, Serialize)]
+pub struct KeyUrlEntry {
+    /// Base64 key.
+    pub key: String,
+    /// Its node's URL.
+    pub url: String,
+}
+
+/// A privacy group in responses.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivacyGroupResponse {
+    /// Base64 id.
+    pub privacy_group_id: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// LEGACY, PANTHEON or RESIDENT.
+    #[serde(rename = "type")]
+    pub group_type: String,
+    /// Base64 member keys.
+    pub members: Vec<String>,
+}

@@ -1,0 +1,26 @@
+//! `cloister-node`: the privacy manager. A GoQuorum node talks to it exactly as to Tessera,
+//! other privacy managers peer with it over Tessera's P2P protocol, and several replicas of one
+//! node can run over one shared store.
+//!
+//! - [`settings`]: the node's settings, from a Tessera config file or the embedded default.
+//! - [`transaction`]: the transaction manager (send, receive, push, resend) over the enclave and
+//!   the store.
+//! - [`discovery`]: who the peers are and which keys they hold (PartyInfo exchange).
+//! - [`peer_client`]: the outbound HTTP client for P2P calls.
+//! - [`api`]: the HTTP apps (Q2T, ThirdParty, P2P) as axum routers; handlers are thin.
+//! - [`listener`]: serving a router on TCP or a unix socket, with GoQuorum's keep-alive needs.
+//! - [`node`]: starting and stopping a whole node.
+//! - [`secure_file`]: creating key files with owner-only permissions.
+
+pub mod api;
+pub mod discovery;
+pub mod listener;
+pub mod metrics;
+pub mod node;
+pub mod peer_client;
+pub mod secure_file;
+pub mod settings;
+pub mod transaction;
+
+pub use node::{Node, NodeError};
+pub use settings::{NodeSettings, SettingsError};

@@ -1,0 +1,162 @@
+//! A running node: the store opened, the apps listening, discovery broadcasting.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloister_core::config::{AppType, ListenAddress, SqlitePath, StoreTarget};
+use cloister_core::enclave::{Enclave, EnclaveError};
+use cloister_core::privacy_group::{GroupState, GroupType, PrivacyGroup};
+use cloister_store::{SqliteOptions, SqliteStore, Store, StoreError};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState};
+use crate::discovery::{broadcaster, Network};
+use crate::listener::{self, ListenError};
+use crate::metrics::Metrics;
+use crate::peer_client::PeerClient;
+use crate::settings::NodeSettings;
+use crate::transaction::{TransactionManager, TransactionRules};
+
+/// How long a call to a peer may take before it counts as failed.
+pub const PEER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The keys are unusable.
+    #[error(transparent)]
+    Enclave(#[from] EnclaveError),
+    /// The store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    /// The configured store kind is not available in this build.
+    #[error("{0}")]
+    UnsupportedStore(&'static str),
+    /// A listener could not be opened.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+}
+
+/// A started node. Dropping it does not stop it; call [`Node::shutdown`].
+pub struct Node {
+    addresses: Vec<(AppType, ListenAddress)>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Node {
+    /// Opens the store, binds every listener and starts serving and broadcasting.
+    pub async fn start(settings: NodeSettings) -> Result<Self, NodeError> {
+        let store = open_store(&settings).await?;
+        let own_keys: Vec<_> = settings.keys.iter().map(|pair| *pair.public()).collect();
+        let enclave = Arc::new(Enclave::new(settings.keys)?);
+        let network = Arc::new(Network::new(
+            &settings.p2p_url,
+            own_keys,
+            &settings.peers,
+            settings.disable_peer_discovery,
+        ));
+        let peers = PeerClient::new(PEER_TIMEOUT);
+        let rules = TransactionRules {
+            digest: settings.digest,
+            privacy_enhancements: settings.features.enable_privacy_enhancements,
+            recovery_mode: settings.recover,
+        };
+        let transactions = Arc::new(TransactionManager::new(
+            enclave,
+            store,
+            network.clone(),
+            peers.clone(),
+            settings.forwarding_keys,
+            rules,
+        ));
+        let state = AppState {
+            transactions,
+            network: network.clone(),
+            features: settings.features,
+            resident_groups: Arc::new(
+                settings
+                    .resident_groups
+                    .into_iter()
+                    .map(|g| {
+                        PrivacyGroup::new(
+                            g.name,
+                            g.description,
+                            g.members,
+                            Vec::new(),
+                            GroupType::Resident,
+                            GroupState::Active,
+                        )
+                    })
+                    .collect(),
+            ),
+            whitelist: settings
+                .use_white_list
+                .then(|| Arc::new(api::p2p::whitelist_hosts(&settings.peers))),
+            recovery_mode: settings.recover,
+            metrics: Arc::new(Metrics::default()),
+            max_body_bytes: settings.max_body_bytes,
+        };
+        let (stop, stopped) = watch::channel(false);
+        let mut node = Self {
+            addresses: Vec::new(),
+            stop,
+            tasks: Vec::new(),
+        };
+        for server in &settings.servers {
+            let bound = listener::bind(&server.listen).await?;
+            node.addresses.push((server.app, bound.local_address()));
+            tracing::info!(app = %server.app, address = %bound.local_address(), "listening");
+            let router = api::router(server.app, state.clone());
+            let mut stopped = stopped.clone();
+            let shutdown = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            node.tasks
+                .push(tokio::spawn(listener::serve(bound, router, shutdown)));
+        }
+        if settings.servers.iter().any(|s| s.app == AppType::P2P) {
+            let interval = settings.party_info_interval;
+            node.tasks
+                .push(tokio::spawn(broadcaster::run(network, peers, interval)));
+        }
+        Ok(node)
+    }
+
+    /// Where each app listens (with the real port when 0 was asked for).
+    pub fn addresses(&self) -> &[(AppType, ListenAddress)] {
+        &self.addresses
+    }
+
+    /// Stops listening (unix sockets are removed) and ends background tasks.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+async fn open_store(settings: &NodeSettings) -> Result<Arc<dyn Store>, NodeError> {
+    let options = SqliteOptions {
+        auto_create_tables: settings.auto_create_tables,
+        ..Default::default()
+    };
+    match &settings.store {
+        StoreTarget::Sqlite { path: SqlitePath::File(path), .. } => {
+            let path = path.clone();
+            let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path, &options))
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+            Ok(Arc::new(store))
+        }
+        StoreTarget::Sqlite { path: SqlitePath::Memory, .. } => Err(NodeError::UnsupportedStore(
+            "jdbc:sqlite::memory: is not supported: an in-memory store loses every transaction on restart; use jdbc:sqlite:<file>",
+        )),
+        StoreTarget::Postgres { .. } => Err(NodeError::UnsupportedStore(
+            "jdbc:postgresql URLs need the PostgreSQL store, which this version of Cloister does not have yet; use jdbc:sqlite:<file>",
+        )),
+    }
+}

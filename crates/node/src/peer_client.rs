@@ -1,0 +1,156 @@
+//! The outbound side of the P2P protocol: `/push` and `/partyinfo` to other privacy managers.
+//!
+//! Every request carries `tesseraSupportedApiVersions` (one header value per version), so the
+//! peer knows which codec and features this node understands.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use cloister_core::payload::{EncodedPayload, PayloadCodec};
+use cloister_core::version;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::transaction::TransactionError;
+
+/// P2P paths this client calls.
+pub mod paths {
+    /// Payload push.
+    pub const PUSH: &str = "push";
+    /// PartyInfo exchange.
+    pub const PARTY_INFO: &str = "partyinfo";
+}
+
+/// The media type of binary P2P bodies.
+pub const OCTET_STREAM: &str = "application/octet-stream";
+
+/// Why a P2P call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeerError {
+    /// No connection, or the connection broke before an answer.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// No answer within the timeout.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The peer answered with a status other than 200/201.
+    #[error("answered {status}: {body}")]
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The start of the body (plain text in Tessera).
+        body: String,
+    },
+    /// The peer URL is not usable.
+    #[error("invalid peer URL {0}")]
+    InvalidUrl(String),
+}
+
+/// HTTP client for peers; clone freely (connections are pooled and shared).
+#[derive(Clone)]
+pub struct PeerClient {
+    http: Client<HttpConnector, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl PeerClient {
+    /// A client whose every call gives up after `timeout`.
+    pub fn new(timeout: Duration) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(timeout));
+        let http = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(connector);
+        Self { http, timeout }
+    }
+
+    /// Pushes one recipient's copy, encoded as the peer's advertised versions allow.
+    pub async fn push(
+        &self,
+        url: &str,
+        peer_versions: &[String],
+        payload: &EncodedPayload,
+    ) -> Result<(), TransactionError> {
+        let body = PayloadCodec::preferred_for(peer_versions).encode(payload);
+        match self.post(url, paths::PUSH, OCTET_STREAM, body).await {
+            Ok(_) => Ok(()),
+            Err(PeerError::Status { .. }) => Err(TransactionError::PushRejected {
+                url: url.to_owned(),
+            }),
+            Err(source) => Err(TransactionError::PeerUnreachable {
+                url: url.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// POSTs this node's encoded PartyInfo; the reply body is ignored, as Tessera does.
+    pub async fn post_party_info(&self, url: &str, body: Vec<u8>) -> Result<(), PeerError> {
+        self.post(url, paths::PARTY_INFO, OCTET_STREAM, body)
+            .await
+            .map(drop)
+    }
+
+    /// POSTs `body` to `base_url` + `path`; success is 200 or 201.
+    pub async fn post(
+        &self,
+        base_url: &str,
+        path: &str,
+        content_type: &'static str,
+        body: Vec<u8>,
+    ) -> Result<Bytes, PeerError> {
+        let uri = join(base_url, path);
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(&uri)
+            .header(CONTENT_TYPE, content_type)
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|_| PeerError::InvalidUrl(uri.clone()))?;
+        for v in version::ADVERTISED_TO_PEERS {
+            request.headers_mut().append(
+                version::SUPPORTED_API_VERSIONS_HEADER,
+                HeaderValue::from_static(v),
+            );
+        }
+        let exchange = async {
+            let response = self
+                .http
+                .request(request)
+                .await
+                .map_err(|e| PeerError::Unreachable(e.to_string()))?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| PeerError::Unreachable(e.to_string()))?
+                .to_bytes();
+            if status == StatusCode::OK || status == StatusCode::CREATED {
+                Ok(body)
+            } else {
+                let text = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+                Err(PeerError::Status {
+                    status: status.as_u16(),
+                    body: text,
+                })
+            }
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| PeerError::Timeout(self.timeout))?
+    }
+}
+
+/// `base` (normalised, ending in `/`) joined with a relative `path`.
+fn join(base: &str, path: &str) -> String {
+    if base.ends_with('/') {
+        format!("{base}{path}")
+    } else {
+        format!("{base}/{path}")
+    }
+}

@@ -1,0 +1,359 @@
+//! What a node runs with: everything from the Tessera config (or the embedded default) that the
+//! node needs, checked and typed, with key files read and unlocked.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cloister_core::config::server::TlsMode;
+use cloister_core::config::ClientMode;
+use cloister_core::config::{
+    AppType, Config, ConfigIssue, Features, ListenAddress, SqlitePath, StoreTarget,
+};
+use cloister_core::digest::PayloadDigest;
+use cloister_core::keys::file::{public_key_file_text, KeyFile};
+use cloister_core::keys::source::{self, KeySourceError};
+use cloister_core::keys::{KeyPair, PublicKey};
+use cloister_core::partyinfo::normalize_url;
+
+use crate::secure_file;
+
+/// Directory of the embedded default: keys, database and the Q2T socket.
+pub const DEFAULT_DATA_DIR: &str = "cloister-data";
+/// P2P port of the embedded default.
+pub const DEFAULT_P2P_PORT: u16 = 9001;
+/// ThirdParty port of the embedded default.
+pub const DEFAULT_THIRD_PARTY_PORT: u16 = 9081;
+/// Largest request body accepted (413 above it). Private payloads can be whole contract
+/// states (extensions), so this is generous.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// A server the node runs.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// The API it serves.
+    pub app: AppType,
+    /// Where it listens.
+    pub listen: ListenAddress,
+    /// Its advertised URL (normalised).
+    pub advertised_url: String,
+}
+
+/// One resident group (multiple private states).
+#[derive(Debug, Clone)]
+pub struct ResidentGroupSettings {
+    /// The group name (its id is the name's bytes).
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Member keys.
+    pub members: Vec<PublicKey>,
+}
+
+/// Everything a node needs to start.
+#[derive(Debug)]
+pub struct NodeSettings {
+    /// The node's key pairs; the first is the default sender.
+    pub keys: Vec<KeyPair>,
+    /// `alwaysSendTo` keys, added to every transaction's recipients.
+    pub forwarding_keys: Vec<PublicKey>,
+    /// Where the store is.
+    pub store: StoreTarget,
+    /// Create the schema at start.
+    pub auto_create_tables: bool,
+    /// The servers to run.
+    pub servers: Vec<ServerSettings>,
+    /// This node's advertised P2P URL (normalised).
+    pub p2p_url: String,
+    /// Configured peers (normalised URLs).
+    pub peers: Vec<String>,
+    /// How often PartyInfo is sent to every peer.
+    pub party_info_interval: Duration,
+    /// Only configured peers' hosts may call the P2P API.
+    pub use_white_list: bool,
+    /// Only configured peers may join.
+    pub disable_peer_discovery: bool,
+    /// Feature toggles.
+    pub features: Features,
+    /// Transaction-hash digest (orion mode: SHA-512/256).
+    pub digest: PayloadDigest,
+    /// Resident groups.
+    pub resident_groups: Vec<ResidentGroupSettings>,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+    /// Start in recovery mode (`--recover`).
+    pub recover: bool,
+}
+
+/// Why settings could not be built. Names the config path or file; never a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    ReadConfig {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid Tessera JSON.
+    #[error("{path}: {source}")]
+    ParseConfig {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: cloister_core::config::ConfigError,
+    },
+    /// The config breaks one or more rules.
+    #[error("{path}: invalid configuration:\n  {}", issues.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Every issue found.
+        issues: Vec<ConfigIssue>,
+    },
+    /// A key could not be loaded.
+    #[error(transparent)]
+    Keys(#[from] KeySourceError),
+    /// A file of the embedded default could not be created.
+    #[error("cannot prepare {path}: {source}")]
+    DataDir {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The embedded default's key file is not usable.
+    #[error("{path}: {reason}")]
+    DefaultKey {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl NodeSettings {
+    /// Reads, validates and resolves a Tessera config file. Warnings (unknown keys) are logged.
+    pub fn from_config_file(path: &Path) -> Result<Self, SettingsError> {
+        let bytes = std::fs::read(path).map_err(|source| SettingsError::ReadConfig {
+            path: path.to_owned(),
+            source,
+        })?;
+        let loaded = Config::parse(&bytes).map_err(|source| SettingsError::ParseConfig {
+            path: path.to_owned(),
+            source,
+        })?;
+        for warning in &loaded.warnings {
+            tracing::warn!(config = %path.display(), "{warning}");
+        }
+        let invalid = |issues| SettingsError::Invalid {
+            path: path.to_owned(),
+            issues,
+        };
+        loaded.config.validate().map_err(invalid)?;
+        Self::from_config(&loaded.config)
+            .map_err(invalid)?
+            .resolve_keys(&loaded.config)
+    }
+
+    /// The embedded default: one node under `data_dir` with a key pair (generated on first
+    /// start), an SQLite store, P2P on 9001, ThirdParty on 9081 and Q2T on `data_dir/tm.ipc`.
+    pub fn embedded_default(data_dir: &Path) -> Result<Self, SettingsError> {
+        create_private_dir(data_dir)?;
+        let pair = default_key_pair(data_dir)?;
+        let p2p_url = format!("http://127.0.0.1:{DEFAULT_P2P_PORT}/");
+        let tcp = |port| ListenAddress::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        Ok(Self {
+            keys: vec![pair],
+            forwarding_keys: Vec::new(),
+            store: StoreTarget::Sqlite {
+                path: SqlitePath::File(data_dir.join("cloister.db")),
+                params: Default::default(),
+            },
+            auto_create_tables: true,
+            servers: vec![
+                ServerSettings {
+                    app: AppType::P2P,
+                    listen: tcp(DEFAULT_P2P_PORT),
+                    advertised_url: p2p_url.clone(),
+                },
+                ServerSettings {
+                    app: AppType::ThirdParty,
+                    listen: tcp(DEFAULT_THIRD_PARTY_PORT),
+                    advertised_url: format!("http://127.0.0.1:{DEFAULT_THIRD_PARTY_PORT}/"),
+                },
+                ServerSettings {
+                    app: AppType::Q2T,
+                    listen: ListenAddress::Unix(data_dir.join("tm.ipc")),
+                    advertised_url: format!("unix:{}", data_dir.join("tm.ipc").display()),
+                },
+            ],
+            p2p_url,
+            peers: Vec::new(),
+            party_info_interval: Duration::from_secs(5),
+            use_white_list: false,
+            disable_peer_discovery: false,
+            features: Features::default(),
+            digest: PayloadDigest::Sha3_512,
+            resident_groups: Vec::new(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            recover: false,
+        })
+    }
+
+    /// Everything but the keys, from a validated config.
+    fn from_config(config: &Config) -> Result<Unresolved, Vec<ConfigIssue>> {
+        let servers = config.servers()?;
+        let mut issues = Vec::new();
+        for server in &servers {
+            let tls = server
+                .config
+                .and_then(|c| c.ssl_config.as_ref())
+                .map(|ssl| ssl.tls);
+            if tls == Some(TlsMode::Strict) {
+                issues.push(ConfigIssue::new(
+                    format!("{}.sslConfig.tls", server.json_path),
+                    "TLS is not supported by this version of Cloister; set \"tls\": \"OFF\" and terminate TLS in front of the node",
+                ));
+            }
+        }
+        let p2p = servers.iter().find(|s| s.app == AppType::P2P);
+        let party_info_interval = match p2p.and_then(|s| s.config) {
+            Some(config) => config.party_info_interval().map_err(|issue| vec![issue])?,
+            None => cloister_core::config::server::DEFAULT_PARTY_INFO_INTERVAL,
+        };
+        let jdbc = config.jdbc.as_ref();
+        let store = jdbc
+            .map(|j| j.store_target())
+            .transpose()
+            .map_err(|issue| vec![issue])?;
+        let digest = match config.client_mode().map_err(|issue| vec![issue])? {
+            ClientMode::Tessera => PayloadDigest::Sha3_512,
+            ClientMode::Orion => PayloadDigest::Sha512_256,
+        };
+        if !issues.is_empty() {
+            return Err(issues);
+        }
+        Ok(Unresolved {
+            store: store.ok_or_else(|| vec![ConfigIssue::new("jdbc", "is required")])?,
+            auto_create_tables: jdbc.is_some_and(|j| j.auto_create_tables),
+            p2p_url: p2p.map(|s| s.advertised_url.clone()).unwrap_or_default(),
+            servers: servers
+                .iter()
+                .map(|s| ServerSettings {
+                    app: s.app,
+                    listen: s.listen.clone(),
+                    advertised_url: s.advertised_url.clone(),
+                })
+                .collect(),
+            party_info_interval,
+            digest,
+        })
+    }
+}
+
+struct Unresolved {
+    store: StoreTarget,
+    auto_create_tables: bool,
+    p2p_url: String,
+    servers: Vec<ServerSettings>,
+    party_info_interval: Duration,
+    digest: PayloadDigest,
+}
+
+impl Unresolved {
+    fn resolve_keys(self, config: &Config) -> Result<NodeSettings, SettingsError> {
+        let keys = match &config.keys {
+            Some(keys) => source::resolve(keys, &mut |path| std::fs::read(path))?,
+            None => Vec::new(),
+        };
+        let parse_keys = |texts: &[String]| -> Vec<PublicKey> {
+            texts
+                .iter()
+                .filter_map(|t| PublicKey::from_base64(t, "key").ok())
+                .collect()
+        };
+        Ok(NodeSettings {
+            keys,
+            forwarding_keys: parse_keys(&config.always_send_to),
+            store: self.store,
+            auto_create_tables: self.auto_create_tables,
+            servers: self.servers,
+            p2p_url: self.p2p_url,
+            peers: config
+                .peer
+                .iter()
+                .filter_map(|p| p.url.as_deref())
+                .map(normalize_url)
+                .collect(),
+            party_info_interval: self.party_info_interval,
+            use_white_list: config.use_white_list,
+            disable_peer_discovery: config.disable_peer_discovery,
+            features: config.features,
+            digest: self.digest,
+            resident_groups: config
+                .resident_groups
+                .iter()
+                .map(|g| ResidentGroupSettings {
+                    name: g.name.clone().unwrap_or_default(),
+                    description: g.description.clone().unwrap_or_default(),
+                    members: parse_keys(&g.members),
+                })
+                .collect(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            recover: false,
+        })
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), SettingsError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let result = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir);
+    result.map_err(|source| SettingsError::DataDir {
+        path: dir.to_owned(),
+        source,
+    })
+}
+
+/// The default node's key pair: read from `node.key`/`node.pub`, or generated (unlocked, 0600)
+/// on first start.
+fn default_key_pair(dir: &Path) -> Result<KeyPair, SettingsError> {
+    let (key_path, pub_path) = (dir.join("node.key"), dir.join("node.pub"));
+    let bad = |path: &Path, reason: String| SettingsError::DefaultKey {
+        path: path.to_owned(),
+        reason,
+    };
+    if key_path.exists() {
+        let bytes = std::fs::read(&key_path).map_err(|e| bad(&key_path, e.to_string()))?;
+        let file = KeyFile::parse(&bytes).map_err(|e| bad(&key_path, e.to_string()))?;
+        let private = file
+            .unlock(None)
+            .map_err(|e| bad(&key_path, e.to_string()))?;
+        return Ok(KeyPair::from_private(private));
+    }
+    let pair = KeyPair::generate(&mut rand_core::OsRng);
+    let write = |path: &Path, mode: u32, text: &[u8]| {
+        secure_file::create_new(path, mode, text).map_err(|source| SettingsError::DataDir {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    write(
+        &key_path,
+        secure_file::PRIVATE,
+        KeyFile::unlocked(pair.private()).to_json().as_bytes(),
+    )?;
+    write(
+        &pub_path,
+        secure_file::PUBLIC,
+        public_key_file_text(pair.public()).as_bytes(),
+    )?;
+    tracing::info!(public_key = %pair.public(), path = %pub_path.display(), "generated the default node's key pair");
+    Ok(pair)
+}

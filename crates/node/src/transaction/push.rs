@@ -1,0 +1,169 @@
+//! Payloads pushed by peers (`/push`): validated, then merged into the store.
+//!
+//! Several replicas may receive pushes for the same hash at once (a sender's retry, or one box
+//! per local recipient key), so merging is a compare-and-swap loop on the stored bytes: read,
+//! merge, replace-if-unchanged, repeat on a lost race.
+
+use cloister_core::digest::TxHash;
+use cloister_core::enclave::AffectedTransaction;
+use cloister_core::payload::{EncodedPayload, PayloadCodec, PrivacyMode};
+use cloister_store::InsertOutcome;
+
+use super::{privacy, TransactionError, TransactionManager};
+
+/// How many lost compare-and-swap races a merge tolerates before giving up (each lost race
+/// means another writer made progress, so this bound is never hit in practice).
+const MAX_MERGE_ATTEMPTS: usize = 64;
+
+impl TransactionManager {
+    /// Validates and stores a pushed payload; returns its hash. Payloads that break the
+    /// enhanced-privacy consistency rules are not stored but still acknowledged, as Tessera
+    /// does.
+    pub async fn store_pushed(
+        &self,
+        mut payload: EncodedPayload,
+    ) -> Result<TxHash, TransactionError> {
+        if self.rules.recovery_mode && payload.privacy_mode != PrivacyMode::StandardPrivate {
+            return Err(TransactionError::PrivacyViolation(
+                "Transactions with enhanced privacy are not accepted during recovery mode".into(),
+            ));
+        }
+        let hash = self.rules.digest.digest(&payload.cipher_text);
+        if payload.privacy_mode != PrivacyMode::StandardPrivate {
+            if !self.rules.privacy_enhancements {
+                return Err(TransactionError::PrivacyViolation(
+                    privacy::NOT_ENABLED.into(),
+                ));
+            }
+            if !self.check_pushed_privacy(&hash, &mut payload).await? {
+                tracing::warn!(%hash, "pushed payload fails the affected-transaction checks; not stored");
+                return Ok(hash);
+            }
+        }
+        self.merge(&hash, &payload).await?;
+        Ok(hash)
+    }
+
+    /// Tessera's receiving-side enhanced-privacy checks. Returns `false` when the payload must
+    /// be dropped silently; drops invalid security hashes of party-protection payloads.
+    async fn check_pushed_privacy(
+        &self,
+        hash: &TxHash,
+        payload: &mut EncodedPayload,
+    ) -> Result<bool, TransactionError> {
+        let mut present = Vec::new();
+        for affected in payload.affected_contract_transactions.keys() {
+            if let Some(stored) = self.load(affected).await? {
+                present.push(AffectedTransaction {
+                    hash: affected.clone(),
+                    payload: stored,
+                });
+            }
+        }
+        let psv = payload.privacy_mode == PrivacyMode::PrivateStateValidation;
+        if psv {
+            let all_present = present.len() == payload.affected_contract_transactions.len();
+            let consistent = present.iter().all(|tx| {
+                let same_recipients = tx
+                    .payload
+                    .recipient_keys
+                    .iter()
+                    .collect::<std::collections::BTreeSet<_>>()
+                    == payload.recipient_keys.iter().collect();
+                same_recipients && tx.payload.recipient_keys.contains(&payload.sender_key)
+            });
+            if !all_present || !consistent {
+                return Ok(false);
+            }
+        }
+        let invalid = self.enclave.find_invalid_security_hashes(payload, &present);
+        if invalid.is_empty() {
+            return Ok(true);
+        }
+        if psv {
+            let list: Vec<String> = invalid.iter().map(ToString::to_string).collect();
+            return Err(TransactionError::PrivacyViolation(format!(
+                "Invalid security hashes identified for PSC TX {hash}. Invalid ACOTHs: {}",
+                list.join(",")
+            )));
+        }
+        payload
+            .affected_contract_transactions
+            .retain(|tx, _| !invalid.contains(tx));
+        Ok(true)
+    }
+
+    /// Inserts the payload, or merges its box into the stored copy.
+    pub(super) async fn merge(
+        &self,
+        hash: &TxHash,
+        incoming: &EncodedPayload,
+    ) -> Result<(), TransactionError> {
+        let row = Self::new_row(hash.clone(), incoming);
+        for _ in 0..MAX_MERGE_ATTEMPTS {
+            let existing = match self.store.insert_transaction(&row).await? {
+                InsertOutcome::Inserted => return Ok(()),
+                InsertOutcome::AlreadyPresent(existing) => existing,
+            };
+            let stored = existing.codec.decode(&existing.encoded_payload)?;
+            let Some(merged) = merged(&stored, incoming)? else {
+                return Ok(());
+            };
+            let codec = existing.codec;
+            let new_bytes = codec.encode(&merged);
+            if self
+                .store
+                .replace_transaction(hash, &existing.encoded_payload, &new_bytes, codec)
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        Err(TransactionError::Store(cloister_store::StoreError::Busy(
+            format!("could not merge {hash} after {MAX_MERGE_ATTEMPTS} attempts"),
+        )))
+    }
+}
+
+/// Tessera's merge rule: the same transaction (every field but the boxes and keys equal); a box
+/// already present changes nothing; otherwise the new box and key go first (PSV: the key is
+/// moved to the front). `None` when nothing changes.
+pub fn merged(
+    stored: &EncodedPayload,
+    incoming: &EncodedPayload,
+) -> Result<Option<EncodedPayload>, TransactionError> {
+    let same = stored.cipher_text == incoming.cipher_text
+        && stored.cipher_text_nonce == incoming.cipher_text_nonce
+        && stored.sender_key == incoming.sender_key
+        && stored.recipient_nonce == incoming.recipient_nonce
+        && stored.privacy_mode == incoming.privacy_mode
+        && stored.exec_hash == incoming.exec_hash
+        && stored.affected_contract_transactions == incoming.affected_contract_transactions;
+    if !same {
+        return Err(TransactionError::ConflictingPayload);
+    }
+    let new_boxes: Vec<&Vec<u8>> = incoming
+        .recipient_boxes
+        .iter()
+        .filter(|b| !stored.recipient_boxes.contains(b))
+        .collect();
+    if new_boxes.is_empty() {
+        return Ok(None);
+    }
+    let mut merged = stored.clone();
+    merged.recipient_boxes = new_boxes
+        .into_iter()
+        .cloned()
+        .chain(stored.recipient_boxes.iter().cloned())
+        .collect();
+    if let Some(key) = incoming.recipient_keys.first() {
+        merged.recipient_keys.retain(|k| k != key);
+        merged.recipient_keys.insert(0, *key);
+    }
+    Ok(Some(merged))
+}
+
+/// The codec a pushed body is in: CBOR when the caller advertises `5.0`.
+pub fn push_codec(versions: &[String]) -> PayloadCodec {
+    PayloadCodec::preferred_for(versions)
+}

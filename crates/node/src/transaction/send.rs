@@ -1,0 +1,241 @@
+//! Creating transactions: `/send`, `/sendsignedtx`, `/storeraw`, `/encodedpayload/create`.
+
+use cloister_core::digest::TxHash;
+use cloister_core::enclave::{AffectedTransaction, PrivacyMetadata, RawTransaction};
+use cloister_core::keys::PublicKey;
+use cloister_core::nacl::Nonce;
+use cloister_core::payload::EncodedPayload;
+use cloister_core::privacy_group::PrivacyGroup;
+use cloister_store::{InsertOutcome, RawTransactionRow};
+use futures_util::future::try_join_all;
+
+use super::{distinct, privacy, PrivacyRequest, Sent, TransactionError, TransactionManager};
+
+/// A `/send` (or `/sendraw`) request.
+#[derive(Debug, Clone, Default)]
+pub struct SendRequest {
+    /// The plaintext.
+    pub payload: Vec<u8>,
+    /// The sender; the node's default key when absent.
+    pub from: Option<PublicKey>,
+    /// Explicit recipients.
+    pub to: Vec<PublicKey>,
+    /// Privacy settings.
+    pub privacy: PrivacyRequest,
+}
+
+/// A `/sendsignedtx` request.
+#[derive(Debug, Clone)]
+pub struct SendSignedRequest {
+    /// Hash of the raw transaction stored with `/storeraw`.
+    pub hash: TxHash,
+    /// Explicit recipients.
+    pub to: Vec<PublicKey>,
+    /// Privacy settings.
+    pub privacy: PrivacyRequest,
+}
+
+impl TransactionManager {
+    /// Encrypts, stores and pushes a new transaction; returns once every remote recipient has it
+    /// and the row is durable.
+    pub async fn send(&self, request: SendRequest) -> Result<Sent, TransactionError> {
+        let (payload, recipients) = self.encrypt(request).await?;
+        let hash = self.rules.digest.digest(&payload.cipher_text);
+        self.distribute(hash, payload, &recipients).await
+    }
+
+    /// Encrypts without storing or pushing (`/encodedpayload/create`).
+    pub async fn encrypt_only(
+        &self,
+        request: SendRequest,
+    ) -> Result<EncodedPayload, TransactionError> {
+        Ok(self.encrypt(request).await?.0)
+    }
+
+    /// Seals a payload for its sender only and stores it (`/storeraw`).
+    pub async fn store_raw(
+        &self,
+        payload: &[u8],
+        from: Option<PublicKey>,
+    ) -> Result<TxHash, TransactionError> {
+        let sender = self.sender(from)?;
+        let raw = self.enclave.encrypt_raw_payload(payload, &sender)?;
+        let hash = raw.hash(self.rules.digest);
+        let row = RawTransactionRow {
+            hash: hash.clone(),
+            encrypted_payload: raw.encrypted_payload,
+            encrypted_key: raw.encrypted_key,
+            nonce: raw.nonce.0.to_vec(),
+            sender: sender.as_bytes().to_vec(),
+            timestamp: cloister_store::now_millis(),
+        };
+        self.store.insert_raw_transaction(&row).await?;
+        Ok(hash)
+    }
+
+    /// Turns a stored raw transaction into a private transaction for `to` under the raw hash.
+    /// A repeat of a completed call returns the stored outcome instead of failing.
+    pub async fn send_signed(&self, request: SendSignedRequest) -> Result<Sent, TransactionError> {
+        let raw = self.load_raw(&request.hash).await?;
+        let to = self.group_or(&request.privacy, request.to).await?;
+        let recipients = distinct(
+            to.into_iter()
+                .chain(self.forwarding_keys.iter().copied())
+                .chain([raw.sender]),
+        );
+        let metadata = self.check_privacy(&request.privacy, &recipients).await?;
+        let payload = self
+            .enclave
+            .encrypt_payload_from_raw(&raw, &recipients, metadata)?;
+        self.distribute(request.hash, payload, &recipients).await
+    }
+
+    pub(super) async fn load_raw(&self, hash: &TxHash) -> Result<RawTransaction, TransactionError> {
+        let row = self
+            .store
+            .get_raw_transaction(hash)
+            .await?
+            .ok_or_else(|| TransactionError::RawTransactionNotFound(hash.clone()))?;
+        let corrupt = |what| {
+            TransactionError::BadRequest(format!("stored raw transaction has an invalid {what}"))
+        };
+        Ok(RawTransaction {
+            encrypted_payload: row.encrypted_payload,
+            encrypted_key: row.encrypted_key,
+            nonce: Nonce::from_slice(&row.nonce).ok_or_else(|| corrupt("nonce"))?,
+            sender: PublicKey::from_slice(&row.sender, "raw sender")
+                .map_err(|_| corrupt("sender"))?,
+        })
+    }
+
+    async fn encrypt(
+        &self,
+        request: SendRequest,
+    ) -> Result<(EncodedPayload, Vec<PublicKey>), TransactionError> {
+        let sender = self.sender(request.from)?;
+        let to = self.group_or(&request.privacy, request.to).await?;
+        let recipients = distinct(
+            to.into_iter()
+                .chain([sender])
+                .chain(self.forwarding_keys.iter().copied()),
+        );
+        let metadata = self.check_privacy(&request.privacy, &recipients).await?;
+        let payload =
+            self.enclave
+                .encrypt_payload(&request.payload, &sender, &recipients, metadata)?;
+        Ok((payload, recipients))
+    }
+
+    fn sender(&self, from: Option<PublicKey>) -> Result<PublicKey, TransactionError> {
+        let sender = from.unwrap_or(*self.enclave.default_public_key());
+        if !self.enclave.holds(&sender) {
+            return Err(TransactionError::UnknownSender(sender));
+        }
+        Ok(sender)
+    }
+
+    /// The members of the requested privacy group, or `to` when there is none.
+    async fn group_or(
+        &self,
+        privacy: &PrivacyRequest,
+        to: Vec<PublicKey>,
+    ) -> Result<Vec<PublicKey>, TransactionError> {
+        let Some(id) = &privacy.privacy_group_id else {
+            return Ok(to);
+        };
+        let not_found = || TransactionError::PrivacyGroupNotFound(id.to_base64());
+        let row = self
+            .store
+            .get_privacy_group(id.as_bytes())
+            .await?
+            .ok_or_else(not_found)?;
+        let group = PrivacyGroup::decode(&row.data).map_err(|_| not_found())?;
+        if group.state != cloister_core::privacy_group::GroupState::Active {
+            return Err(not_found());
+        }
+        Ok(group.members)
+    }
+
+    /// Loads the affected transactions and applies the enhanced-privacy rules.
+    async fn check_privacy(
+        &self,
+        request: &PrivacyRequest,
+        recipients: &[PublicKey],
+    ) -> Result<PrivacyMetadata, TransactionError> {
+        let mut affected = Vec::with_capacity(request.affected.len());
+        for hash in &request.affected {
+            let payload = self.load(hash).await?.ok_or_else(|| {
+                TransactionError::PrivacyViolation(format!(
+                    "Unable to find affectedContractTransaction {hash}"
+                ))
+            })?;
+            affected.push(AffectedTransaction {
+                hash: hash.clone(),
+                payload,
+            });
+        }
+        privacy::check_send(
+            request,
+            recipients,
+            &affected,
+            self.rules.privacy_enhancements,
+        )?;
+        Ok(PrivacyMetadata {
+            privacy_mode: request.mode,
+            affected_contract_transactions: affected,
+            exec_hash: request.exec_hash.clone(),
+            mandatory_recipients: request.mandatory_recipients.clone(),
+            privacy_group_id: request.privacy_group_id.clone(),
+        })
+    }
+
+    /// Stores the payload, then pushes each remote recipient its copy. If any push fails the
+    /// row is removed again (Tessera rolls its transaction back), so an error leaves nothing
+    /// behind locally; recipients already reached keep their copy, as with Tessera.
+    async fn distribute(
+        &self,
+        hash: TxHash,
+        payload: EncodedPayload,
+        recipients: &[PublicKey],
+    ) -> Result<Sent, TransactionError> {
+        let remote: Vec<PublicKey> = recipients
+            .iter()
+            .filter(|key| !self.enclave.holds(key))
+            .copied()
+            .collect();
+        let targets = remote
+            .iter()
+            .map(|key| {
+                let node = self
+                    .network
+                    .node_for_key(key)
+                    .ok_or(TransactionError::RecipientNotFound(*key))?;
+                privacy::check_recipient_supports(&payload, key, &node.versions)?;
+                Ok((*key, node))
+            })
+            .collect::<Result<Vec<_>, TransactionError>>()?;
+        let sent = Sent {
+            hash: hash.clone(),
+            managed_parties: self.managed(recipients),
+            sender: payload.sender_key,
+        };
+        if let InsertOutcome::AlreadyPresent(_) = self
+            .store
+            .insert_transaction(&Self::new_row(hash.clone(), &payload))
+            .await?
+        {
+            return Ok(sent);
+        }
+        let pushes = targets.iter().map(|(key, node)| async {
+            let copy = payload.for_recipient(key)?;
+            self.peers.push(&node.url, &node.versions, &copy).await
+        });
+        if let Err(error) = try_join_all(pushes).await {
+            if let Err(cleanup) = self.store.delete_transaction(&hash).await {
+                tracing::error!(%hash, %cleanup, "could not remove a transaction whose push failed");
+            }
+            return Err(error);
+        }
+        Ok(sent)
+    }
+}
