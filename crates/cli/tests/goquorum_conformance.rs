@@ -6,14 +6,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::time::Duration;
 
 use cloister_core::b64;
+use cloister_harness::http::{eventually, path_escape, Request, Response, Target};
+use cloister_harness::nodes::NodeDir;
 use serde_json::{json, Value};
-use support::http::{eventually, path_escape, Request, Response, Target};
-use support::nodes::NodeDir;
 
 const USER_AGENT: &str = "quorum-v24.4.1";
 const GO_USER_AGENT: &str = "Go-http-client/1.1";
@@ -96,6 +94,7 @@ fn key_of(response: &Response) -> String {
 
 #[test]
 fn goquorum_conformance() {
+    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
     let root = tempfile::tempdir().unwrap();
     let (a, b) = (
         NodeDir::new(root.path(), "a"),

@@ -3,19 +3,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
-
 use std::time::Duration;
 
 use cloister_core::b64;
+use cloister_harness::http::{eventually, path_escape, Request};
+use cloister_harness::nodes::NodeDir;
 use serde_json::json;
-use support::http::{eventually, path_escape, Request};
-use support::nodes::NodeDir;
 
 const DISCOVERY: Duration = Duration::from_secs(20);
 
 #[test]
 fn private_transactions_between_three_nodes() {
+    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
     let root = tempfile::tempdir().unwrap();
     let (a, b, c) = (
         NodeDir::new(root.path(), "a"),
@@ -104,6 +103,7 @@ fn private_transactions_between_three_nodes() {
 
 #[test]
 fn a_peer_not_on_the_whitelist_gets_401() {
+    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
     let root = tempfile::tempdir().unwrap();
     let (a, b) = (
         NodeDir::new(root.path(), "a"),

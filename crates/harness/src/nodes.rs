@@ -10,9 +10,36 @@ use serde_json::{json, Value};
 
 use super::http::{eventually, Request, Target};
 
-/// The `cloister` binary under test.
+static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Names the `cloister` binary to run (tests pass `env!("CARGO_BIN_EXE_cloister")`). Without
+/// it, `cloister` is looked for beside the running executable and one directory up (where
+/// cargo puts binaries relative to test and bench executables).
+pub fn use_binary(path: impl Into<PathBuf>) {
+    let _ = BINARY.set(path.into());
+}
+
+/// The `cloister` binary as a command.
 pub fn cloister() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cloister"))
+    Command::new(binary())
+}
+
+/// Where the `cloister` binary is.
+pub fn binary() -> PathBuf {
+    if let Some(path) = BINARY.get() {
+        return path.clone();
+    }
+    let exe = std::env::current_exe().expect("the running executable has a path");
+    let dir = exe.parent().expect("executables live in a directory");
+    [dir.join("cloister"), dir.join("../cloister")]
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "no cloister binary beside {}; build it first",
+                exe.display()
+            )
+        })
 }
 
 /// A loopback port that was free a moment ago.

@@ -1,0 +1,16 @@
+//! `cloister-harness`: what tests, benchmarks and the demo use to run Cloister for real.
+//!
+//! - [`http`]: a small HTTP/1.1 client over TCP or a unix socket that sends request targets
+//!   exactly as given (so `%2F` and `+` reach the server untouched), with `Host: c` on unix
+//!   sockets as GoQuorum sends it.
+//! - [`nodes`]: `cloister node` processes on loopback, configured only by Tessera-format config
+//!   files and key files made by `cloister keygen`.
+//!
+//! Panics are the error strategy here: a harness that cannot set up its world should stop the
+//! test loudly, with the node's log in the message.
+
+// Test-support code: failing loudly (unwrap) is the point.
+#![allow(clippy::unwrap_used)]
+
+pub mod http;
+pub mod nodes;
