@@ -33,11 +33,11 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse_from(tessera_args::normalize(std::env::args_os()));
     let result = match cli.command {
-        Command::Keygen(args) => keygen::run(&args),
+        Command::Keygen(args) => keygen::run(&args).map(|()| 0),
         Command::Node(args) => node::run(&args),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(error) => {
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE

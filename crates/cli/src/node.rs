@@ -14,13 +14,15 @@ pub(crate) struct NodeArgs {
     /// the embedded default under ./cloister-data.
     #[arg(long)]
     configfile: Option<PathBuf>,
-    /// Start in recovery mode: accept only standard-private pushes and recover transactions
-    /// from peers.
+    /// Recover this node's transactions from its peers into an empty store, then exit with 0
+    /// (all recovered), 1 (some) or 2 (none), as Tessera's `--recover` does.
     #[arg(long)]
     recover: bool,
 }
 
-pub(crate) fn run(args: &NodeArgs) -> Result<()> {
+/// Runs the node until a signal; with `--recover`, runs a recovery and returns its exit code
+/// (0 success, 1 partial, 2 failure) as Tessera does.
+pub(crate) fn run(args: &NodeArgs) -> Result<i32> {
     let mut settings = match &args.configfile {
         Some(path) => NodeSettings::from_config_file(path)?,
         None => NodeSettings::embedded_default(DEFAULT_DATA_DIR.as_ref())?,
@@ -35,10 +37,16 @@ pub(crate) fn run(args: &NodeArgs) -> Result<()> {
         for (app, address) in node.addresses() {
             println!("{app} listening on {address}");
         }
+        if args.recover {
+            let outcome = node.recover().await;
+            println!("recovery: {outcome:?}");
+            node.shutdown().await;
+            return Ok(outcome.exit_code());
+        }
         shutdown_signal().await;
         tracing::info!("shutting down");
         node.shutdown().await;
-        Ok(())
+        Ok(0)
     })
 }
 

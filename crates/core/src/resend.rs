@@ -75,11 +75,20 @@ impl ResendRequest {
 pub struct ResendBatchRequest {
     /// Base64 public key of the party recovering.
     pub public_key: String,
-    /// Payload sets per `/pushBatch` (clamped to 1..=10000 by the server).
+    /// Payload sets per `/pushBatch` (clamped to 1..=10000 by the server; 100 when absent,
+    /// the size Tessera's recovering nodes ask for).
+    #[serde(default = "ResendBatchRequest::default_batch_size")]
     pub batch_size: i64,
 }
 
 impl ResendBatchRequest {
+    /// The batch size Tessera's recovery asks for.
+    pub const DEFAULT_BATCH_SIZE: i64 = 100;
+
+    fn default_batch_size() -> i64 {
+        Self::DEFAULT_BATCH_SIZE
+    }
+
     /// Largest batch a server publishes at once.
     pub const MAX_BATCH_SIZE: i64 = 10_000;
 

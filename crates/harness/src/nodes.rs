@@ -157,6 +157,45 @@ impl NodeDir {
         node
     }
 
+    /// Writes `config` and runs `cloister node` on it to completion (e.g. `--recover`), giving
+    /// the exit code and the log.
+    pub fn run_to_exit(
+        &self,
+        config: &Value,
+        extra_args: &[&str],
+        timeout: Duration,
+    ) -> (Option<i32>, String) {
+        let path = self.dir.join("tessera-config.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(config).unwrap()).unwrap();
+        let log_path = self.dir.join("run.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut child = cloister()
+            .args(["node", "-configfile"])
+            .arg(&path)
+            .args(extra_args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        (
+            status.and_then(|s| s.code()),
+            std::fs::read_to_string(log_path).unwrap_or_default(),
+        )
+    }
+
     /// The Q2T target.
     pub fn q2t(&self) -> Target {
         Target::Unix(self.q2t_socket())

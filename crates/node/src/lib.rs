@@ -9,6 +9,7 @@
 //! - [`peer_client`]: the outbound HTTP client for P2P calls.
 //! - [`api`]: the HTTP apps (Q2T, ThirdParty, P2P) as axum routers; handlers are thin.
 //! - [`listener`]: serving a router on TCP or a unix socket, with GoQuorum's keep-alive needs.
+//! - [`recovery`]: rebuilding a lost store from the peers (`--recover`).
 //! - [`node`]: starting and stopping a whole node.
 //! - [`secure_file`]: creating key files with owner-only permissions.
 
@@ -18,6 +19,7 @@ pub mod listener;
 pub mod metrics;
 pub mod node;
 pub mod peer_client;
+pub mod recovery;
 pub mod secure_file;
 pub mod settings;
 pub mod transaction;

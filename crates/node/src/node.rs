@@ -15,7 +15,9 @@ use crate::discovery::{broadcaster, Network};
 use crate::listener::{self, ListenError};
 use crate::metrics::Metrics;
 use crate::peer_client::PeerClient;
+use crate::recovery;
 use crate::settings::NodeSettings;
+use crate::transaction::recovery::Outcome;
 use crate::transaction::{TransactionManager, TransactionRules};
 
 /// How long a call to a peer may take before it counts as failed.
@@ -41,6 +43,10 @@ pub enum NodeError {
 /// A started node. Dropping it does not stop it; call [`Node::shutdown`].
 pub struct Node {
     addresses: Vec<(AppType, ListenAddress)>,
+    transactions: Arc<TransactionManager>,
+    network: Arc<Network>,
+    peers: PeerClient,
+    party_info_interval: Duration,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -72,7 +78,7 @@ impl Node {
             rules,
         ));
         let state = AppState {
-            transactions,
+            transactions: transactions.clone(),
             network: network.clone(),
             features: settings.features,
             resident_groups: Arc::new(
@@ -101,6 +107,10 @@ impl Node {
         let (stop, stopped) = watch::channel(false);
         let mut node = Self {
             addresses: Vec::new(),
+            transactions,
+            network: network.clone(),
+            peers: peers.clone(),
+            party_info_interval: settings.party_info_interval,
             stop,
             tasks: Vec::new(),
         };
@@ -127,6 +137,14 @@ impl Node {
     /// Where each app listens (with the real port when 0 was asked for).
     pub fn addresses(&self) -> &[(AppType, ListenAddress)] {
         &self.addresses
+    }
+
+    /// Recovers this node's transactions from its peers (the node must have been started with
+    /// `recover` set, so that it accepts `/pushBatch`).
+    pub async fn recover(&self) -> Outcome {
+        let keys: Vec<_> = self.transactions.enclave().public_keys().copied().collect();
+        let wait = self.party_info_interval * 3 + Duration::from_secs(5);
+        recovery::recover(&self.network, &self.peers, &self.transactions, &keys, wait).await
     }
 
     /// Stops listening (unix sockets are removed) and ends background tasks.

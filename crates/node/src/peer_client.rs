@@ -23,10 +23,18 @@ pub mod paths {
     pub const PUSH: &str = "push";
     /// PartyInfo exchange.
     pub const PARTY_INFO: &str = "partyinfo";
+    /// Recovery request.
+    pub const RESEND_BATCH: &str = "resendBatch";
+    /// Recovery delivery.
+    pub const PUSH_BATCH: &str = "pushBatch";
+    /// Legacy resend.
+    pub const RESEND: &str = "resend";
 }
 
 /// The media type of binary P2P bodies.
 pub const OCTET_STREAM: &str = "application/octet-stream";
+/// The media type of JSON P2P bodies.
+pub const JSON: &str = "application/json";
 
 /// Why a P2P call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,6 +66,14 @@ pub struct PeerClient {
 }
 
 impl PeerClient {
+    /// The same client (sharing its connections) with another timeout.
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            http: self.http.clone(),
+            timeout,
+        }
+    }
+
     /// A client whose every call gives up after `timeout`.
     pub fn new(timeout: Duration) -> Self {
         let mut connector = HttpConnector::new();

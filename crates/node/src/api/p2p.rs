@@ -13,7 +13,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use cloister_core::partyinfo::PartyInfo;
 use cloister_core::payload::PayloadCodec;
-use cloister_core::resend::{Resend, ResendRequest};
+use cloister_core::resend::{
+    PushBatchRequest, Resend, ResendBatchRequest, ResendBatchResponse, ResendRequest,
+};
 use cloister_core::version;
 
 use super::error::ApiError;
@@ -27,10 +29,17 @@ use crate::transaction::push::push_codec;
 pub fn router(state: AppState) -> Router<AppState> {
     let routes = Router::new()
         .route("/partyinfo", get(party_info_json).post(party_info))
-        .route("/partyinfo/validate", post(validate))
         .route("/push", post(push))
-        .route("/resend", post(resend))
         .merge(common::router());
+    // In recovery mode only discovery, standard-private pushes and batch delivery are served.
+    let routes = if state.recovery_mode {
+        routes.route("/pushBatch", post(push_batch))
+    } else {
+        routes
+            .route("/partyinfo/validate", post(validate))
+            .route("/resend", post(resend))
+            .route("/resendBatch", post(resend_batch))
+    };
     match state.whitelist {
         Some(allowed) => routes.layer(axum::middleware::from_fn_with_state(allowed, whitelist)),
         None => routes,
@@ -179,6 +188,30 @@ async fn resend(State(state): State<AppState>, body: Bytes) -> Result<Response, 
             state.transactions.resend_individual(&key, &hash).await?,
         )),
     }
+}
+
+async fn resend_batch(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let request: ResendBatchRequest = input::json(&body)?;
+    let key = input::key(&request.public_key, "publicKey")?;
+    let total = state
+        .transactions
+        .resend_batch(&key, request.clamped_batch_size())
+        .await?;
+    let total = i64::try_from(total).unwrap_or(i64::MAX);
+    Ok(json_response(
+        MediaType::Json,
+        StatusCode::OK,
+        &ResendBatchResponse { total },
+    ))
+}
+
+async fn push_batch(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let request: PushBatchRequest = input::json(&body)?;
+    state
+        .transactions
+        .stage_batch(&request.encoded_payloads)
+        .await?;
+    Ok(StatusCode::OK.into_response())
 }
 
 fn octets(status: StatusCode, body: Vec<u8>) -> Response {

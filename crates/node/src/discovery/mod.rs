@@ -109,6 +109,28 @@ impl Network {
         keys
     }
 
+    /// Every node other than this one that announced itself, with its versions.
+    pub fn remote_nodes(&self) -> Vec<PeerNode> {
+        let state = self.read();
+        state
+            .nodes
+            .iter()
+            .filter(|(url, _)| **url != self.own_url)
+            .map(|(url, (_, versions))| PeerNode {
+                url: url.clone(),
+                versions: versions.clone(),
+            })
+            .collect()
+    }
+
+    /// Whether every configured peer has announced itself (its keys and versions are known).
+    pub fn all_configured_peers_known(&self) -> bool {
+        let state = self.read();
+        self.configured_peers
+            .iter()
+            .all(|url| state.nodes.contains_key(url))
+    }
+
     /// Every peer URL to contact (configured and learnt).
     pub fn parties(&self) -> Vec<String> {
         self.read().parties.iter().cloned().collect()

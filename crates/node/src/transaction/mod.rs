@@ -5,13 +5,15 @@
 //! - [`send`]: `/send`, `/sendsignedtx`, `/storeraw`, `/encodedpayload/create`;
 //! - [`receive`]: `/transaction/{hash}` and the calls that read one stored transaction;
 //! - [`push`]: payloads pushed by peers, merged into the store with compare-and-swap;
-//! - [`resend`]: `/resend` (ALL and INDIVIDUAL);
+//! - [`resend`]: `/resend` (ALL and INDIVIDUAL) and `/resendBatch`;
+//! - [`recovery`]: staging `/pushBatch` payloads and storing them in dependency order;
 //! - [`privacy`]: the enhanced-privacy rules (party protection, PSV, mandatory recipients).
 
 mod error;
 pub mod privacy;
 pub mod push;
 pub mod receive;
+pub mod recovery;
 pub mod resend;
 pub mod send;
 

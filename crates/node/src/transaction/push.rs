@@ -19,15 +19,21 @@ impl TransactionManager {
     /// Validates and stores a pushed payload; returns its hash. Payloads that break the
     /// enhanced-privacy consistency rules are not stored but still acknowledged, as Tessera
     /// does.
-    pub async fn store_pushed(
-        &self,
-        mut payload: EncodedPayload,
-    ) -> Result<TxHash, TransactionError> {
+    pub async fn store_pushed(&self, payload: EncodedPayload) -> Result<TxHash, TransactionError> {
         if self.rules.recovery_mode && payload.privacy_mode != PrivacyMode::StandardPrivate {
             return Err(TransactionError::PrivacyViolation(
                 "Transactions with enhanced privacy are not accepted during recovery mode".into(),
             ));
         }
+        self.store_payload(payload).await
+    }
+
+    /// Validates and stores a payload received from a peer (pushed, or recovered), with
+    /// Tessera's receive-side rules.
+    pub(super) async fn store_payload(
+        &self,
+        mut payload: EncodedPayload,
+    ) -> Result<TxHash, TransactionError> {
         let hash = self.rules.digest.digest(&payload.cipher_text);
         if payload.privacy_mode != PrivacyMode::StandardPrivate {
             if !self.rules.privacy_enhancements {
@@ -40,8 +46,24 @@ impl TransactionManager {
                 return Ok(hash);
             }
         }
+        self.add_own_box(&mut payload)?;
         self.merge(&hash, &payload).await?;
         Ok(hash)
+    }
+
+    /// A payload this node sent that comes back from a recipient (recovery, resend) carries
+    /// only that recipient's box. The sender can open it, so it re-creates its own box, without
+    /// which it could not read its own transaction.
+    fn add_own_box(&self, payload: &mut EncodedPayload) -> Result<(), TransactionError> {
+        let sender = payload.sender_key;
+        let listed = payload.recipient_keys.contains(&sender);
+        if !self.enclave.holds(&sender) || listed || payload.recipient_keys.is_empty() {
+            return Ok(());
+        }
+        let own_box = self.enclave.create_recipient_box(payload, &sender)?;
+        payload.recipient_keys.push(sender);
+        payload.recipient_boxes.push(own_box);
+        Ok(())
     }
 
     /// Tessera's receiving-side enhanced-privacy checks. Returns `false` when the payload must
@@ -126,8 +148,9 @@ impl TransactionManager {
 }
 
 /// Tessera's merge rule: the same transaction (every field but the boxes and keys equal); a box
-/// already present changes nothing; otherwise the new box and key go first (PSV: the key is
-/// moved to the front). `None` when nothing changes.
+/// already present changes nothing; otherwise each new box goes first together with its key
+/// (boxes are index-aligned with the first keys; for PSV the key moves to the front). `None`
+/// when nothing changes.
 pub fn merged(
     stored: &EncodedPayload,
     incoming: &EncodedPayload,
@@ -142,28 +165,87 @@ pub fn merged(
     if !same {
         return Err(TransactionError::ConflictingPayload);
     }
-    let new_boxes: Vec<&Vec<u8>> = incoming
-        .recipient_boxes
-        .iter()
-        .filter(|b| !stored.recipient_boxes.contains(b))
-        .collect();
-    if new_boxes.is_empty() {
-        return Ok(None);
-    }
     let mut merged = stored.clone();
-    merged.recipient_boxes = new_boxes
-        .into_iter()
-        .cloned()
-        .chain(stored.recipient_boxes.iter().cloned())
-        .collect();
-    if let Some(key) = incoming.recipient_keys.first() {
-        merged.recipient_keys.retain(|k| k != key);
-        merged.recipient_keys.insert(0, *key);
+    for (index, new_box) in incoming.recipient_boxes.iter().enumerate().rev() {
+        if merged.recipient_boxes.contains(new_box) {
+            continue;
+        }
+        merged.recipient_boxes.insert(0, new_box.clone());
+        if let Some(key) = incoming.recipient_keys.get(index) {
+            merged.recipient_keys.retain(|k| k != key);
+            merged.recipient_keys.insert(0, *key);
+        }
     }
-    Ok(Some(merged))
+    Ok((merged != *stored).then_some(merged))
 }
 
 /// The codec a pushed body is in: CBOR when the caller advertises `5.0`.
 pub fn push_codec(versions: &[String]) -> PayloadCodec {
     PayloadCodec::preferred_for(versions)
+}
+
+#[cfg(test)]
+mod tests {
+    use cloister_core::keys::PublicKey;
+    use cloister_core::nacl::Nonce;
+
+    use super::*;
+
+    fn copy(key: u8, boxes: &[u8]) -> EncodedPayload {
+        EncodedPayload {
+            sender_key: PublicKey::from_bytes([1; 32]),
+            cipher_text: vec![9; 20],
+            cipher_text_nonce: Nonce([2; 24]),
+            recipient_boxes: boxes.iter().map(|b| vec![*b; 48]).collect(),
+            recipient_nonce: Nonce([3; 24]),
+            recipient_keys: vec![PublicKey::from_bytes([key; 32])],
+            privacy_mode: PrivacyMode::StandardPrivate,
+            affected_contract_transactions: Default::default(),
+            exec_hash: Vec::new(),
+            mandatory_recipients: Default::default(),
+            privacy_group_id: None,
+        }
+    }
+
+    #[test]
+    fn a_new_box_goes_first_with_its_key_and_a_known_one_changes_nothing() {
+        let stored = copy(10, &[10]);
+        let merged = merged(&stored, &copy(11, &[11])).unwrap().unwrap();
+        assert_eq!(
+            merged.recipient_keys,
+            [
+                PublicKey::from_bytes([11; 32]),
+                PublicKey::from_bytes([10; 32])
+            ]
+        );
+        assert_eq!(merged.recipient_boxes, [vec![11; 48], vec![10; 48]]);
+        assert_eq!(super::merged(&merged, &copy(11, &[11])).unwrap(), None);
+    }
+
+    #[test]
+    fn several_new_pairs_stay_aligned() {
+        let stored = copy(10, &[10]);
+        let mut incoming = copy(11, &[11, 12]);
+        incoming
+            .recipient_keys
+            .push(PublicKey::from_bytes([12; 32]));
+        let merged = merged(&stored, &incoming).unwrap().unwrap();
+        let keys: Vec<u8> = merged
+            .recipient_keys
+            .iter()
+            .map(|k| k.as_bytes()[0])
+            .collect();
+        let boxes: Vec<u8> = merged.recipient_boxes.iter().map(|b| b[0]).collect();
+        assert_eq!(keys, boxes);
+    }
+
+    #[test]
+    fn a_different_transaction_under_the_same_hash_is_a_conflict() {
+        let mut other = copy(11, &[11]);
+        other.recipient_nonce = Nonce([4; 24]);
+        assert!(matches!(
+            merged(&copy(10, &[10]), &other),
+            Err(TransactionError::ConflictingPayload)
+        ));
+    }
 }
