@@ -48,7 +48,10 @@ pub struct Node {
     peers: PeerClient,
     party_info_interval: Duration,
     stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    /// Listeners: they end by themselves once `stop` is set.
+    servers: Vec<JoinHandle<()>>,
+    /// Background loops: aborted at shutdown.
+    background: Vec<JoinHandle<()>>,
 }
 
 impl Node {
@@ -112,7 +115,8 @@ impl Node {
             peers: peers.clone(),
             party_info_interval: settings.party_info_interval,
             stop,
-            tasks: Vec::new(),
+            servers: Vec::new(),
+            background: Vec::new(),
         };
         for server in &settings.servers {
             let bound = listener::bind(&server.listen).await?;
@@ -123,12 +127,12 @@ impl Node {
             let shutdown = async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             };
-            node.tasks
+            node.servers
                 .push(tokio::spawn(listener::serve(bound, router, shutdown)));
         }
         if settings.servers.iter().any(|s| s.app == AppType::P2P) {
             let interval = settings.party_info_interval;
-            node.tasks
+            node.background
                 .push(tokio::spawn(broadcaster::run(network, peers, interval)));
         }
         Ok(node)
@@ -150,9 +154,12 @@ impl Node {
     /// Stops listening (unix sockets are removed) and ends background tasks.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        for task in self.tasks {
+        for task in self.background {
             task.abort();
             let _ = task.await;
+        }
+        for server in self.servers {
+            let _ = server.await;
         }
     }
 }

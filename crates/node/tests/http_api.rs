@@ -1,0 +1,262 @@
+//! The node's HTTP apps in-process over real sockets (TCP and a unix socket): bad input gets a
+//! clear 4xx and changes nothing stored; stored rows decode with the codec they name; the unix
+//! socket is private and replaces a stale file.
+
+#![allow(clippy::unwrap_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use cloister_core::b64;
+use cloister_core::config::{AppType, Features, ListenAddress, SqlitePath, StoreTarget};
+use cloister_core::digest::PayloadDigest;
+use cloister_core::keys::{KeyPair, PrivateKey};
+use cloister_harness::http::{Request, Target};
+use cloister_node::settings::{ServerSettings, DEFAULT_MAX_BODY_BYTES};
+use cloister_node::{Node, NodeSettings};
+use cloister_store::{SqliteOptions, SqliteStore, Store};
+use serde_json::json;
+
+struct TestNode {
+    runtime: tokio::runtime::Runtime,
+    node: Option<Node>,
+    q2t: Target,
+    p2p: Target,
+}
+
+impl TestNode {
+    fn start(dir: &Path, max_body_bytes: usize) -> Self {
+        let pair = KeyPair::from_private(PrivateKey::from_bytes([7; 32]));
+        let tcp = || ListenAddress::Tcp {
+            host: "127.0.0.1".into(),
+            port: 0,
+        };
+        let settings = NodeSettings {
+            keys: vec![pair],
+            forwarding_keys: Vec::new(),
+            store: StoreTarget::Sqlite {
+                path: SqlitePath::File(dir.join("db.sqlite")),
+                params: Default::default(),
+            },
+            auto_create_tables: true,
+            servers: vec![
+                ServerSettings {
+                    app: AppType::Q2T,
+                    listen: ListenAddress::Unix(dir.join("tm.ipc")),
+                    advertised_url: "unix:tm.ipc".into(),
+                },
+                ServerSettings {
+                    app: AppType::P2P,
+                    listen: tcp(),
+                    advertised_url: "http://127.0.0.1:1/".into(),
+                },
+            ],
+            p2p_url: "http://127.0.0.1:1/".into(),
+            peers: Vec::new(),
+            party_info_interval: Duration::from_secs(60),
+            use_white_list: false,
+            disable_peer_discovery: false,
+            features: Features::default(),
+            digest: PayloadDigest::Sha3_512,
+            resident_groups: Vec::new(),
+            max_body_bytes,
+            recover: false,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let node = runtime.block_on(Node::start(settings)).unwrap();
+        let target = |app| match node
+            .addresses()
+            .iter()
+            .find(|(a, _)| *a == app)
+            .unwrap()
+            .1
+            .clone()
+        {
+            ListenAddress::Tcp { host, port } => {
+                Target::Tcp(format!("{host}:{port}").parse().unwrap())
+            }
+            ListenAddress::Unix(path) => Target::Unix(path),
+        };
+        let (q2t, p2p) = (target(AppType::Q2T), target(AppType::P2P));
+        Self {
+            runtime,
+            node: Some(node),
+            q2t,
+            p2p,
+        }
+    }
+
+    fn count(&self, dir: &Path) -> u64 {
+        let store = SqliteStore::open(&dir.join("db.sqlite"), &SqliteOptions::default()).unwrap();
+        self.runtime.block_on(store.count_transactions()).unwrap()
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(node) = self.node.take() {
+            self.runtime.block_on(node.shutdown());
+        }
+    }
+}
+
+#[test]
+fn bad_input_gets_a_clear_4xx_and_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(dir.path(), 64 * 1024);
+    let send = |body: Vec<u8>| {
+        Request::new("POST", "/send")
+            .body_with_type("application/json", body)
+            .send(&node.q2t)
+    };
+    let unknown_recipient = json!({"payload": "aGk=", "to": [b64::encode([9u8; 32])]});
+    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
+        (b"not json".to_vec(), 400, "not valid JSON"),
+        (b"{}".to_vec(), 400, "payload is required"),
+        (
+            br#"{"payload":"***"}"#.to_vec(),
+            400,
+            "payload is not valid base64",
+        ),
+        (
+            br#"{"payload":"aGk=","to":["AAAA"]}"#.to_vec(),
+            400,
+            "to[0] is not a 32-byte public key",
+        ),
+        (
+            br#"{"payload":"aGk=","to":[5]}"#.to_vec(),
+            400,
+            "to[0] is missing or of the wrong type",
+        ),
+        (
+            br#"{"payload":"aGk=","from":"AAAA"}"#.to_vec(),
+            400,
+            "from is not a 32-byte public key",
+        ),
+        (
+            unknown_recipient.to_string().into_bytes(),
+            404,
+            "Recipient not found for key",
+        ),
+        (
+            br#"{"payload":"aGk=","privacyFlag":1}"#.to_vec(),
+            403,
+            "Enhanced Privacy is not enabled",
+        ),
+        (vec![b' '; 70 * 1024], 413, ""),
+    ];
+    for (body, status, message) in cases {
+        let response = send(body);
+        assert_eq!(response.status, status, "{message}: {}", response.text());
+        assert!(response.text().contains(message), "{}", response.text());
+    }
+    let unsupported = Request::new("POST", "/send")
+        .body_with_type("text/xml", b"<x/>".to_vec())
+        .send(&node.q2t);
+    assert_eq!(unsupported.status, 415);
+    assert_eq!(
+        Request::new("GET", "/transaction/***")
+            .send(&node.q2t)
+            .status,
+        400
+    );
+    assert_eq!(
+        Request::new("GET", "/transaction/AAAA?isRaw=maybe")
+            .send(&node.q2t)
+            .status,
+        400
+    );
+
+    // Garbage on the P2P wire.
+    let declared_huge = [&(1u64 << 40).to_be_bytes()[..], b"x"].concat();
+    let garbage = [
+        ("/push", b"garbage".to_vec()),
+        ("/push", declared_huge),
+        ("/partyinfo", vec![0xff; 9]),
+        ("/resend", b"{\"type\":\"SOME\"}".to_vec()),
+    ];
+    for (path, body) in garbage {
+        let response = Request::new("POST", path)
+            .body_with_type("application/octet-stream", body)
+            .send(&node.p2p);
+        assert_eq!(response.status, 400, "{path}: {}", response.text());
+    }
+    assert_eq!(
+        node.count(dir.path()),
+        0,
+        "bad input must change nothing stored"
+    );
+
+    let good = send(
+        json!({"payload": b64::encode(b"ok")})
+            .to_string()
+            .into_bytes(),
+    );
+    assert_eq!(good.status, 201, "{}", good.text());
+    assert_eq!(node.count(dir.path()), 1);
+}
+
+#[test]
+fn stored_rows_decode_with_the_codec_they_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(dir.path(), DEFAULT_MAX_BODY_BYTES);
+    for i in 0..5u8 {
+        let sent = Request::new("POST", "/send")
+            .json(&json!({ "payload": b64::encode([i; 40]) }))
+            .send(&node.q2t);
+        assert_eq!(sent.status, 201);
+    }
+    let stored = Request::new("POST", "/storeraw")
+        .json(&json!({ "payload": b64::encode(b"raw") }))
+        .send(&node.q2t);
+    assert_eq!(stored.status, 200);
+    let store =
+        SqliteStore::open(&dir.path().join("db.sqlite"), &SqliteOptions::default()).unwrap();
+    let rows = node
+        .runtime
+        .block_on(store.list_transactions(0, 100))
+        .unwrap();
+    assert_eq!(rows.len(), 5);
+    for row in rows {
+        let payload = row.codec.decode(&row.encoded_payload).unwrap();
+        assert_eq!(
+            PayloadDigest::Sha3_512.digest(&payload.cipher_text),
+            row.hash
+        );
+        assert_eq!(row.codec, cloister_core::payload::PayloadCodec::CURRENT);
+    }
+}
+
+#[test]
+fn the_unix_socket_is_private_and_replaces_a_stale_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tm.ipc"), b"left over by a crash").unwrap();
+    let node = TestNode::start(dir.path(), DEFAULT_MAX_BODY_BYTES);
+    let mode = std::fs::metadata(dir.path().join("tm.ipc"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let up = Request::new("GET", "/upcheck").send(&node.q2t);
+    assert_eq!((up.status, up.text().as_str()), (200, "I'm up!"));
+    // A second server on the same socket must refuse rather than steal it.
+    let second = node
+        .runtime
+        .block_on(cloister_node::listener::bind(&ListenAddress::Unix(
+            dir.path().join("tm.ipc"),
+        )));
+    assert!(matches!(
+        second,
+        Err(cloister_node::listener::ListenError::SocketInUse(_))
+    ));
+    drop(node);
+    assert!(
+        !dir.path().join("tm.ipc").exists(),
+        "the socket is removed on shutdown"
+    );
+}
