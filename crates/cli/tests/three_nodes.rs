@@ -99,6 +99,45 @@ fn private_transactions_between_three_nodes() {
     let key = from_c.json()["key"].as_str().unwrap().to_owned();
     let at_a = Request::new("GET", &format!("/transaction/{}", path_escape(&key))).send(&a.q2t());
     assert_eq!(at_a.status, 200);
+
+    // Privacy groups: created on A, shared with B, used to address a transaction, deleted.
+    let created = Request::new("POST", "/createPrivacyGroup")
+        .json(&json!({ "addresses": [a.public_key, b.public_key], "name": "ab", "description": "A and B" }))
+        .send(&a.q2t());
+    assert_eq!(created.status, 200, "{}", created.text());
+    let group = created.json();
+    let id = group["privacyGroupId"].as_str().unwrap().to_owned();
+    assert_eq!(group["type"], "PANTHEON");
+    let retrieve = |node: &NodeDir| {
+        Request::new("POST", "/retrievePrivacyGroup")
+            .json(&json!({ "privacyGroupId": id }))
+            .send(&node.q2t())
+    };
+    assert_eq!(retrieve(&b).json(), group, "B holds the same group");
+    assert_eq!(retrieve(&c).status, 404);
+    let found = Request::new("POST", "/findPrivacyGroup")
+        .json(&json!({ "addresses": [b.public_key, a.public_key] }))
+        .send(&b.q2t());
+    assert_eq!(found.json(), json!([group]));
+    let to_group = Request::new("POST", "/send")
+        .body_with_type(
+            "application/vnd.tessera-3.0+json",
+            serde_json::to_vec(
+                &json!({ "payload": b64::encode(b"group tx"), "privacyGroupId": id }),
+            )
+            .unwrap(),
+        )
+        .send(&a.q2t());
+    assert_eq!(to_group.status, 201, "{}", to_group.text());
+    let key = to_group.json()["key"].as_str().unwrap().to_owned();
+    let at_b = Request::new("GET", &format!("/transaction/{}", path_escape(&key))).send(&b.q2t());
+    assert_eq!(at_b.json()["privacyGroupId"], json!(id));
+    let deleted = Request::new("POST", "/deletePrivacyGroup")
+        .json(&json!({ "privacyGroupId": id }))
+        .send(&a.q2t());
+    assert_eq!((deleted.status, deleted.json()), (200, json!(id)));
+    assert_eq!(retrieve(&a).status, 404);
+    assert_eq!(retrieve(&b).status, 404);
 }
 
 #[test]

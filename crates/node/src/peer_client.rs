@@ -29,6 +29,8 @@ pub mod paths {
     pub const PUSH_BATCH: &str = "pushBatch";
     /// Legacy resend.
     pub const RESEND: &str = "resend";
+    /// Privacy-group sharing.
+    pub const PUSH_PRIVACY_GROUP: &str = "pushPrivacyGroup";
 }
 
 /// The media type of binary P2P bodies.
@@ -93,16 +95,10 @@ impl PeerClient {
         payload: &EncodedPayload,
     ) -> Result<(), TransactionError> {
         let body = PayloadCodec::preferred_for(peer_versions).encode(payload);
-        match self.post(url, paths::PUSH, OCTET_STREAM, body).await {
-            Ok(_) => Ok(()),
-            Err(PeerError::Status { .. }) => Err(TransactionError::PushRejected {
-                url: url.to_owned(),
-            }),
-            Err(source) => Err(TransactionError::PeerUnreachable {
-                url: url.to_owned(),
-                source,
-            }),
-        }
+        self.post(url, paths::PUSH, OCTET_STREAM, body)
+            .await
+            .map(drop)
+            .map_err(|error| TransactionError::from_peer(url, error))
     }
 
     /// POSTs this node's encoded PartyInfo; the reply body is ignored, as Tessera does.

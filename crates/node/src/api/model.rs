@@ -209,3 +209,28 @@ pub struct PrivacyGroupResponse {
     /// Base64 member keys.
     pub members: Vec<String>,
 }
+
+/// `/createPrivacyGroup`, `/findPrivacyGroup`, `/retrievePrivacyGroup` and
+/// `/deletePrivacyGroup` requests (each uses the members it needs).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivacyGroupRequest {
+    /// Base64 member keys.
+    #[serde(default)]
+    pub addresses: Option<Vec<String>>,
+    /// Base64 key of the member acting.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Base64 seed.
+    #[serde(default)]
+    pub seed: Option<String>,
+    /// Base64 group id.
+    #[serde(default)]
+    pub privacy_group_id: Option<String>,
+}

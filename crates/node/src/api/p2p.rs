@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             .route("/partyinfo/validate", post(validate))
             .route("/resend", post(resend))
             .route("/resendBatch", post(resend_batch))
+            .route("/pushPrivacyGroup", post(push_privacy_group))
     };
     match state.whitelist {
         Some(allowed) => routes.layer(axum::middleware::from_fn_with_state(allowed, whitelist)),
@@ -211,6 +212,14 @@ async fn push_batch(State(state): State<AppState>, body: Bytes) -> Result<Respon
         .transactions
         .stage_batch(&request.encoded_payloads)
         .await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn push_privacy_group(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    state.transactions.store_pushed_group(&body).await?;
     Ok(StatusCode::OK.into_response())
 }
 

@@ -11,11 +11,12 @@ use cloister_core::b64;
 use cloister_core::digest::TxHash;
 use cloister_core::keys::PublicKey;
 use cloister_core::payload::{EncodedPayload, PrivacyMode};
-use cloister_core::privacy_group::{GroupState, GroupType, PrivacyGroup};
+use cloister_core::privacy_group::{GroupState, GroupType, PrivacyGroup, PrivacyGroupId};
 
 use super::error::ApiError;
 use super::media::{self, MediaType, OCTET_STREAM, TEXT_PLAIN};
 use super::{common, input, model, AppState};
+use crate::transaction::privacy_groups::NewGroup;
 use crate::transaction::receive::Received;
 use crate::transaction::send::{SendRequest, SendSignedRequest};
 use crate::transaction::{PrivacyRequest, Sent};
@@ -54,6 +55,10 @@ pub fn router() -> Router<AppState> {
         .route("/encodedpayload/create", post(encode_payload))
         .route("/encodedpayload/decrypt", post(decrypt_payload))
         .route("/groups/{group_type}", get(groups))
+        .route("/createPrivacyGroup", post(create_group))
+        .route("/findPrivacyGroup", post(find_groups))
+        .route("/retrievePrivacyGroup", post(retrieve_group))
+        .route("/deletePrivacyGroup", post(delete_group))
         .merge(common::router())
 }
 
@@ -366,6 +371,73 @@ async fn groups(
     Ok(json_response(MediaType::Json, StatusCode::OK, &body))
 }
 
+async fn create_group(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let request: model::PrivacyGroupRequest = input::json(&body)?;
+    let group = state
+        .transactions
+        .create_privacy_group(NewGroup {
+            members: input::keys(request.addresses.as_deref(), "addresses")?,
+            from: input::optional_key(request.from.as_deref(), "from")?,
+            name: request.name.unwrap_or_default(),
+            description: request.description.unwrap_or_default(),
+            seed: request
+                .seed
+                .as_deref()
+                .map(|s| input::bytes(s, "seed"))
+                .transpose()?,
+        })
+        .await?;
+    Ok(json_response(
+        MediaType::Json,
+        StatusCode::OK,
+        &group_response(&group),
+    ))
+}
+
+async fn find_groups(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let request: model::PrivacyGroupRequest = input::json(&body)?;
+    let addresses = request
+        .addresses
+        .as_deref()
+        .ok_or_else(|| ApiError::bad_request("addresses is required"))?;
+    let members = input::keys(Some(addresses), "addresses")?;
+    let groups = state.transactions.find_privacy_groups(&members).await?;
+    let body: Vec<_> = groups.iter().map(group_response).collect();
+    Ok(json_response(MediaType::Json, StatusCode::OK, &body))
+}
+
+async fn retrieve_group(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let request: model::PrivacyGroupRequest = input::json(&body)?;
+    let group = state
+        .transactions
+        .retrieve_privacy_group(&group_id(request.privacy_group_id.as_deref())?)
+        .await?;
+    Ok(json_response(
+        MediaType::Json,
+        StatusCode::OK,
+        &group_response(&group),
+    ))
+}
+
+async fn delete_group(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let request: model::PrivacyGroupRequest = input::json(&body)?;
+    let id = group_id(request.privacy_group_id.as_deref())?;
+    let from = input::optional_key(request.from.as_deref(), "from")?;
+    state.transactions.delete_privacy_group(&id, from).await?;
+    Ok(json_response(
+        MediaType::Json,
+        StatusCode::OK,
+        &id.to_base64(),
+    ))
+}
+
+fn group_id(text: Option<&str>) -> Result<PrivacyGroupId, ApiError> {
+    let text = text
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::bad_request("privacyGroupId is required"))?;
+    input::bytes(text, "privacyGroupId").map(PrivacyGroupId::new)
+}
+
 fn required_payload(payload: Option<&str>) -> Result<Vec<u8>, ApiError> {
     let bytes = input::bytes(payload.unwrap_or_default(), "payload")?;
     if bytes.is_empty() {
@@ -400,10 +472,7 @@ fn privacy_request(
             .into_iter()
             .collect(),
         privacy_group_id: group
-            .map(|g| {
-                input::bytes(g, "privacyGroupId")
-                    .map(cloister_core::privacy_group::PrivacyGroupId::new)
-            })
+            .map(|g| input::bytes(g, "privacyGroupId").map(PrivacyGroupId::new))
             .transpose()?,
     })
 }

@@ -70,3 +70,18 @@ pub enum TransactionError {
     #[error("{0}")]
     Unavailable(&'static str),
 }
+
+impl TransactionError {
+    /// A failed call to the peer at `url`: refused (a non-success status) or unreachable.
+    pub fn from_peer(url: &str, error: PeerError) -> Self {
+        match error {
+            PeerError::Status { .. } => Self::PushRejected {
+                url: url.to_owned(),
+            },
+            source => Self::PeerUnreachable {
+                url: url.to_owned(),
+                source,
+            },
+        }
+    }
+}

@@ -7,10 +7,12 @@
 //! - [`push`]: payloads pushed by peers, merged into the store with compare-and-swap;
 //! - [`resend`]: `/resend` (ALL and INDIVIDUAL) and `/resendBatch`;
 //! - [`recovery`]: staging `/pushBatch` payloads and storing them in dependency order;
+//! - [`privacy_groups`]: creating, finding and deleting privacy groups;
 //! - [`privacy`]: the enhanced-privacy rules (party protection, PSV, mandatory recipients).
 
 mod error;
 pub mod privacy;
+pub mod privacy_groups;
 pub mod push;
 pub mod receive;
 pub mod recovery;

@@ -148,10 +148,7 @@ impl TransactionManager {
                 json,
             )
             .await
-            .map_err(|source| TransactionError::PeerUnreachable {
-                url: url.to_owned(),
-                source,
-            })?;
+            .map_err(|error| TransactionError::from_peer(url, error))?;
         Ok(count)
     }
 }
