@@ -23,6 +23,7 @@ struct TestNode {
     node: Option<Node>,
     q2t: Target,
     p2p: Target,
+    third_party: Target,
 }
 
 impl TestNode {
@@ -50,6 +51,11 @@ impl TestNode {
                     app: AppType::P2P,
                     listen: tcp(),
                     advertised_url: "http://127.0.0.1:1/".into(),
+                },
+                ServerSettings {
+                    app: AppType::ThirdParty,
+                    listen: tcp(),
+                    advertised_url: "http://127.0.0.1:2/".into(),
                 },
             ],
             p2p_url: "http://127.0.0.1:1/".into(),
@@ -83,11 +89,13 @@ impl TestNode {
             ListenAddress::Unix(path) => Target::Unix(path),
         };
         let (q2t, p2p) = (target(AppType::Q2T), target(AppType::P2P));
+        let third_party = target(AppType::ThirdParty);
         Self {
             runtime,
             node: Some(node),
             q2t,
             p2p,
+            third_party,
         }
     }
 
@@ -259,4 +267,50 @@ fn the_unix_socket_is_private_and_replaces_a_stale_file() {
         !dir.path().join("tm.ipc").exists(),
         "the socket is removed on shutdown"
     );
+}
+
+#[test]
+fn every_documented_operation_is_served_and_unknown_paths_are_404() {
+    use cloister_node::api::openapi;
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(dir.path(), DEFAULT_MAX_BODY_BYTES);
+    let hash = cloister_harness::http::path_escape(&b64::encode([0xfbu8; 64]));
+    for (app, target) in [
+        (AppType::Q2T, &node.q2t),
+        (AppType::P2P, &node.p2p),
+        (AppType::ThirdParty, &node.third_party),
+    ] {
+        let document = Request::new("GET", "/api").send(target).json();
+        for operation in openapi::operations(app) {
+            let path = operation
+                .path
+                .replace("{hash}", &hash)
+                .replace("{type}", "legacy");
+            assert!(
+                document["paths"][operation.path][operation.method].is_object(),
+                "{app} {} {}",
+                operation.method,
+                operation.path
+            );
+            let method = operation.method.to_ascii_uppercase();
+            let mut request = Request::new(&method, &path);
+            if let Some(media) = operation.consumes.first() {
+                request = request.body_with_type(media, b"{}".to_vec());
+            }
+            let response = request.send(target);
+            assert_ne!(response.status, 405, "{app} {method} {path}");
+            assert_ne!(
+                response.text(),
+                cloister_node::api::NOT_FOUND_BODY,
+                "{app} {method} {path} is not routed"
+            );
+        }
+    }
+    let unknown = Request::new("GET", "/no/such/path").send(&node.q2t);
+    assert_eq!(
+        (unknown.status, unknown.text().as_str()),
+        (404, cloister_node::api::NOT_FOUND_BODY)
+    );
+    let wrong_method = Request::new("PUT", "/send").send(&node.q2t);
+    assert_eq!(wrong_method.status, 405);
 }

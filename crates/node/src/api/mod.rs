@@ -14,6 +14,7 @@ pub mod error;
 pub mod input;
 pub mod media;
 pub mod model;
+pub mod openapi;
 pub mod p2p;
 pub mod q2t;
 pub mod third_party;
@@ -61,6 +62,11 @@ pub fn router(app: AppType, state: AppState) -> Router {
     };
     let label = app.as_str();
     routes
+        .route(
+            "/api",
+            axum::routing::get(move || async move { openapi::serve(app) }),
+        )
+        .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             (state.metrics.clone(), label),
             crate::metrics::record,
@@ -68,3 +74,11 @@ pub fn router(app: AppType, state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .with_state(state)
 }
+
+/// Unmatched paths answer as JAX-RS does: 404 with `HTTP 404 Not Found`.
+async fn not_found() -> error::ApiError {
+    error::ApiError::new(axum::http::StatusCode::NOT_FOUND, NOT_FOUND_BODY)
+}
+
+/// The body of a 404 for a path no route matches.
+pub const NOT_FOUND_BODY: &str = "HTTP 404 Not Found";
