@@ -122,7 +122,7 @@ impl Node {
             let bound = listener::bind(&server.listen).await?;
             node.addresses.push((server.app, bound.local_address()));
             tracing::info!(app = %server.app, address = %bound.local_address(), "listening");
-            let router = api::router(server.app, state.clone());
+            let router = api::router(server.app, server.cors.clone(), state.clone());
             let mut stopped = stopped.clone();
             let shutdown = async move {
                 let _ = stopped.wait_for(|stop| *stop).await;

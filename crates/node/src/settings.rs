@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cloister_core::config::server::TlsMode;
+use cloister_core::config::server::{Cors, TlsMode};
 use cloister_core::config::ClientMode;
 use cloister_core::config::{
     AppType, Config, ConfigIssue, Features, ListenAddress, SqlitePath, StoreTarget,
@@ -36,6 +36,8 @@ pub struct ServerSettings {
     pub listen: ListenAddress,
     /// Its advertised URL (normalised).
     pub advertised_url: String,
+    /// CORS, when configured (never on unix sockets).
+    pub cors: Option<Cors>,
 }
 
 /// One resident group (multiple private states).
@@ -179,16 +181,19 @@ impl NodeSettings {
                     app: AppType::P2P,
                     listen: tcp(DEFAULT_P2P_PORT),
                     advertised_url: p2p_url.clone(),
+                    cors: None,
                 },
                 ServerSettings {
                     app: AppType::ThirdParty,
                     listen: tcp(DEFAULT_THIRD_PARTY_PORT),
                     advertised_url: format!("http://127.0.0.1:{DEFAULT_THIRD_PARTY_PORT}/"),
+                    cors: None,
                 },
                 ServerSettings {
                     app: AppType::Q2T,
                     listen: ListenAddress::Unix(data_dir.join("tm.ipc")),
                     advertised_url: format!("unix:{}", data_dir.join("tm.ipc").display()),
+                    cors: None,
                 },
             ],
             p2p_url,
@@ -247,6 +252,10 @@ impl NodeSettings {
                     app: s.app,
                     listen: s.listen.clone(),
                     advertised_url: s.advertised_url.clone(),
+                    cors: match s.listen {
+                        ListenAddress::Tcp { .. } => s.config.and_then(|c| c.cors.clone()),
+                        ListenAddress::Unix(_) => None,
+                    },
                 })
                 .collect(),
             party_info_interval,

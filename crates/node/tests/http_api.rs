@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use cloister_core::b64;
+use cloister_core::config::server::Cors;
 use cloister_core::config::{AppType, Features, ListenAddress, SqlitePath, StoreTarget};
 use cloister_core::digest::PayloadDigest;
 use cloister_core::keys::{KeyPair, PrivateKey};
@@ -46,16 +47,22 @@ impl TestNode {
                     app: AppType::Q2T,
                     listen: ListenAddress::Unix(dir.join("tm.ipc")),
                     advertised_url: "unix:tm.ipc".into(),
+                    cors: None,
                 },
                 ServerSettings {
                     app: AppType::P2P,
                     listen: tcp(),
                     advertised_url: "http://127.0.0.1:1/".into(),
+                    cors: None,
                 },
                 ServerSettings {
                     app: AppType::ThirdParty,
                     listen: tcp(),
                     advertised_url: "http://127.0.0.1:2/".into(),
+                    cors: Some(Cors {
+                        allowed_origins: Some(vec!["http://ui.example".into()]),
+                        ..Cors::default()
+                    }),
                 },
             ],
             p2p_url: "http://127.0.0.1:1/".into(),
@@ -313,4 +320,43 @@ fn every_documented_operation_is_served_and_unknown_paths_are_404() {
     );
     let wrong_method = Request::new("PUT", "/send").send(&node.q2t);
     assert_eq!(wrong_method.status, 405);
+}
+
+#[test]
+fn cors_headers_only_for_configured_origins() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(dir.path(), DEFAULT_MAX_BODY_BYTES);
+    let from = |origin: &str, method: &str| {
+        Request::new(method, "/keys")
+            .header("Origin", origin)
+            .header("Access-Control-Request-Headers", "content-type")
+            .send(&node.third_party)
+    };
+    let allowed = from("http://ui.example", "GET");
+    assert_eq!(allowed.status, 200);
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("http://ui.example")
+    );
+    assert_eq!(
+        allowed.header("access-control-allow-credentials"),
+        Some("true")
+    );
+    assert_eq!(
+        allowed.header("access-control-allow-headers"),
+        Some("content-type")
+    );
+    let preflight = from("http://ui.example", "OPTIONS");
+    assert_eq!(preflight.status, 200);
+    assert_eq!(
+        preflight.header("access-control-allow-methods"),
+        Some("GET,POST,PUT,DELETE,OPTIONS,HEAD")
+    );
+    let other = from("http://evil.example", "GET");
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    // Q2T has no CORS configured.
+    let q2t = Request::new("GET", "/upcheck")
+        .header("Origin", "http://ui.example")
+        .send(&node.q2t);
+    assert_eq!(q2t.header("access-control-allow-origin"), None);
 }

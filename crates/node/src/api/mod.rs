@@ -10,6 +10,7 @@
 //! error becomes a status code and body.
 
 pub mod common;
+pub mod cors;
 pub mod error;
 pub mod input;
 pub mod media;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
+use cloister_core::config::server::Cors;
 use cloister_core::config::{AppType, Features};
 use cloister_core::privacy_group::PrivacyGroup;
 
@@ -52,8 +54,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
 }
 
-/// The router of one app.
-pub fn router(app: AppType, state: AppState) -> Router {
+/// The router of one app; `cors` as configured for its server.
+pub fn router(app: AppType, cors: Option<Cors>, state: AppState) -> Router {
     let routes = match app {
         AppType::Q2T => q2t::router(),
         AppType::P2P => p2p::router(state.clone()),
@@ -61,7 +63,7 @@ pub fn router(app: AppType, state: AppState) -> Router {
         AppType::Enclave | AppType::Admin => common::router(),
     };
     let label = app.as_str();
-    routes
+    let routes = routes
         .route(
             "/api",
             axum::routing::get(move || async move { openapi::serve(app) }),
@@ -71,8 +73,15 @@ pub fn router(app: AppType, state: AppState) -> Router {
             (state.metrics.clone(), label),
             crate::metrics::record,
         ))
-        .layer(DefaultBodyLimit::max(state.max_body_bytes))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(state.max_body_bytes));
+    let routes = match cors {
+        Some(cors) => routes.layer(axum::middleware::from_fn_with_state(
+            Arc::new(cors),
+            cors::apply,
+        )),
+        None => routes,
+    };
+    routes.with_state(state)
 }
 
 /// Unmatched paths answer as JAX-RS does: 404 with `HTTP 404 Not Found`.
