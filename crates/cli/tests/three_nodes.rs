@@ -164,3 +164,35 @@ fn a_peer_not_on_the_whitelist_gets_401() {
         200
     );
 }
+
+#[test]
+fn remote_key_validation_accepts_proven_keys_only() {
+    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        NodeDir::new(root.path(), "a"),
+        NodeDir::new(root.path(), "b"),
+    );
+    let validating = json!({ "features": { "enableRemoteKeyValidation": true } });
+    let _a = a.start(&a.config(&[&b], validating.clone()), &[]);
+    let _b = b.start(&b.config(&[&a], validating), &[]);
+    assert!(
+        eventually(DISCOVERY, || a.known_keys().contains(&b.public_key)),
+        "A never validated B's key"
+    );
+    assert!(
+        eventually(DISCOVERY, || b.known_keys().contains(&a.public_key)),
+        "B never validated A's key"
+    );
+
+    // A PartyInfo claiming, for B's URL, a key B does not hold: B cannot prove it, A refuses.
+    let forged_key = cloister_core::keys::PublicKey::from_bytes([42; 32]);
+    let url = format!("{}/", b.p2p_url());
+    let forged = cloister_core::partyinfo::PartyInfo::new(&url, [(forged_key, url.clone())], []);
+    let response = Request::new("POST", "/partyinfo")
+        .body_with_type("application/octet-stream", forged.encode())
+        .send(&a.p2p_target());
+    assert_eq!(response.status, 500);
+    assert!(!a.known_keys().contains(&forged_key.to_base64()));
+    assert!(a.known_keys().contains(&b.public_key));
+}

@@ -83,6 +83,7 @@ impl Node {
         let state = AppState {
             transactions: transactions.clone(),
             network: network.clone(),
+            peers: peers.clone(),
             features: settings.features,
             resident_groups: Arc::new(
                 settings

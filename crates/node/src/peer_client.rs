@@ -29,6 +29,8 @@ pub mod paths {
     pub const PUSH_BATCH: &str = "pushBatch";
     /// Legacy resend.
     pub const RESEND: &str = "resend";
+    /// Key-ownership proof.
+    pub const VALIDATE: &str = "partyinfo/validate";
     /// Privacy-group sharing.
     pub const PUSH_PRIVACY_GROUP: &str = "pushPrivacyGroup";
 }

@@ -31,6 +31,7 @@ use cloister_core::privacy_group::PrivacyGroup;
 
 use crate::discovery::Network;
 use crate::metrics::Metrics;
+use crate::peer_client::PeerClient;
 use crate::transaction::TransactionManager;
 
 /// Everything the handlers share.
@@ -40,6 +41,8 @@ pub struct AppState {
     pub transactions: Arc<TransactionManager>,
     /// The network map.
     pub network: Arc<Network>,
+    /// Client for calls to peers (key validation).
+    pub peers: PeerClient,
     /// Feature toggles.
     pub features: Features,
     /// Resident groups (multiple private states), from the config.

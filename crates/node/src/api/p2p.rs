@@ -22,6 +22,7 @@ use super::error::ApiError;
 use super::media::{MediaType, OCTET_STREAM, TEXT_PLAIN};
 use super::q2t::json_response;
 use super::{common, input, model, AppState};
+use crate::discovery::{key_validation, Network};
 use crate::listener::PeerAddress;
 use crate::transaction::push::push_codec;
 
@@ -123,11 +124,27 @@ async fn party_info(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let info = PartyInfo::decode(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    state.network.receive(&info, caller_versions(&headers))?;
-    Ok(octets(
-        StatusCode::OK,
-        state.network.reply_party_info().encode(),
-    ))
+    state.network.admit(&info)?;
+    let claimed = Network::claimed_keys(&info);
+    if !state.features.enable_remote_key_validation {
+        state
+            .network
+            .receive(&info, claimed, caller_versions(&headers))?;
+        return Ok(octets(
+            StatusCode::OK,
+            state.network.reply_party_info().encode(),
+        ));
+    }
+    let enclave = state.transactions.enclave();
+    let proven =
+        key_validation::validated_keys(enclave, &state.peers, &info.url, claimed.clone()).await;
+    if proven.is_empty() && !claimed.is_empty() {
+        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ""));
+    }
+    state
+        .network
+        .receive(&info, proven, caller_versions(&headers))?;
+    Ok(StatusCode::OK.into_response())
 }
 
 /// Proves this node holds a key: decrypts the LEGACY payload with its first recipient key and

@@ -5,8 +5,10 @@
 //!   accepted only for the URL of the node that sent it.
 //! - Party URLs a peer mentions are added to the peers to contact, unless discovery is disabled.
 //! - [`broadcaster`] sends this node's PartyInfo to every peer periodically.
+//! - [`key_validation`] makes a peer prove it holds the keys it claims (optional feature).
 
 pub mod broadcaster;
+pub mod key_validation;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::RwLock;
@@ -136,17 +138,32 @@ impl Network {
         self.read().parties.iter().cloned().collect()
     }
 
-    /// Handles a PartyInfo POSTed by a peer advertising `versions`.
-    pub fn receive(&self, info: &PartyInfo, versions: Vec<String>) -> Result<(), DiscoveryError> {
-        if self.disable_discovery && !self.configured_peers.contains(&info.url) {
-            return Err(DiscoveryError::UnknownPeer(info.url.clone()));
-        }
-        let keys = info
-            .recipients
+    /// The keys a PartyInfo claims for its sender: only those listed under the sender's own URL.
+    pub fn claimed_keys(info: &PartyInfo) -> BTreeSet<PublicKey> {
+        info.recipients
             .iter()
             .filter(|r| r.url == info.url)
             .map(|r| r.key)
-            .collect();
+            .collect()
+    }
+
+    /// Refuses a PartyInfo from a node that is not a configured peer when discovery is off.
+    pub fn admit(&self, info: &PartyInfo) -> Result<(), DiscoveryError> {
+        if self.disable_discovery && !self.configured_peers.contains(&info.url) {
+            return Err(DiscoveryError::UnknownPeer(info.url.clone()));
+        }
+        Ok(())
+    }
+
+    /// Handles a PartyInfo POSTed by a peer advertising `versions`, recording `keys` (its
+    /// claimed keys, or those it proved) for it.
+    pub fn receive(
+        &self,
+        info: &PartyInfo,
+        keys: BTreeSet<PublicKey>,
+        versions: Vec<String>,
+    ) -> Result<(), DiscoveryError> {
+        self.admit(info)?;
         self.record(&info.url, keys, versions);
         let mut state = self.write();
         state.parties.insert(info.url.clone());
@@ -229,7 +246,9 @@ mod tests {
             ],
             ["http://c:3/".into()],
         );
-        network.receive(&info, vec!["v1".into()]).unwrap();
+        network
+            .receive(&info, Network::claimed_keys(&info), vec!["v1".into()])
+            .unwrap();
         assert_eq!(network.node_for_key(&key(2)).unwrap().url, "http://b:2/");
         assert_eq!(network.node_for_key(&key(3)), None);
         assert_eq!(network.node_for_key(&key(1)).unwrap().url, "http://a:1/");
@@ -241,22 +260,20 @@ mod tests {
         let network = Network::new("http://a:1", vec![], &["http://b:2".into()], true);
         let stranger = PartyInfo::new("http://x:9", [], []);
         assert_eq!(
-            network.receive(&stranger, vec![]),
+            network.receive(&stranger, BTreeSet::new(), vec![]),
             Err(DiscoveryError::UnknownPeer("http://x:9/".into()))
         );
         let peer = PartyInfo::new("http://b:2", [], ["http://c:3/".into()]);
-        network.receive(&peer, vec![]).unwrap();
+        network.receive(&peer, BTreeSet::new(), vec![]).unwrap();
         assert_eq!(network.parties(), ["http://b:2/"]);
     }
 
     #[test]
     fn forgetting_a_node_drops_its_keys() {
         let network = Network::new("http://a:1", vec![], &[], false);
+        let info = PartyInfo::new("http://b:2", [(key(2), "http://b:2/".into())], []);
         network
-            .receive(
-                &PartyInfo::new("http://b:2", [(key(2), "http://b:2/".into())], []),
-                vec![],
-            )
+            .receive(&info, Network::claimed_keys(&info), vec![])
             .unwrap();
         network.forget("http://b:2/");
         assert_eq!(network.node_for_key(&key(2)), None);
