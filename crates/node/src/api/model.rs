@@ -5,41 +5,20 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// `/send` and `/encodedpayload/create` request.
-#[derive(Debug, Default, Deserialize)]
+/// The body of `/send`, `/sendsignedtx` and `/encodedpayload/create`. One model for the three
+/// (each call reads the members it has; unknown members are ignored anyway), so their shared
+/// members are parsed and checked in one place. Not flattened: serde's flatten would lose the
+/// JSON path in error messages.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SendRequest {
-    /// Base64 plaintext (required, non-empty).
+    /// Base64 plaintext (`/send`, required, non-empty).
     #[serde(default)]
     pub payload: Option<String>,
-    /// Base64 sender key.
+    /// Base64 sender key (`/send`).
     #[serde(default)]
     pub from: Option<String>,
-    /// Base64 recipient keys.
-    #[serde(default)]
-    pub to: Option<Vec<String>>,
-    /// Privacy flag 0–3.
-    #[serde(default)]
-    pub privacy_flag: Option<i64>,
-    /// Base64 affected transaction hashes.
-    #[serde(default)]
-    pub affected_contract_transactions: Option<Vec<String>>,
-    /// Opaque execution hash string (PSV).
-    #[serde(default)]
-    pub exec_hash: Option<String>,
-    /// Base64 privacy group id.
-    #[serde(default)]
-    pub privacy_group_id: Option<String>,
-    /// Base64 mandatory recipient keys (4.0).
-    #[serde(default)]
-    pub mandatory_recipients: Option<Vec<String>>,
-}
-
-/// `/sendsignedtx` JSON request.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SendSignedRequest {
-    /// Base64 raw transaction hash (required).
+    /// Base64 raw transaction hash (`/sendsignedtx`, required).
     #[serde(default)]
     pub hash: Option<String>,
     /// Base64 recipient keys.
@@ -57,7 +36,7 @@ pub struct SendSignedRequest {
     /// Base64 privacy group id.
     #[serde(default)]
     pub privacy_group_id: Option<String>,
-    /// Base64 mandatory recipient keys (4.0).
+    /// Base64 mandatory recipient keys (read with the 4.0 media type only).
     #[serde(default)]
     pub mandatory_recipients: Option<Vec<String>>,
 }

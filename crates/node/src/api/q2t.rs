@@ -70,13 +70,7 @@ async fn send(
     let media = MediaType::of_request(&headers)?;
     let request: model::SendRequest = input::json(&body)?;
     let payload = required_payload(request.payload.as_deref())?;
-    let privacy = privacy_request(
-        request.privacy_flag,
-        request.affected_contract_transactions.as_deref(),
-        request.exec_hash.as_deref(),
-        request.privacy_group_id.as_deref(),
-        mandatory_if(media, request.mandatory_recipients.as_deref()),
-    )?;
+    let privacy = privacy_request(&request, media)?;
     let sent = state
         .transactions
         .send(SendRequest {
@@ -98,19 +92,13 @@ async fn send_signed(
         return send_signed_octet(state, headers, body).await;
     }
     let media = MediaType::of_request(&headers)?;
-    let request: model::SendSignedRequest = input::json(&body)?;
+    let request: model::SendRequest = input::json(&body)?;
     let hash = request
         .hash
         .as_deref()
         .filter(|h| !h.is_empty())
         .ok_or_else(|| ApiError::bad_request("hash is required"))?;
-    let privacy = privacy_request(
-        request.privacy_flag,
-        request.affected_contract_transactions.as_deref(),
-        request.exec_hash.as_deref(),
-        request.privacy_group_id.as_deref(),
-        mandatory_if(media, request.mandatory_recipients.as_deref()),
-    )?;
+    let privacy = privacy_request(&request, media)?;
     let sent = state
         .transactions
         .send_signed(SendSignedRequest {
@@ -292,13 +280,13 @@ async fn encode_payload(
     let media = MediaType::of_request(&headers)?;
     let request: model::SendRequest = input::json(&body)?;
     let payload = required_payload(request.payload.as_deref())?;
-    let privacy = privacy_request(
-        request.privacy_flag,
-        request.affected_contract_transactions.as_deref(),
-        request.exec_hash.as_deref(),
-        None,
-        None,
-    )?;
+    // Encrypting alone ignores privacy groups and mandatory recipients, as Tessera does.
+    let fields = model::SendRequest {
+        privacy_group_id: None,
+        mandatory_recipients: None,
+        ..request.clone()
+    };
+    let privacy = privacy_request(&fields, media)?;
     let from = input::optional_key(request.from.as_deref(), "from")?;
     let to = input::keys(request.to.as_deref(), "to")?;
     let encoded = state
@@ -446,27 +434,36 @@ fn required_payload(payload: Option<&str>) -> Result<Vec<u8>, ApiError> {
     Ok(bytes)
 }
 
-/// Mandatory recipients are read only by the 4.0 handlers, as in Tessera.
-fn mandatory_if(media: MediaType, mandatory: Option<&[String]>) -> Option<&[String]> {
-    (media == MediaType::V4_0).then_some(mandatory).flatten()
-}
-
+/// The typed privacy settings. Mandatory recipients are read only with the 4.0 media type, as
+/// Tessera's 4.0 handlers alone read them.
 fn privacy_request(
-    flag: Option<i64>,
-    affected: Option<&[String]>,
-    exec_hash: Option<&str>,
-    group: Option<&str>,
-    mandatory: Option<&[String]>,
+    fields: &model::SendRequest,
+    media: MediaType,
 ) -> Result<PrivacyRequest, ApiError> {
-    let mode = PrivacyMode::from_flag(flag.and_then(|f| u64::try_from(f).ok()).unwrap_or(0));
-    let exec_hash = exec_hash.unwrap_or_default().as_bytes().to_vec();
+    let flag = fields
+        .privacy_flag
+        .and_then(|f| u64::try_from(f).ok())
+        .unwrap_or(0);
+    let mode = PrivacyMode::from_flag(flag);
+    let exec_hash = fields
+        .exec_hash
+        .as_deref()
+        .unwrap_or_default()
+        .as_bytes()
+        .to_vec();
     if mode == PrivacyMode::PrivateStateValidation && exec_hash.is_empty() {
         return Err(ApiError::bad_request("Exec hash missing"));
     }
-    let group = group.filter(|g| !g.is_empty());
+    let mandatory = (media == MediaType::V4_0)
+        .then_some(fields.mandatory_recipients.as_deref())
+        .flatten();
+    let group = fields.privacy_group_id.as_deref().filter(|g| !g.is_empty());
     Ok(PrivacyRequest {
         mode,
-        affected: input::hashes(affected, "affectedContractTransactions")?,
+        affected: input::hashes(
+            fields.affected_contract_transactions.as_deref(),
+            "affectedContractTransactions",
+        )?,
         exec_hash,
         mandatory_recipients: input::keys(mandatory, "mandatoryRecipients")?
             .into_iter()
