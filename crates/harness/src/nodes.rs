@@ -128,22 +128,8 @@ impl NodeDir {
     /// Writes `config` and starts `cloister node -configfile` on it (Tessera's spelling), waiting
     /// until every app answers.
     pub fn start(&self, config: &Value, extra_args: &[&str]) -> RunningNode {
-        let path = self.dir.join("tessera-config.json");
-        std::fs::write(&path, serde_json::to_vec_pretty(config).unwrap()).unwrap();
-        let log = std::fs::File::create(self.dir.join("node.log")).unwrap();
-        let child = cloister()
-            .args(["node", "-configfile"])
-            .arg(&path)
-            .args(extra_args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let node = RunningNode {
-            child,
-            log: self.dir.join("node.log"),
-        };
+        let (child, log) = self.spawn(config, extra_args, "node.log");
+        let node = RunningNode { child, log };
         let up = eventually(Duration::from_secs(20), || {
             let upcheck = Request::new("GET", "/upcheck");
             upcheck
@@ -157,19 +143,14 @@ impl NodeDir {
         node
     }
 
-    /// Writes `config` and runs `cloister node` on it to completion (e.g. `--recover`), giving
-    /// the exit code and the log.
-    pub fn run_to_exit(
-        &self,
-        config: &Value,
-        extra_args: &[&str],
-        timeout: Duration,
-    ) -> (Option<i32>, String) {
+    /// Writes `config` and starts `cloister node -configfile` (Tessera's spelling) on it, its
+    /// log going to `log_name` in the node's directory.
+    fn spawn(&self, config: &Value, extra_args: &[&str], log_name: &str) -> (Child, PathBuf) {
         let path = self.dir.join("tessera-config.json");
         std::fs::write(&path, serde_json::to_vec_pretty(config).unwrap()).unwrap();
-        let log_path = self.dir.join("run.log");
+        let log_path = self.dir.join(log_name);
         let log = std::fs::File::create(&log_path).unwrap();
-        let mut child = cloister()
+        let child = cloister()
             .args(["node", "-configfile"])
             .arg(&path)
             .args(extra_args)
@@ -178,6 +159,18 @@ impl NodeDir {
             .stderr(log)
             .spawn()
             .unwrap();
+        (child, log_path)
+    }
+
+    /// Writes `config` and runs `cloister node` on it to completion (e.g. `--recover`), giving
+    /// the exit code and the log.
+    pub fn run_to_exit(
+        &self,
+        config: &Value,
+        extra_args: &[&str],
+        timeout: Duration,
+    ) -> (Option<i32>, String) {
+        let (mut child, log_path) = self.spawn(config, extra_args, "run.log");
         let deadline = std::time::Instant::now() + timeout;
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {

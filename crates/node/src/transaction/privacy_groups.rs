@@ -92,7 +92,13 @@ impl TransactionManager {
             .get_privacy_group(id.as_bytes())
             .await?
             .ok_or_else(not_found)?;
-        let group = PrivacyGroup::decode(&row.data).map_err(|_| not_found())?;
+        // A row that does not decode is damage, not absence: never answer 404 for it.
+        let group = PrivacyGroup::decode(&row.data).map_err(|e| {
+            TransactionError::Store(cloister_store::StoreError::Corrupt {
+                table: "PRIVACY_GROUP",
+                reason: e.to_string(),
+            })
+        })?;
         if group.state != GroupState::Active {
             return Err(not_found());
         }

@@ -5,7 +5,6 @@ use cloister_core::enclave::{AffectedTransaction, PrivacyMetadata, RawTransactio
 use cloister_core::keys::PublicKey;
 use cloister_core::nacl::Nonce;
 use cloister_core::payload::EncodedPayload;
-use cloister_core::privacy_group::PrivacyGroup;
 use cloister_store::{InsertOutcome, RawTransactionRow};
 use futures_util::future::try_join_all;
 
@@ -143,17 +142,7 @@ impl TransactionManager {
         let Some(id) = &privacy.privacy_group_id else {
             return Ok(to);
         };
-        let not_found = || TransactionError::PrivacyGroupNotFound(id.to_base64());
-        let row = self
-            .store
-            .get_privacy_group(id.as_bytes())
-            .await?
-            .ok_or_else(not_found)?;
-        let group = PrivacyGroup::decode(&row.data).map_err(|_| not_found())?;
-        if group.state != cloister_core::privacy_group::GroupState::Active {
-            return Err(not_found());
-        }
-        Ok(group.members)
+        Ok(self.retrieve_privacy_group(id).await?.members)
     }
 
     /// Loads the affected transactions and applies the enhanced-privacy rules.
