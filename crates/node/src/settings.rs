@@ -366,3 +366,74 @@ fn default_key_pair(dir: &Path) -> Result<KeyPair, SettingsError> {
     tracing::info!(public_key = %pair.public(), path = %pub_path.display(), "generated the default node's key pair");
     Ok(pair)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_file(dir: &Path, p2p_extra: &str) -> PathBuf {
+        let private = "yAWAJjwPqUtNVlqGjSrBmr1/iIkghuOh1803Yzx9jLM=";
+        let public = "/+UuD63zItL1EbjxkKUljMgG8Z1w0AJ8pNOR4iq2yQc=";
+        let text = format!(
+            r#"{{"jdbc": {{"url": "jdbc:sqlite:{dir}/db"}},
+                "serverConfigs": [{{"app": "P2P", "serverAddress": "http://127.0.0.1:9001"{p2p_extra}}}],
+                "peer": [], "keys": {{"keyData": [{{"privateKey": "{private}", "publicKey": "{public}"}}]}},
+                "unknownThing": 1}}"#,
+            dir = dir.display()
+        );
+        let path = dir.join("config.json");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_tessera_config_becomes_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = NodeSettings::from_config_file(&config_file(dir.path(), "")).unwrap();
+        assert_eq!(settings.p2p_url, "http://127.0.0.1:9001/");
+        assert_eq!(
+            settings.keys[0].public().to_base64(),
+            "/+UuD63zItL1EbjxkKUljMgG8Z1w0AJ8pNOR4iq2yQc="
+        );
+        assert_eq!(settings.party_info_interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn tls_is_refused_with_a_clear_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = config_file(dir.path(), r#", "sslConfig": {"tls": "STRICT"}"#);
+        let message = NodeSettings::from_config_file(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("serverConfigs[0].sslConfig.tls: TLS is not supported"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let error = NodeSettings::from_config_file(Path::new("/no/such/tessera.json")).unwrap_err();
+        assert!(error
+            .to_string()
+            .starts_with("cannot read config file /no/such/tessera.json"));
+    }
+
+    #[test]
+    fn the_embedded_default_creates_its_key_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let first = NodeSettings::embedded_default(&data).unwrap();
+        let second = NodeSettings::embedded_default(&data).unwrap();
+        assert_eq!(first.keys[0].public(), second.keys[0].public());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &str| {
+            std::fs::metadata(data.join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!((mode("node.key"), mode(".")), (0o600, 0o700));
+    }
+}
