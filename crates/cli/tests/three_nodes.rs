@@ -196,3 +196,33 @@ fn remote_key_validation_accepts_proven_keys_only() {
     assert!(!a.known_keys().contains(&forged_key.to_base64()));
     assert!(a.known_keys().contains(&b.public_key));
 }
+
+#[test]
+fn always_send_to_keys_receive_every_transaction() {
+    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        NodeDir::new(root.path(), "a"),
+        NodeDir::new(root.path(), "b"),
+    );
+    let _a = a.start(
+        &a.config(&[&b], json!({ "alwaysSendTo": [b.public_key] })),
+        &[],
+    );
+    let _b = b.start(&b.config(&[&a], json!({})), &[]);
+    assert!(eventually(DISCOVERY, || a
+        .known_keys()
+        .contains(&b.public_key)));
+    let sent = Request::new("POST", "/send")
+        .json(&json!({ "payload": b64::encode(b"audited"), "to": [] }))
+        .send(&a.q2t());
+    assert_eq!(sent.status, 201, "{}", sent.text());
+    let key = sent.json()["key"].as_str().unwrap().to_owned();
+    let at_b = Request::new("GET", &format!("/transaction/{}", path_escape(&key))).send(&b.q2t());
+    assert_eq!(
+        at_b.status,
+        200,
+        "the alwaysSendTo key must receive it: {}",
+        at_b.text()
+    );
+}

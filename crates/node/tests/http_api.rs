@@ -360,3 +360,85 @@ fn cors_headers_only_for_configured_origins() {
         .send(&node.q2t);
     assert_eq!(q2t.header("access-control-allow-origin"), None);
 }
+
+#[test]
+fn pushes_are_decoded_with_the_codec_the_caller_advertises_and_resent_individually() {
+    use cloister_core::enclave::{Enclave, PrivacyMetadata};
+    use cloister_core::payload::PayloadCodec;
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(dir.path(), DEFAULT_MAX_BODY_BYTES);
+    let ours = PrivateKey::from_bytes([7; 32]).public_key();
+    let peer = KeyPair::from_private(PrivateKey::from_bytes([8; 32]));
+    let enclave = Enclave::new(vec![peer.clone()]).unwrap();
+    for (codec, versions) in [
+        (PayloadCodec::Legacy, None),
+        (PayloadCodec::Cbor, Some("v1,v2,2.1,3.0,4.0,5.0")),
+    ] {
+        let payload = enclave
+            .encrypt_payload(
+                b"pushed",
+                peer.public(),
+                &[ours, *peer.public()],
+                PrivacyMetadata::default(),
+            )
+            .unwrap()
+            .for_recipient(&ours)
+            .unwrap();
+        let mut push = Request::new("POST", "/push")
+            .body_with_type("application/octet-stream", codec.encode(&payload));
+        if let Some(versions) = versions {
+            push = push.header("tesseraSupportedApiVersions", versions);
+        }
+        let pushed = push.send(&node.p2p);
+        assert_eq!(pushed.status, 201, "{codec:?}: {}", pushed.text());
+        let hash = pushed.text();
+        assert_eq!(
+            hash,
+            PayloadDigest::Sha3_512
+                .digest(&payload.cipher_text)
+                .to_base64()
+        );
+        let read = Request::new(
+            "GET",
+            &format!(
+                "/transaction/{}",
+                cloister_harness::http::path_escape(&hash)
+            ),
+        )
+        .send(&node.q2t);
+        assert_eq!(
+            b64::decode(read.json()["payload"].as_str().unwrap()).unwrap(),
+            b"pushed"
+        );
+
+        // A second push of the same copy changes nothing; INDIVIDUAL resend returns our copy.
+        assert_eq!(
+            Request::new("POST", "/push")
+                .body_with_type(
+                    "application/octet-stream",
+                    PayloadCodec::Legacy.encode(&payload)
+                )
+                .send(&node.p2p)
+                .status,
+            201
+        );
+        let resend = Request::new("POST", "/resend")
+            .json(&json!({ "type": "INDIVIDUAL", "publicKey": ours.to_base64(), "key": hash }))
+            .send(&node.p2p);
+        assert_eq!(resend.status, 200, "{}", resend.text());
+        assert_eq!(PayloadCodec::Legacy.decode(&resend.body).unwrap(), payload);
+    }
+    // The wrong codec for the advertised versions is refused, not guessed.
+    let payload = enclave
+        .encrypt_payload(b"x", peer.public(), &[ours], PrivacyMetadata::default())
+        .unwrap();
+    let mismatched = Request::new("POST", "/push")
+        .header("tesseraSupportedApiVersions", "5.0")
+        .body_with_type(
+            "application/octet-stream",
+            PayloadCodec::Legacy.encode(&payload),
+        )
+        .send(&node.p2p);
+    assert_eq!(mismatched.status, 400);
+    assert_eq!(node.count(dir.path()), 2);
+}
