@@ -4,7 +4,7 @@
 //! returns a fresh, empty store plus a guard that keeps its resources alive (a temp directory,
 //! a scratch database):
 //!
-//! ```ignore
+//! ```text
 //! async fn fresh() -> (std::sync::Arc<dyn cloister_store::Store>, tempfile::TempDir) { … }
 //! cloister_store::conformance_tests!(fresh);
 //! ```
