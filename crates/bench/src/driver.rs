@@ -1,0 +1,175 @@
+//! A whole run: start the nodes, run every scenario at every concurrency level, report as it
+//! goes.
+
+use std::io::Write;
+use std::time::Duration;
+
+use crate::cluster::Cluster;
+use crate::load::{run_level, Budget, Outcome};
+use crate::procfs::{self, Memory};
+use crate::report::{CpuUse, Level, NodeMemory, Report};
+use crate::scenario::{Requests, Scenario};
+use crate::settings::Settings;
+
+/// How many transactions `get` reads when `send-1` did not run to leave some behind.
+const GET_PREFILL: usize = 2_000;
+
+/// Runs the benchmark `settings` describe, writing the report to `out` line by line (so a long
+/// run shows progress) and returning it. The `cloister` binary must already be chosen with
+/// [`cloister_harness::nodes::use_binary`] or be where the harness looks by default.
+pub fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<Report> {
+    anyhow::ensure!(
+        !settings.concurrency.is_empty() && !settings.concurrency.contains(&0),
+        "concurrency levels must be at least 1"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.client_threads.max(1))
+        .enable_all()
+        .build()?;
+    let mut cluster = Cluster::start(settings.dir.as_deref())?;
+    let mut report = Report::default();
+    // Hashes send-1 created, for get to read.
+    let mut written: Vec<String> = Vec::new();
+    let mut header_shown = false;
+    for scenario in Scenario::ALL.into_iter().filter(|s| settings.runs(*s)) {
+        cluster.grow_to(scenario.recipients())?;
+        cluster.wait_for_discovery()?;
+        if !header_shown {
+            writeln!(out, "{}", describe(settings, &cluster))?;
+            writeln!(out, "{}", Level::header())?;
+            header_shown = true;
+        }
+        let socket = cluster.q2t_socket();
+        let send_to_one = Requests::send(settings.payload_bytes, cluster.recipient_keys(1));
+        if scenario == Scenario::Get && written.is_empty() {
+            let prefill = runtime.block_on(run_level(
+                &socket,
+                send_to_one.clone(),
+                8,
+                Budget::Requests(GET_PREFILL),
+                true,
+            ))?;
+            ensure_clean("writing transactions for get", &prefill)?;
+            written = prefill.keys;
+        }
+        let requests = match scenario {
+            Scenario::SendOne => send_to_one,
+            Scenario::SendFive => Requests::send(settings.payload_bytes, cluster.recipient_keys(5)),
+            Scenario::Get => Requests::get(&written),
+        };
+        let collect_keys = scenario == Scenario::SendOne;
+        if settings.warmup > 0 {
+            let warmup = runtime.block_on(run_level(
+                &socket,
+                requests.clone(),
+                settings
+                    .concurrency
+                    .iter()
+                    .copied()
+                    .max()
+                    .unwrap_or(1)
+                    .min(8),
+                Budget::Requests(settings.warmup),
+                collect_keys,
+            ))?;
+            ensure_clean(&format!("warming up {scenario}"), &warmup)?;
+            written.extend(warmup.keys);
+        }
+        for &concurrency in &settings.concurrency {
+            let before = cpu_snapshot(&cluster);
+            let mut outcome = runtime.block_on(run_level(
+                &socket,
+                requests.clone(),
+                concurrency,
+                settings.budget(),
+                collect_keys,
+            ))?;
+            let cpu = cpu_snapshot(&cluster).since(&before);
+            written.append(&mut outcome.keys);
+            let level = Level::new(scenario, concurrency, outcome, cpu);
+            writeln!(out, "{}", level.line())?;
+            for sample in &level.error_samples {
+                writeln!(out, "    error: {sample}")?;
+            }
+            out.flush()?;
+            report.levels.push(level);
+        }
+    }
+    report.nodes = cluster
+        .members()
+        .map(|member| {
+            let pid = member.process.pid();
+            NodeMemory {
+                name: member.dir.name.clone(),
+                pid,
+                memory: Memory::of(pid),
+            }
+        })
+        .collect();
+    writeln!(out)?;
+    write!(out, "{}", report.memory_table())?;
+    writeln!(out)?;
+    write!(out, "{}", report.goals())?;
+    out.flush()?;
+    Ok(report)
+}
+
+/// The run's setup, printed above the table.
+fn describe(settings: &Settings, cluster: &Cluster) -> String {
+    let budget = match settings.budget() {
+        Budget::For(duration) => format!("{:.1}s per level", duration.as_secs_f64()),
+        Budget::Requests(n) => format!("{n} requests per level"),
+    };
+    let pids: Vec<String> = cluster
+        .members()
+        .map(|m| format!("{}={}", m.dir.name, m.process.pid()))
+        .collect();
+    format!(
+        "cloister-bench: {} B payloads, {budget}, {} driver thread(s), {} cores; nodes under {} (pids {})\n\
+         latency is per request on a keep-alive Q2T connection; req/s counts successes; \
+         A/peers/driver are CPU microseconds per request; cores = CPU busy across all three",
+        settings.payload_bytes,
+        settings.client_threads.max(1),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cluster.root().display(),
+        pids.join(" "),
+    )
+}
+
+fn ensure_clean(what: &str, outcome: &Outcome) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        outcome.errors == 0,
+        "{what}: {} of {} requests failed, e.g. {}",
+        outcome.errors,
+        outcome.requests,
+        outcome.error_samples.join("; ")
+    );
+    Ok(())
+}
+
+/// CPU time used so far by A, by the recipients together and by the driver.
+#[derive(Debug, Clone, Copy)]
+struct CpuSnapshot(CpuUse);
+
+impl CpuSnapshot {
+    fn since(&self, earlier: &CpuSnapshot) -> CpuUse {
+        CpuUse {
+            sender: self.0.sender.saturating_sub(earlier.0.sender),
+            recipients: self.0.recipients.saturating_sub(earlier.0.recipients),
+            driver: self.0.driver.saturating_sub(earlier.0.driver),
+        }
+    }
+}
+
+fn cpu_snapshot(cluster: &Cluster) -> CpuSnapshot {
+    let of = |pid: u32| procfs::cpu_time(pid).unwrap_or_default();
+    CpuSnapshot(CpuUse {
+        sender: of(cluster.sender().process.pid()),
+        recipients: cluster
+            .recipients()
+            .iter()
+            .map(|m| of(m.process.pid()))
+            .sum::<Duration>(),
+        driver: procfs::own_cpu_time().unwrap_or_default(),
+    })
+}
