@@ -9,6 +9,7 @@ use crate::load::{run_level, Budget, Outcome};
 use crate::procfs::{self, Memory};
 use crate::report::{CpuUse, Level, NodeMemory, Report};
 use crate::scenario::{Requests, Scenario};
+use crate::server_time::RouteTotals;
 use crate::settings::Settings;
 
 /// How many transactions `get` reads when `send-1` did not run to leave some behind.
@@ -26,6 +27,7 @@ pub fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<Report> {
         .worker_threads(settings.client_threads.max(1))
         .enable_all()
         .build()?;
+    let load_before = procfs::load_average();
     let mut cluster = Cluster::start(settings.dir.as_deref())?;
     let mut report = Report::default();
     // Hashes send-1 created, for get to read.
@@ -76,7 +78,7 @@ pub fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<Report> {
             written.extend(warmup.keys);
         }
         for &concurrency in &settings.concurrency {
-            let before = cpu_snapshot(&cluster);
+            let before = Snapshot::take(&cluster, scenario);
             let mut outcome = runtime.block_on(run_level(
                 &socket,
                 requests.clone(),
@@ -84,9 +86,14 @@ pub fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<Report> {
                 settings.budget(),
                 collect_keys,
             ))?;
-            let cpu = cpu_snapshot(&cluster).since(&before);
+            let after = Snapshot::take(&cluster, scenario);
             written.append(&mut outcome.keys);
-            let level = Level::new(scenario, concurrency, outcome, cpu);
+            let seconds = |s: Option<f64>| s.map(Duration::from_secs_f64);
+            let level = Level::new(scenario, concurrency, outcome, after.cpu_since(&before))
+                .with_handler_times(
+                    seconds(after.handler.mean_since(&before.handler)),
+                    seconds(after.push.mean_since(&before.push)),
+                );
             writeln!(out, "{}", level.line())?;
             for sample in &level.error_samples {
                 writeln!(out, "    error: {sample}")?;
@@ -110,6 +117,14 @@ pub fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<Report> {
     write!(out, "{}", report.memory_table())?;
     writeln!(out)?;
     write!(out, "{}", report.goals())?;
+    let load = |l: Option<f64>| l.map_or("unknown".into(), |l| format!("{l:.2}"));
+    writeln!(
+        out,
+        "machine load average (1 min): {} before, {} after (above ~0.5 before means other work \
+         shared the cores)",
+        load(load_before),
+        load(procfs::load_average()),
+    )?;
     out.flush()?;
     Ok(report)
 }
@@ -127,7 +142,8 @@ fn describe(settings: &Settings, cluster: &Cluster) -> String {
     format!(
         "cloister-bench: {} B payloads, {budget}, {} driver thread(s), {} cores; nodes under {} (pids {})\n\
          latency is per request on a keep-alive Q2T connection; req/s counts successes; \
-         A/peers/driver are CPU microseconds per request; cores = CPU busy across all three",
+         A srv/push = mean time in A's handler / in a recipient's /push handler; \
+         A/peers/driver = CPU microseconds per request; cores = CPU busy across all three",
         settings.payload_bytes,
         settings.client_threads.max(1),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -147,29 +163,43 @@ fn ensure_clean(what: &str, outcome: &Outcome) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// CPU time used so far by A, by the recipients together and by the driver.
-#[derive(Debug, Clone, Copy)]
-struct CpuSnapshot(CpuUse);
-
-impl CpuSnapshot {
-    fn since(&self, earlier: &CpuSnapshot) -> CpuUse {
-        CpuUse {
-            sender: self.0.sender.saturating_sub(earlier.0.sender),
-            recipients: self.0.recipients.saturating_sub(earlier.0.recipients),
-            driver: self.0.driver.saturating_sub(earlier.0.driver),
-        }
-    }
+/// Counters read before and after a level: CPU time of A, of the recipients together and of
+/// the driver, and the handler totals of A's route and of the recipients' `/push`.
+struct Snapshot {
+    cpu: CpuUse,
+    handler: RouteTotals,
+    push: RouteTotals,
 }
 
-fn cpu_snapshot(cluster: &Cluster) -> CpuSnapshot {
-    let of = |pid: u32| procfs::cpu_time(pid).unwrap_or_default();
-    CpuSnapshot(CpuUse {
-        sender: of(cluster.sender().process.pid()),
-        recipients: cluster
-            .recipients()
-            .iter()
-            .map(|m| of(m.process.pid()))
-            .sum::<Duration>(),
-        driver: procfs::own_cpu_time().unwrap_or_default(),
-    })
+impl Snapshot {
+    fn take(cluster: &Cluster, scenario: Scenario) -> Self {
+        let of = |pid: u32| procfs::cpu_time(pid).unwrap_or_default();
+        let (app, route) = scenario.route();
+        let cpu = CpuUse {
+            sender: of(cluster.sender().process.pid()),
+            recipients: cluster
+                .recipients()
+                .iter()
+                .map(|m| of(m.process.pid()))
+                .sum::<Duration>(),
+            driver: procfs::own_cpu_time().unwrap_or_default(),
+        };
+        Self {
+            cpu,
+            handler: RouteTotals::of(&cluster.sender().dir, app, route),
+            push: cluster
+                .recipients()
+                .iter()
+                .map(|m| RouteTotals::of(&m.dir, "P2P", "/push"))
+                .fold(RouteTotals::default(), RouteTotals::plus),
+        }
+    }
+
+    fn cpu_since(&self, earlier: &Snapshot) -> CpuUse {
+        CpuUse {
+            sender: self.cpu.sender.saturating_sub(earlier.cpu.sender),
+            recipients: self.cpu.recipients.saturating_sub(earlier.cpu.recipients),
+            driver: self.cpu.driver.saturating_sub(earlier.cpu.driver),
+        }
+    }
 }

@@ -51,6 +51,13 @@ impl Latencies {
         Duration::from_micros(u64::from(self.micros[index]))
     }
 
+    /// The arithmetic mean; zero when empty. Comparable with the nodes' handler means, which
+    /// Prometheus histograms only give as sum over count.
+    pub fn mean(&self) -> Duration {
+        let total: u64 = self.micros.iter().map(|&m| u64::from(m)).sum();
+        Duration::from_micros(total / (self.micros.len().max(1) as u64))
+    }
+
     /// The largest sample; zero when empty.
     pub fn max(&self) -> Duration {
         Duration::from_micros(u64::from(
@@ -74,6 +81,7 @@ mod tests {
         assert_eq!(latencies.quantile(1.0), Duration::from_micros(100));
         assert_eq!(latencies.quantile(0.0), Duration::from_micros(1));
         assert_eq!(latencies.max(), Duration::from_micros(100));
+        assert_eq!(latencies.mean(), Duration::from_micros(50));
     }
 
     #[test]
@@ -81,5 +89,6 @@ mod tests {
         let mut latencies = Latencies::default();
         assert_eq!(latencies.quantile(0.99), Duration::ZERO);
         assert_eq!(latencies.max(), Duration::ZERO);
+        assert_eq!(latencies.mean(), Duration::ZERO);
     }
 }

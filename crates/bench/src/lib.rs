@@ -14,6 +14,7 @@
 //! - [`load`]: the core loop, N workers until a budget is spent.
 //! - [`latency`]: samples and percentiles.
 //! - [`procfs`]: memory and CPU time from `/proc`.
+//! - [`server_time`]: time inside the nodes' handlers, from their metrics.
 //! - [`report`]: the table and the goals.
 //! - [`driver`]: a whole run.
 
@@ -25,6 +26,7 @@ pub mod load;
 pub mod procfs;
 pub mod report;
 pub mod scenario;
+pub mod server_time;
 pub mod settings;
 
 pub use driver::run;

@@ -50,6 +50,17 @@ pub fn own_cpu_time() -> Option<Duration> {
     cpu_time(std::process::id())
 }
 
+/// The machine's one-minute load average: other work sharing the cores skews every figure,
+/// so the report shows it.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn parse_cpu_time(stat: &str) -> Option<Duration> {
     // The command name (field 2) is parenthesised and may contain spaces or parentheses, so
     // fields are counted from the last ')'. utime and stime are fields 14 and 15.
@@ -83,5 +94,6 @@ mod tests {
         let memory = Memory::of(std::process::id()).expect("/proc is mounted");
         assert!(memory.peak_kib >= memory.current_kib && memory.current_kib > 0);
         assert!(own_cpu_time().is_some());
+        assert!(load_average().is_some());
     }
 }

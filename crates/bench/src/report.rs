@@ -42,6 +42,8 @@ pub struct Level {
     pub error_samples: Vec<String>,
     /// Successful requests per second.
     pub throughput: f64,
+    /// Mean latency.
+    pub mean: Duration,
     /// Median latency.
     pub p50: Duration,
     /// 99th-percentile latency.
@@ -50,23 +52,38 @@ pub struct Level {
     pub max: Duration,
     /// CPU used meanwhile.
     pub cpu: CpuUse,
+    /// Mean time inside A's handler for the scenario's route.
+    pub handler: Option<Duration>,
+    /// Mean time inside the recipients' `/push` handler (send scenarios).
+    pub push: Option<Duration>,
 }
 
 impl Level {
     /// Summarises an outcome.
     pub fn new(scenario: Scenario, concurrency: usize, mut outcome: Outcome, cpu: CpuUse) -> Self {
+        // Handler times come from the nodes' metrics afterwards; see `with_handler_times`.
         Self {
             scenario,
             concurrency,
             requests: outcome.requests,
             errors: outcome.errors,
             throughput: outcome.throughput(),
+            mean: outcome.latencies.mean(),
             p50: outcome.latencies.quantile(0.50),
             p99: outcome.latencies.quantile(0.99),
             max: outcome.latencies.max(),
             error_samples: outcome.error_samples,
             cpu,
+            handler: None,
+            push: None,
         }
+    }
+
+    /// Adds the mean handler times the nodes' metrics reported for this level.
+    pub fn with_handler_times(mut self, handler: Option<Duration>, push: Option<Duration>) -> Self {
+        self.handler = handler;
+        self.push = push;
+        self
     }
 
     /// Whether this level meets its scenario's goal; `None` when the scenario has none.
@@ -85,15 +102,18 @@ impl Level {
     /// The table header matching [`Level::line`].
     pub fn header() -> String {
         format!(
-            "{:<8} {:>4} {:>8} {:>6} {:>9} {:>9} {:>9} {:>9} | {:>7} {:>7} {:>7} {:>5} | goal",
+            "{:<8} {:>4} {:>8} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} | {:>8} {:>8} | {:>7} {:>7} {:>7} {:>5} | goal",
             "scenario",
             "conc",
             "requests",
             "errors",
             "req/s",
+            "mean",
             "p50",
             "p99",
             "max",
+            "A srv",
+            "push",
             "A",
             "peers",
             "driver",
@@ -101,8 +121,10 @@ impl Level {
         )
     }
 
-    /// One line of the table. The CPU columns are microseconds of CPU per successful request
-    /// in A, in all recipients together and in the driver, then the cores all three kept busy.
+    /// One line of the table. `A srv` and `push` are the mean times inside A's handler and the
+    /// recipients' `/push` handler. The CPU columns are microseconds of CPU per successful
+    /// request in A, in all recipients together and in the driver, then the cores all three
+    /// kept busy.
     pub fn line(&self) -> String {
         let ok = self.requests.saturating_sub(self.errors).max(1) as f64;
         let per_request = |cpu: Duration| format!("{:.0}", cpu.as_micros() as f64 / ok);
@@ -123,15 +145,18 @@ impl Level {
             None => "-".into(),
         };
         format!(
-            "{:<8} {:>4} {:>8} {:>6} {:>9.0} {:>9} {:>9} {:>9} | {:>7} {:>7} {:>7} {:>5.2} | {goal}",
+            "{:<8} {:>4} {:>8} {:>6} {:>9.0} {:>9} {:>9} {:>9} {:>9} | {:>8} {:>8} | {:>7} {:>7} {:>7} {:>5.2} | {goal}",
             self.scenario.name(),
             self.concurrency,
             self.requests,
             self.errors,
             self.throughput,
+            millis(self.mean),
             millis(self.p50),
             millis(self.p99),
             millis(self.max),
+            self.handler.map_or("-".into(), millis),
+            self.push.map_or("-".into(), millis),
             per_request(self.cpu.sender),
             per_request(self.cpu.recipients),
             per_request(self.cpu.driver),
@@ -283,10 +308,13 @@ mod tests {
             errors: 0,
             error_samples: Vec::new(),
             throughput,
+            mean: Duration::from_millis(1),
             p50: Duration::from_millis(1),
             p99: Duration::from_millis(p99_ms),
             max: Duration::from_millis(p99_ms),
             cpu: CpuUse::default(),
+            handler: None,
+            push: None,
         }
     }
 

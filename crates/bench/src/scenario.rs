@@ -47,6 +47,14 @@ impl Scenario {
         }
     }
 
+    /// The app and route (as the node's metrics label it) that serve the scenario on A.
+    pub fn route(self) -> (&'static str, &'static str) {
+        match self {
+            Scenario::SendOne | Scenario::SendFive => ("Q2T", "/send"),
+            Scenario::Get => ("Q2T", "/transaction/{hash}"),
+        }
+    }
+
     /// Whether it creates transactions (and so has a `key` in each answer).
     pub fn sends(self) -> bool {
         self != Scenario::Get
