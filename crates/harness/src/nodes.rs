@@ -228,6 +228,12 @@ impl RunningNode {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The process id, for reading its `/proc/<pid>` entries (memory, CPU time) or attaching
+    /// a profiler.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the process (SIGKILL).
     pub fn kill(&mut self) {
         let _ = self.child.kill();

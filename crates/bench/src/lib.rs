@@ -1,0 +1,33 @@
+//! `cloister-bench`: an end-to-end load driver for Cloister.
+//!
+//! It starts real `cloister node` processes on loopback with the harness (sender A and
+//! recipients B…F, each with a durable SQLite store), then drives A the way GoQuorum does:
+//! GoQuorum-shaped JSON over A's Q2T unix socket, one keep-alive HTTP/1.1 connection per
+//! worker, workers sending back to back. For each scenario and concurrency level it reports
+//! throughput, p50/p99/max latency and the CPU each process spent per request, then every
+//! node's peak RSS, against the goals of the node issue.
+//!
+//! - [`settings`]: the command line.
+//! - [`cluster`]: starting the nodes and waiting for discovery.
+//! - [`scenario`]: the scenarios and the requests they make.
+//! - [`client`]: one keep-alive connection to a unix socket.
+//! - [`load`]: the core loop, N workers until a budget is spent.
+//! - [`latency`]: samples and percentiles.
+//! - [`procfs`]: memory and CPU time from `/proc`.
+//! - [`server_time`]: time inside the nodes' handlers, from their metrics.
+//! - [`report`]: the table and the goals.
+//! - [`driver`]: a whole run.
+
+pub mod client;
+pub mod cluster;
+pub mod driver;
+pub mod latency;
+pub mod load;
+pub mod procfs;
+pub mod report;
+pub mod scenario;
+pub mod server_time;
+pub mod settings;
+
+pub use driver::run;
+pub use settings::Settings;

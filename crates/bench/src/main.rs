@@ -1,0 +1,31 @@
+//! `cloister-bench`: see the library documentation and `docs/benchmarks.md`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use cloister_bench::Settings;
+
+fn main() -> ExitCode {
+    let settings = Settings::parse();
+    // Without --cloister the harness finds `cloister` beside this executable (or one directory
+    // up), which is where `cargo build --release -p cloister-cli` puts it for a release bench.
+    if let Some(path) = &settings.cloister {
+        if !path.exists() {
+            eprintln!("error: no cloister binary at {}", path.display());
+            return ExitCode::FAILURE;
+        }
+        cloister_harness::nodes::use_binary(path);
+    }
+    let mut stdout = std::io::stdout().lock();
+    match cloister_bench::run(&settings, &mut stdout) {
+        Ok(report) if report.levels.iter().all(|l| l.errors == 0) => ExitCode::SUCCESS,
+        Ok(_) => {
+            eprintln!("error: some requests failed (see the errors column)");
+            ExitCode::FAILURE
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! The measured scenarios and the GoQuorum-shaped requests each one makes.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cloister_harness::http::path_escape;
+use hyper::Method;
+use rand_core::{OsRng, RngCore};
+use serde_json::json;
+
+use crate::client::Call;
+
+/// One kind of load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scenario {
+    /// `POST /send` of a random payload from A to one remote recipient.
+    SendOne,
+    /// `POST /send` of a random payload from A to five remote recipients.
+    SendFive,
+    /// `GET /transaction/{hash}?isRaw=false` on A, for hashes `SendOne` created.
+    Get,
+}
+
+impl Scenario {
+    /// Every scenario, in the order they run. `Get` follows `SendOne` because it reads what
+    /// `SendOne` wrote; `SendFive` goes last because it needs four more nodes, which would
+    /// otherwise sit in the earlier measurements.
+    pub const ALL: [Scenario; 3] = [Scenario::SendOne, Scenario::Get, Scenario::SendFive];
+
+    /// The name used on the command line and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::SendOne => "send-1",
+            Scenario::SendFive => "send-5",
+            Scenario::Get => "get",
+        }
+    }
+
+    /// How many remote recipients the scenario needs.
+    pub fn recipients(self) -> usize {
+        match self {
+            Scenario::SendFive => 5,
+            Scenario::SendOne | Scenario::Get => 1,
+        }
+    }
+
+    /// The app and route (as the node's metrics label it) that serve the scenario on A.
+    pub fn route(self) -> (&'static str, &'static str) {
+        match self {
+            Scenario::SendOne | Scenario::SendFive => ("Q2T", "/send"),
+            Scenario::Get => ("Q2T", "/transaction/{hash}"),
+        }
+    }
+
+    /// Whether it creates transactions (and so has a `key` in each answer).
+    pub fn sends(self) -> bool {
+        self != Scenario::Get
+    }
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Scenario {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Scenario::ALL
+            .into_iter()
+            .find(|scenario| scenario.name() == s)
+            .ok_or_else(|| format!("unknown scenario {s:?}; expected send-1, send-5 or get"))
+    }
+}
+
+/// Makes each worker's next request for a scenario. Shared by all workers of a level.
+#[derive(Debug)]
+pub enum Requests {
+    /// `/send` bodies with a fresh random payload to these recipients.
+    Send {
+        /// Payload size in bytes.
+        payload_bytes: usize,
+        /// Base64 recipient keys.
+        to: Vec<String>,
+    },
+    /// Reads of these transactions, taken round-robin so every worker reads different rows.
+    Get {
+        /// Escaped request targets, one per stored hash.
+        targets: Vec<String>,
+        /// The next one to take.
+        next: AtomicUsize,
+    },
+}
+
+impl Requests {
+    /// `/send` requests to `to`.
+    pub fn send(payload_bytes: usize, to: Vec<String>) -> Arc<Self> {
+        Arc::new(Requests::Send { payload_bytes, to })
+    }
+
+    /// Reads of `hashes` (base64 transaction hashes).
+    pub fn get(hashes: &[String]) -> Arc<Self> {
+        let targets = hashes
+            .iter()
+            .map(|hash| format!("/transaction/{}?isRaw=false", path_escape(hash)))
+            .collect();
+        Arc::new(Requests::Get {
+            targets,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// The next request.
+    pub fn next(&self) -> Call {
+        match self {
+            Requests::Send { payload_bytes, to } => {
+                let mut payload = vec![0; *payload_bytes];
+                OsRng.fill_bytes(&mut payload);
+                // Exactly what GoQuorum sends for a plain private transaction.
+                let body = json!({
+                    "payload": cloister_core::b64::encode(&payload),
+                    "to": to,
+                    "affectedContractTransactions": [],
+                    "privacyFlag": 0,
+                    "mandatoryRecipients": null,
+                });
+                Call {
+                    method: Method::POST,
+                    target: "/send".into(),
+                    body: Some(Bytes::from(body.to_string())),
+                }
+            }
+            Requests::Get { targets, next } => {
+                let index = next.fetch_add(1, Ordering::Relaxed) % targets.len().max(1);
+                Call {
+                    method: Method::GET,
+                    target: targets.get(index).cloned().unwrap_or_default(),
+                    body: None,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for scenario in Scenario::ALL {
+            assert_eq!(scenario.name().parse::<Scenario>(), Ok(scenario));
+        }
+        assert!("send".parse::<Scenario>().is_err());
+    }
+
+    #[test]
+    fn send_bodies_are_goquorum_shaped() {
+        let call = Requests::send(1024, vec!["a".into(), "b".into()]).next();
+        let body: serde_json::Value =
+            serde_json::from_slice(call.body.as_deref().unwrap_or_default()).unwrap_or_default();
+        let payload = body["payload"].as_str().unwrap_or_default();
+        assert_eq!(
+            cloister_core::b64::decode(payload).map(|p| p.len()),
+            Ok(1024)
+        );
+        assert_eq!(body["to"], json!(["a", "b"]));
+        assert_eq!(body["privacyFlag"], json!(0));
+        assert_eq!(body["mandatoryRecipients"], json!(null));
+    }
+
+    #[test]
+    fn reads_escape_slashes_and_cycle() {
+        let requests = Requests::get(&["a/b+c=".into(), "d".into()]);
+        let targets: Vec<String> = (0..3).map(|_| requests.next().target).collect();
+        assert_eq!(
+            targets,
+            [
+                "/transaction/a%2Fb+c=?isRaw=false",
+                "/transaction/d?isRaw=false",
+                "/transaction/a%2Fb+c=?isRaw=false"
+            ]
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! The driver's command line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::load::Budget;
+use crate::scenario::Scenario;
+
+/// End-to-end load on real `cloister node` processes over loopback: `/send` from A to one and
+/// to five recipients, and `GET /transaction/{hash}` on A, through A's Q2T unix socket with
+/// keep-alive connections (as GoQuorum calls it). Prints throughput, latency percentiles, CPU
+/// per request and each node's peak RSS.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "cloister-bench", version)]
+pub struct Settings {
+    /// The `cloister` binary to run [default: `cloister` beside this executable, or one
+    /// directory up].
+    #[arg(long, value_name = "PATH")]
+    pub cloister: Option<PathBuf>,
+
+    /// Concurrency levels: how many keep-alive connections send requests back to back.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
+    pub concurrency: Vec<usize>,
+
+    /// How long each level runs, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+
+    /// Run each level for this many requests instead of for `--seconds`.
+    #[arg(long, value_name = "N")]
+    pub requests: Option<usize>,
+
+    /// Scenarios to run (send-1, get, send-5); they always run in that order. `get` reads
+    /// what `send-1` wrote, so without `send-1` it first writes some transactions unmeasured.
+    #[arg(long, value_delimiter = ',', default_value = "send-1,get,send-5")]
+    pub scenarios: Vec<Scenario>,
+
+    /// Size of each `/send` payload in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub payload_bytes: usize,
+
+    /// Unmeasured requests before each scenario, to open A's pooled connections to its peers
+    /// and warm the caches.
+    #[arg(long, default_value_t = 200)]
+    pub warmup: usize,
+
+    /// Worker threads for the driver's own runtime. One keeps the driver off the nodes' CPU
+    /// as much as possible on a small machine; raise it if the driver becomes the limit.
+    #[arg(long, default_value_t = 1)]
+    pub client_threads: usize,
+
+    /// Keep the nodes' directories (config, keys, database, logs) here instead of in a
+    /// temporary directory that is removed afterwards.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+impl Settings {
+    /// The load each level applies.
+    pub fn budget(&self) -> Budget {
+        match self.requests {
+            Some(n) => Budget::Requests(n),
+            None => Budget::For(Duration::from_secs_f64(self.seconds.max(0.0))),
+        }
+    }
+
+    /// Whether `scenario` was asked for.
+    pub fn runs(&self, scenario: Scenario) -> bool {
+        self.scenarios.contains(&scenario)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_issue() {
+        let settings = Settings::parse_from(["cloister-bench"]);
+        assert_eq!(settings.concurrency, [1, 8, 32, 64]);
+        assert_eq!(settings.budget(), Budget::For(Duration::from_secs(5)));
+        assert_eq!(settings.payload_bytes, 1024);
+        assert!(Scenario::ALL.into_iter().all(|s| settings.runs(s)));
+    }
+
+    #[test]
+    fn a_request_count_replaces_the_duration() {
+        let settings = Settings::parse_from([
+            "cloister-bench",
+            "--requests",
+            "20",
+            "--concurrency",
+            "1",
+            "--scenarios",
+            "get",
+        ]);
+        assert_eq!(settings.budget(), Budget::Requests(20));
+        assert_eq!(settings.concurrency, [1]);
+        assert!(settings.runs(Scenario::Get) && !settings.runs(Scenario::SendOne));
+    }
+}
