@@ -8,23 +8,10 @@ use clap::Parser;
 use cloister_bench::scenario::Scenario;
 use cloister_bench::Settings;
 
-/// Builds the `cloister` binary the harness will find beside this test's directory. Cargo
-/// offers no way for one package's test to depend on another package's binary, so without
-/// this, `cargo test -p cloister-bench` alone would run whatever stale binary (or none) a
-/// previous workspace build left behind. A no-op when it is up to date.
-fn build_cloister() {
-    let mut cargo = std::process::Command::new(env!("CARGO"));
-    cargo.args(["build", "--quiet", "-p", "cloister-cli"]);
-    if !cfg!(debug_assertions) {
-        cargo.arg("--release");
-    }
-    let status = cargo.status().unwrap();
-    assert!(status.success(), "cargo build -p cloister-cli failed");
-}
-
 #[test]
 fn every_scenario_completes_its_requests_without_errors() {
-    build_cloister();
+    // Lives in the CLI package so cargo builds the `cloister` binary for it.
+    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
     let settings = Settings::parse_from([
         "cloister-bench",
         "--concurrency",
