@@ -156,8 +156,11 @@ where
         request.extensions_mut().insert(PeerAddress(address));
         router.clone().oneshot(request.map(axum::body::Body::new))
     });
+    // No header-read timeout: an idle keep-alive connection waits for its next request for as
+    // long as the client keeps it (GoQuorum never closes them).
     let connection = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
+        .header_read_timeout(None)
         .serve_connection(TokioIo::new(io), service);
     if let Err(error) = connection.await {
         tracing::debug!(%error, "connection ended with an error");
