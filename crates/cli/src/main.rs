@@ -1,5 +1,6 @@
 //! `cloister`: the command-line entry point that wires Cloister's crates together.
 
+mod gateway;
 mod keygen;
 mod node;
 mod tessera_args;
@@ -16,6 +17,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the JSON-RPC gateway in front of a group of GoQuorum nodes.
+    Gateway(gateway::GatewayArgs),
     /// Generate key pairs as Tessera's `-keygen` does: PATH.pub and PATH.key.
     Keygen(keygen::KeygenArgs),
     /// Run a privacy manager (Tessera-compatible) from a Tessera config file.
@@ -33,6 +36,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse_from(tessera_args::normalize(std::env::args_os()));
     let result = match cli.command {
+        Command::Gateway(args) => gateway::run(&args),
         Command::Keygen(args) => keygen::run(&args).map(|()| 0),
         Command::Node(args) => node::run(&args),
     };

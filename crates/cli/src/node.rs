@@ -50,7 +50,8 @@ pub(crate) fn run(args: &NodeArgs) -> Result<i32> {
     })
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
     tokio::select! {

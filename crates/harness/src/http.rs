@@ -8,6 +8,9 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The longest a response may take before the request fails with a timeout error.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Where a server listens.
 #[derive(Debug, Clone)]
 pub enum Target {
@@ -120,8 +123,17 @@ impl<'a> Request<'a> {
         let mut bytes = text.into_bytes();
         bytes.extend_from_slice(&self.body);
         let raw = match target {
-            Target::Tcp(address) => exchange(connect_tcp(*address, source)?, &bytes)?,
-            Target::Unix(path) => exchange(UnixStream::connect(path)?, &bytes)?,
+            Target::Tcp(address) => {
+                // A server that never answers fails the test instead of hanging it.
+                let stream = connect_tcp(*address, source)?;
+                stream.set_read_timeout(Some(READ_TIMEOUT))?;
+                exchange(stream, &bytes)?
+            }
+            Target::Unix(path) => {
+                let stream = UnixStream::connect(path)?;
+                stream.set_read_timeout(Some(READ_TIMEOUT))?;
+                exchange(stream, &bytes)?
+            }
         };
         parse(&raw)
     }

@@ -3,6 +3,7 @@
 //! - [`http`]: a small HTTP/1.1 client over TCP or a unix socket that sends request targets
 //!   exactly as given (so `%2F` and `+` reach the server untouched), with `Host: c` on unix
 //!   sockets as GoQuorum sends it.
+//! - [`ganache`]: real Ethereum JSON-RPC nodes (ganache processes) for gateway tests.
 //! - [`nodes`]: `cloister node` processes on loopback, configured only by Tessera-format config
 //!   files and key files made by `cloister keygen`.
 //!
@@ -12,5 +13,6 @@
 // Test-support code: failing loudly (unwrap) is the point.
 #![allow(clippy::unwrap_used)]
 
+pub mod ganache;
 pub mod http;
 pub mod nodes;

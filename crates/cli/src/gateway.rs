@@ -1,0 +1,62 @@
+//! `cloister gateway`: the JSON-RPC gateway in front of a group of GoQuorum nodes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use cloister_gateway::{Gateway, GatewaySettings, Mode, UpstreamSettings};
+
+/// Arguments of `cloister gateway`; the command line overrides the config file.
+#[derive(Debug, Args)]
+pub(crate) struct GatewayArgs {
+    /// Where JSON-RPC clients connect (default 127.0.0.1:8545).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// A node's JSON-RPC URL; repeat for each node, in priority order. Replaces the config
+    /// file's upstreams.
+    #[arg(long = "upstream")]
+    upstreams: Vec<String>,
+    /// primary-backup (default) or balanced.
+    #[arg(long)]
+    mode: Option<Mode>,
+    /// JSON config file for everything else (timeouts, health thresholds, limits).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+/// Runs the gateway until a signal.
+pub(crate) fn run(args: &GatewayArgs) -> Result<i32> {
+    let mut settings = match &args.config {
+        Some(path) => GatewaySettings::from_file(path)?,
+        None => GatewaySettings::default(),
+    };
+    if let Some(listen) = args.listen {
+        settings.listen = listen;
+    }
+    if !args.upstreams.is_empty() {
+        settings.upstreams = args
+            .upstreams
+            .iter()
+            .map(|url| UpstreamSettings {
+                url: url.clone(),
+                name: None,
+            })
+            .collect();
+    }
+    if let Some(mode) = args.mode {
+        settings.mode = mode;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let gateway = Gateway::start(settings).await?;
+        println!("gateway listening on {}", gateway.local_address());
+        crate::node::shutdown_signal().await;
+        tracing::info!("shutting down");
+        gateway.shutdown().await;
+        Ok(0)
+    })
+}

@@ -1,0 +1,299 @@
+//! Upstream health from the chain itself: each node's head block, sync status and peer count,
+//! probed periodically, plus the failures of real calls. A node is taken out when it fails
+//! `maxFailures` times in a row, syncs, has too few peers, or lags the best upstream by more
+//! than `maxLagBlocks`; it comes back after `readmitAfter` good probes in a row (lag, sync and
+//! peers are re-judged on every probe). Lag is relative to other nodes, never to the clock, so a
+//! chain where no node advances stays healthy.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::HeaderMap;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::metrics::{self, Metrics};
+use crate::rpc::methods;
+use crate::settings::HealthSettings;
+use crate::upstream::{Upstream, UpstreamError};
+
+/// What is known of one upstream.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpstreamState {
+    /// Its name.
+    pub name: String,
+    /// Its URL.
+    pub url: String,
+    /// Whether it takes traffic.
+    pub healthy: bool,
+    /// Why not, when it does not.
+    pub reason: Option<String>,
+    /// Its head block, from the last good probe.
+    pub block: Option<u64>,
+    /// Blocks behind the best upstream.
+    pub lag: u64,
+    /// `eth_syncing` was not `false`.
+    pub syncing: bool,
+    /// `net_peerCount`, when the node answers it.
+    pub peers: Option<u64>,
+    /// Failures in a row.
+    pub consecutive_failures: u32,
+    /// Ejected for failures (until `readmitAfter` good probes).
+    pub ejected: bool,
+    /// Good probes in a row while ejected.
+    #[serde(skip)]
+    good_probes: u32,
+    /// The last failure.
+    pub last_error: Option<String>,
+}
+
+/// `/status`: the gateway's view of its upstreams.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// The highest head among usable upstreams.
+    pub best_block: Option<u64>,
+    /// Each upstream, in configured order.
+    pub upstreams: Vec<UpstreamState>,
+}
+
+/// Health of every upstream, shared by the prober and the request path.
+pub struct Health {
+    settings: HealthSettings,
+    states: Mutex<Vec<UpstreamState>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Health {
+    /// Every upstream starts healthy; [`Health::probe_all`] runs once before serving.
+    pub fn new(upstreams: &[Upstream], settings: HealthSettings, metrics: Arc<Metrics>) -> Self {
+        let states = upstreams
+            .iter()
+            .map(|u| UpstreamState {
+                name: u.name.clone(),
+                url: u.url.clone(),
+                healthy: true,
+                ..UpstreamState::default()
+            })
+            .collect();
+        Self {
+            settings,
+            states: Mutex::new(states),
+            metrics,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<UpstreamState>> {
+        // A panic while holding this lock leaves plain data behind; keep serving.
+        self.states
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Indices of upstreams taking traffic, in configured order.
+    pub fn healthy(&self) -> Vec<usize> {
+        self.lock()
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.healthy)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Whether upstream `index` takes traffic.
+    pub fn is_healthy(&self, index: usize) -> bool {
+        self.lock().get(index).is_some_and(|s| s.healthy)
+    }
+
+    /// One line per upstream saying why it takes no traffic.
+    pub fn unavailable_reasons(&self) -> String {
+        self.lock()
+            .iter()
+            .map(|s| format!("{}: {}", s.name, s.reason.as_deref().unwrap_or("healthy")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// A snapshot for `/status`.
+    pub fn status(&self) -> Status {
+        let upstreams = self.lock().clone();
+        Status {
+            best_block: best_block(&upstreams),
+            upstreams,
+        }
+    }
+
+    /// A real call failed in transport: counts towards ejection.
+    pub fn record_failure(&self, index: usize, error: &UpstreamError) {
+        let mut states = self.lock();
+        if let Some(state) = states.get_mut(index) {
+            self.fail(state, error.to_string());
+        }
+        self.judge(&mut states);
+    }
+
+    /// A real call got an answer: the failure streak is over.
+    pub fn record_success(&self, index: usize) {
+        let mut states = self.lock();
+        if let Some(state) = states.get_mut(index) {
+            if !state.ejected {
+                state.consecutive_failures = 0;
+            }
+        }
+    }
+
+    fn fail(&self, state: &mut UpstreamState, error: String) {
+        state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+        state.good_probes = 0;
+        state.last_error = Some(error);
+        if !state.ejected && state.consecutive_failures >= self.settings.max_failures {
+            state.ejected = true;
+            self.metrics
+                .ejections
+                .get_or_create(&metrics::upstream(&state.name))
+                .inc();
+            tracing::warn!(upstream = %state.name, error = ?state.last_error, "upstream ejected");
+        }
+    }
+
+    /// Re-derives every upstream's `healthy`, `lag` and `reason` from what is known.
+    fn judge(&self, states: &mut [UpstreamState]) {
+        let best = best_block(states);
+        for state in states.iter_mut() {
+            state.lag = match (best, state.block) {
+                (Some(best), Some(block)) => best.saturating_sub(block),
+                _ => 0,
+            };
+            let reason = if state.ejected {
+                Some(format!(
+                    "ejected after {} failures: {}",
+                    state.consecutive_failures,
+                    state.last_error.as_deref().unwrap_or("unknown")
+                ))
+            } else if state.syncing {
+                Some("syncing".to_owned())
+            } else if state.lag > self.settings.max_lag_blocks {
+                Some(format!("lagging {} blocks behind the best", state.lag))
+            } else if state.peers.is_some_and(|p| p < self.settings.min_peers) {
+                Some(format!("only {} peers", state.peers.unwrap_or_default()))
+            } else {
+                None
+            };
+            let healthy = reason.is_none();
+            if healthy != state.healthy {
+                tracing::info!(upstream = %state.name, healthy, reason = ?reason, "upstream health changed");
+            }
+            state.healthy = healthy;
+            state.reason = reason;
+            let labels = metrics::upstream(&state.name);
+            self.metrics
+                .healthy
+                .get_or_create(&labels)
+                .set(i64::from(healthy));
+            if let Some(block) = state.block {
+                self.metrics
+                    .head_block
+                    .get_or_create(&labels)
+                    .set(i64::try_from(block).unwrap_or(i64::MAX));
+            }
+        }
+    }
+
+    /// Probes every upstream once, concurrently, then re-judges them all.
+    pub async fn probe_all(&self, upstreams: &[Upstream]) {
+        let timeout = Duration::from_millis(self.settings.timeout_ms);
+        let probes = upstreams.iter().map(|u| probe(u, timeout));
+        let results = futures_util::future::join_all(probes).await;
+        let mut states = self.lock();
+        for (state, result) in states.iter_mut().zip(results) {
+            match result {
+                Ok(probe) => {
+                    state.block = Some(probe.block);
+                    state.syncing = probe.syncing;
+                    state.peers = probe.peers;
+                    if state.ejected {
+                        state.good_probes += 1;
+                        if state.good_probes >= self.settings.readmit_after {
+                            state.ejected = false;
+                            state.consecutive_failures = 0;
+                            tracing::info!(upstream = %state.name, "upstream readmitted");
+                        }
+                    } else {
+                        state.consecutive_failures = 0;
+                    }
+                }
+                Err(error) => self.fail(state, error),
+            }
+        }
+        self.judge(&mut states);
+    }
+
+    /// Probes forever at the configured interval.
+    pub async fn run(self: Arc<Self>, upstreams: Arc<Vec<Upstream>>) {
+        let mut ticker = tokio::time::interval(Duration::from_millis(self.settings.interval_ms));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            self.probe_all(&upstreams).await;
+        }
+    }
+}
+
+/// The highest head among upstreams that are neither ejected nor syncing.
+fn best_block(states: &[UpstreamState]) -> Option<u64> {
+    states
+        .iter()
+        .filter(|s| !s.ejected && !s.syncing)
+        .filter_map(|s| s.block)
+        .max()
+}
+
+struct Probe {
+    block: u64,
+    syncing: bool,
+    peers: Option<u64>,
+}
+
+/// `eth_blockNumber` must answer; `eth_syncing` and `net_peerCount` count only when the node
+/// answers them (some deployments do not expose the `net` API).
+async fn probe(upstream: &Upstream, timeout: Duration) -> Result<Probe, String> {
+    let (block, syncing, peers) = tokio::join!(
+        ask(upstream, methods::BLOCK_NUMBER, timeout),
+        ask(upstream, methods::SYNCING, timeout),
+        ask(upstream, methods::PEER_COUNT, timeout),
+    );
+    let block = block?;
+    let block = quantity(&block).ok_or_else(|| format!("eth_blockNumber answered {block}"))?;
+    Ok(Probe {
+        block,
+        syncing: syncing.is_ok_and(|v| v != Value::Bool(false)),
+        peers: peers.ok().as_ref().and_then(quantity),
+    })
+}
+
+async fn ask(upstream: &Upstream, method: &str, timeout: Duration) -> Result<Value, String> {
+    let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":[]}}"#);
+    let answer = upstream
+        .call(Bytes::from(body), &HeaderMap::new(), None, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut value: Value = serde_json::from_slice(&answer.body).map_err(|_| {
+        format!(
+            "{method}: HTTP {} with a body that is not JSON",
+            answer.status
+        )
+    })?;
+    match value.get_mut("result") {
+        Some(result) => Ok(result.take()),
+        None => Err(format!("{method}: {}", value["error"])),
+    }
+}
+
+/// A JSON-RPC hex quantity (`"0x1a"`).
+fn quantity(value: &Value) -> Option<u64> {
+    let text = value.as_str()?.strip_prefix("0x")?;
+    u64::from_str_radix(text, 16).ok()
+}

@@ -1,0 +1,33 @@
+//! `cloister-gateway`: a JSON-RPC gateway in front of the GoQuorum nodes of an HA group.
+//!
+//! Unlike a TCP balancer it knows which state lives in one node only and keeps it there:
+//! filters are pinned to the node that created them (their ids carry it), account-scoped
+//! calls (`eth_sendTransaction` and its private and async variants, signing, `personal_*`,
+//! `eth_getTransactionCount(.., "pending")`) are pinned by account with rendezvous hashing over
+//! healthy nodes, reads are repeated on another node after a failure and writes never are.
+//! Node health comes from the chain (head lag against the best node, `eth_syncing`,
+//! `net_peerCount`) and from call failures.
+//!
+//! - [`rpc`]: protocol facts (method names, error codes, forwarded headers) and envelopes.
+//! - [`settings`]: the config file and defaults.
+//! - [`upstream`]: one node over HTTP; tells "never sent" from "outcome unknown".
+//! - [`health`]: probing, lag, ejection and readmission; `/status`.
+//! - [`routing`]: call kinds and upstream order per mode.
+//! - [`accounts`]: one account-scoped write at a time per account.
+//! - [`filters`]: filter ids that name their node.
+//! - [`proxy`]: one call or batch end to end.
+//! - [`server`]: the HTTP front and lifecycle; [`metrics`]: Prometheus.
+
+pub mod accounts;
+pub mod filters;
+pub mod health;
+pub mod metrics;
+pub mod proxy;
+pub mod routing;
+pub mod rpc;
+pub mod server;
+pub mod settings;
+pub mod upstream;
+
+pub use server::{Gateway, GatewayError};
+pub use settings::{GatewaySettings, Mode, UpstreamSettings};

@@ -1,0 +1,132 @@
+//! Prometheus metrics: calls per upstream and outcome, retries, local errors, and each
+//! upstream's health, head block and ejections.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Labels of one upstream call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    /// The upstream's name.
+    pub upstream: String,
+    /// `ok`, `http_error`, `unsent`, `failed` or `timeout`.
+    pub outcome: &'static str,
+}
+
+/// Labels naming an upstream.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    /// The upstream's name.
+    pub upstream: String,
+}
+
+/// Labels of an error the gateway answered itself.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LocalLabels {
+    /// Why: `no_upstream`, `too_large`, `invalid`, `filter_not_found`.
+    pub reason: &'static str,
+}
+
+type LatencyFamily = Family<UpstreamLabels, Histogram, fn() -> Histogram>;
+
+/// The gateway's metrics registry.
+pub struct Metrics {
+    registry: Registry,
+    /// Upstream calls by outcome.
+    pub calls: Family<CallLabels, Counter>,
+    /// Upstream call latency.
+    pub latency: LatencyFamily,
+    /// Reads repeated on another node (or writes that were never sent).
+    pub retries: Counter,
+    /// Errors answered by the gateway itself.
+    pub local_errors: Family<LocalLabels, Counter>,
+    /// 1 when the upstream takes traffic.
+    pub healthy: Family<UpstreamLabels, Gauge>,
+    /// The upstream's head block.
+    pub head_block: Family<UpstreamLabels, Gauge>,
+    /// Times the upstream was taken out.
+    pub ejections: Family<UpstreamLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("cloister_gateway");
+        let calls = Family::<CallLabels, Counter>::default();
+        let latency: LatencyFamily =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.000_1, 2.0, 18)));
+        let retries = Counter::default();
+        let local_errors = Family::<LocalLabels, Counter>::default();
+        let healthy = Family::<UpstreamLabels, Gauge>::default();
+        let head_block = Family::<UpstreamLabels, Gauge>::default();
+        let ejections = Family::<UpstreamLabels, Counter>::default();
+        registry.register("upstream_calls", "Calls sent to upstreams", calls.clone());
+        registry.register(
+            "upstream_call_duration_seconds",
+            "Time upstreams took to answer",
+            latency.clone(),
+        );
+        registry.register(
+            "retries",
+            "Calls repeated on another upstream",
+            retries.clone(),
+        );
+        registry.register(
+            "local_errors",
+            "Errors answered by the gateway itself",
+            local_errors.clone(),
+        );
+        registry.register(
+            "upstream_healthy",
+            "1 when the upstream takes traffic",
+            healthy.clone(),
+        );
+        registry.register(
+            "upstream_head_block",
+            "The upstream's head block number",
+            head_block.clone(),
+        );
+        registry.register(
+            "upstream_ejections",
+            "Times the upstream was taken out of rotation",
+            ejections.clone(),
+        );
+        Self {
+            registry,
+            calls,
+            latency,
+            retries,
+            local_errors,
+            healthy,
+            head_block,
+            ejections,
+        }
+    }
+}
+
+impl Metrics {
+    /// The OpenMetrics text of every metric.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+
+    /// Counts an error the gateway answered itself.
+    pub fn local_error(&self, reason: &'static str) {
+        self.local_errors
+            .get_or_create(&LocalLabels { reason })
+            .inc();
+    }
+}
+
+/// Labels for an upstream.
+pub fn upstream(name: &str) -> UpstreamLabels {
+    UpstreamLabels {
+        upstream: name.to_owned(),
+    }
+}

@@ -1,0 +1,221 @@
+//! The gateway's HTTP front: JSON-RPC on POST (any path), `/status` and `/metrics` on GET, a
+//! request size limit, and the start/stop lifecycle.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::accounts::AccountLocks;
+use crate::health::{Health, Status};
+use crate::metrics::Metrics;
+use crate::proxy::{Forward, Proxy, Reply};
+use crate::routing::Routing;
+use crate::rpc::{self, codes, FORWARDED_HEADERS};
+use crate::settings::{GatewaySettings, SettingsError};
+use crate::upstream::Upstream;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The settings are unusable.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The listen address cannot be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// A running gateway; stops when dropped.
+pub struct Gateway {
+    address: SocketAddr,
+    proxy: Arc<Proxy>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: JoinHandle<()>,
+    prober: JoinHandle<()>,
+}
+
+impl Gateway {
+    /// Validates `settings`, probes every upstream once (so the first calls already avoid dead
+    /// nodes), then serves.
+    pub async fn start(settings: GatewaySettings) -> Result<Self, GatewayError> {
+        settings.validate()?;
+        let connect_timeout = Duration::from_millis(settings.connect_timeout_ms);
+        let upstreams: Arc<Vec<Upstream>> = Arc::new(
+            settings
+                .upstreams
+                .iter()
+                .map(|u| Upstream::new(u, connect_timeout))
+                .collect(),
+        );
+        let metrics = Arc::new(Metrics::default());
+        let health = Arc::new(Health::new(
+            &upstreams,
+            settings.health.clone(),
+            metrics.clone(),
+        ));
+        health.probe_all(&upstreams).await;
+        let listener = tokio::net::TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| GatewayError::Bind {
+                address: settings.listen,
+                source,
+            })?;
+        let address = listener.local_addr().map_err(|source| GatewayError::Bind {
+            address: settings.listen,
+            source,
+        })?;
+        let routing = Routing::new(
+            settings.mode,
+            upstreams.iter().map(|u| u.name.clone()).collect(),
+        );
+        let proxy = Arc::new(Proxy {
+            upstreams: upstreams.clone(),
+            health: health.clone(),
+            routing,
+            settings,
+            metrics,
+            accounts: AccountLocks::default(),
+        });
+        let prober = tokio::spawn(health.run(upstreams));
+        let router = Router::new()
+            .route("/status", get(status))
+            .route("/metrics", get(metrics_text))
+            .fallback(rpc)
+            .with_state(proxy.clone());
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            let serving = axum::serve(listener, router).with_graceful_shutdown(async {
+                let _ = stop.await;
+            });
+            if let Err(error) = serving.await {
+                tracing::error!(%error, "gateway stopped serving");
+            }
+        });
+        tracing::info!(%address, "gateway listening");
+        Ok(Self {
+            address,
+            proxy,
+            shutdown: Some(shutdown),
+            server,
+            prober,
+        })
+    }
+
+    /// Where clients connect (the real port when configured with port 0).
+    pub fn local_address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The upstreams' health, as `/status` shows it.
+    pub fn status(&self) -> Status {
+        self.proxy.health.status()
+    }
+
+    /// Stops accepting, finishes calls in flight, stops probing.
+    pub async fn shutdown(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.prober.abort();
+        let _ = (&mut self.server).await;
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.prober.abort();
+        self.server.abort();
+    }
+}
+
+async fn status(State(proxy): State<Arc<Proxy>>) -> Json<Status> {
+    Json(proxy.health.status())
+}
+
+async fn metrics_text(State(proxy): State<Arc<Proxy>>) -> Response {
+    (
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        proxy.metrics.render(),
+    )
+        .into_response()
+}
+
+/// JSON-RPC on any path, as geth serves it.
+async fn rpc(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
+    if request.method() != Method::POST {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "JSON-RPC requests are POSTed; GET /status and /metrics for the gateway's state\n",
+        )
+            .into_response();
+    }
+    let (parts, body) = request.into_parts();
+    let limit = proxy.settings.max_request_bytes;
+    let body = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            proxy.metrics.local_error("too_large");
+            let message = format!("request body larger than {limit} bytes");
+            let body = rpc::error_body(None, codes::INVALID_REQUEST, &message);
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                [(CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response();
+        }
+        Err(error) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("reading the request: {error}\n"),
+            )
+                .into_response()
+        }
+    };
+    let forward = Forward {
+        headers: forwarded(&parts.headers),
+        query: parts.uri.query().map(str::to_owned),
+    };
+    let is_batch = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    let reply = if is_batch {
+        proxy.batch(body, &forward).await
+    } else {
+        proxy.call(body, &forward).await
+    };
+    into_response(reply)
+}
+
+fn forwarded(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for name in FORWARDED_HEADERS {
+        for value in headers.get_all(name) {
+            out.append(name, value.clone());
+        }
+    }
+    out
+}
+
+fn into_response(reply: Reply) -> Response {
+    let content_type = reply
+        .content_type
+        .unwrap_or_else(|| HeaderValue::from_static("application/json"));
+    (reply.status, [(CONTENT_TYPE, content_type)], reply.body).into_response()
+}

@@ -1,0 +1,250 @@
+//! The gateway's settings: a JSON config file (`--config`), command-line overrides, defaults.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// How calls without node-bound state are spread over healthy upstreams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Everything to the first healthy upstream in configured order; the others are backups
+    /// (the HA recipe's nginx `backup` server, driven by health instead of TCP failures).
+    #[default]
+    PrimaryBackup,
+    /// Round-robin over healthy upstreams.
+    Balanced,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "primary-backup" => Ok(Self::PrimaryBackup),
+            "balanced" => Ok(Self::Balanced),
+            other => Err(format!(
+                "unknown mode {other:?}: use primary-backup or balanced"
+            )),
+        }
+    }
+}
+
+/// One upstream node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpstreamSettings {
+    /// Its JSON-RPC URL (`http://host:port[/path]`).
+    pub url: String,
+    /// A name for logs, metrics and `/status` (default: the URL's `host:port`).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// How upstream health is judged.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct HealthSettings {
+    /// Time between probe rounds, in milliseconds.
+    pub interval_ms: u64,
+    /// Time a probe may take, in milliseconds.
+    pub timeout_ms: u64,
+    /// A node more than this many blocks behind the best upstream is taken out. Lag is measured
+    /// against other nodes, never against the clock, so an idle chain (QBFT with long empty
+    /// block periods, Raft without transactions) stays healthy.
+    pub max_lag_blocks: u64,
+    /// Consecutive failures (probes or requests) that eject a node.
+    pub max_failures: u32,
+    /// Consecutive successful probes that bring an ejected node back.
+    pub readmit_after: u32,
+    /// Minimum `net_peerCount`; 0 disables the check (a single-node chain has no peers).
+    pub min_peers: u64,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        Self {
+            interval_ms: 1000,
+            timeout_ms: 1000,
+            max_lag_blocks: 5,
+            max_failures: 3,
+            readmit_after: 2,
+            min_peers: 0,
+        }
+    }
+}
+
+/// Everything the gateway needs to run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct GatewaySettings {
+    /// Where clients connect.
+    pub listen: SocketAddr,
+    /// The nodes behind the gateway, in priority order.
+    pub upstreams: Vec<UpstreamSettings>,
+    /// How calls are spread.
+    pub mode: Mode,
+    /// Time one attempt of a call may take, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Per-method attempt timeouts overriding `requestTimeoutMs`.
+    pub method_timeouts_ms: BTreeMap<String, u64>,
+    /// Time to open a connection to an upstream, in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Largest request body accepted (geth's default is 5 MiB).
+    pub max_request_bytes: usize,
+    /// Largest batch accepted (geth's default is 1000 calls).
+    pub max_batch_size: usize,
+    /// Health checking.
+    pub health: HealthSettings,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8545)),
+            upstreams: Vec::new(),
+            mode: Mode::default(),
+            request_timeout_ms: 30_000,
+            method_timeouts_ms: BTreeMap::new(),
+            connect_timeout_ms: 1000,
+            max_request_bytes: 5 * 1024 * 1024,
+            max_batch_size: 1000,
+            health: HealthSettings::default(),
+        }
+    }
+}
+
+/// Why settings are unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The config file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid gateway config; names the member.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The error, with the JSON path of the bad member.
+        source: serde_path_to_error::Error<serde_json::Error>,
+    },
+    /// Settings are inconsistent.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The most upstreams a filter id can name (one byte in the rewritten id).
+pub const MAX_UPSTREAMS: usize = 256;
+
+impl GatewaySettings {
+    /// Reads a JSON config file.
+    pub fn from_file(path: &Path) -> Result<Self, SettingsError> {
+        let text = std::fs::read(path).map_err(|source| SettingsError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut deserializer = serde_json::Deserializer::from_slice(&text);
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|source| SettingsError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    /// Checks what serde cannot: upstreams present, usable URLs, non-zero limits.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |message: String| Err(SettingsError::Invalid(message));
+        if self.upstreams.is_empty() {
+            return invalid("no upstreams: give at least one --upstream URL".into());
+        }
+        if self.upstreams.len() > MAX_UPSTREAMS {
+            return invalid(format!("at most {MAX_UPSTREAMS} upstreams"));
+        }
+        for upstream in &self.upstreams {
+            if !upstream.url.starts_with("http://") {
+                return invalid(format!(
+                    "upstream {:?}: only http:// URLs are supported (ws:// and IPC are not yet)",
+                    upstream.url
+                ));
+            }
+            if upstream.url.parse::<hyper::Uri>().is_err() {
+                return invalid(format!("upstream {:?} is not a valid URL", upstream.url));
+            }
+        }
+        if self.request_timeout_ms == 0 || self.health.interval_ms == 0 {
+            return invalid("requestTimeoutMs and health.intervalMs must be positive".into());
+        }
+        if self.health.max_failures == 0 || self.health.readmit_after == 0 {
+            return invalid("health.maxFailures and health.readmitAfter must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// The attempt timeout for `method`.
+    pub fn timeout_for(&self, method: &str) -> Duration {
+        Duration::from_millis(
+            self.method_timeouts_ms
+                .get(method)
+                .copied()
+                .unwrap_or(self.request_timeout_ms),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_config_file_overrides_defaults_and_names_bad_members() {
+        let dir = std::env::temp_dir().join(format!("gw-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.json");
+        std::fs::write(
+            &good,
+            r#"{"mode":"balanced","upstreams":[{"url":"http://127.0.0.1:1"}],
+                "methodTimeoutsMs":{"eth_call":5},"health":{"maxLagBlocks":9}}"#,
+        )
+        .unwrap();
+        let settings = GatewaySettings::from_file(&good).unwrap();
+        assert_eq!(settings.mode, Mode::Balanced);
+        assert_eq!(settings.health.max_lag_blocks, 9);
+        assert_eq!(settings.health.max_failures, 3);
+        assert_eq!(settings.timeout_for("eth_call"), Duration::from_millis(5));
+        assert_eq!(settings.timeout_for("eth_chainId"), Duration::from_secs(30));
+        settings.validate().unwrap();
+
+        let bad = dir.join("bad.json");
+        std::fs::write(&bad, r#"{"health":{"maxLag":1}}"#).unwrap();
+        let error = GatewaySettings::from_file(&bad).unwrap_err().to_string();
+        assert!(error.contains("health"), "{error}");
+        assert!(error.contains("maxLag"), "{error}");
+    }
+
+    #[test]
+    fn validation_refuses_missing_and_unsupported_upstreams() {
+        let mut settings = GatewaySettings::default();
+        assert!(settings
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--upstream"));
+        settings.upstreams.push(UpstreamSettings {
+            url: "ws://127.0.0.1:1".into(),
+            name: None,
+        });
+        assert!(settings
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("ws://"));
+    }
+}

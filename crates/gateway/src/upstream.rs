@@ -1,0 +1,173 @@
+//! One upstream node over HTTP: a keep-alive connection pool and a call that tells apart
+//! "never sent" (safe to send elsewhere, even for a write) from "sent, outcome unknown".
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use hyper::{Request, StatusCode, Uri};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::settings::UpstreamSettings;
+
+/// What an upstream answered over HTTP.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Its content type, passed back to the client.
+    pub content_type: Option<HeaderValue>,
+    /// The body, verbatim.
+    pub body: Bytes,
+}
+
+/// Why an upstream gave no answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    /// No connection could be made: the request never left, so any node may take it.
+    #[error("{name}: not reachable ({reason})")]
+    Unsent {
+        /// The upstream.
+        name: String,
+        /// The connect error.
+        reason: String,
+    },
+    /// The request may have reached the node, but no complete answer came back.
+    #[error("{name}: failed after sending ({reason})")]
+    Failed {
+        /// The upstream.
+        name: String,
+        /// The transport error.
+        reason: String,
+    },
+    /// No answer within the attempt timeout; the node may still execute the call.
+    #[error("{name}: no answer within {} ms", timeout.as_millis())]
+    TimedOut {
+        /// The upstream.
+        name: String,
+        /// The timeout.
+        timeout: Duration,
+    },
+}
+
+impl UpstreamError {
+    /// Whether the request certainly never reached the node.
+    pub fn unsent(&self) -> bool {
+        matches!(self, Self::Unsent { .. })
+    }
+}
+
+/// One upstream node.
+#[derive(Debug)]
+pub struct Upstream {
+    /// Its name in logs, metrics and `/status`.
+    pub name: String,
+    /// Its URL.
+    pub url: String,
+    uri: Uri,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl Upstream {
+    /// A pool for `settings` (validated URLs only).
+    pub fn new(settings: &UpstreamSettings, connect_timeout: Duration) -> Self {
+        let uri: Uri = settings.url.parse().unwrap_or_default();
+        let name = settings.name.clone().unwrap_or_else(|| {
+            uri.authority()
+                .map_or_else(|| settings.url.clone(), ToString::to_string)
+        });
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Self {
+            name,
+            url: settings.url.clone(),
+            uri,
+            client,
+        }
+    }
+
+    /// Posts `body` with the forwarded `headers` (and the client's query string, which is how
+    /// GoQuorum also accepts a PSI) and reads the whole answer within `timeout`.
+    pub async fn call(
+        &self,
+        body: Bytes,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Answer, UpstreamError> {
+        let uri = match query {
+            Some(query) => with_query(&self.uri, query),
+            None => self.uri.clone(),
+        };
+        let mut request = Request::post(uri)
+            .header(CONTENT_TYPE, "application/json")
+            .body(Full::new(body))
+            .map_err(|error| self.failed(error))?;
+        for (name, value) in headers {
+            request.headers_mut().insert(name, value.clone());
+        }
+        let exchange = async {
+            let response = self.client.request(request).await.map_err(|error| {
+                if error.is_connect() {
+                    UpstreamError::Unsent {
+                        name: self.name.clone(),
+                        reason: source_text(&error),
+                    }
+                } else {
+                    self.failed(source_text(&error))
+                }
+            })?;
+            let status = response.status();
+            let content_type = response.headers().get(CONTENT_TYPE).cloned();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|error| self.failed(error))?
+                .to_bytes();
+            Ok(Answer {
+                status,
+                content_type,
+                body,
+            })
+        };
+        tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| UpstreamError::TimedOut {
+                name: self.name.clone(),
+                timeout,
+            })?
+    }
+
+    fn failed(&self, reason: impl ToString) -> UpstreamError {
+        UpstreamError::Failed {
+            name: self.name.clone(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// The innermost cause, which names what really happened ("Connection refused").
+fn source_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
+}
+
+fn with_query(uri: &Uri, query: &str) -> Uri {
+    let path = uri.path();
+    let text = match uri.authority() {
+        Some(authority) => format!("http://{authority}{path}?{query}"),
+        None => format!("{path}?{query}"),
+    };
+    text.parse().unwrap_or_else(|_| uri.clone())
+}

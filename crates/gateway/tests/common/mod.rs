@@ -1,0 +1,252 @@
+//! What the gateway tests share: a gateway on its own runtime, a JSON-RPC client, and scripted
+//! upstreams that answer as each test says.
+
+#![allow(clippy::unwrap_used, dead_code, unreachable_pub)]
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cloister_gateway::{Gateway, GatewaySettings, Mode, UpstreamSettings};
+use cloister_harness::http::{eventually, Request, Response, Target};
+use serde_json::{json, Value};
+
+/// Settings for tests: fast probes, quick ejection.
+pub fn settings(mode: Mode, urls: &[String]) -> GatewaySettings {
+    let mut settings = GatewaySettings {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        mode,
+        upstreams: urls
+            .iter()
+            .map(|url| UpstreamSettings {
+                url: url.clone(),
+                name: None,
+            })
+            .collect(),
+        request_timeout_ms: 10_000,
+        ..GatewaySettings::default()
+    };
+    settings.health.interval_ms = 100;
+    settings.health.timeout_ms = 500;
+    settings.health.max_failures = 2;
+    settings.health.readmit_after = 2;
+    settings
+}
+
+/// A gateway running on its own runtime; stopped when dropped.
+pub struct Running {
+    gateway: Option<Gateway>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Running {
+    /// Starts a gateway.
+    pub fn start(settings: GatewaySettings) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let gateway = runtime.block_on(Gateway::start(settings)).unwrap();
+        Self {
+            gateway: Some(gateway),
+            runtime,
+        }
+    }
+
+    /// The runtime, for scripted upstreams.
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+
+    /// Where clients connect.
+    pub fn address(&self) -> SocketAddr {
+        self.gateway.as_ref().unwrap().local_address()
+    }
+
+    /// POSTs a JSON body.
+    pub fn post(&self, body: &Value) -> Response {
+        Request::new("POST", "/")
+            .json(body)
+            .send(&Target::Tcp(self.address()))
+    }
+
+    /// One call; the whole response object.
+    pub fn call(&self, method: &str, params: Value) -> Value {
+        let response = self.post(&json!({"jsonrpc":"2.0","id":1,"method":method,"params":params}));
+        assert_eq!(response.status, 200, "{}", response.text());
+        response.json()
+    }
+
+    /// One call's result, panicking on an error.
+    pub fn result(&self, method: &str, params: Value) -> Value {
+        let response = self.call(method, params);
+        assert!(response.get("error").is_none(), "{method}: {response}");
+        response["result"].clone()
+    }
+
+    /// `/status`.
+    pub fn status(&self) -> Value {
+        Request::new("GET", "/status")
+            .send(&Target::Tcp(self.address()))
+            .json()
+    }
+
+    /// `/metrics`.
+    pub fn metrics(&self) -> String {
+        Request::new("GET", "/metrics")
+            .send(&Target::Tcp(self.address()))
+            .text()
+    }
+
+    /// Waits until upstream `index` is (or is not) healthy.
+    pub fn await_health(&self, index: usize, healthy: bool) {
+        let reached = eventually(Duration::from_secs(20), || {
+            self.status()["upstreams"][index]["healthy"] == healthy
+        });
+        assert!(
+            reached,
+            "upstream {index} never became healthy={healthy}: {}",
+            self.status()
+        );
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        drop(self.gateway.take());
+    }
+}
+
+/// The value of a metric line with these labels (0 when absent).
+pub fn metric(text: &str, name: &str, labels: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(&format!("{name}{{{labels}}}")))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// A scripted upstream: answers `eth_blockNumber` with its `block`, `eth_syncing` with false,
+/// `net_peerCount` with 1, new filters with `0x<name>1`, methods in `hang` never, and every other method with
+/// `"<name>:<method>"` so tests see who served; with `down` set it answers HTTP 503 to all.
+/// Records every call it receives.
+#[derive(Clone)]
+pub struct Scripted {
+    /// Its name (in results).
+    pub name: String,
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// Its head block.
+    pub block: Arc<AtomicU64>,
+    /// Methods it never answers.
+    pub hang: Arc<Mutex<HashSet<String>>>,
+    /// Answering 503 to everything.
+    pub down: Arc<AtomicBool>,
+    /// Every request received: (method, raw body, headers, query).
+    pub received: Arc<Mutex<Vec<Received>>>,
+}
+
+/// One request a scripted upstream received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// The method.
+    pub method: String,
+    /// The body as received.
+    pub body: Vec<u8>,
+    /// Lower-cased header names and values.
+    pub headers: Vec<(String, String)>,
+    /// The query string.
+    pub query: Option<String>,
+}
+
+impl Scripted {
+    /// Starts one on `runtime`.
+    pub fn start(runtime: &tokio::runtime::Runtime, name: &str, block: u64) -> Self {
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let scripted = Self {
+            name: name.to_owned(),
+            address: listener.local_addr().unwrap(),
+            block: Arc::new(AtomicU64::new(block)),
+            hang: Arc::default(),
+            down: Arc::default(),
+            received: Arc::default(),
+        };
+        let state = scripted.clone();
+        let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+            let state = state.clone();
+            async move { state.answer(request).await }
+        });
+        runtime.spawn(async move { axum::serve(listener, app).await });
+        scripted
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// How many calls of `method` it received.
+    pub fn count(&self, method: &str) -> usize {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.method == method)
+            .count()
+    }
+
+    async fn answer(&self, request: axum::extract::Request) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+        let call: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let method = call["method"].as_str().unwrap_or_default().to_owned();
+        self.received.lock().unwrap().push(Received {
+            method: method.clone(),
+            body: body.to_vec(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_owned(),
+                        v.to_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
+            query: parts.uri.query().map(str::to_owned),
+        });
+        if self.down.load(Ordering::SeqCst) {
+            return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+        }
+        if self.hang.lock().unwrap().contains(&method) {
+            std::future::pending::<()>().await;
+        }
+        let result = match method.as_str() {
+            "eth_blockNumber" => json!(format!("0x{:x}", self.block.load(Ordering::SeqCst))),
+            "eth_syncing" => json!(false),
+            "net_peerCount" => json!("0x1"),
+            // Filter ids are hex quantities on real nodes: 0xa1 from a, 0xb1 from b.
+            "eth_newBlockFilter" | "eth_newFilter" => json!(format!("0x{}1", self.name)),
+            "raw" => {
+                // Odd spacing and member order, to show the gateway does not re-serialise.
+                let text = format!(
+                    r#"{{ "result" :"{}:raw",  "id":{} ,"jsonrpc":"2.0"}}"#,
+                    self.name, call["id"]
+                );
+                return (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    text,
+                )
+                    .into_response();
+            }
+            other => json!(format!("{}:{other}", self.name)),
+        };
+        axum::Json(json!({"jsonrpc":"2.0","id":call["id"],"result":result})).into_response()
+    }
+}
