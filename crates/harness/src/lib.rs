@@ -5,6 +5,8 @@
 //!   sockets as GoQuorum sends it.
 //! - [`nodes`]: `cloister node` processes on loopback, configured only by Tessera-format config
 //!   files and key files made by `cloister keygen`.
+//! - [`postgres`]: PostgreSQL clusters on loopback (a primary, or a primary with a synchronous
+//!   standby) that tests can crash, hang, promote and rejoin.
 //!
 //! Panics are the error strategy here: a harness that cannot set up its world should stop the
 //! test loudly, with the node's log in the message.
@@ -14,3 +16,4 @@
 
 pub mod http;
 pub mod nodes;
+pub mod postgres;
