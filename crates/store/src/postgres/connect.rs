@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::config::TargetSessionAttrs;
 use tokio_postgres::{Client, Config, NoTls};
 
+use super::error::describe;
 use super::options::PostgresOptions;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -94,8 +95,9 @@ impl HostWalker {
                     return Ok((client, task));
                 }
                 Ok(Err(error)) => {
-                    tracing::warn!(host, port, %error, "PostgreSQL host refused");
-                    failures.push(format!("{host}:{port}: {error}"));
+                    let why = describe(&error);
+                    tracing::warn!(host, port, error = %why, "PostgreSQL host refused");
+                    failures.push(format!("{host}:{port}: {why}"));
                     last_error = Some(error);
                 }
                 Err(_) => {

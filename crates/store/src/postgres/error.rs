@@ -27,12 +27,25 @@ pub(super) fn is_fatal(error: &tokio_postgres::Error) -> bool {
     }
 }
 
+/// The whole story of an error: tokio-postgres' `Display` says only "db error" or "error
+/// connecting to server", with the server's message and the I/O cause in its sources.
+pub(super) fn describe(error: &tokio_postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        return format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    }
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// Maps an error from running a statement.
 pub(super) fn from_pg(error: &tokio_postgres::Error) -> StoreError {
-    let text = error.as_db_error().map_or_else(
-        || error.to_string(),
-        |db| format!("{} ({})", db.message(), db.code().code()),
-    );
+    let text = describe(error);
     let Some(code) = error.code() else {
         return StoreError::Unavailable(format!("PostgreSQL connection failed: {text}"));
     };

@@ -14,7 +14,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::connect::LastFailure;
-use super::error::{from_pg, is_fatal};
+use super::error::{describe, from_pg, is_fatal};
 use crate::StoreError;
 
 /// Statement parameters.
@@ -47,11 +47,15 @@ pub(super) async fn checkout(
     let object = match tokio::time::timeout(budget, pool.get()).await {
         Ok(Ok(object)) => object,
         Ok(Err(PoolError::Backend(error))) => {
-            return Err(unavailable(format!("no usable PostgreSQL host: {error}")))
+            // The walker's per-host summary says more than its last error alone.
+            let why = last_failure.get().unwrap_or_else(|| describe(&error));
+            return Err(StoreError::Unavailable(format!(
+                "no usable PostgreSQL host: {why}"
+            )));
         }
         Ok(Err(PoolError::Timeout(TimeoutType::Wait))) => {
             return Err(StoreError::Unavailable(format!(
-                "no pooled PostgreSQL connection became free within {budget:?}"
+                "every pooled PostgreSQL connection stayed busy for {timeout:?}"
             )))
         }
         Ok(Err(PoolError::Timeout(_))) | Err(_) => {
