@@ -138,3 +138,53 @@ impl PostgresOptions {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn parse(url: &str) -> Result<PostgresOptions, StoreError> {
+        PostgresOptions::from_target(&StoreTarget::parse(url, None, None).unwrap(), true)
+    }
+
+    #[test]
+    fn jdbc_url_fields_and_defaults() {
+        let options = parse(
+            "jdbc:postgresql://h1:5433,h2/tessera?targetServerType=primary&connectTimeout=3&loadBalanceHosts=true&ApplicationName=tm1&user=u&password=p",
+        )
+        .unwrap();
+        assert_eq!(
+            options.hosts,
+            vec![("h1".to_owned(), 5433), ("h2".to_owned(), 5432)]
+        );
+        assert_eq!(options.database.as_deref(), Some("tessera"));
+        assert_eq!(options.target, TargetServer::Primary);
+        assert_eq!(options.connect_timeout, Duration::from_secs(3));
+        // socketTimeout absent (or 0): bounded anyway.
+        assert_eq!(options.statement_timeout, DEFAULT_STATEMENT_TIMEOUT);
+        assert!(options.load_balance_hosts);
+        assert_eq!(options.application_name, "tm1");
+        assert_eq!(options.username.as_deref(), Some("u"));
+        assert!(options.auto_create_tables);
+        assert!(
+            !format!("{options:?}").contains("\"p\""),
+            "password redacted"
+        );
+    }
+
+    #[test]
+    fn tls_and_sqlite_are_refused_not_ignored() {
+        for url in [
+            "postgresql://h/db?sslmode=require",
+            "postgresql://h/db?sslmode=verify-full",
+            "jdbc:postgresql://h/db?ssl=true",
+        ] {
+            let error = parse(url).unwrap_err();
+            assert!(error.to_string().contains("TLS"), "{url}: {error}");
+        }
+        assert!(parse("postgresql://h/db?sslmode=disable").is_ok());
+        assert!(parse("jdbc:sqlite:/tmp/x.db").is_err());
+    }
+}
