@@ -18,6 +18,29 @@ if [ -z "${CLOISTER_GANACHE:-}" ]; then
     fi
 fi
 
+# PostgreSQL server binaries for the store's PostgreSQL tests and the HA harness. The tests find
+# them themselves (cloister-harness: $CLOISTER_PG_BIN, /usr/lib/postgresql/*/bin, pg_config);
+# this only makes sure they exist, installing them when we can.
+have_pg_server() {
+  [ -n "${CLOISTER_PG_BIN:-}" ] && [ -x "$CLOISTER_PG_BIN/initdb" ] && return 0
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null && return 0
+  command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ]
+}
+if ! have_pg_server; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing PostgreSQL server binaries (apt-get install postgresql)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  else
+    echo "scripts/test.sh: PostgreSQL server binaries (initdb, pg_ctl) are missing; install them (e.g. 'sudo apt-get install postgresql') or set CLOISTER_PG_BIN to their directory, and rerun." >&2
+    exit 1
+  fi
+fi
+# The harness's cleanup watchdog needs setsid, and as root it runs the servers as an
+# unprivileged user with setpriv (both util-linux).
+need setsid "install util-linux and rerun."
+if [ "$(id -u)" = 0 ]; then need setpriv "install util-linux and rerun."; fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"

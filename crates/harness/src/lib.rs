@@ -6,6 +6,8 @@
 //! - [`ganache`]: real Ethereum JSON-RPC nodes (ganache processes) for gateway tests.
 //! - [`nodes`]: `cloister node` processes on loopback, configured only by Tessera-format config
 //!   files and key files made by `cloister keygen`.
+//! - [`postgres`]: PostgreSQL clusters on loopback (a primary, or a primary with a synchronous
+//!   standby) that tests can crash, hang, promote and rejoin.
 //!
 //! Panics are the error strategy here: a harness that cannot set up its world should stop the
 //! test loudly, with the node's log in the message.
@@ -16,3 +18,4 @@
 pub mod ganache;
 pub mod http;
 pub mod nodes;
+pub mod postgres;

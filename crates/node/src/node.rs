@@ -6,7 +6,9 @@ use std::time::Duration;
 use cloister_core::config::{AppType, ListenAddress, SqlitePath, StoreTarget};
 use cloister_core::enclave::{Enclave, EnclaveError};
 use cloister_core::privacy_group::{GroupState, GroupType, PrivacyGroup};
-use cloister_store::{SqliteOptions, SqliteStore, Store, StoreError};
+use cloister_store::{
+    PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store, StoreError,
+};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -181,8 +183,9 @@ async fn open_store(settings: &NodeSettings) -> Result<Arc<dyn Store>, NodeError
         StoreTarget::Sqlite { path: SqlitePath::Memory, .. } => Err(NodeError::UnsupportedStore(
             "jdbc:sqlite::memory: is not supported: an in-memory store loses every transaction on restart; use jdbc:sqlite:<file>",
         )),
-        StoreTarget::Postgres { .. } => Err(NodeError::UnsupportedStore(
-            "jdbc:postgresql URLs need the PostgreSQL store, which this version of Cloister does not have yet; use jdbc:sqlite:<file>",
-        )),
+        StoreTarget::Postgres { .. } => {
+            let options = PostgresOptions::from_target(&settings.store, settings.auto_create_tables)?;
+            Ok(Arc::new(PostgresStore::connect(&options).await?))
+        }
     }
 }

@@ -7,6 +7,9 @@
 //! - [`StoreError`]: failures, split so callers can tell "cannot answer now" (5xx) from
 //!   "the answer is no" (`Ok(None)`, which alone may become a 404).
 //! - [`sqlite`]: the embedded backend, Tessera's SQLite schema with group-committed writes.
+//! - [`postgres`]: the HA backend, Tessera's PostgreSQL schema over a pool that fails over
+//!   between hosts by itself. Always built (no cargo feature): it is the backend HA
+//!   deployments need, and its dependencies are pure Rust.
 //! - `conformance` (cargo feature `conformance`): the test suite every backend must pass.
 //!
 //! Several replicas of one node may share one store, so every write that could race is offered
@@ -14,6 +17,7 @@
 //! left to the caller.
 
 mod error;
+pub mod postgres;
 pub mod rows;
 pub mod sqlite;
 mod store;
@@ -22,6 +26,7 @@ mod store;
 pub mod conformance;
 
 pub use error::StoreError;
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use rows::{
     InsertOutcome, NewStagedTransaction, PrivacyGroupRow, RawTransactionRow, StagedTransaction,
     StagingCounts, TransactionRow,

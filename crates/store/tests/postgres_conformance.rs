@@ -1,0 +1,78 @@
+//! The backend-independent conformance suite, run against PostgreSQL: a fresh database per
+//! check, on one single-primary cluster that the harness starts once for this test binary.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::{Arc, OnceLock};
+
+use cloister_harness::postgres::PgCluster;
+use cloister_store::{PostgresStore, Store};
+
+/// Started on first use; never dropped (statics are not), so the harness's watchdog stops
+/// it when this process exits.
+fn cluster() -> &'static PgCluster {
+    static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
+    CLUSTER.get_or_init(PgCluster::single)
+}
+
+async fn fresh() -> (Arc<dyn Store>, ()) {
+    let database =
+        tokio::task::spawn_blocking(|| support::fresh_database(cluster(), "conformance"))
+            .await
+            .unwrap();
+    let store = PostgresStore::connect(&support::options(cluster().hosts(), &database))
+        .await
+        .unwrap();
+    (Arc::new(store), ())
+}
+
+cloister_store::conformance_tests!(fresh);
+
+/// Tessera's own PostgreSQL DDL (`ddls/create-table/postgresql-ddl.sql`), as an existing
+/// Tessera database has it.
+const TESSERA_DDL: &str = "
+CREATE TABLE ENCRYPTED_TRANSACTION (ENCODED_PAYLOAD BYTEA NOT NULL, PAYLOAD_CODEC VARCHAR(50), HASH BYTEA NOT NULL, TIMESTAMP DECIMAL(19), PRIMARY KEY (HASH));
+CREATE TABLE ENCRYPTED_RAW_TRANSACTION (ENCRYPTED_KEY BYTEA NOT NULL, ENCRYPTED_PAYLOAD BYTEA NOT NULL, NONCE BYTEA NOT NULL, SENDER BYTEA NOT NULL, TIMESTAMP DECIMAL(19), HASH BYTEA NOT NULL, PRIMARY KEY (HASH));
+CREATE TABLE PRIVACY_GROUP(ID BYTEA NOT NULL, LOOKUP_ID BYTEA NOT NULL, DATA BYTEA NOT NULL, TIMESTAMP DECIMAL(19), PRIMARY KEY (ID));
+CREATE TABLE ST_TRANSACTION(ID BIGINT NOT NULL CONSTRAINT ST_TRANSACTION_PKEY PRIMARY KEY, PAYLOAD_CODEC VARCHAR(50), HASH VARCHAR(255) NOT NULL, PAYLOAD BYTEA, PRIVACY_MODE INTEGER, TIMESTAMP BIGINT,VALIDATION_STAGE BIGINT);
+CREATE TABLE ST_AFFECTED_TRANSACTION(ID BIGINT NOT NULL CONSTRAINT ST_AFFECTED_TRANSACTION_PKEY PRIMARY KEY, AFFECTED_HASH VARCHAR(255) NOT NULL, TXN_ID BIGINT NOT NULL CONSTRAINT FK_ST_AFFECTED_TRANSACTION_TXN_ID REFERENCES ST_TRANSACTION);
+CREATE INDEX IF NOT EXISTS ST_TRANSACTION_VALSTG ON ST_TRANSACTION (VALIDATION_STAGE);
+";
+
+async fn fresh_tessera() -> (Arc<dyn Store>, ()) {
+    let database = tokio::task::spawn_blocking(|| {
+        let database = support::fresh_database(cluster(), "tessera");
+        cluster().sql(0, &database, TESSERA_DDL);
+        database
+    })
+    .await
+    .unwrap();
+    let mut options = support::options(cluster().hosts(), &database);
+    options.auto_create_tables = false;
+    (
+        Arc::new(PostgresStore::connect(&options).await.unwrap()),
+        (),
+    )
+}
+
+/// The whole suite again on a database laid out by Tessera's DDL and opened without
+/// `autoCreateTables`: our statements fit Tessera's tables as they are.
+mod on_tessera_ddl {
+    cloister_store::conformance_tests!(super::fresh_tessera);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_tables_without_auto_create_fail_at_connect() {
+    let database = tokio::task::spawn_blocking(|| support::fresh_database(cluster(), "empty"))
+        .await
+        .unwrap();
+    let mut options = support::options(cluster().hosts(), &database);
+    options.auto_create_tables = false;
+    let error = PostgresStore::connect(&options).await.unwrap_err();
+    assert!(
+        matches!(error, cloister_store::StoreError::Schema(ref m) if m.contains("autoCreateTables")),
+        "{error}"
+    );
+}
