@@ -4,8 +4,9 @@
 use std::io::Write;
 use std::time::Duration;
 
+use crate::client::Endpoint;
 use crate::cluster::Cluster;
-use crate::load::{run_level, Budget, Outcome};
+use crate::load::{run_level, Budget, Check, Outcome};
 use crate::procfs::{self, Memory};
 use crate::report::{CpuUse, Level, NodeMemory, Report};
 use crate::scenario::{Requests, Scenario};
@@ -41,15 +42,15 @@ pub fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<Report> {
             writeln!(out, "{}", Level::header())?;
             header_shown = true;
         }
-        let socket = cluster.q2t_socket();
+        let endpoint = Endpoint::Q2t(cluster.q2t_socket());
         let send_to_one = Requests::send(settings.payload_bytes, cluster.recipient_keys(1));
         if scenario == Scenario::Get && written.is_empty() {
             let prefill = runtime.block_on(run_level(
-                &socket,
+                &endpoint,
                 send_to_one.clone(),
                 8,
                 Budget::Requests(GET_PREFILL),
-                true,
+                Check::Key,
             ))?;
             ensure_clean("writing transactions for get", &prefill)?;
             written = prefill.keys;
@@ -59,10 +60,14 @@ pub fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<Report> {
             Scenario::SendFive => Requests::send(settings.payload_bytes, cluster.recipient_keys(5)),
             Scenario::Get => Requests::get(&written),
         };
-        let collect_keys = scenario == Scenario::SendOne;
+        let check = if scenario == Scenario::SendOne {
+            Check::Key
+        } else {
+            Check::Status
+        };
         if settings.warmup > 0 {
             let warmup = runtime.block_on(run_level(
-                &socket,
+                &endpoint,
                 requests.clone(),
                 settings
                     .concurrency
@@ -72,7 +77,7 @@ pub fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<Report> {
                     .unwrap_or(1)
                     .min(8),
                 Budget::Requests(settings.warmup),
-                collect_keys,
+                check,
             ))?;
             ensure_clean(&format!("warming up {scenario}"), &warmup)?;
             written.extend(warmup.keys);
@@ -80,11 +85,11 @@ pub fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<Report> {
         for &concurrency in &settings.concurrency {
             let before = Snapshot::take(&cluster, scenario);
             let mut outcome = runtime.block_on(run_level(
-                &socket,
+                &endpoint,
                 requests.clone(),
                 concurrency,
                 settings.budget(),
-                collect_keys,
+                check,
             ))?;
             let after = Snapshot::take(&cluster, scenario);
             written.append(&mut outcome.keys);

@@ -17,10 +17,13 @@
 //! - [`server_time`]: time inside the nodes' handlers, from their metrics.
 //! - [`report`]: the table and the goals.
 //! - [`driver`]: a whole run.
+//! - [`gateway`]: the gateway benchmark (`cloister-bench gateway`): JSON-RPC calls direct to a
+//!   ganache node vs through `cloister gateway`.
 
 pub mod client;
 pub mod cluster;
 pub mod driver;
+pub mod gateway;
 pub mod latency;
 pub mod load;
 pub mod procfs;

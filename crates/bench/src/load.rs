@@ -1,12 +1,11 @@
 //! The core loop: N workers, each on its own keep-alive connection, sending requests back to
 //! back (closed loop) until the level's budget runs out.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::client::Connection;
+use crate::client::{Connection, Endpoint};
 use crate::latency::Latencies;
 use crate::scenario::Requests;
 
@@ -72,6 +71,17 @@ const MAX_ERROR_SAMPLES: usize = 3;
 /// that is down produces a steady trickle of errors rather than a busy loop.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(10);
 
+/// What makes an answer a success besides a 2xx status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// The status alone.
+    Status,
+    /// A `/send` answer with a `key`, which is kept (send scenarios).
+    Key,
+    /// A JSON-RPC answer with a `result` (a node or gateway answers errors with 200).
+    RpcResult,
+}
+
 /// Shared across a level's workers: whether another request may start.
 enum Gate {
     Until(Instant),
@@ -89,21 +99,21 @@ impl Gate {
     }
 }
 
-/// Runs one level: `concurrency` workers on connections to `socket`, making `requests` until
-/// `budget` is spent. With `collect_keys`, each answer's `key` is kept (send scenarios).
+/// Runs one level: `concurrency` workers on connections to `endpoint`, making `requests` until
+/// `budget` is spent, each answer judged by `check`.
 ///
 /// Connections are opened before the clock starts, so the figures hold request handling only.
 /// Must run inside a Tokio runtime.
 pub async fn run_level(
-    socket: &Path,
+    endpoint: &Endpoint,
     requests: Arc<Requests>,
     concurrency: usize,
     budget: Budget,
-    collect_keys: bool,
+    check: Check,
 ) -> anyhow::Result<Outcome> {
     let mut connections = Vec::with_capacity(concurrency);
     for _ in 0..concurrency.max(1) {
-        connections.push(Connection::open(socket).await?);
+        connections.push(Connection::open(endpoint).await?);
     }
     let started = Instant::now();
     let gate = Arc::new(match budget {
@@ -114,11 +124,11 @@ pub async fn run_level(
         .into_iter()
         .map(|connection| {
             tokio::spawn(worker(
-                socket.to_owned(),
+                endpoint.clone(),
                 connection,
                 requests.clone(),
                 gate.clone(),
-                collect_keys,
+                check,
             ))
         })
         .collect();
@@ -131,11 +141,11 @@ pub async fn run_level(
 }
 
 async fn worker(
-    socket: std::path::PathBuf,
+    endpoint: Endpoint,
     connection: Connection,
     requests: Arc<Requests>,
     gate: Arc<Gate>,
-    collect_keys: bool,
+    check: Check,
 ) -> Outcome {
     let mut outcome = Outcome::default();
     let mut connection = Some(connection);
@@ -144,7 +154,7 @@ async fn worker(
         let call = requests.next();
         let open = match connection.as_mut() {
             Some(open) => open,
-            None => match Connection::open(&socket).await {
+            None => match Connection::open(&endpoint).await {
                 Ok(fresh) => connection.insert(fresh),
                 Err(error) => {
                     outcome.fail(format!("connect: {error:#}"));
@@ -156,17 +166,26 @@ async fn worker(
         let sent = Instant::now();
         match open.call(&call).await {
             Ok(answer) if answer.status.is_success() => {
-                outcome.latencies.record(sent.elapsed());
-                if collect_keys {
-                    match key_of(&answer.body) {
-                        Some(key) => outcome.keys.push(key),
-                        None => outcome.fail(format!(
-                            "{} {}: no key in {}",
-                            call.method,
-                            call.target,
-                            String::from_utf8_lossy(&answer.body)
-                        )),
-                    }
+                let latency = sent.elapsed();
+                let missing = match check {
+                    Check::Status => None,
+                    Check::Key => match key_of(&answer.body) {
+                        Some(key) => {
+                            outcome.keys.push(key);
+                            None
+                        }
+                        None => Some("key"),
+                    },
+                    Check::RpcResult => (!has_result(&answer.body)).then_some("result"),
+                };
+                match missing {
+                    None => outcome.latencies.record(latency),
+                    Some(what) => outcome.fail(format!(
+                        "{} {}: no {what} in {}",
+                        call.method,
+                        call.target,
+                        String::from_utf8_lossy(&answer.body[..answer.body.len().min(200)])
+                    )),
                 }
             }
             Ok(answer) => outcome.fail(format!(
@@ -191,6 +210,11 @@ fn key_of(body: &[u8]) -> Option<String> {
     Some(answer.get("key")?.as_str()?.to_owned())
 }
 
+/// Whether a JSON-RPC answer carries a `result` (rather than an `error`).
+fn has_result(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v.get("result").is_some())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,5 +232,14 @@ mod tests {
             Some("abc=".into())
         );
         assert_eq!(key_of(b"not json"), None);
+    }
+
+    #[test]
+    fn a_json_rpc_error_is_no_result() {
+        assert!(has_result(br#"{"jsonrpc":"2.0","id":1,"result":"0x0"}"#));
+        assert!(!has_result(
+            br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"no"}}"#
+        ));
+        assert!(!has_result(b"<html>"));
     }
 }

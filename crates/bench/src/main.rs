@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use cloister_bench::settings::Command;
 use cloister_bench::Settings;
 
 fn main() -> ExitCode {
@@ -17,6 +18,26 @@ fn main() -> ExitCode {
         cloister_harness::nodes::use_binary(path);
     }
     let mut stdout = std::io::stdout().lock();
+    if let Some(Command::Gateway(gateway)) = &settings.command {
+        return match cloister_bench::gateway::run(gateway, &mut stdout) {
+            Ok(report)
+                if report
+                    .rows
+                    .iter()
+                    .all(|r| r.direct.errors + r.gateway.errors == 0) =>
+            {
+                ExitCode::SUCCESS
+            }
+            Ok(_) => {
+                eprintln!("error: some calls failed (see the errors above)");
+                ExitCode::FAILURE
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match cloister_bench::run(&settings, &mut stdout) {
         Ok(report) if report.levels.iter().all(|l| l.errors == 0) => ExitCode::SUCCESS,
         Ok(_) => {

@@ -95,6 +95,8 @@ pub enum Requests {
         /// The next one to take.
         next: AtomicUsize,
     },
+    /// The same request every time (a JSON-RPC read).
+    Fixed(Call),
 }
 
 impl Requests {
@@ -115,9 +117,15 @@ impl Requests {
         })
     }
 
+    /// The same `call` every time.
+    pub fn fixed(call: Call) -> Arc<Self> {
+        Arc::new(Requests::Fixed(call))
+    }
+
     /// The next request.
     pub fn next(&self) -> Call {
         match self {
+            Requests::Fixed(call) => call.clone(),
             Requests::Send { payload_bytes, to } => {
                 let mut payload = vec![0; *payload_bytes];
                 OsRng.fill_bytes(&mut payload);

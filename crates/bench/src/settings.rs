@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 
 use crate::load::Budget;
 use crate::scenario::Scenario;
@@ -15,9 +15,13 @@ use crate::scenario::Scenario;
 #[derive(Debug, Clone, Parser)]
 #[command(name = "cloister-bench", version)]
 pub struct Settings {
+    /// Another benchmark instead of the nodes'.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// The `cloister` binary to run [default: `cloister` beside this executable, or one
     /// directory up].
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", global = true)]
     pub cloister: Option<PathBuf>,
 
     /// Concurrency levels: how many keep-alive connections send requests back to back.
@@ -55,6 +59,54 @@ pub struct Settings {
     /// temporary directory that is removed afterwards.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+/// Benchmarks other than the nodes'.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// `cloister gateway` in front of two ganache nodes: `eth_blockNumber` and `eth_call`
+    /// direct to one node vs through the gateway, over keep-alive HTTP connections. Prints
+    /// throughput, p50/p99 and the gateway's added p50 latency and share of direct throughput.
+    Gateway(GatewayBench),
+}
+
+/// The gateway benchmark's command line.
+#[derive(Debug, Clone, Args)]
+pub struct GatewayBench {
+    /// Concurrency levels: how many keep-alive connections send calls back to back.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    pub concurrency: Vec<usize>,
+
+    /// How long each level runs, in seconds (direct and through the gateway each).
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+
+    /// Run each level for this many calls instead of for `--seconds`.
+    #[arg(long, value_name = "N")]
+    pub requests: Option<usize>,
+
+    /// Unmeasured calls on each path before each method.
+    #[arg(long, default_value_t = 500)]
+    pub warmup: usize,
+
+    /// The gateway's routing mode. In primary-backup every call goes to the node that the
+    /// direct figures also use, so the two differ only by the gateway.
+    #[arg(long, default_value = "primary-backup")]
+    pub mode: String,
+
+    /// Worker threads for the driver's own runtime.
+    #[arg(long, default_value_t = 1)]
+    pub client_threads: usize,
+}
+
+impl GatewayBench {
+    /// The load each level applies.
+    pub fn budget(&self) -> Budget {
+        match self.requests {
+            Some(n) => Budget::Requests(n),
+            None => Budget::For(Duration::from_secs_f64(self.seconds.max(0.0))),
+        }
+    }
 }
 
 impl Settings {
@@ -99,5 +151,24 @@ mod tests {
         assert_eq!(settings.budget(), Budget::Requests(20));
         assert_eq!(settings.concurrency, [1]);
         assert!(settings.runs(Scenario::Get) && !settings.runs(Scenario::SendOne));
+    }
+
+    #[test]
+    fn the_gateway_benchmark_is_a_subcommand_sharing_the_binary_flag() {
+        let settings = Settings::parse_from([
+            "cloister-bench",
+            "gateway",
+            "--cloister",
+            "/x/cloister",
+            "--concurrency",
+            "1,4",
+        ]);
+        let Some(Command::Gateway(gateway)) = settings.command else {
+            panic!("no gateway subcommand: {settings:?}");
+        };
+        assert_eq!(settings.cloister, Some(PathBuf::from("/x/cloister")));
+        assert_eq!(gateway.concurrency, [1, 4]);
+        assert_eq!(gateway.budget(), Budget::For(Duration::from_secs(3)));
+        assert_eq!(gateway.mode, "primary-backup");
     }
 }

@@ -13,8 +13,9 @@ pub(crate) struct GatewayArgs {
     /// Where JSON-RPC clients connect (default 127.0.0.1:8545).
     #[arg(long)]
     listen: Option<SocketAddr>,
-    /// A node's JSON-RPC URL; repeat for each node, in priority order. Replaces the config
-    /// file's upstreams.
+    /// A node's JSON-RPC URL (http:// or ws://, the other transport assumed on the same port),
+    /// or both joined by a comma (`http://node:8545,ws://node:8546`); repeat for each node, in
+    /// priority order. Replaces the config file's upstreams.
     #[arg(long = "upstream")]
     upstreams: Vec<String>,
     /// primary-backup (default) or balanced.
@@ -38,10 +39,7 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<i32> {
         settings.upstreams = args
             .upstreams
             .iter()
-            .map(|url| UpstreamSettings {
-                url: url.clone(),
-                name: None,
-            })
+            .map(|url| UpstreamSettings::from_arg(url))
             .collect();
     }
     if let Some(mode) = args.mode {

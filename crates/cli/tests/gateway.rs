@@ -54,11 +54,12 @@ fn unsupported_upstreams_are_refused_by_name() {
             "--listen",
             "127.0.0.1:0",
             "--upstream",
-            "ws://127.0.0.1:1",
+            "/var/run/geth.ipc",
         ])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("ws://127.0.0.1:1"), "{stderr}");
+    assert!(stderr.contains("/var/run/geth.ipc"), "{stderr}");
+    assert!(stderr.contains("IPC"), "{stderr}");
 }

@@ -5,6 +5,7 @@
 //! calls (`eth_sendTransaction` and its private and async variants, signing, `personal_*`,
 //! `eth_getTransactionCount(.., "pending")`) are pinned by account with rendezvous hashing over
 //! healthy nodes, reads are repeated on another node after a failure and writes never are.
+//! Each client WebSocket connection is pinned to one node, where its subscriptions live.
 //! Node health comes from the chain (head lag against the best node, `eth_syncing`,
 //! `net_peerCount`) and from call failures.
 //!
@@ -16,6 +17,7 @@
 //! - [`accounts`]: one account-scoped write at a time per account.
 //! - [`filters`]: filter ids that name their node.
 //! - [`proxy`]: one call or batch end to end.
+//! - [`websocket`]: client WebSocket connections, each pinned to one upstream (subscriptions).
 //! - [`server`]: the HTTP front and lifecycle; [`metrics`]: Prometheus.
 
 pub mod accounts;
@@ -28,6 +30,7 @@ pub mod rpc;
 pub mod server;
 pub mod settings;
 pub mod upstream;
+pub mod websocket;
 
 pub use server::{Gateway, GatewayError};
 pub use settings::{GatewaySettings, Mode, UpstreamSettings};

@@ -1,5 +1,5 @@
 //! Prometheus metrics: calls per upstream and outcome, retries, local errors, and each
-//! upstream's health, head block and ejections.
+//! upstream's health, head block and ejections, and client WebSocket connections per upstream.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -50,6 +50,8 @@ pub struct Metrics {
     pub head_block: Family<UpstreamLabels, Gauge>,
     /// Times the upstream was taken out.
     pub ejections: Family<UpstreamLabels, Counter>,
+    /// Client WebSocket connections open, by the upstream they are pinned to.
+    pub websocket_connections: Family<UpstreamLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -94,8 +96,15 @@ impl Default for Metrics {
             "Times the upstream was taken out of rotation",
             ejections.clone(),
         );
+        let websocket_connections = Family::<UpstreamLabels, Gauge>::default();
+        registry.register(
+            "websocket_connections",
+            "Client WebSocket connections open, by the upstream they are pinned to",
+            websocket_connections.clone(),
+        );
         Self {
             registry,
+            websocket_connections,
             calls,
             latency,
             retries,

@@ -73,6 +73,9 @@ pub struct Proxy {
     pub metrics: Arc<Metrics>,
     /// Serialises account-scoped writes per account.
     pub accounts: AccountLocks,
+    /// Set to `true` when the gateway stops, which ends client WebSocket connections (they
+    /// outlive the HTTP server's graceful shutdown otherwise).
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Proxy {
@@ -289,7 +292,7 @@ impl Proxy {
 
 /// A reply as a member of a batch answer: a JSON object, or an error object for the call when
 /// the upstream answered something else (an HTTP error page, say).
-fn batch_element(reply: &Reply, raw: &RawValue) -> Vec<u8> {
+pub(crate) fn batch_element(reply: &Reply, raw: &RawValue) -> Vec<u8> {
     let body = reply.body.trim_ascii();
     if body.is_empty() || body.first() == Some(&b'{') {
         return body.to_vec();

@@ -29,6 +29,21 @@ pub const PENDING_TAG: &str = "pending";
 /// GoQuorum's private state identifier for multi-tenancy.
 pub const FORWARDED_HEADERS: [&str; 2] = ["authorization", "quorum-psi"];
 
+/// WebSocket close codes the gateway sends (RFC 6455 §7.4 and the IANA registry), with a reason
+/// that says what happened.
+pub mod close {
+    /// The connection's upstream closed or became unhealthy: "Service Restart", which clients
+    /// treat as "reconnect"; a new connection is pinned to a healthy node, where the client
+    /// subscribes again (subscriptions live in one node's memory and cannot move).
+    pub const UPSTREAM_LOST: u16 = 1012;
+    /// No healthy upstream accepted a WebSocket connection: "Try Again Later".
+    pub const NO_UPSTREAM: u16 = 1013;
+    /// The gateway is shutting down: "Going Away".
+    pub const GOING_AWAY: u16 = 1001;
+    /// A close frame's payload is at most 125 bytes, two of them the code.
+    pub const MAX_REASON_BYTES: usize = 123;
+}
+
 /// Method names the gateway treats specially.
 pub mod methods {
     /// Head block number (health probe).

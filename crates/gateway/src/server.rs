@@ -1,11 +1,13 @@
-//! The gateway's HTTP front: JSON-RPC on POST (any path), `/status` and `/metrics` on GET, a
-//! request size limit, and the start/stop lifecycle.
+//! The gateway's HTTP front: JSON-RPC on POST and WebSocket upgrades on GET (any path, as geth
+//! serves them), `/status` and `/metrics` on GET, a request size limit, and the start/stop
+//! lifecycle.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +25,7 @@ use crate::routing::Routing;
 use crate::rpc::{self, codes, FORWARDED_HEADERS};
 use crate::settings::{GatewaySettings, SettingsError};
 use crate::upstream::Upstream;
+use crate::websocket;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +93,7 @@ impl Gateway {
             settings,
             metrics,
             accounts: AccountLocks::default(),
+            stopping: tokio::sync::watch::Sender::new(false),
         });
         let prober = tokio::spawn(health.run(upstreams));
         let router = Router::new()
@@ -131,6 +135,7 @@ impl Gateway {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
+        self.proxy.stopping.send_replace(true);
         self.prober.abort();
         let _ = (&mut self.server).await;
     }
@@ -138,6 +143,7 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
+        self.proxy.stopping.send_replace(true);
         self.prober.abort();
         self.server.abort();
     }
@@ -158,16 +164,26 @@ async fn metrics_text(State(proxy): State<Arc<Proxy>>) -> Response {
         .into_response()
 }
 
-/// JSON-RPC on any path, as geth serves it.
+/// JSON-RPC on any path, over HTTP or WebSocket, as geth serves it.
 async fn rpc(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
-    if request.method() != Method::POST {
+    let (mut parts, body) = request.into_parts();
+    let forward = Forward {
+        headers: forwarded(&parts.headers),
+        query: parts.uri.query().map(str::to_owned),
+    };
+    if parts.method == Method::GET {
+        if let Ok(upgrade) = WebSocketUpgrade::from_request_parts(&mut parts, &proxy).await {
+            return websocket::accept(proxy, upgrade, forward).await;
+        }
+    }
+    if parts.method != Method::POST {
         return (
             StatusCode::METHOD_NOT_ALLOWED,
-            "JSON-RPC requests are POSTed; GET /status and /metrics for the gateway's state\n",
+            "JSON-RPC requests are POSTed or sent over a WebSocket; GET /status and /metrics for \
+             the gateway's state\n",
         )
             .into_response();
     }
-    let (parts, body) = request.into_parts();
     let limit = proxy.settings.max_request_bytes;
     let body = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -189,10 +205,6 @@ async fn rpc(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
             )
                 .into_response()
         }
-    };
-    let forward = Forward {
-        headers: forwarded(&parts.headers),
-        query: parts.uri.query().map(str::to_owned),
     };
     let is_batch = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
     let reply = if is_batch {

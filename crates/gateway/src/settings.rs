@@ -34,14 +34,81 @@ impl std::str::FromStr for Mode {
 }
 
 /// One upstream node.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpstreamSettings {
-    /// Its JSON-RPC URL (`http://host:port[/path]`).
+    /// Its JSON-RPC URL: `http://host:port[/path]` or `ws://host:port[/path]`. The other
+    /// transport is assumed on the same host, port and path (as ganache serves both, and geth
+    /// when `--ws.port` equals `--http.port`) unless `wsUrl` names the WebSocket endpoint.
     pub url: String,
+    /// Its WebSocket endpoint when `url` is `http://` and the node serves WebSocket elsewhere
+    /// (geth's default `--ws.port` is 8546).
+    #[serde(default)]
+    pub ws_url: Option<String>,
     /// A name for logs, metrics and `/status` (default: the URL's `host:port`).
     #[serde(default)]
     pub name: Option<String>,
+}
+
+/// The URL scheme of upstream JSON-RPC over HTTP.
+const HTTP_SCHEME: &str = "http://";
+/// The URL scheme of upstream JSON-RPC over WebSocket.
+const WS_SCHEME: &str = "ws://";
+
+/// Where one upstream serves each transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// JSON-RPC over HTTP (`http://`).
+    pub http: String,
+    /// JSON-RPC over WebSocket (`ws://`).
+    pub ws: String,
+}
+
+impl UpstreamSettings {
+    /// An upstream from the command line: one URL, or an `http://` and a `ws://` URL joined by
+    /// a comma (`http://node:8545,ws://node:8546`).
+    pub fn from_arg(text: &str) -> Self {
+        let mut settings = Self::default();
+        let mut urls = text.splitn(2, ',').map(str::trim);
+        settings.url = urls.next().unwrap_or_default().to_owned();
+        // Validation names a second URL that is not ws://.
+        settings.ws_url = urls.next().map(str::to_owned);
+        settings
+    }
+
+    /// Its HTTP and WebSocket endpoints, one derived from the other when only one is given.
+    pub fn endpoints(&self) -> Result<Endpoints, SettingsError> {
+        let invalid = |message: String| Err(SettingsError::Invalid(message));
+        let (http, derived_ws) = if let Some(rest) = self.url.strip_prefix(HTTP_SCHEME) {
+            (self.url.clone(), format!("{WS_SCHEME}{rest}"))
+        } else if let Some(rest) = self.url.strip_prefix(WS_SCHEME) {
+            if self.ws_url.is_some() {
+                return invalid(format!(
+                    "upstream {:?}: wsUrl is for an http:// url; give the http:// URL as url",
+                    self.url
+                ));
+            }
+            (format!("{HTTP_SCHEME}{rest}"), self.url.clone())
+        } else {
+            return invalid(format!(
+                "upstream {:?}: only http:// and ws:// URLs are supported (not https/wss or IPC yet)",
+                self.url
+            ));
+        };
+        let ws = self.ws_url.clone().unwrap_or(derived_ws);
+        if !ws.starts_with(WS_SCHEME) {
+            return invalid(format!(
+                "upstream {:?}: its WebSocket URL {ws:?} must be ws://",
+                self.url
+            ));
+        }
+        for url in [&http, &ws] {
+            if url.parse::<hyper::Uri>().is_err() {
+                return invalid(format!("upstream URL {url:?} is not a valid URL"));
+            }
+        }
+        Ok(Endpoints { http, ws })
+    }
 }
 
 /// How upstream health is judged.
@@ -168,15 +235,7 @@ impl GatewaySettings {
             return invalid(format!("at most {MAX_UPSTREAMS} upstreams"));
         }
         for upstream in &self.upstreams {
-            if !upstream.url.starts_with("http://") {
-                return invalid(format!(
-                    "upstream {:?}: only http:// URLs are supported (ws:// and IPC are not yet)",
-                    upstream.url
-                ));
-            }
-            if upstream.url.parse::<hyper::Uri>().is_err() {
-                return invalid(format!("upstream {:?} is not a valid URL", upstream.url));
-            }
+            upstream.endpoints()?;
         }
         if self.request_timeout_ms == 0 || self.health.interval_ms == 0 {
             return invalid("requestTimeoutMs and health.intervalMs must be positive".into());
@@ -238,13 +297,43 @@ mod tests {
             .to_string()
             .contains("--upstream"));
         settings.upstreams.push(UpstreamSettings {
-            url: "ws://127.0.0.1:1".into(),
-            name: None,
+            url: "https://127.0.0.1:1".into(),
+            ..UpstreamSettings::default()
         });
         assert!(settings
             .validate()
             .unwrap_err()
             .to_string()
-            .contains("ws://"));
+            .contains("https://127.0.0.1:1"));
+        settings.upstreams[0] = UpstreamSettings::from_arg("http://a:1,http://a:2");
+        assert!(settings
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("must be ws://"));
+    }
+
+    #[test]
+    fn one_transport_is_derived_from_the_other_unless_both_are_given() {
+        let endpoints = |arg: &str| UpstreamSettings::from_arg(arg).endpoints().unwrap();
+        let same_port = Endpoints {
+            http: "http://n:8545/rpc".into(),
+            ws: "ws://n:8545/rpc".into(),
+        };
+        assert_eq!(endpoints("http://n:8545/rpc"), same_port);
+        assert_eq!(endpoints("ws://n:8545/rpc"), same_port);
+        assert_eq!(
+            endpoints("http://n:8545, ws://n:8546"),
+            Endpoints {
+                http: "http://n:8545".into(),
+                ws: "ws://n:8546".into(),
+            }
+        );
+        let both_ws = UpstreamSettings {
+            url: "ws://n:1".into(),
+            ws_url: Some("ws://n:2".into()),
+            name: None,
+        };
+        assert!(both_ws.endpoints().is_err());
     }
 }

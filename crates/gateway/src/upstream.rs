@@ -1,5 +1,6 @@
 //! One upstream node over HTTP: a keep-alive connection pool and a call that tells apart
 //! "never sent" (safe to send elsewhere, even for a write) from "sent, outcome unknown".
+//! Client WebSocket connections reach the node's WebSocket endpoint ([`crate::websocket`]).
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::settings::UpstreamSettings;
+use crate::settings::{Endpoints, UpstreamSettings};
 
 /// What an upstream answered over HTTP.
 #[derive(Debug, Clone)]
@@ -65,8 +66,10 @@ impl UpstreamError {
 pub struct Upstream {
     /// Its name in logs, metrics and `/status`.
     pub name: String,
-    /// Its URL.
+    /// Its JSON-RPC over HTTP URL.
     pub url: String,
+    /// Its JSON-RPC over WebSocket URL, for client WebSocket connections pinned to it.
+    pub ws_url: String,
     uri: Uri,
     client: Client<HttpConnector, Full<Bytes>>,
 }
@@ -74,7 +77,11 @@ pub struct Upstream {
 impl Upstream {
     /// A pool for `settings` (validated URLs only).
     pub fn new(settings: &UpstreamSettings, connect_timeout: Duration) -> Self {
-        let uri: Uri = settings.url.parse().unwrap_or_default();
+        let endpoints = settings.endpoints().unwrap_or_else(|_| Endpoints {
+            http: settings.url.clone(),
+            ws: settings.url.clone(),
+        });
+        let uri: Uri = endpoints.http.parse().unwrap_or_default();
         let name = settings.name.clone().unwrap_or_else(|| {
             uri.authority()
                 .map_or_else(|| settings.url.clone(), ToString::to_string)
@@ -87,7 +94,8 @@ impl Upstream {
             .build(connector);
         Self {
             name,
-            url: settings.url.clone(),
+            url: endpoints.http,
+            ws_url: endpoints.ws,
             uri,
             client,
         }

@@ -20,10 +20,7 @@ pub fn settings(mode: Mode, urls: &[String]) -> GatewaySettings {
         mode,
         upstreams: urls
             .iter()
-            .map(|url| UpstreamSettings {
-                url: url.clone(),
-                name: None,
-            })
+            .map(|url| UpstreamSettings::from_arg(url))
             .collect(),
         request_timeout_ms: 10_000,
         ..GatewaySettings::default()
