@@ -19,6 +19,7 @@
 mod error;
 pub mod postgres;
 pub mod rows;
+mod schema;
 pub mod sqlite;
 mod store;
 

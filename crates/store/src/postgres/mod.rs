@@ -225,44 +225,57 @@ fn count(row: Option<&Row>, index: usize) -> Result<u64, StoreError> {
 /// concurrent delete); they try again this many times before calling it a backend failure.
 const INSERT_ATTEMPTS: usize = 3;
 
+impl PostgresStore {
+    /// Runs `insert` (an `INSERT … ON CONFLICT (HASH) DO NOTHING`); on a conflict, reads the
+    /// row that won with `select` and hands it back unchanged.
+    async fn insert_if_absent<T>(
+        &self,
+        insert: &str,
+        params: session::Params<'_>,
+        select: &str,
+        hash: &TxHash,
+        decode: fn(&Row) -> Result<T, StoreError>,
+    ) -> Result<InsertOutcome<T>, StoreError> {
+        let mut session = self.session().await?;
+        for _ in 0..INSERT_ATTEMPTS {
+            // ON CONFLICT waits for a concurrent inserter of the same hash to finish, so a
+            // conflict here means the other row is committed and the next statement sees it.
+            if session.execute(insert, params).await? == 1 {
+                return Ok(InsertOutcome::Inserted);
+            }
+            let found = session
+                .query(&format!("{select} WHERE HASH = $1"), &[&hash.as_bytes()])
+                .await?;
+            if let Some(existing) = found.first() {
+                return Ok(InsertOutcome::AlreadyPresent(decode(existing)?));
+            }
+        }
+        Err(StoreError::Backend(
+            "insert kept conflicting with a row that vanished".into(),
+        ))
+    }
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn insert_transaction(
         &self,
         row: &TransactionRow,
     ) -> Result<InsertOutcome<TransactionRow>, StoreError> {
-        let mut session = self.session().await?;
-        for _ in 0..INSERT_ATTEMPTS {
-            // ON CONFLICT waits for a concurrent inserter of the same hash to finish, so a
-            // conflict here means the other row is committed and the next statement sees it.
-            let inserted = session
-                .execute(
-                    "INSERT INTO ENCRYPTED_TRANSACTION (HASH, ENCODED_PAYLOAD, PAYLOAD_CODEC, TIMESTAMP) \
-                     VALUES ($1, $2, $3, $4::BIGINT) ON CONFLICT (HASH) DO NOTHING",
-                    &[
-                        &row.hash.as_bytes(),
-                        &row.encoded_payload,
-                        &row.codec.name(),
-                        &row.timestamp,
-                    ],
-                )
-                .await?;
-            if inserted == 1 {
-                return Ok(InsertOutcome::Inserted);
-            }
-            let found = session
-                .query(
-                    &format!("{SELECT_TX} WHERE HASH = $1"),
-                    &[&row.hash.as_bytes()],
-                )
-                .await?;
-            if let Some(existing) = found.first() {
-                return Ok(InsertOutcome::AlreadyPresent(tx_row(existing)?));
-            }
-        }
-        Err(StoreError::Backend(
-            "insert kept conflicting with a row that vanished".into(),
-        ))
+        self.insert_if_absent(
+            "INSERT INTO ENCRYPTED_TRANSACTION (HASH, ENCODED_PAYLOAD, PAYLOAD_CODEC, TIMESTAMP) \
+             VALUES ($1, $2, $3, $4::BIGINT) ON CONFLICT (HASH) DO NOTHING",
+            &[
+                &row.hash.as_bytes(),
+                &row.encoded_payload,
+                &row.codec.name(),
+                &row.timestamp,
+            ],
+            SELECT_TX,
+            &row.hash,
+            tx_row,
+        )
+        .await
     }
 
     async fn replace_transaction(
@@ -331,39 +344,23 @@ impl Store for PostgresStore {
         &self,
         row: &RawTransactionRow,
     ) -> Result<InsertOutcome<RawTransactionRow>, StoreError> {
-        let mut session = self.session().await?;
-        for _ in 0..INSERT_ATTEMPTS {
-            let inserted = session
-                .execute(
-                    "INSERT INTO ENCRYPTED_RAW_TRANSACTION \
-                     (HASH, ENCRYPTED_PAYLOAD, ENCRYPTED_KEY, NONCE, SENDER, TIMESTAMP) \
-                     VALUES ($1, $2, $3, $4, $5, $6::BIGINT) ON CONFLICT (HASH) DO NOTHING",
-                    &[
-                        &row.hash.as_bytes(),
-                        &row.encrypted_payload,
-                        &row.encrypted_key,
-                        &row.nonce,
-                        &row.sender,
-                        &row.timestamp,
-                    ],
-                )
-                .await?;
-            if inserted == 1 {
-                return Ok(InsertOutcome::Inserted);
-            }
-            let found = session
-                .query(
-                    &format!("{SELECT_RAW} WHERE HASH = $1"),
-                    &[&row.hash.as_bytes()],
-                )
-                .await?;
-            if let Some(existing) = found.first() {
-                return Ok(InsertOutcome::AlreadyPresent(raw_row(existing)?));
-            }
-        }
-        Err(StoreError::Backend(
-            "insert kept conflicting with a row that vanished".into(),
-        ))
+        self.insert_if_absent(
+            "INSERT INTO ENCRYPTED_RAW_TRANSACTION \
+             (HASH, ENCRYPTED_PAYLOAD, ENCRYPTED_KEY, NONCE, SENDER, TIMESTAMP) \
+             VALUES ($1, $2, $3, $4, $5, $6::BIGINT) ON CONFLICT (HASH) DO NOTHING",
+            &[
+                &row.hash.as_bytes(),
+                &row.encrypted_payload,
+                &row.encrypted_key,
+                &row.nonce,
+                &row.sender,
+                &row.timestamp,
+            ],
+            SELECT_RAW,
+            &row.hash,
+            raw_row,
+        )
+        .await
     }
 
     async fn get_raw_transaction(

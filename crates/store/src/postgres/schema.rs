@@ -7,6 +7,7 @@
 //! Statements read numbers with `::BIGINT` casts, so they work on either numeric type.
 
 use super::session::Session;
+use crate::schema::{INDEXES, REQUIRED};
 use crate::StoreError;
 
 const TABLES: &str = "
@@ -25,51 +26,6 @@ ALTER TABLE ST_TRANSACTION ADD COLUMN IF NOT EXISTS PAYLOAD_CODEC VARCHAR(50);
 ALTER TABLE ENCRYPTED_TRANSACTION ADD COLUMN IF NOT EXISTS TIMESTAMP DECIMAL(19);
 ALTER TABLE ENCRYPTED_RAW_TRANSACTION ADD COLUMN IF NOT EXISTS TIMESTAMP DECIMAL(19);
 ";
-
-/// Tessera's index, the one its entity declares, and two of ours that keep the staging pass
-/// from being quadratic (as in the SQLite backend).
-const INDEXES: &str = "
-CREATE INDEX IF NOT EXISTS ST_TRANSACTION_VALSTG ON ST_TRANSACTION (VALIDATION_STAGE);
-CREATE INDEX IF NOT EXISTS PRIVACY_GROUP_LOOKUPID ON PRIVACY_GROUP (LOOKUP_ID);
-CREATE INDEX IF NOT EXISTS ST_TRANSACTION_HASH ON ST_TRANSACTION (HASH);
-CREATE INDEX IF NOT EXISTS ST_AFFECTED_TRANSACTION_TXNID ON ST_AFFECTED_TRANSACTION (TXN_ID);
-";
-
-/// Every table and the columns the store reads or writes.
-const REQUIRED: &[(&str, &[&str])] = &[
-    (
-        "ENCRYPTED_TRANSACTION",
-        &["HASH", "ENCODED_PAYLOAD", "PAYLOAD_CODEC", "TIMESTAMP"],
-    ),
-    (
-        "ENCRYPTED_RAW_TRANSACTION",
-        &[
-            "HASH",
-            "ENCRYPTED_PAYLOAD",
-            "ENCRYPTED_KEY",
-            "NONCE",
-            "SENDER",
-            "TIMESTAMP",
-        ],
-    ),
-    ("PRIVACY_GROUP", &["ID", "LOOKUP_ID", "DATA", "TIMESTAMP"]),
-    (
-        "ST_TRANSACTION",
-        &[
-            "ID",
-            "HASH",
-            "PAYLOAD",
-            "PAYLOAD_CODEC",
-            "PRIVACY_MODE",
-            "TIMESTAMP",
-            "VALIDATION_STAGE",
-        ],
-    ),
-    (
-        "ST_AFFECTED_TRANSACTION",
-        &["ID", "AFFECTED_HASH", "TXN_ID"],
-    ),
-];
 
 /// An arbitrary constant naming the advisory lock that serialises schema creation: replicas
 /// starting together would otherwise race on `CREATE TABLE IF NOT EXISTS` (which can fail

@@ -4,6 +4,7 @@
 //! Tessera's, so a database created by Tessera can be adopted and one created here can be
 //! handed back. `IF NOT EXISTS` everywhere: several replicas may start at once on one file.
 
+use crate::schema::{INDEXES, REQUIRED};
 use rusqlite::Connection;
 
 use super::error::from_sqlite;
@@ -17,53 +18,6 @@ CREATE TABLE IF NOT EXISTS PRIVACY_GROUP (ID BLOB NOT NULL, LOOKUP_ID BLOB NOT N
 CREATE TABLE IF NOT EXISTS ST_TRANSACTION (ID NUMBER(19) NOT NULL PRIMARY KEY, PAYLOAD_CODEC VARCHAR(50) NOT NULL, HASH VARCHAR NOT NULL, PAYLOAD BLOB, PRIVACY_MODE NUMBER(10), TIMESTAMP NUMBER(19), VALIDATION_STAGE NUMBER(19));
 CREATE TABLE IF NOT EXISTS ST_AFFECTED_TRANSACTION (ID NUMBER(19) NOT NULL PRIMARY KEY, AFFECTED_HASH VARCHAR NOT NULL, TXN_ID NUMBER(19) NOT NULL, CONSTRAINT FK_ST_AFFECTED_TRANSACTION_TXN_ID FOREIGN KEY (TXN_ID) REFERENCES ST_TRANSACTION (ID));
 ";
-
-/// Indexes: Tessera's two (`ST_TRANSACTION_VALSTG` from the DDL, `PRIVACY_GROUP_LOOKUPID`
-/// from the entity), `ST_TRANSACTION_HASH` (in Tessera's entity annotation only) and one of
-/// ours on the affected rows' foreign key. The last two keep the staging pass from being
-/// quadratic; extra indexes do not bother Tessera if the database goes back to it.
-const INDEXES: &str = "
-CREATE INDEX IF NOT EXISTS ST_TRANSACTION_VALSTG ON ST_TRANSACTION (VALIDATION_STAGE);
-CREATE INDEX IF NOT EXISTS PRIVACY_GROUP_LOOKUPID ON PRIVACY_GROUP (LOOKUP_ID);
-CREATE INDEX IF NOT EXISTS ST_TRANSACTION_HASH ON ST_TRANSACTION (HASH);
-CREATE INDEX IF NOT EXISTS ST_AFFECTED_TRANSACTION_TXNID ON ST_AFFECTED_TRANSACTION (TXN_ID);
-";
-
-/// Every table and the columns the store reads or writes.
-const REQUIRED: &[(&str, &[&str])] = &[
-    (
-        "ENCRYPTED_TRANSACTION",
-        &["HASH", "ENCODED_PAYLOAD", "PAYLOAD_CODEC", "TIMESTAMP"],
-    ),
-    (
-        "ENCRYPTED_RAW_TRANSACTION",
-        &[
-            "HASH",
-            "ENCRYPTED_PAYLOAD",
-            "ENCRYPTED_KEY",
-            "NONCE",
-            "SENDER",
-            "TIMESTAMP",
-        ],
-    ),
-    ("PRIVACY_GROUP", &["ID", "LOOKUP_ID", "DATA", "TIMESTAMP"]),
-    (
-        "ST_TRANSACTION",
-        &[
-            "ID",
-            "HASH",
-            "PAYLOAD",
-            "PAYLOAD_CODEC",
-            "PRIVACY_MODE",
-            "TIMESTAMP",
-            "VALIDATION_STAGE",
-        ],
-    ),
-    (
-        "ST_AFFECTED_TRANSACTION",
-        &["ID", "AFFECTED_HASH", "TXN_ID"],
-    ),
-];
 
 /// Columns that Tessera's own migrations (`ddls/add-codec`, `ddls/add-timestamp`) added to
 /// older databases. With `autoCreateTables` a database from before them is brought forward the
