@@ -62,12 +62,16 @@ impl Node {
         let store = open_store(&settings).await?;
         let own_keys: Vec<_> = settings.keys.iter().map(|pair| *pair.public()).collect();
         let enclave = Arc::new(Enclave::new(settings.keys)?);
-        let network = Arc::new(Network::new(
-            &settings.p2p_url,
-            own_keys,
-            &settings.peers,
-            settings.disable_peer_discovery,
-        ));
+        let network = Arc::new(
+            Network::new(
+                &settings.p2p_url,
+                own_keys,
+                &settings.peers,
+                settings.disable_peer_discovery,
+                store.clone(),
+            )
+            .await?,
+        );
         let peers = PeerClient::new(PEER_TIMEOUT);
         let rules = TransactionRules {
             digest: settings.digest,

@@ -31,10 +31,17 @@ pub async fn recover(
     discovery_wait: Duration,
 ) -> Outcome {
     let deadline = Instant::now() + discovery_wait;
-    while !network.all_configured_peers_known() && Instant::now() < deadline {
+    while !network.all_configured_peers_known().await.unwrap_or(false) && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let nodes = network.remote_nodes();
+    let nodes = match network.remote_nodes().await {
+        Ok(nodes) => nodes,
+        Err(error) => {
+            tracing::error!(%error, "cannot read the network map; nothing to recover from");
+            return Outcome::Failure;
+        }
+    };
     if nodes.is_empty() {
         tracing::error!("no peer announced itself; nothing to recover from");
         return Outcome::Failure;

@@ -22,9 +22,11 @@ use std::sync::Arc;
 use cloister_core::digest::TxHash;
 use cloister_core::payload::{PayloadCodec, PrivacyMode};
 
+use cloister_core::keys::PublicKey;
+
 use crate::rows::{
-    InsertOutcome, NewStagedTransaction, PrivacyGroupRow, RawTransactionRow, StagingCounts,
-    TransactionRow,
+    InsertOutcome, NewStagedTransaction, PeerKeyRow, PeerRow, PrivacyGroupRow, RawTransactionRow,
+    StagingCounts, TransactionRow,
 };
 use crate::Store;
 
@@ -47,6 +49,9 @@ macro_rules! conformance_tests {
             racing_inserts_of_one_hash,
             racing_compare_and_swap,
             health_reports_reachable,
+            discovery_parties,
+            discovery_peers_and_keys,
+            racing_peer_records,
         );
     };
     (@each $fresh:path; $($check:ident),+ $(,)?) => {
@@ -634,4 +639,125 @@ pub async fn health_reports_reachable(store: Arc<dyn Store>) {
     assert!(health.reachable, "unreachable: {:?}", health.detail);
     assert!(!health.role.is_empty());
     assert_eq!(health.detail, None);
+}
+
+fn peer(url: &str, versions: &[&str]) -> PeerRow {
+    PeerRow {
+        url: url.into(),
+        versions: versions.iter().map(|v| (*v).to_owned()).collect(),
+    }
+}
+
+fn key(byte: u8) -> PublicKey {
+    PublicKey::from_bytes([byte; 32])
+}
+
+/// The party list is a set: adding twice keeps one, removing says whether it was there.
+pub async fn discovery_parties(store: Arc<dyn Store>) {
+    let urls = |list: &[&str]| list.iter().map(|u| (*u).to_owned()).collect::<Vec<_>>();
+    assert!(store.list_parties().await.expect("list").is_empty());
+    store
+        .add_parties(&urls(&["http://b:2/", "http://a:1/"]))
+        .await
+        .expect("add");
+    store
+        .add_parties(&urls(&["http://a:1/", "http://c:3/"]))
+        .await
+        .expect("add again");
+    assert_eq!(
+        store.list_parties().await.expect("list"),
+        urls(&["http://a:1/", "http://b:2/", "http://c:3/"])
+    );
+    assert!(store.remove_party("http://b:2/").await.expect("remove"));
+    assert!(!store
+        .remove_party("http://b:2/")
+        .await
+        .expect("remove twice"));
+    assert_eq!(
+        store.list_parties().await.expect("list"),
+        urls(&["http://a:1/", "http://c:3/"])
+    );
+}
+
+/// A peer's record replaces its keys as a whole; a key moves to the last node announcing it;
+/// forgetting a node drops its keys.
+pub async fn discovery_peers_and_keys(store: Arc<dyn Store>) {
+    let a = peer("http://a:1/", &["1.0", "2.1", "5.0"]);
+    let b = peer("http://b:2/", &[]);
+    store.record_peer(&a, &[key(1), key(2)]).await.expect("a");
+    store.record_peer(&b, &[key(3)]).await.expect("b");
+    assert_eq!(
+        store.peer_for_key(&key(1)).await.expect("get"),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store.peer_for_key(&key(3)).await.expect("get"),
+        Some(b.clone())
+    );
+    assert_eq!(store.peer_for_key(&key(9)).await.expect("get"), None);
+    assert_eq!(
+        store.list_peers().await.expect("peers"),
+        [a.clone(), b.clone()]
+    );
+
+    let a2 = peer("http://a:1/", &["1.0"]);
+    store
+        .record_peer(&a2, &[key(2), key(4)])
+        .await
+        .expect("a again");
+    store
+        .record_peer(&b, &[key(3), key(2)])
+        .await
+        .expect("b takes key 2");
+    let expected = [(key(2), &b), (key(3), &b), (key(4), &a2)].map(|(key, p)| PeerKeyRow {
+        key,
+        url: p.url.clone(),
+    });
+    assert_eq!(store.list_peer_keys().await.expect("keys"), expected);
+    assert_eq!(store.peer_for_key(&key(4)).await.expect("get"), Some(a2));
+
+    store.forget_peer(&a.url).await.expect("forget");
+    assert_eq!(store.peer_for_key(&key(4)).await.expect("get"), None);
+    assert_eq!(store.list_peers().await.expect("peers"), [b]);
+    assert_eq!(store.list_peer_keys().await.expect("keys").len(), 2);
+}
+
+/// Replicas recording one peer's announcements at once leave its keys exactly as one of the
+/// announcements listed them, never a mixture.
+pub async fn racing_peer_records(store: Arc<dyn Store>) {
+    let node = peer("http://racer:1/", &["4.0"]);
+    let barrier = Arc::new(tokio::sync::Barrier::new(10));
+    let announcements: Vec<Vec<PublicKey>> = (0..10u8)
+        .map(|i| vec![key(i * 3 + 1), key(i * 3 + 2), key(100)])
+        .collect();
+    let tasks: Vec<_> = announcements
+        .iter()
+        .cloned()
+        .map(|keys| {
+            let (store, barrier, node) = (Arc::clone(&store), Arc::clone(&barrier), node.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.record_peer(&node, &keys).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task").expect("record");
+    }
+    let mut stored: Vec<PublicKey> = store
+        .list_peer_keys()
+        .await
+        .expect("keys")
+        .into_iter()
+        .map(|row| row.key)
+        .collect();
+    stored.sort();
+    assert!(
+        announcements.iter().any(|keys| {
+            let mut keys = keys.clone();
+            keys.sort();
+            keys == stored
+        }),
+        "stored keys {stored:?} match no single announcement"
+    );
 }

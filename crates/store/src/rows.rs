@@ -5,6 +5,7 @@
 //! have NULL there; they read back as 0, and sort first.
 
 use cloister_core::digest::TxHash;
+use cloister_core::keys::PublicKey;
 use cloister_core::payload::{PayloadCodec, PrivacyMode};
 
 /// A row of `ENCRYPTED_TRANSACTION`: one encoded payload under its transaction hash.
@@ -113,4 +114,23 @@ pub struct StagingCounts {
     pub total: u64,
     /// Rows with a `VALIDATION_STAGE`.
     pub staged: u64,
+}
+
+/// A node of the network that announced itself (`CLOISTER_PEER`, one of Cloister's own tables):
+/// discovery state every replica of a node shares through the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerRow {
+    /// `URL`: its normalised P2P URL (primary key).
+    pub url: String,
+    /// `VERSIONS`: the API versions it advertised, in its order.
+    pub versions: Vec<String>,
+}
+
+/// A row of `CLOISTER_PEER_KEY`: which node holds a public key, as that node itself announced.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PeerKeyRow {
+    /// `PUBLIC_KEY` (primary key: a key belongs to one node at a time).
+    pub key: PublicKey,
+    /// `URL` of the node holding it.
+    pub url: String,
 }

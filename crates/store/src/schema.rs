@@ -1,5 +1,6 @@
-//! Schema facts every backend shares: Tessera's tables and columns, and the indexes created with
-//! `autoCreateTables`. The table DDL itself differs per dialect and stays in each backend.
+//! Schema facts every backend shares: Tessera's tables and columns, the indexes created with
+//! `autoCreateTables`, and Cloister's own tables. Tessera's table DDL differs per dialect and
+//! stays in each backend.
 
 /// Indexes: Tessera's two (`ST_TRANSACTION_VALSTG` from the DDL, `PRIVACY_GROUP_LOOKUPID`
 /// from the entity), `ST_TRANSACTION_HASH` (in Tessera's entity annotation only) and one of
@@ -11,6 +12,41 @@ CREATE INDEX IF NOT EXISTS PRIVACY_GROUP_LOOKUPID ON PRIVACY_GROUP (LOOKUP_ID);
 CREATE INDEX IF NOT EXISTS ST_TRANSACTION_HASH ON ST_TRANSACTION (HASH);
 CREATE INDEX IF NOT EXISTS ST_AFFECTED_TRANSACTION_TXNID ON ST_AFFECTED_TRANSACTION (TXN_ID);
 ";
+
+/// Cloister's own tables (discovery state shared by replicas), in a dialect's spelling of a
+/// byte string and a 64-bit integer. Created at every start, whatever `autoCreateTables` says:
+/// Tessera's DDL has no such tables, and a Tessera database going back to Tessera ignores them.
+pub(crate) fn cloister_tables(bytes: &str, bigint: &str) -> String {
+    format!(
+        "
+CREATE TABLE IF NOT EXISTS CLOISTER_PARTY (URL VARCHAR(2048) NOT NULL PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS CLOISTER_PEER (URL VARCHAR(2048) NOT NULL PRIMARY KEY, VERSIONS VARCHAR(1024) NOT NULL, TIMESTAMP {bigint});
+CREATE TABLE IF NOT EXISTS CLOISTER_PEER_KEY (PUBLIC_KEY {bytes} NOT NULL PRIMARY KEY, URL VARCHAR(2048) NOT NULL);
+CREATE INDEX IF NOT EXISTS CLOISTER_PEER_KEY_URL ON CLOISTER_PEER_KEY (URL);
+"
+    )
+}
+
+/// The names of Cloister's own tables.
+pub(crate) const CLOISTER_TABLES: &[&str] =
+    &["CLOISTER_PARTY", "CLOISTER_PEER", "CLOISTER_PEER_KEY"];
+
+/// How `CLOISTER_PEER.VERSIONS` joins a peer's versions (version names never contain it).
+const VERSION_SEPARATOR: char = ',';
+
+/// `CLOISTER_PEER.VERSIONS` for `versions`.
+pub(crate) fn join_versions(versions: &[String]) -> String {
+    versions.join(&VERSION_SEPARATOR.to_string())
+}
+
+/// The versions in a `CLOISTER_PEER.VERSIONS` value.
+pub(crate) fn split_versions(column: &str) -> Vec<String> {
+    column
+        .split(VERSION_SEPARATOR)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
 
 /// Every table and the columns the store reads or writes.
 pub(crate) const REQUIRED: &[(&str, &[&str])] = &[
@@ -46,4 +82,7 @@ pub(crate) const REQUIRED: &[(&str, &[&str])] = &[
         "ST_AFFECTED_TRANSACTION",
         &["ID", "AFFECTED_HASH", "TXN_ID"],
     ),
+    ("CLOISTER_PARTY", &["URL"]),
+    ("CLOISTER_PEER", &["URL", "VERSIONS", "TIMESTAMP"]),
+    ("CLOISTER_PEER_KEY", &["PUBLIC_KEY", "URL"]),
 ];

@@ -2,13 +2,16 @@ use async_trait::async_trait;
 use cloister_core::digest::TxHash;
 use cloister_core::payload::PayloadCodec;
 
+use cloister_core::keys::PublicKey;
+
 use crate::rows::{
-    InsertOutcome, NewStagedTransaction, PrivacyGroupRow, RawTransactionRow, StagedTransaction,
-    StagingCounts, TransactionRow,
+    InsertOutcome, NewStagedTransaction, PeerKeyRow, PeerRow, PrivacyGroupRow, RawTransactionRow,
+    StagedTransaction, StagingCounts, TransactionRow,
 };
 use crate::StoreError;
 
-/// The persistence a Cloister node needs, over Tessera's tables.
+/// The persistence a Cloister node needs, over Tessera's tables plus Cloister's own discovery
+/// tables (so replicas sharing a store share what any of them learnt about the network).
 ///
 /// Contract every backend keeps (checked by the `conformance` suite):
 /// - a write returns only after it is durable (committed, and on disk or on the synchronous
@@ -107,6 +110,32 @@ pub trait Store: Send + Sync {
 
     /// Empties `ST_AFFECTED_TRANSACTION` and `ST_TRANSACTION`.
     async fn clear_staging(&self) -> Result<(), StoreError>;
+
+    /// Adds peer URLs to contact (discovery's party list); URLs already there are kept.
+    async fn add_parties(&self, urls: &[String]) -> Result<(), StoreError>;
+
+    /// Removes a URL from the party list; `false` if it was not there.
+    async fn remove_party(&self, url: &str) -> Result<bool, StoreError>;
+
+    /// Every peer URL to contact, ordered.
+    async fn list_parties(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Records what the node at `peer.url` announced, atomically: its versions, and exactly
+    /// `keys` as its keys (keys it no longer lists are dropped; a key another node held moves
+    /// to this one).
+    async fn record_peer(&self, peer: &PeerRow, keys: &[PublicKey]) -> Result<(), StoreError>;
+
+    /// Forgets the node at `url`: its versions and keys (not its place in the party list).
+    async fn forget_peer(&self, url: &str) -> Result<(), StoreError>;
+
+    /// Every node that announced itself, ordered by URL.
+    async fn list_peers(&self) -> Result<Vec<PeerRow>, StoreError>;
+
+    /// The node holding `key`, or `None` if no node announced it.
+    async fn peer_for_key(&self, key: &PublicKey) -> Result<Option<PeerRow>, StoreError>;
+
+    /// Every (key, node URL) announced, ordered by key.
+    async fn list_peer_keys(&self) -> Result<Vec<PeerKeyRow>, StoreError>;
 
     /// Whether the store answers, and what it is.
     async fn health(&self) -> StoreHealth;

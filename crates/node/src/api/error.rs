@@ -3,6 +3,7 @@
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cloister_core::enclave::EnclaveError;
+use cloister_store::StoreError;
 
 use crate::discovery::DiscoveryError;
 use crate::transaction::TransactionError;
@@ -69,10 +70,20 @@ impl From<TransactionError> for ApiError {
 
 impl From<DiscoveryError> for ApiError {
     fn from(error: DiscoveryError) -> Self {
-        Self {
-            status: StatusCode::FORBIDDEN,
-            body: error.to_string(),
+        match error {
+            DiscoveryError::UnknownPeer(_) => Self {
+                status: StatusCode::FORBIDDEN,
+                body: error.to_string(),
+            },
+            DiscoveryError::Store(store) => store.into(),
         }
+    }
+}
+
+/// A store failure outside a transaction call (the network map) maps as inside one.
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        TransactionError::Store(error).into()
     }
 }
 

@@ -96,18 +96,20 @@ fn caller_versions(headers: &HeaderMap) -> Vec<String> {
     )
 }
 
-async fn party_info_json(State(state): State<AppState>) -> Response {
+async fn party_info_json(State(state): State<AppState>) -> Result<Response, ApiError> {
     let body = model::PartyInfoResponse {
         url: state.network.own_url().to_owned(),
         peers: state
             .network
             .parties()
+            .await?
             .into_iter()
             .map(|url| model::UrlEntry { url })
             .collect(),
         keys: state
             .network
             .known_keys()
+            .await?
             .into_iter()
             .map(|(key, url)| model::KeyUrlEntry {
                 key: key.to_base64(),
@@ -115,7 +117,7 @@ async fn party_info_json(State(state): State<AppState>) -> Response {
             })
             .collect(),
     };
-    json_response(MediaType::Json, StatusCode::OK, &body)
+    Ok(json_response(MediaType::Json, StatusCode::OK, &body))
 }
 
 async fn party_info(
@@ -129,7 +131,8 @@ async fn party_info(
     if !state.features.enable_remote_key_validation {
         state
             .network
-            .receive(&info, claimed, caller_versions(&headers))?;
+            .receive(&info, claimed, caller_versions(&headers))
+            .await?;
         return Ok(octets(
             StatusCode::OK,
             state.network.reply_party_info().encode(),
@@ -143,7 +146,8 @@ async fn party_info(
     }
     state
         .network
-        .receive(&info, proven, caller_versions(&headers))?;
+        .receive(&info, proven, caller_versions(&headers))
+        .await?;
     Ok(StatusCode::OK.into_response())
 }
 

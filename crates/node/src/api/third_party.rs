@@ -7,6 +7,7 @@ use axum::routing::get;
 use axum::Router;
 use cloister_core::keys::PublicKey;
 
+use super::error::ApiError;
 use super::media::MediaType;
 use super::q2t::json_response;
 use super::{common, model, AppState};
@@ -40,6 +41,7 @@ async fn keys(State(state): State<AppState>) -> Response {
     keys_response(state.transactions.enclave().public_keys().copied())
 }
 
-async fn partyinfo_keys(State(state): State<AppState>) -> Response {
-    keys_response(state.network.known_keys().into_iter().map(|(key, _)| key))
+async fn partyinfo_keys(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let known = state.network.known_keys().await?;
+    Ok(keys_response(known.into_iter().map(|(key, _)| key)))
 }

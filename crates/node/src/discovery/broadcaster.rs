@@ -19,12 +19,15 @@ pub async fn run(network: Arc<Network>, peers: PeerClient, interval: Duration) {
 
 /// Sends this node's PartyInfo to every known peer once, concurrently.
 pub async fn broadcast_once(network: &Network, peers: &PeerClient) {
-    let body = network.own_party_info().encode();
-    let targets = network
-        .parties()
-        .into_iter()
-        .filter(|url| url != network.own_url());
-    let sends = targets.map(|url| {
+    let (info, targets) = match (network.own_party_info().await, network.parties().await) {
+        (Ok(info), Ok(targets)) => (info, targets),
+        (Err(error), _) | (_, Err(error)) => {
+            tracing::warn!(%error, "cannot read the network map; party info not sent this round");
+            return;
+        }
+    };
+    let body = info.encode();
+    let sends = targets.into_iter().map(|url| {
         let body = body.clone();
         async move {
             let result = peers.post_party_info(&url, body).await;
@@ -36,7 +39,9 @@ pub async fn broadcast_once(network: &Network, peers: &PeerClient) {
             Ok(()) => {}
             Err(PeerError::Unreachable(reason)) => {
                 tracing::debug!(peer = %url, %reason, "peer unreachable; forgetting it");
-                network.forget(&url);
+                if let Err(error) = network.forget(&url).await {
+                    tracing::warn!(peer = %url, %error, "could not forget an unreachable peer");
+                }
             }
             Err(error) => tracing::debug!(peer = %url, %error, "party info not accepted"),
         }

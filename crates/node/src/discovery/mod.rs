@@ -1,8 +1,12 @@
 //! Discovery: which peers exist and which keys each one holds (Tessera's PartyStore and
 //! NetworkStore), learnt from the PartyInfo peers send each other.
 //!
+//! - The state lives in the store (Cloister's discovery tables), not in this process: replicas
+//!   sharing a store share what any of them learnt, so no replica answers differently from its
+//!   twin. Only this node's own URL, keys and configured peers come from its settings.
 //! - A key's node is only ever learnt from that node itself: a PartyInfo's recipients are
-//!   accepted only for the URL of the node that sent it.
+//!   accepted only for the URL of the node that sent it. This node's own keys always resolve
+//!   to itself, whatever a peer claims.
 //! - Party URLs a peer mentions are added to the peers to contact, unless discovery is disabled.
 //! - [`broadcaster`] sends this node's PartyInfo to every peer periodically.
 //! - [`key_validation`] makes a peer prove it holds the keys it claims (optional feature).
@@ -10,132 +14,127 @@
 pub mod broadcaster;
 pub mod key_validation;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::RwLock;
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use cloister_core::keys::PublicKey;
 use cloister_core::partyinfo::{normalize_url, PartyInfo};
 use cloister_core::version;
+use cloister_store::{PeerRow, Store, StoreError};
 
-/// A node of the network as this node knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerNode {
-    /// Its normalised P2P URL.
-    pub url: String,
-    /// The API versions it advertised.
-    pub versions: Vec<String>,
-}
+/// A node of the network as this node knows it: its normalised P2P URL and the API versions
+/// it advertised.
+pub type PeerNode = PeerRow;
 
-/// Why a PartyInfo was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a PartyInfo was refused or could not be recorded.
+#[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
     /// Discovery is disabled and the sender is not a configured peer.
     #[error("{0} is not a known peer")]
     UnknownPeer(String),
+    /// The store holding the network map did not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-#[derive(Debug, Default)]
-struct State {
-    /// URLs to send PartyInfo to (configured and learnt).
-    parties: BTreeSet<String>,
-    /// Nodes that told us their keys: URL → (keys, versions).
-    nodes: BTreeMap<String, (BTreeSet<PublicKey>, Vec<String>)>,
-    /// Key → URL of the node holding it.
-    key_index: HashMap<PublicKey, String>,
-}
-
-/// The network map. Shared by the P2P handlers, the broadcaster and the transaction manager.
-#[derive(Debug)]
+/// The network map, over the store. Shared by the P2P handlers, the broadcaster and the
+/// transaction manager.
 pub struct Network {
-    own_url: String,
-    own_keys: Vec<PublicKey>,
+    own: PeerNode,
+    own_keys: BTreeSet<PublicKey>,
     configured_peers: BTreeSet<String>,
     disable_discovery: bool,
-    state: RwLock<State>,
+    store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Network")
+            .field("own_url", &self.own.url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Network {
-    /// A network map seeded with the configured peers and this node's own keys.
-    pub fn new(
+    /// The network map of a node with these own keys and configured peers; the configured
+    /// peers are added to the store's party list.
+    pub async fn new(
         own_url: &str,
         own_keys: Vec<PublicKey>,
         configured_peers: &[String],
         disable_discovery: bool,
-    ) -> Self {
-        let own_url = normalize_url(own_url);
+        store: Arc<dyn Store>,
+    ) -> Result<Self, StoreError> {
         let configured_peers: BTreeSet<String> =
             configured_peers.iter().map(|u| normalize_url(u)).collect();
-        let network = Self {
-            own_url: own_url.clone(),
-            own_keys: own_keys.clone(),
-            configured_peers: configured_peers.clone(),
+        let peers: Vec<String> = configured_peers.iter().cloned().collect();
+        store.add_parties(&peers).await?;
+        Ok(Self {
+            own: PeerNode {
+                url: normalize_url(own_url),
+                versions: version::ADVERTISED_TO_PEERS
+                    .iter()
+                    .map(|v| (*v).to_owned())
+                    .collect(),
+            },
+            own_keys: own_keys.into_iter().collect(),
+            configured_peers,
             disable_discovery,
-            state: RwLock::new(State {
-                parties: configured_peers,
-                ..Default::default()
-            }),
-        };
-        let versions = version::ADVERTISED_TO_PEERS
-            .iter()
-            .map(|v| (*v).to_owned())
-            .collect();
-        network.record(&own_url, own_keys.into_iter().collect(), versions);
-        network
+            store,
+        })
     }
 
     /// This node's advertised P2P URL.
     pub fn own_url(&self) -> &str {
-        &self.own_url
+        &self.own.url
     }
 
-    /// The node holding `key`, if any node told us so.
-    pub fn node_for_key(&self, key: &PublicKey) -> Option<PeerNode> {
-        let state = self.read();
-        let url = state.key_index.get(key)?;
-        let (_, versions) = state.nodes.get(url)?;
-        Some(PeerNode {
-            url: url.clone(),
-            versions: versions.clone(),
-        })
+    /// The node holding `key`, if any node told us so (this node, for its own keys).
+    pub async fn node_for_key(&self, key: &PublicKey) -> Result<Option<PeerNode>, StoreError> {
+        if self.own_keys.contains(key) {
+            return Ok(Some(self.own.clone()));
+        }
+        self.store.peer_for_key(key).await
     }
 
     /// Every (key, URL) known, own keys included (`/partyinfo/keys`, `GET /partyinfo`).
-    pub fn known_keys(&self) -> Vec<(PublicKey, String)> {
-        let state = self.read();
-        let mut keys: Vec<(PublicKey, String)> = state
-            .key_index
-            .iter()
-            .map(|(key, url)| (*key, url.clone()))
+    pub async fn known_keys(&self) -> Result<Vec<(PublicKey, String)>, StoreError> {
+        let mut keys: Vec<(PublicKey, String)> = self
+            .store
+            .list_peer_keys()
+            .await?
+            .into_iter()
+            .filter(|row| !self.own_keys.contains(&row.key))
+            .map(|row| (row.key, row.url))
+            .chain(self.own_keys.iter().map(|key| (*key, self.own.url.clone())))
             .collect();
         keys.sort();
-        keys
+        Ok(keys)
     }
 
     /// Every node other than this one that announced itself, with its versions.
-    pub fn remote_nodes(&self) -> Vec<PeerNode> {
-        let state = self.read();
-        state
-            .nodes
-            .iter()
-            .filter(|(url, _)| **url != self.own_url)
-            .map(|(url, (_, versions))| PeerNode {
-                url: url.clone(),
-                versions: versions.clone(),
-            })
-            .collect()
+    pub async fn remote_nodes(&self) -> Result<Vec<PeerNode>, StoreError> {
+        let mut nodes = self.store.list_peers().await?;
+        nodes.retain(|node| node.url != self.own.url);
+        Ok(nodes)
     }
 
     /// Whether every configured peer has announced itself (its keys and versions are known).
-    pub fn all_configured_peers_known(&self) -> bool {
-        let state = self.read();
-        self.configured_peers
-            .iter()
-            .all(|url| state.nodes.contains_key(url))
+    pub async fn all_configured_peers_known(&self) -> Result<bool, StoreError> {
+        let known: BTreeSet<String> = self
+            .remote_nodes()
+            .await?
+            .into_iter()
+            .map(|n| n.url)
+            .collect();
+        Ok(self.configured_peers.is_subset(&known))
     }
 
-    /// Every peer URL to contact (configured and learnt).
-    pub fn parties(&self) -> Vec<String> {
-        self.read().parties.iter().cloned().collect()
+    /// Every peer URL to contact (configured and learnt), never this node's own.
+    pub async fn parties(&self) -> Result<Vec<String>, StoreError> {
+        let mut parties = self.store.list_parties().await?;
+        parties.retain(|url| *url != self.own.url);
+        Ok(parties)
     }
 
     /// The keys a PartyInfo claims for its sender: only those listed under the sender's own URL.
@@ -157,126 +156,177 @@ impl Network {
 
     /// Handles a PartyInfo POSTed by a peer advertising `versions`, recording `keys` (its
     /// claimed keys, or those it proved) for it.
-    pub fn receive(
+    pub async fn receive(
         &self,
         info: &PartyInfo,
         keys: BTreeSet<PublicKey>,
         versions: Vec<String>,
     ) -> Result<(), DiscoveryError> {
         self.admit(info)?;
-        self.record(&info.url, keys, versions);
-        let mut state = self.write();
-        state.parties.insert(info.url.clone());
+        if info.url == self.own.url {
+            return Ok(());
+        }
+        let keys: Vec<PublicKey> = keys.difference(&self.own_keys).copied().collect();
+        let node = PeerNode {
+            url: info.url.clone(),
+            versions,
+        };
+        self.store.record_peer(&node, &keys).await?;
+        let mut parties = vec![info.url.clone()];
         if !self.disable_discovery {
-            state.parties.extend(
+            parties.extend(
                 info.parties
                     .iter()
-                    .filter(|url| **url != self.own_url)
+                    .filter(|url| **url != self.own.url)
                     .cloned(),
             );
         }
+        self.store.add_parties(&parties).await?;
         Ok(())
     }
 
     /// This node's PartyInfo: its URL, its own keys, and every party it knows (itself too).
-    pub fn own_party_info(&self) -> PartyInfo {
-        let recipients = self.own_keys.iter().map(|key| (*key, self.own_url.clone()));
-        let mut parties = self.parties();
-        parties.push(self.own_url.clone());
-        PartyInfo::new(&self.own_url, recipients, parties)
+    pub async fn own_party_info(&self) -> Result<PartyInfo, StoreError> {
+        let recipients = self.own_keys.iter().map(|key| (*key, self.own.url.clone()));
+        let mut parties = self.parties().await?;
+        parties.push(self.own.url.clone());
+        Ok(PartyInfo::new(&self.own.url, recipients, parties))
     }
 
     /// The PartyInfo returned to a peer that POSTed its own: just this node's URL (Tessera's
     /// legacy-compatible reply).
     pub fn reply_party_info(&self) -> PartyInfo {
-        PartyInfo::new(&self.own_url, [], [])
+        PartyInfo::new(&self.own.url, [], [])
     }
 
     /// Forgets an unreachable peer. Configured peers are kept as contacts (they are the way
     /// back into the network) but lose their keys until they announce themselves again.
-    pub fn forget(&self, url: &str) {
-        let mut state = self.write();
+    pub async fn forget(&self, url: &str) -> Result<(), StoreError> {
+        if url == self.own.url {
+            return Ok(());
+        }
         if !self.configured_peers.contains(url) {
-            state.parties.remove(url);
+            self.store.remove_party(url).await?;
         }
-        if url != self.own_url {
-            state.nodes.remove(url);
-            state.key_index.retain(|_, owner| owner != url);
-        }
-    }
-
-    fn record(&self, url: &str, keys: BTreeSet<PublicKey>, versions: Vec<String>) {
-        let mut state = self.write();
-        state.key_index.retain(|_, owner| owner != url);
-        for key in &keys {
-            state.key_index.insert(*key, url.to_owned());
-        }
-        state.nodes.insert(url.to_owned(), (keys, versions));
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.state
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.state
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.store.forget_peer(url).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cloister_store::{SqliteOptions, SqliteStore};
 
     fn key(byte: u8) -> PublicKey {
         PublicKey::from_bytes([byte; 32])
     }
 
-    #[test]
-    fn keys_are_learnt_only_from_their_own_node() {
-        let network = Network::new("http://a:1", vec![key(1)], &[], false);
+    fn store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+        let options = SqliteOptions {
+            auto_create_tables: true,
+            ..Default::default()
+        };
+        Arc::new(SqliteStore::open(&dir.path().join("db"), &options).unwrap())
+    }
+
+    async fn network(
+        dir: &tempfile::TempDir,
+        own_keys: Vec<PublicKey>,
+        peers: &[String],
+        disable: bool,
+    ) -> Network {
+        Network::new("http://a:1", own_keys, peers, disable, store(dir))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn keys_are_learnt_only_from_their_own_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let network = network(&dir, vec![key(1)], &[], false).await;
         let info = PartyInfo::new(
             "http://b:2",
             [
                 (key(2), "http://b:2/".into()),
                 (key(3), "http://c:3/".into()),
+                (key(1), "http://b:2/".into()),
             ],
             ["http://c:3/".into()],
         );
         network
             .receive(&info, Network::claimed_keys(&info), vec!["v1".into()])
+            .await
             .unwrap();
-        assert_eq!(network.node_for_key(&key(2)).unwrap().url, "http://b:2/");
-        assert_eq!(network.node_for_key(&key(3)), None);
-        assert_eq!(network.node_for_key(&key(1)).unwrap().url, "http://a:1/");
-        assert_eq!(network.parties(), ["http://b:2/", "http://c:3/"]);
-    }
-
-    #[test]
-    fn disabled_discovery_refuses_strangers_and_learns_no_parties() {
-        let network = Network::new("http://a:1", vec![], &["http://b:2".into()], true);
-        let stranger = PartyInfo::new("http://x:9", [], []);
+        let network = &network;
+        let url = |k| async move { network.node_for_key(&key(k)).await.unwrap().map(|n| n.url) };
+        assert_eq!(url(2).await.as_deref(), Some("http://b:2/"));
+        assert_eq!(url(3).await, None);
         assert_eq!(
-            network.receive(&stranger, BTreeSet::new(), vec![]),
-            Err(DiscoveryError::UnknownPeer("http://x:9/".into()))
+            url(1).await.as_deref(),
+            Some("http://a:1/"),
+            "own keys stay ours"
         );
-        let peer = PartyInfo::new("http://b:2", [], ["http://c:3/".into()]);
-        network.receive(&peer, BTreeSet::new(), vec![]).unwrap();
-        assert_eq!(network.parties(), ["http://b:2/"]);
+        assert_eq!(
+            network.parties().await.unwrap(),
+            ["http://b:2/", "http://c:3/"]
+        );
     }
 
-    #[test]
-    fn forgetting_a_node_drops_its_keys() {
-        let network = Network::new("http://a:1", vec![], &[], false);
+    #[tokio::test]
+    async fn disabled_discovery_refuses_strangers_and_learns_no_parties() {
+        let dir = tempfile::tempdir().unwrap();
+        let network = network(&dir, vec![], &["http://b:2".into()], true).await;
+        let stranger = PartyInfo::new("http://x:9", [], []);
+        assert!(matches!(
+            network.receive(&stranger, BTreeSet::new(), vec![]).await,
+            Err(DiscoveryError::UnknownPeer(url)) if url == "http://x:9/"
+        ));
+        let peer = PartyInfo::new("http://b:2", [], ["http://c:3/".into()]);
+        network
+            .receive(&peer, BTreeSet::new(), vec![])
+            .await
+            .unwrap();
+        assert_eq!(network.parties().await.unwrap(), ["http://b:2/"]);
+    }
+
+    #[tokio::test]
+    async fn forgetting_a_node_drops_its_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let network = network(&dir, vec![], &[], false).await;
         let info = PartyInfo::new("http://b:2", [(key(2), "http://b:2/".into())], []);
         network
             .receive(&info, Network::claimed_keys(&info), vec![])
+            .await
             .unwrap();
-        network.forget("http://b:2/");
-        assert_eq!(network.node_for_key(&key(2)), None);
-        assert!(network.parties().is_empty());
+        network.forget("http://b:2/").await.unwrap();
+        assert_eq!(network.node_for_key(&key(2)).await.unwrap(), None);
+        assert!(network.parties().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn replicas_on_one_store_see_what_either_learnt() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = store(&dir);
+        let replica = |url: &'static str| {
+            let shared = Arc::clone(&shared);
+            async move {
+                Network::new(url, vec![key(1)], &[], false, shared)
+                    .await
+                    .unwrap()
+            }
+        };
+        let (one, two) = (replica("http://r1:1").await, replica("http://r2:1").await);
+        let info = PartyInfo::new("http://b:2", [(key(2), "http://b:2/".into())], []);
+        one.receive(&info, Network::claimed_keys(&info), vec!["4.0".into()])
+            .await
+            .unwrap();
+        let learnt = two.node_for_key(&key(2)).await.unwrap().unwrap();
+        assert_eq!(
+            (learnt.url.as_str(), learnt.versions.as_slice()),
+            ("http://b:2/", ["4.0".to_owned()].as_slice())
+        );
+        assert_eq!(two.parties().await.unwrap(), ["http://b:2/"]);
+        two.forget("http://b:2/").await.unwrap();
+        assert_eq!(one.node_for_key(&key(2)).await.unwrap(), None);
     }
 }

@@ -31,7 +31,7 @@ use cloister_store::{Store, TransactionRow};
 
 pub use error::TransactionError;
 
-use crate::discovery::Network;
+use crate::discovery::{Network, PeerNode};
 use crate::peer_client::PeerClient;
 
 /// The privacy settings a client asks for on `/send` or `/sendsignedtx`.
@@ -139,6 +139,14 @@ impl TransactionManager {
             codec: PayloadCodec::CURRENT,
             timestamp: cloister_store::now_millis(),
         }
+    }
+
+    /// The node holding `key`, which must be known.
+    async fn node_of(&self, key: &PublicKey) -> Result<PeerNode, TransactionError> {
+        self.network
+            .node_for_key(key)
+            .await?
+            .ok_or(TransactionError::RecipientNotFound(*key))
     }
 
     /// Local keys among `keys`, in order.

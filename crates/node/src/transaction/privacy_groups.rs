@@ -149,10 +149,7 @@ impl TransactionManager {
             .collect();
         let mut nodes = Vec::new();
         for key in &remote {
-            let node = self
-                .network
-                .node_for_key(key)
-                .ok_or(TransactionError::RecipientNotFound(*key))?;
+            let node = self.node_of(key).await?;
             if !node.versions.iter().any(|v| v == version::V3_0) {
                 return Err(TransactionError::PrivacyViolation(format!(
                     "Transactions with privacy group is not currently supported on recipient {key}"

@@ -40,10 +40,7 @@ impl TransactionManager {
     /// ALL resend: pushes every stored transaction involving `requester` to the node holding
     /// it. Returns how many were pushed.
     pub async fn resend_all(&self, requester: &PublicKey) -> Result<u64, TransactionError> {
-        let node = self
-            .network
-            .node_for_key(requester)
-            .ok_or(TransactionError::RecipientNotFound(*requester))?;
+        let node = self.node_of(requester).await?;
         let (mut offset, mut pushed) = (0, 0);
         loop {
             let rows = self.store.list_transactions(offset, PAGE).await?;
@@ -80,10 +77,7 @@ impl TransactionManager {
         if self.enclave.holds(requester) {
             return Ok(0);
         }
-        let node = self
-            .network
-            .node_for_key(requester)
-            .ok_or(TransactionError::RecipientNotFound(*requester))?;
+        let node = self.node_of(requester).await?;
         let (mut offset, mut published, mut batch) = (0, 0, Vec::new());
         loop {
             let rows = self.store.list_transactions(offset, PAGE).await?;

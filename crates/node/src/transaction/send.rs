@@ -192,17 +192,12 @@ impl TransactionManager {
             .filter(|key| !self.enclave.holds(key))
             .copied()
             .collect();
-        let targets = remote
-            .iter()
-            .map(|key| {
-                let node = self
-                    .network
-                    .node_for_key(key)
-                    .ok_or(TransactionError::RecipientNotFound(*key))?;
-                privacy::check_recipient_supports(&payload, key, &node.versions)?;
-                Ok((*key, node))
-            })
-            .collect::<Result<Vec<_>, TransactionError>>()?;
+        let mut targets = Vec::with_capacity(remote.len());
+        for key in remote {
+            let node = self.node_of(&key).await?;
+            privacy::check_recipient_supports(&payload, &key, &node.versions)?;
+            targets.push((key, node));
+        }
         let sent = Sent {
             hash: hash.clone(),
             managed_parties: self.managed(recipients),

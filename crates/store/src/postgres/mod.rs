@@ -12,6 +12,7 @@
 //!   one whose outcome was lost in a failover is safe.
 
 mod connect;
+mod discovery;
 mod error;
 mod options;
 mod schema;
@@ -23,6 +24,7 @@ use async_trait::async_trait;
 use cloister_core::b64;
 use cloister_core::config::TargetServer;
 use cloister_core::digest::TxHash;
+use cloister_core::keys::PublicKey;
 use cloister_core::payload::{PayloadCodec, PrivacyMode};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::Row;
@@ -33,8 +35,8 @@ use self::connect::{HostWalker, LastFailure};
 use self::error::corrupt;
 use self::session::{checkout, Session};
 use crate::rows::{
-    InsertOutcome, NewStagedTransaction, PrivacyGroupRow, RawTransactionRow, StagedTransaction,
-    StagingCounts, TransactionRow,
+    InsertOutcome, NewStagedTransaction, PeerKeyRow, PeerRow, PrivacyGroupRow, RawTransactionRow,
+    StagedTransaction, StagingCounts, TransactionRow,
 };
 use crate::{Store, StoreError, StoreHealth};
 
@@ -537,6 +539,38 @@ impl Store for PostgresStore {
             .await?
             .batch("DELETE FROM ST_AFFECTED_TRANSACTION; DELETE FROM ST_TRANSACTION;")
             .await
+    }
+
+    async fn add_parties(&self, urls: &[String]) -> Result<(), StoreError> {
+        discovery::add_parties(self, urls).await
+    }
+
+    async fn remove_party(&self, url: &str) -> Result<bool, StoreError> {
+        discovery::remove_party(self, url).await
+    }
+
+    async fn list_parties(&self) -> Result<Vec<String>, StoreError> {
+        discovery::list_parties(self).await
+    }
+
+    async fn record_peer(&self, peer: &PeerRow, keys: &[PublicKey]) -> Result<(), StoreError> {
+        discovery::record_peer(self, peer, keys, crate::now_millis()).await
+    }
+
+    async fn forget_peer(&self, url: &str) -> Result<(), StoreError> {
+        discovery::forget_peer(self, url).await
+    }
+
+    async fn list_peers(&self) -> Result<Vec<PeerRow>, StoreError> {
+        discovery::list_peers(self).await
+    }
+
+    async fn peer_for_key(&self, key: &PublicKey) -> Result<Option<PeerRow>, StoreError> {
+        discovery::peer_for_key(self, key).await
+    }
+
+    async fn list_peer_keys(&self) -> Result<Vec<PeerKeyRow>, StoreError> {
+        discovery::list_peer_keys(self).await
     }
 
     async fn health(&self) -> StoreHealth {

@@ -7,7 +7,7 @@
 //! Statements read numbers with `::BIGINT` casts, so they work on either numeric type.
 
 use super::session::Session;
-use crate::schema::{INDEXES, REQUIRED};
+use crate::schema::{cloister_tables, CLOISTER_TABLES, INDEXES, REQUIRED};
 use crate::StoreError;
 
 const TABLES: &str = "
@@ -32,31 +32,29 @@ ALTER TABLE ENCRYPTED_RAW_TRANSACTION ADD COLUMN IF NOT EXISTS TIMESTAMP DECIMAL
 /// with a unique violation in the catalog when two run at once).
 const SCHEMA_LOCK: i64 = 0x436c_6f69_7374_6572; // "Cloister"
 
-/// Creates what is missing (when `auto_create`), then checks every table and column the store
-/// uses, so a wrong database fails at start instead of on the first request.
+/// Creates what is missing (Tessera's tables when `auto_create`, Cloister's whenever absent),
+/// then checks every table and column the store uses, so a wrong database fails at start
+/// instead of on the first request. Nothing is written when nothing is missing, so a store
+/// opened on a standby (target `any`) starts.
 pub(super) async fn prepare(session: &mut Session, auto_create: bool) -> Result<(), StoreError> {
-    if auto_create {
+    let mut present = catalog(session).await?;
+    let ours_missing = CLOISTER_TABLES
+        .iter()
+        .any(|table| !present.iter().any(|(t, _)| t == table));
+    if auto_create || ours_missing {
         session.begin().await?;
         session
             .execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .await?;
-        session.batch(TABLES).await?;
-        session.batch(MIGRATIONS).await?;
-        session.batch(INDEXES).await?;
+        if auto_create {
+            session.batch(TABLES).await?;
+            session.batch(MIGRATIONS).await?;
+            session.batch(INDEXES).await?;
+        }
+        session.batch(&cloister_tables("BYTEA", "BIGINT")).await?;
         session.commit().await?;
+        present = catalog(session).await?;
     }
-    let rows = session
-        .query(
-            "SELECT upper(table_name::text), upper(column_name::text) FROM information_schema.columns \
-             WHERE table_schema = current_schema()",
-            &[],
-        )
-        .await?;
-    let present: Vec<(String, String)> = rows
-        .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-        .collect::<Result<_, tokio_postgres::Error>>()
-        .map_err(|e| StoreError::Backend(format!("reading the catalog: {e}")))?;
     for (table, required) in REQUIRED {
         let columns: Vec<&str> = present
             .iter()
@@ -75,4 +73,19 @@ pub(super) async fn prepare(session: &mut Session, auto_create: bool) -> Result<
         }
     }
     Ok(())
+}
+
+/// Every (table, column) of the current schema, upper-cased.
+async fn catalog(session: &mut Session) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = session
+        .query(
+            "SELECT upper(table_name::text), upper(column_name::text) FROM information_schema.columns \
+             WHERE table_schema = current_schema()",
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, tokio_postgres::Error>>()
+        .map_err(|e| StoreError::Backend(format!("reading the catalog: {e}")))
 }

@@ -8,6 +8,7 @@
 //! - Several processes (replicas on one host) may open the same file: writes take SQLite's
 //!   write lock with `BEGIN IMMEDIATE` and wait up to the busy timeout for it.
 
+mod discovery;
 mod error;
 mod readers;
 mod schema;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cloister_core::b64;
 use cloister_core::digest::TxHash;
+use cloister_core::keys::PublicKey;
 use cloister_core::payload::{PayloadCodec, PrivacyMode};
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
@@ -27,8 +29,8 @@ use self::error::{from_sqlite, in_table};
 use self::readers::Readers;
 use self::writer::Writer;
 use crate::rows::{
-    InsertOutcome, NewStagedTransaction, PrivacyGroupRow, RawTransactionRow, StagedTransaction,
-    StagingCounts, TransactionRow,
+    InsertOutcome, NewStagedTransaction, PeerKeyRow, PeerRow, PrivacyGroupRow, RawTransactionRow,
+    StagedTransaction, StagingCounts, TransactionRow,
 };
 use crate::{Store, StoreError, StoreHealth};
 
@@ -619,6 +621,53 @@ impl Store for SqliteStore {
                 .map_err(from_sqlite)
             })
             .await
+    }
+
+    async fn add_parties(&self, urls: &[String]) -> Result<(), StoreError> {
+        let urls = urls.to_vec();
+        self.writer
+            .write(move |conn| discovery::add_parties(conn, &urls))
+            .await
+    }
+
+    async fn remove_party(&self, url: &str) -> Result<bool, StoreError> {
+        let url = url.to_owned();
+        self.writer
+            .write(move |conn| discovery::remove_party(conn, &url))
+            .await
+    }
+
+    async fn list_parties(&self) -> Result<Vec<String>, StoreError> {
+        self.readers.read(discovery::list_parties).await
+    }
+
+    async fn record_peer(&self, peer: &PeerRow, keys: &[PublicKey]) -> Result<(), StoreError> {
+        let (peer, keys, now) = (peer.clone(), keys.to_vec(), crate::now_millis());
+        self.writer
+            .write(move |conn| discovery::record_peer(conn, &peer, &keys, now))
+            .await
+    }
+
+    async fn forget_peer(&self, url: &str) -> Result<(), StoreError> {
+        let url = url.to_owned();
+        self.writer
+            .write(move |conn| discovery::forget_peer(conn, &url))
+            .await
+    }
+
+    async fn list_peers(&self) -> Result<Vec<PeerRow>, StoreError> {
+        self.readers.read(discovery::list_peers).await
+    }
+
+    async fn peer_for_key(&self, key: &PublicKey) -> Result<Option<PeerRow>, StoreError> {
+        let key = *key;
+        self.readers
+            .read(move |conn| discovery::peer_for_key(conn, &key))
+            .await
+    }
+
+    async fn list_peer_keys(&self) -> Result<Vec<PeerKeyRow>, StoreError> {
+        self.readers.read(discovery::list_peer_keys).await
     }
 
     async fn health(&self) -> StoreHealth {

@@ -4,7 +4,7 @@
 //! Tessera's, so a database created by Tessera can be adopted and one created here can be
 //! handed back. `IF NOT EXISTS` everywhere: several replicas may start at once on one file.
 
-use crate::schema::{INDEXES, REQUIRED};
+use crate::schema::{cloister_tables, INDEXES, REQUIRED};
 use rusqlite::Connection;
 
 use super::error::from_sqlite;
@@ -29,8 +29,9 @@ const MIGRATED: &[(&str, &str, &str)] = &[
     ("ENCRYPTED_RAW_TRANSACTION", "TIMESTAMP", "NUMBER(19)"),
 ];
 
-/// Creates what is missing (when `auto_create`), then checks that every table and column the
-/// store uses is there, so a wrong file fails at start instead of on the first request.
+/// Creates what is missing (Tessera's tables when `auto_create`, Cloister's always), then checks
+/// that every table and column the store uses is there, so a wrong file fails at start instead
+/// of on the first request.
 pub(super) fn prepare(conn: &Connection, auto_create: bool) -> Result<(), StoreError> {
     if auto_create {
         conn.execute_batch(TABLES).map_err(from_sqlite)?;
@@ -47,6 +48,8 @@ pub(super) fn prepare(conn: &Connection, auto_create: bool) -> Result<(), StoreE
         }
         conn.execute_batch(INDEXES).map_err(from_sqlite)?;
     }
+    conn.execute_batch(&cloister_tables("BLOB", "NUMBER(19)"))
+        .map_err(from_sqlite)?;
     for (table, required) in REQUIRED {
         let present = columns(conn, table)?;
         if present.is_empty() {

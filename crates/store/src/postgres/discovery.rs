@@ -1,0 +1,134 @@
+//! Cloister's discovery tables on PostgreSQL (see [`crate::Store::record_peer`] and its
+//! siblings).
+
+use cloister_core::keys::PublicKey;
+use tokio_postgres::Row;
+
+use super::error::corrupt;
+use super::{bad, rows, PostgresStore};
+use crate::rows::{PeerKeyRow, PeerRow};
+use crate::schema::{join_versions, split_versions};
+use crate::StoreError;
+
+const PEER: &str = "CLOISTER_PEER";
+const PEER_KEY: &str = "CLOISTER_PEER_KEY";
+
+fn peer_row(row: &Row) -> Result<PeerRow, StoreError> {
+    Ok(PeerRow {
+        url: row.try_get(0).map_err(corrupt(PEER))?,
+        versions: split_versions(row.try_get(1).map_err(corrupt(PEER))?),
+    })
+}
+
+fn peer_key_row(row: &Row) -> Result<PeerKeyRow, StoreError> {
+    let key: &[u8] = row.try_get(0).map_err(corrupt(PEER_KEY))?;
+    Ok(PeerKeyRow {
+        key: PublicKey::from_slice(key, "PUBLIC_KEY").map_err(|e| bad(PEER_KEY, &e.to_string()))?,
+        url: row.try_get(1).map_err(corrupt(PEER_KEY))?,
+    })
+}
+
+pub(super) async fn add_parties(store: &PostgresStore, urls: &[String]) -> Result<(), StoreError> {
+    store
+        .execute(
+            "INSERT INTO CLOISTER_PARTY (URL) SELECT u FROM UNNEST($1::VARCHAR[]) AS u \
+             ON CONFLICT (URL) DO NOTHING",
+            &[&urls],
+        )
+        .await
+        .map(drop)
+}
+
+pub(super) async fn remove_party(store: &PostgresStore, url: &str) -> Result<bool, StoreError> {
+    let removed = store
+        .execute("DELETE FROM CLOISTER_PARTY WHERE URL = $1", &[&url])
+        .await?;
+    Ok(removed == 1)
+}
+
+pub(super) async fn list_parties(store: &PostgresStore) -> Result<Vec<String>, StoreError> {
+    let found = store
+        .query("SELECT URL FROM CLOISTER_PARTY ORDER BY URL", &[])
+        .await?;
+    found
+        .iter()
+        .map(|r| r.try_get(0).map_err(corrupt("CLOISTER_PARTY")))
+        .collect()
+}
+
+pub(super) async fn record_peer(
+    store: &PostgresStore,
+    peer: &PeerRow,
+    keys: &[PublicKey],
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut keys: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes().as_slice()).collect();
+    // One order for every writer, so two replicas recording overlapping key sets lock the key
+    // rows in the same order and cannot deadlock.
+    keys.sort_unstable();
+    let mut session = store.session().await?;
+    session.begin().await?;
+    // The peer row first: its lock makes concurrent records of one peer take turns, so the
+    // key rows always end as one announcement left them.
+    session
+        .execute(
+            "INSERT INTO CLOISTER_PEER (URL, VERSIONS, TIMESTAMP) VALUES ($1, $2, $3) \
+             ON CONFLICT (URL) DO UPDATE SET VERSIONS = EXCLUDED.VERSIONS, TIMESTAMP = EXCLUDED.TIMESTAMP",
+            &[&peer.url, &join_versions(&peer.versions), &now],
+        )
+        .await?;
+    session
+        .execute("DELETE FROM CLOISTER_PEER_KEY WHERE URL = $1", &[&peer.url])
+        .await?;
+    session
+        .execute(
+            "INSERT INTO CLOISTER_PEER_KEY (PUBLIC_KEY, URL) SELECT k, $2 FROM UNNEST($1::BYTEA[]) AS k \
+             ON CONFLICT (PUBLIC_KEY) DO UPDATE SET URL = EXCLUDED.URL",
+            &[&keys, &peer.url],
+        )
+        .await?;
+    session.commit().await
+}
+
+pub(super) async fn forget_peer(store: &PostgresStore, url: &str) -> Result<(), StoreError> {
+    let mut session = store.session().await?;
+    session.begin().await?;
+    session
+        .execute("DELETE FROM CLOISTER_PEER_KEY WHERE URL = $1", &[&url])
+        .await?;
+    session
+        .execute("DELETE FROM CLOISTER_PEER WHERE URL = $1", &[&url])
+        .await?;
+    session.commit().await
+}
+
+pub(super) async fn list_peers(store: &PostgresStore) -> Result<Vec<PeerRow>, StoreError> {
+    let found = store
+        .query("SELECT URL, VERSIONS FROM CLOISTER_PEER ORDER BY URL", &[])
+        .await?;
+    rows(&found, peer_row)
+}
+
+pub(super) async fn peer_for_key(
+    store: &PostgresStore,
+    key: &PublicKey,
+) -> Result<Option<PeerRow>, StoreError> {
+    let found = store
+        .query(
+            "SELECT p.URL, p.VERSIONS FROM CLOISTER_PEER_KEY k JOIN CLOISTER_PEER p ON p.URL = k.URL \
+             WHERE k.PUBLIC_KEY = $1",
+            &[&key.as_bytes().as_slice()],
+        )
+        .await?;
+    found.first().map(peer_row).transpose()
+}
+
+pub(super) async fn list_peer_keys(store: &PostgresStore) -> Result<Vec<PeerKeyRow>, StoreError> {
+    let found = store
+        .query(
+            "SELECT PUBLIC_KEY, URL FROM CLOISTER_PEER_KEY ORDER BY PUBLIC_KEY",
+            &[],
+        )
+        .await?;
+    rows(&found, peer_key_row)
+}
