@@ -8,6 +8,7 @@
 //!   files and key files made by `cloister keygen`.
 //! - [`postgres`]: PostgreSQL clusters on loopback (a primary, or a primary with a synchronous
 //!   standby) that tests can crash, hang, promote and rejoin.
+//! - [`tessera`]: Tessera's own database DDL, to lay out a database as a Tessera deployment has it.
 //!
 //! Panics are the error strategy here: a harness that cannot set up its world should stop the
 //! test loudly, with the node's log in the message.
@@ -19,3 +20,4 @@ pub mod ganache;
 pub mod http;
 pub mod nodes;
 pub mod postgres;
+pub mod tessera;

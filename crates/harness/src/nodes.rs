@@ -51,6 +51,11 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A loopback address whose port was free a moment ago.
+fn free_loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], free_port()))
+}
+
 /// One node's files and addresses, before and after it runs.
 pub struct NodeDir {
     /// A short name for messages.
@@ -81,13 +86,30 @@ impl NodeDir {
             String::from_utf8_lossy(&out.stderr)
         );
         let public_key = std::fs::read_to_string(dir.join("tm.pub")).unwrap();
-        let address = |port| SocketAddr::from(([127, 0, 0, 1], port));
         Self {
             name: name.into(),
             dir,
             public_key,
-            p2p: address(free_port()),
-            third_party: address(free_port()),
+            p2p: free_loopback(),
+            third_party: free_loopback(),
+        }
+    }
+
+    /// A replica of this node: a new directory holding a copy of its key pair, with its own
+    /// ports. Replicas of one node share its identity (and, configured so, its store).
+    pub fn replica(&self, root: &Path, name: &str) -> Self {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for file in ["tm.key", "tm.pub"] {
+            // `fs::copy` keeps the key file's owner-only mode.
+            std::fs::copy(self.dir.join(file), dir.join(file)).unwrap();
+        }
+        Self {
+            name: name.into(),
+            dir,
+            public_key: self.public_key.clone(),
+            p2p: free_loopback(),
+            third_party: free_loopback(),
         }
     }
 

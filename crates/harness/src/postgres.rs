@@ -275,6 +275,27 @@ impl PgCluster {
         )
     }
 
+    /// Tessera's form of [`PgCluster::url`]: `jdbc:postgresql://h1:p1,h2:p2/database` with
+    /// `targetServerType=primary` and `extra` query parameters appended (e.g.
+    /// `"connectTimeout=1&socketTimeout=2"`). The credentials go in `jdbc.username` and
+    /// `jdbc.password`: [`SUPERUSER`] and [`PASSWORD`].
+    pub fn jdbc_url(&self, database: &str, extra: &str) -> String {
+        let hosts: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let extra = if extra.is_empty() {
+            String::new()
+        } else {
+            format!("&{extra}")
+        };
+        format!(
+            "jdbc:postgresql://{}/{database}?targetServerType=primary{extra}",
+            hosts.join(",")
+        )
+    }
+
     /// The server log of node `i` (for failure messages).
     pub fn log(&self, i: usize) -> String {
         fs::read_to_string(self.log_path(i)).unwrap_or_default()
