@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use cloister_harness::http::eventually;
 use cloister_harness::nodes::{NodeDir, RunningNode};
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Recipient names, in the order they are started.
 const RECIPIENT_NAMES: [&str; 5] = ["B", "C", "D", "E", "F"];
@@ -37,8 +37,9 @@ pub struct Cluster {
 
 impl Cluster {
     /// Starts A and B (each configured with the other as its peer) under `root`, or under a
-    /// fresh temporary directory when `root` is `None`.
-    pub fn start(root: Option<&Path>) -> anyhow::Result<Self> {
+    /// fresh temporary directory when `root` is `None`. `sender_config` is merged into A's
+    /// Tessera config at the top level (e.g. a `jdbc` section for another store).
+    pub fn start(root: Option<&Path>, sender_config: Value) -> anyhow::Result<Self> {
         let (root, temporary) = match root {
             Some(root) => {
                 std::fs::create_dir_all(root)?;
@@ -53,7 +54,7 @@ impl Cluster {
         };
         let a = NodeDir::new(&root, "A");
         let b = NodeDir::new(&root, RECIPIENT_NAMES[0]);
-        let a_process = a.start(&a.config(&[&b], json!({})), &[]);
+        let a_process = a.start(&a.config(&[&b], sender_config), &[]);
         let b_process = b.start(&b.config(&[&a], json!({})), &[]);
         Ok(Self {
             root,

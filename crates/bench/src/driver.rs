@@ -29,7 +29,7 @@ pub fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<Report> {
         .enable_all()
         .build()?;
     let load_before = procfs::load_average();
-    let mut cluster = Cluster::start(settings.dir.as_deref())?;
+    let mut cluster = Cluster::start(settings.dir.as_deref(), serde_json::json!({}))?;
     let mut report = Report::default();
     // Hashes send-1 created, for get to read.
     let mut written: Vec<String> = Vec::new();

@@ -19,11 +19,14 @@
 //! - [`driver`]: a whole run.
 //! - [`gateway`]: the gateway benchmark (`cloister-bench gateway`): JSON-RPC calls direct to a
 //!   ganache node vs through `cloister gateway`.
+//! - [`ha_store`]: the HA store benchmark (`cloister-bench ha-store`): `/send` on SQLite vs
+//!   PostgreSQL with a synchronous standby, and the failover gap over several runs.
 
 pub mod client;
 pub mod cluster;
 pub mod driver;
 pub mod gateway;
+pub mod ha_store;
 pub mod latency;
 pub mod load;
 pub mod procfs;

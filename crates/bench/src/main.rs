@@ -18,6 +18,19 @@ fn main() -> ExitCode {
         cloister_harness::nodes::use_binary(path);
     }
     let mut stdout = std::io::stdout().lock();
+    if let Some(Command::HaStore(ha)) = &settings.command {
+        return match cloister_bench::ha_store::run(ha, &mut stdout) {
+            Ok(report) if report.meets_goals() => ExitCode::SUCCESS,
+            Ok(_) => {
+                eprintln!("error: a failover run missed its goals (see the table above)");
+                ExitCode::FAILURE
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Gateway(gateway)) = &settings.command {
         return match cloister_bench::gateway::run(gateway, &mut stdout) {
             Ok(report)

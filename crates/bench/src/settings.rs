@@ -64,6 +64,8 @@ pub struct Settings {
 /// Benchmarks other than the nodes'.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
+    /// `/send` on SQLite vs PostgreSQL with a synchronous standby, and the failover gap.
+    HaStore(HaStoreBench),
     /// `cloister gateway` in front of two ganache nodes: `eth_blockNumber` and `eth_call`
     /// direct to one node vs through the gateway, over keep-alive HTTP connections. Prints
     /// throughput, p50/p99 and the gateway's added p50 latency and share of direct throughput.
@@ -97,6 +99,50 @@ pub struct GatewayBench {
     /// Worker threads for the driver's own runtime.
     #[arg(long, default_value_t = 1)]
     pub client_threads: usize,
+}
+
+/// `cloister-bench ha-store`: see [`crate::ha_store`].
+#[derive(Debug, Clone, Args)]
+pub struct HaStoreBench {
+    /// Concurrency levels of the throughput part (empty: skip it).
+    #[arg(long, value_delimiter = ',', default_value = "8,32")]
+    pub concurrency: Vec<usize>,
+
+    /// Seconds per throughput level.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+
+    /// Warm-up sends before the throughput levels, per backend.
+    #[arg(long, default_value_t = 200)]
+    pub warmup: usize,
+
+    /// Payload size of the throughput part, in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub payload_bytes: usize,
+
+    /// Driver threads of the throughput part.
+    #[arg(long, default_value_t = 1)]
+    pub client_threads: usize,
+
+    /// Failover runs, each on a fresh primary/standby pair.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+
+    /// Writers sending back to back during a failover run.
+    #[arg(long, default_value_t = 4)]
+    pub writers: usize,
+
+    /// Milliseconds between the primary's death and the promotion (failure detection).
+    #[arg(long, default_value_t = 1000)]
+    pub detect_ms: u64,
+
+    /// The JDBC URL's `connectTimeout` (seconds per host).
+    #[arg(long, default_value_t = 1)]
+    pub connect_timeout: u64,
+
+    /// The JDBC URL's `socketTimeout` (seconds per statement).
+    #[arg(long, default_value_t = 2)]
+    pub socket_timeout: u64,
 }
 
 impl GatewayBench {

@@ -79,3 +79,45 @@ fn the_gateway_benchmark_compares_both_methods_without_errors() {
     }
     assert!(text.contains("added p50"), "{text}");
 }
+
+#[test]
+fn the_ha_store_benchmark_fails_over_without_losing_writes() {
+    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
+    let settings = Settings::parse_from([
+        "cloister-bench",
+        "ha-store",
+        "--concurrency",
+        "2",
+        "--seconds",
+        "0.5",
+        "--warmup",
+        "5",
+        "--runs",
+        "1",
+        "--writers",
+        "2",
+    ]);
+    let Some(cloister_bench::settings::Command::HaStore(ha)) = settings.command else {
+        panic!("no ha-store subcommand");
+    };
+    let mut out = Vec::new();
+    let report = cloister_bench::ha_store::run(&ha, &mut out).unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(report.throughput.len(), 2, "sqlite and postgres: {text}");
+    assert!(
+        report
+            .throughput
+            .iter()
+            .all(|r| r.errors == 0 && r.throughput > 0.0),
+        "{text}"
+    );
+    let [run] = report.failovers.as_slice() else {
+        panic!("one failover run: {text}");
+    };
+    assert!(
+        run.acknowledged > 0 && run.promotion_gap.is_some(),
+        "{text}"
+    );
+    assert_eq!((run.lost, run.unexpected), (0, 0), "{text}");
+    assert!(text.contains("postgres/sqlite throughput"), "{text}");
+}
