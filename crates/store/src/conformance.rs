@@ -25,8 +25,8 @@ use cloister_core::payload::{PayloadCodec, PrivacyMode};
 use cloister_core::keys::PublicKey;
 
 use crate::rows::{
-    InsertOutcome, NewStagedTransaction, PeerKeyRow, PeerRow, PrivacyGroupRow, RawTransactionRow,
-    StagingCounts, TransactionRow,
+    IdempotencyRow, InsertOutcome, NewStagedTransaction, OnceOutcome, PeerKeyRow, PeerRow,
+    PrivacyGroupRow, RawTransactionRow, StagingCounts, TransactionRow,
 };
 use crate::Store;
 
@@ -52,6 +52,8 @@ macro_rules! conformance_tests {
             discovery_parties,
             discovery_peers_and_keys,
             racing_peer_records,
+            idempotency_records_the_first_outcome,
+            racing_idempotent_inserts,
         );
     };
     (@each $fresh:path; $($check:ident),+ $(,)?) => {
@@ -760,4 +762,97 @@ pub async fn racing_peer_records(store: Arc<dyn Store>) {
         }),
         "stored keys {stored:?} match no single announcement"
     );
+}
+
+fn record(key: &str, row: &TransactionRow, timestamp: i64) -> IdempotencyRow {
+    IdempotencyRow {
+        key: key.into(),
+        fingerprint: vec![7; 32],
+        hash: row.hash.clone(),
+        timestamp,
+    }
+}
+
+/// The first write under a key is recorded with its row; a repeat writes nothing and gets the
+/// first record; deleting and expiring records leaves the rows alone.
+pub async fn idempotency_records_the_first_outcome(store: Arc<dyn Store>) {
+    let (first, second) = (tx(b"once-1", b"p1", 1), tx(b"once-2", b"p2", 2));
+    let first_record = record("key-1", &first, 100);
+    assert_eq!(
+        store
+            .insert_transaction_once(&first, &first_record)
+            .await
+            .expect("once"),
+        OnceOutcome::Recorded(InsertOutcome::Inserted)
+    );
+    assert_eq!(
+        store
+            .insert_transaction_once(&second, &record("key-1", &second, 200))
+            .await
+            .expect("repeat"),
+        OnceOutcome::Repeated(first_record.clone())
+    );
+    assert_eq!(
+        store.get_transaction(&second.hash).await.expect("get"),
+        None
+    );
+    assert_eq!(
+        store.get_idempotency("key-1").await.expect("get"),
+        Some(first_record)
+    );
+    // A new key for a stored hash (sendsignedtx repeated by hand) records, keeping the row.
+    assert_eq!(
+        store
+            .insert_transaction_once(&first, &record("key-2", &first, 300))
+            .await
+            .expect("known hash"),
+        OnceOutcome::Recorded(InsertOutcome::AlreadyPresent(first.clone()))
+    );
+    assert_eq!(store.get_idempotency("absent").await.expect("get"), None);
+    assert_eq!(store.expire_idempotency(200).await.expect("expire"), 1);
+    assert_eq!(store.get_idempotency("key-1").await.expect("get"), None);
+    assert!(store.delete_idempotency("key-2").await.expect("delete"));
+    assert!(!store
+        .delete_idempotency("key-2")
+        .await
+        .expect("delete twice"));
+    assert_eq!(store.count_transactions().await.expect("count"), 1);
+}
+
+/// Replicas racing with one key and different transactions: exactly one records and stores
+/// its row; every other one sees its record and stores nothing.
+pub async fn racing_idempotent_inserts(store: Arc<dyn Store>) {
+    let barrier = Arc::new(tokio::sync::Barrier::new(10));
+    let tasks: Vec<_> = (0..10u8)
+        .map(|i| {
+            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                let row = tx(&[b'r', i], b"racer", i64::from(i));
+                let mine = record("racing-key", &row, 1);
+                barrier.wait().await;
+                let outcome = store
+                    .insert_transaction_once(&row, &mine)
+                    .await
+                    .expect("once");
+                (mine, outcome)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut repeats = Vec::new();
+    for task in tasks {
+        match task.await.expect("task") {
+            (mine, OnceOutcome::Recorded(InsertOutcome::Inserted)) => winners.push(mine),
+            (_, OnceOutcome::Repeated(seen)) => repeats.push(seen),
+            (_, other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one replica records the key");
+    assert!(repeats.iter().all(|seen| *seen == winners[0]));
+    assert_eq!(store.count_transactions().await.expect("count"), 1);
+    assert!(store
+        .get_transaction(&winners[0].hash)
+        .await
+        .expect("get")
+        .is_some());
 }

@@ -5,7 +5,8 @@
 //! - [`rows`]: one type per row of Tessera's tables (`ENCRYPTED_TRANSACTION`,
 //!   `ENCRYPTED_RAW_TRANSACTION`, `PRIVACY_GROUP`, `ST_TRANSACTION`).
 //!   and of Cloister's own (`CLOISTER_PARTY`, `CLOISTER_PEER`, `CLOISTER_PEER_KEY`: discovery
-//!   state, created even without `autoCreateTables` because Tessera's DDL has no such tables).
+//!   state; `CLOISTER_IDEMPOTENCY`: first outcomes of keyed writes), created even without
+//!   `autoCreateTables` because Tessera's DDL has no such tables).
 //! - [`StoreError`]: failures, split so callers can tell "cannot answer now" (5xx) from
 //!   "the answer is no" (`Ok(None)`, which alone may become a 404).
 //! - [`sqlite`]: the embedded backend, Tessera's SQLite schema with group-committed writes.
@@ -31,8 +32,8 @@ pub mod conformance;
 pub use error::StoreError;
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use rows::{
-    InsertOutcome, NewStagedTransaction, PeerKeyRow, PeerRow, PrivacyGroupRow, RawTransactionRow,
-    StagedTransaction, StagingCounts, TransactionRow,
+    IdempotencyRow, InsertOutcome, NewStagedTransaction, OnceOutcome, PeerKeyRow, PeerRow,
+    PrivacyGroupRow, RawTransactionRow, StagedTransaction, StagingCounts, TransactionRow,
 };
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use store::{Store, StoreHealth};

@@ -134,3 +134,29 @@ pub struct PeerKeyRow {
     /// `URL` of the node holding it.
     pub url: String,
 }
+
+/// A row of `CLOISTER_IDEMPOTENCY`: the first outcome of a write sent with an idempotency key,
+/// so that a repeat of the key (a retry through the proxy, on any replica) returns it instead
+/// of writing again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRow {
+    /// `IDEMPOTENCY_KEY`: the client's (or proxy's) key, at most 255 bytes (primary key).
+    pub key: String,
+    /// `FINGERPRINT`: a digest of the request, so a key reused for another request is noticed.
+    pub fingerprint: Vec<u8>,
+    /// `HASH`: the transaction the first request created.
+    pub hash: TxHash,
+    /// `TIMESTAMP`: when it was recorded, in ms since the epoch (for expiry).
+    pub timestamp: i64,
+}
+
+/// What [`crate::Store::insert_transaction_once`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnceOutcome {
+    /// The key was new: it is recorded, and the transaction was inserted (or was already
+    /// stored under its hash, as the inner outcome says).
+    Recorded(InsertOutcome<TransactionRow>),
+    /// The key was recorded already, by this or another replica: nothing was written; here is
+    /// the first outcome.
+    Repeated(IdempotencyRow),
+}

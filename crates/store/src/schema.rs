@@ -13,7 +13,7 @@ CREATE INDEX IF NOT EXISTS ST_TRANSACTION_HASH ON ST_TRANSACTION (HASH);
 CREATE INDEX IF NOT EXISTS ST_AFFECTED_TRANSACTION_TXNID ON ST_AFFECTED_TRANSACTION (TXN_ID);
 ";
 
-/// Cloister's own tables (discovery state shared by replicas), in a dialect's spelling of a
+/// Cloister's own tables (discovery state and idempotency records shared by replicas), in a dialect's spelling of a
 /// byte string and a 64-bit integer. Created at every start, whatever `autoCreateTables` says:
 /// Tessera's DDL has no such tables, and a Tessera database going back to Tessera ignores them.
 pub(crate) fn cloister_tables(bytes: &str, bigint: &str) -> String {
@@ -23,13 +23,19 @@ CREATE TABLE IF NOT EXISTS CLOISTER_PARTY (URL VARCHAR(2048) NOT NULL PRIMARY KE
 CREATE TABLE IF NOT EXISTS CLOISTER_PEER (URL VARCHAR(2048) NOT NULL PRIMARY KEY, VERSIONS VARCHAR(1024) NOT NULL, TIMESTAMP {bigint});
 CREATE TABLE IF NOT EXISTS CLOISTER_PEER_KEY (PUBLIC_KEY {bytes} NOT NULL PRIMARY KEY, URL VARCHAR(2048) NOT NULL);
 CREATE INDEX IF NOT EXISTS CLOISTER_PEER_KEY_URL ON CLOISTER_PEER_KEY (URL);
+CREATE TABLE IF NOT EXISTS CLOISTER_IDEMPOTENCY (IDEMPOTENCY_KEY VARCHAR(255) NOT NULL PRIMARY KEY, FINGERPRINT {bytes} NOT NULL, HASH {bytes} NOT NULL, TIMESTAMP {bigint} NOT NULL);
+CREATE INDEX IF NOT EXISTS CLOISTER_IDEMPOTENCY_TIMESTAMP ON CLOISTER_IDEMPOTENCY (TIMESTAMP);
 "
     )
 }
 
 /// The names of Cloister's own tables.
-pub(crate) const CLOISTER_TABLES: &[&str] =
-    &["CLOISTER_PARTY", "CLOISTER_PEER", "CLOISTER_PEER_KEY"];
+pub(crate) const CLOISTER_TABLES: &[&str] = &[
+    "CLOISTER_PARTY",
+    "CLOISTER_PEER",
+    "CLOISTER_PEER_KEY",
+    "CLOISTER_IDEMPOTENCY",
+];
 
 /// How `CLOISTER_PEER.VERSIONS` joins a peer's versions (version names never contain it).
 const VERSION_SEPARATOR: char = ',';
@@ -85,4 +91,8 @@ pub(crate) const REQUIRED: &[(&str, &[&str])] = &[
     ("CLOISTER_PARTY", &["URL"]),
     ("CLOISTER_PEER", &["URL", "VERSIONS", "TIMESTAMP"]),
     ("CLOISTER_PEER_KEY", &["PUBLIC_KEY", "URL"]),
+    (
+        "CLOISTER_IDEMPOTENCY",
+        &["IDEMPOTENCY_KEY", "FINGERPRINT", "HASH", "TIMESTAMP"],
+    ),
 ];

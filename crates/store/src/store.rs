@@ -5,8 +5,8 @@ use cloister_core::payload::PayloadCodec;
 use cloister_core::keys::PublicKey;
 
 use crate::rows::{
-    InsertOutcome, NewStagedTransaction, PeerKeyRow, PeerRow, PrivacyGroupRow, RawTransactionRow,
-    StagedTransaction, StagingCounts, TransactionRow,
+    IdempotencyRow, InsertOutcome, NewStagedTransaction, OnceOutcome, PeerKeyRow, PeerRow,
+    PrivacyGroupRow, RawTransactionRow, StagedTransaction, StagingCounts, TransactionRow,
 };
 use crate::StoreError;
 
@@ -136,6 +136,25 @@ pub trait Store: Send + Sync {
 
     /// Every (key, node URL) announced, ordered by key.
     async fn list_peer_keys(&self) -> Result<Vec<PeerKeyRow>, StoreError>;
+
+    /// Records `record` (an idempotency key and the hash of `row`) and inserts `row` if absent,
+    /// in one transaction, unless a record with that key exists: then nothing is written and
+    /// the existing record is returned. Replicas racing with one key: exactly one records.
+    async fn insert_transaction_once(
+        &self,
+        row: &TransactionRow,
+        record: &IdempotencyRow,
+    ) -> Result<OnceOutcome, StoreError>;
+
+    /// The record of an idempotency key, or `None`.
+    async fn get_idempotency(&self, key: &str) -> Result<Option<IdempotencyRow>, StoreError>;
+
+    /// Deletes the record of an idempotency key (its write was undone); `false` if absent.
+    async fn delete_idempotency(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Deletes every idempotency record older than `before` (ms since the epoch); returns how
+    /// many.
+    async fn expire_idempotency(&self, before: i64) -> Result<u64, StoreError>;
 
     /// Whether the store answers, and what it is.
     async fn health(&self) -> StoreHealth;

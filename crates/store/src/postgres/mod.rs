@@ -14,6 +14,7 @@
 mod connect;
 mod discovery;
 mod error;
+mod idempotency;
 mod options;
 mod schema;
 mod session;
@@ -35,8 +36,8 @@ use self::connect::{HostWalker, LastFailure};
 use self::error::corrupt;
 use self::session::{checkout, Session};
 use crate::rows::{
-    InsertOutcome, NewStagedTransaction, PeerKeyRow, PeerRow, PrivacyGroupRow, RawTransactionRow,
-    StagedTransaction, StagingCounts, TransactionRow,
+    IdempotencyRow, InsertOutcome, NewStagedTransaction, OnceOutcome, PeerKeyRow, PeerRow,
+    PrivacyGroupRow, RawTransactionRow, StagedTransaction, StagingCounts, TransactionRow,
 };
 use crate::{Store, StoreError, StoreHealth};
 
@@ -128,6 +129,9 @@ const ERT: &str = "ENCRYPTED_RAW_TRANSACTION";
 const PG: &str = "PRIVACY_GROUP";
 const ST: &str = "ST_TRANSACTION";
 
+const INSERT_TX: &str =
+    "INSERT INTO ENCRYPTED_TRANSACTION (HASH, ENCODED_PAYLOAD, PAYLOAD_CODEC, TIMESTAMP) \
+                         VALUES ($1, $2, $3, $4::BIGINT) ON CONFLICT (HASH) DO NOTHING";
 const SELECT_TX: &str =
     "SELECT HASH, ENCODED_PAYLOAD, PAYLOAD_CODEC, TIMESTAMP::BIGINT FROM ENCRYPTED_TRANSACTION";
 const SELECT_RAW: &str = "SELECT HASH, ENCRYPTED_PAYLOAD, ENCRYPTED_KEY, NONCE, SENDER, TIMESTAMP::BIGINT FROM ENCRYPTED_RAW_TRANSACTION";
@@ -265,8 +269,7 @@ impl Store for PostgresStore {
         row: &TransactionRow,
     ) -> Result<InsertOutcome<TransactionRow>, StoreError> {
         self.insert_if_absent(
-            "INSERT INTO ENCRYPTED_TRANSACTION (HASH, ENCODED_PAYLOAD, PAYLOAD_CODEC, TIMESTAMP) \
-             VALUES ($1, $2, $3, $4::BIGINT) ON CONFLICT (HASH) DO NOTHING",
+            INSERT_TX,
             &[
                 &row.hash.as_bytes(),
                 &row.encoded_payload,
@@ -571,6 +574,26 @@ impl Store for PostgresStore {
 
     async fn list_peer_keys(&self) -> Result<Vec<PeerKeyRow>, StoreError> {
         discovery::list_peer_keys(self).await
+    }
+
+    async fn insert_transaction_once(
+        &self,
+        row: &TransactionRow,
+        record: &IdempotencyRow,
+    ) -> Result<OnceOutcome, StoreError> {
+        idempotency::insert_once(self, row, record).await
+    }
+
+    async fn get_idempotency(&self, key: &str) -> Result<Option<IdempotencyRow>, StoreError> {
+        idempotency::get(self, key).await
+    }
+
+    async fn delete_idempotency(&self, key: &str) -> Result<bool, StoreError> {
+        idempotency::delete(self, key).await
+    }
+
+    async fn expire_idempotency(&self, before: i64) -> Result<u64, StoreError> {
+        idempotency::expire(self, before).await
     }
 
     async fn health(&self) -> StoreHealth {

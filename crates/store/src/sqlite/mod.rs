@@ -10,6 +10,7 @@
 
 mod discovery;
 mod error;
+mod idempotency;
 mod readers;
 mod schema;
 mod writer;
@@ -29,8 +30,8 @@ use self::error::{from_sqlite, in_table};
 use self::readers::Readers;
 use self::writer::Writer;
 use crate::rows::{
-    InsertOutcome, NewStagedTransaction, PeerKeyRow, PeerRow, PrivacyGroupRow, RawTransactionRow,
-    StagedTransaction, StagingCounts, TransactionRow,
+    IdempotencyRow, InsertOutcome, NewStagedTransaction, OnceOutcome, PeerKeyRow, PeerRow,
+    PrivacyGroupRow, RawTransactionRow, StagedTransaction, StagingCounts, TransactionRow,
 };
 use crate::{Store, StoreError, StoreHealth};
 
@@ -277,6 +278,31 @@ fn get_raw(conn: &Connection, hash: &[u8]) -> Result<Option<RawTransactionRow>, 
         .map_err(in_table(ERT))
 }
 
+/// Inserts `row` unless its hash is stored; returns the stored row then.
+fn insert_tx(
+    conn: &Connection,
+    row: &TransactionRow,
+) -> Result<InsertOutcome<TransactionRow>, StoreError> {
+    let inserted = execute(
+        conn,
+        "INSERT INTO ENCRYPTED_TRANSACTION (HASH, ENCODED_PAYLOAD, PAYLOAD_CODEC, TIMESTAMP) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (HASH) DO NOTHING",
+        params![
+            row.hash.as_bytes(),
+            row.encoded_payload,
+            row.codec.name(),
+            row.timestamp
+        ],
+    )?;
+    if inserted == 1 {
+        return Ok(InsertOutcome::Inserted);
+    }
+    // Same transaction as the insert: the conflicting row cannot vanish in between.
+    get_tx(conn, row.hash.as_bytes())?
+        .map(InsertOutcome::AlreadyPresent)
+        .ok_or_else(|| StoreError::Backend("insert conflicted with no row".into()))
+}
+
 fn execute(
     conn: &Connection,
     sql: &str,
@@ -294,28 +320,7 @@ impl Store for SqliteStore {
         row: &TransactionRow,
     ) -> Result<InsertOutcome<TransactionRow>, StoreError> {
         let row = row.clone();
-        self.writer
-            .write(move |conn| {
-                let inserted = execute(
-                    conn,
-                    "INSERT INTO ENCRYPTED_TRANSACTION (HASH, ENCODED_PAYLOAD, PAYLOAD_CODEC, TIMESTAMP) \
-                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (HASH) DO NOTHING",
-                    params![
-                        row.hash.as_bytes(),
-                        row.encoded_payload,
-                        row.codec.name(),
-                        row.timestamp
-                    ],
-                )?;
-                if inserted == 1 {
-                    return Ok(InsertOutcome::Inserted);
-                }
-                // Same transaction as the insert: the conflicting row cannot vanish in between.
-                get_tx(conn, row.hash.as_bytes())?
-                    .map(InsertOutcome::AlreadyPresent)
-                    .ok_or_else(|| StoreError::Backend("insert conflicted with no row".into()))
-            })
-            .await
+        self.writer.write(move |conn| insert_tx(conn, &row)).await
     }
 
     async fn replace_transaction(
@@ -668,6 +673,37 @@ impl Store for SqliteStore {
 
     async fn list_peer_keys(&self) -> Result<Vec<PeerKeyRow>, StoreError> {
         self.readers.read(discovery::list_peer_keys).await
+    }
+
+    async fn insert_transaction_once(
+        &self,
+        row: &TransactionRow,
+        record: &IdempotencyRow,
+    ) -> Result<OnceOutcome, StoreError> {
+        let (row, record) = (row.clone(), record.clone());
+        self.writer
+            .write(move |conn| idempotency::insert_once(conn, &row, &record))
+            .await
+    }
+
+    async fn get_idempotency(&self, key: &str) -> Result<Option<IdempotencyRow>, StoreError> {
+        let key = key.to_owned();
+        self.readers
+            .read(move |conn| idempotency::get(conn, &key))
+            .await
+    }
+
+    async fn delete_idempotency(&self, key: &str) -> Result<bool, StoreError> {
+        let key = key.to_owned();
+        self.writer
+            .write(move |conn| idempotency::delete(conn, &key))
+            .await
+    }
+
+    async fn expire_idempotency(&self, before: i64) -> Result<u64, StoreError> {
+        self.writer
+            .write(move |conn| idempotency::expire(conn, before))
+            .await
     }
 
     async fn health(&self) -> StoreHealth {
