@@ -1,10 +1,11 @@
 //! `cloister node`: a privacy manager from a Tessera config file, or the embedded default.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use cloister_node::settings::DEFAULT_DATA_DIR;
+use cloister_node::settings::{DEFAULT_DATA_DIR, DEFAULT_IDEMPOTENCY_TTL};
 use cloister_node::{Node, NodeSettings};
 
 /// Arguments of `cloister node`.
@@ -18,6 +19,9 @@ pub(crate) struct NodeArgs {
     /// (all recovered), 1 (some) or 2 (none), as Tessera's `--recover` does.
     #[arg(long)]
     recover: bool,
+    /// Seconds an idempotency key's first outcome is kept (keys come from `cloister proxy`).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_IDEMPOTENCY_TTL.as_secs())]
+    idempotency_ttl: u64,
 }
 
 /// Runs the node until a signal; with `--recover`, runs a recovery and returns its exit code
@@ -28,6 +32,7 @@ pub(crate) fn run(args: &NodeArgs) -> Result<i32> {
         None => NodeSettings::embedded_default(DEFAULT_DATA_DIR.as_ref())?,
     };
     settings.recover = args.recover;
+    settings.idempotency_ttl = Duration::from_secs(args.idempotency_ttl);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

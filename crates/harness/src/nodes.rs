@@ -256,6 +256,25 @@ impl RunningNode {
         self.child.id()
     }
 
+    /// Freezes the process (SIGSTOP): its sockets stay open, nothing answers.
+    pub fn hang(&self) {
+        self.signal("STOP");
+    }
+
+    /// Unfreezes the process (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} {}", self.child.id());
+    }
+
     /// Stops the process (SIGKILL).
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -137,6 +137,10 @@ impl Node {
             node.servers
                 .push(tokio::spawn(listener::serve(bound, router, shutdown)));
         }
+        node.background.push(tokio::spawn(expire_idempotency(
+            node.transactions.store().clone(),
+            settings.idempotency_ttl,
+        )));
         if settings.servers.iter().any(|s| s.app == AppType::P2P) {
             let interval = settings.party_info_interval;
             node.background
@@ -167,6 +171,24 @@ impl Node {
         }
         for server in self.servers {
             let _ = server.await;
+        }
+    }
+}
+
+/// Deletes idempotency records older than `ttl`, a few times per `ttl` (at least once a
+/// minute). Every replica runs it; the deletes are idempotent.
+async fn expire_idempotency(store: Arc<dyn Store>, ttl: Duration) {
+    let mut ticker =
+        tokio::time::interval((ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let ttl_millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let before = cloister_store::now_millis().saturating_sub(ttl_millis);
+        match store.expire_idempotency(before).await {
+            Ok(0) => {}
+            Ok(expired) => tracing::debug!(expired, "idempotency records expired"),
+            Err(error) => tracing::warn!(%error, "could not expire idempotency records"),
         }
     }
 }

@@ -84,7 +84,13 @@ pub struct NodeSettings {
     pub max_body_bytes: usize,
     /// Start in recovery mode (`--recover`).
     pub recover: bool,
+    /// How long an idempotency key's first outcome is kept (`--idempotency-ttl`).
+    pub idempotency_ttl: Duration,
 }
+
+/// How long idempotency records are kept unless told otherwise: far longer than any client
+/// retries (GoQuorum gives up after its `--ptm.timeout`), short enough to keep the table small.
+pub const DEFAULT_IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Why settings could not be built. Names the config path or file; never a secret.
 #[derive(Debug, thiserror::Error)]
@@ -206,6 +212,7 @@ impl NodeSettings {
             resident_groups: Vec::new(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             recover: false,
+            idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
         })
     }
 
@@ -314,6 +321,7 @@ impl Unresolved {
                 .collect(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             recover: false,
+            idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
         })
     }
 }

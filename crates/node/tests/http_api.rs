@@ -75,6 +75,7 @@ impl TestNode {
             resident_groups: Vec::new(),
             max_body_bytes,
             recover: false,
+            idempotency_ttl: cloister_node::settings::DEFAULT_IDEMPOTENCY_TTL,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

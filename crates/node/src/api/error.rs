@@ -50,6 +50,7 @@ impl From<TransactionError> for ApiError {
             E::BadRequest(_) | E::NotMandatoryRecipients => StatusCode::BAD_REQUEST,
             E::PrivacyViolation(_) => StatusCode::FORBIDDEN,
             E::ConflictingPayload => StatusCode::CONFLICT,
+            E::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             E::PeerUnreachable { .. } => StatusCode::GONE,
             E::Store(store) if store.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             E::NoSuitableKey(_)

@@ -16,6 +16,7 @@ use cloister_core::privacy_group::{GroupState, GroupType, PrivacyGroup, PrivacyG
 use super::error::ApiError;
 use super::media::{self, MediaType, OCTET_STREAM, TEXT_PLAIN};
 use super::{common, input, model, AppState};
+use crate::transaction::idempotency::{Idempotency, InvalidKey};
 use crate::transaction::privacy_groups::NewGroup;
 use crate::transaction::receive::Received;
 use crate::transaction::send::{SendRequest, SendSignedRequest};
@@ -34,6 +35,9 @@ pub mod headers {
     pub const SENDER: &str = "tesseraSender";
     /// Managed parties of an octet-stream `/sendsignedtx`, read by GoQuorum.
     pub const MANAGED_PARTIES: &str = "tesseraManagedParties";
+    /// Makes `/send`, `/sendraw` and `/sendsignedtx` exactly-once across replicas (set by
+    /// `cloister proxy`; a Cloister extension, ignored by Tessera).
+    pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 }
 
 /// The Q2T routes (plus the common ones).
@@ -71,14 +75,18 @@ async fn send(
     let request: model::SendRequest = input::json(&body)?;
     let payload = required_payload(request.payload.as_deref())?;
     let privacy = privacy_request(&request, media)?;
+    let idempotency = idempotency(&headers, "/send", &body)?;
     let sent = state
         .transactions
-        .send(SendRequest {
-            payload,
-            from: input::optional_key(request.from.as_deref(), "from")?,
-            to: input::keys(request.to.as_deref(), "to")?,
-            privacy,
-        })
+        .send(
+            SendRequest {
+                payload,
+                from: input::optional_key(request.from.as_deref(), "from")?,
+                to: input::keys(request.to.as_deref(), "to")?,
+                privacy,
+            },
+            idempotency.as_ref(),
+        )
         .await?;
     Ok(sent_json(&headers, media, StatusCode::CREATED, &sent))
 }
@@ -99,13 +107,17 @@ async fn send_signed(
         .filter(|h| !h.is_empty())
         .ok_or_else(|| ApiError::bad_request("hash is required"))?;
     let privacy = privacy_request(&request, media)?;
+    let idempotency = idempotency(&headers, "/sendsignedtx", &body)?;
     let sent = state
         .transactions
-        .send_signed(SendSignedRequest {
-            hash: TxHash::new(input::bytes(hash, "hash")?),
-            to: input::keys(request.to.as_deref(), "to")?,
-            privacy,
-        })
+        .send_signed(
+            SendSignedRequest {
+                hash: TxHash::new(input::bytes(hash, "hash")?),
+                to: input::keys(request.to.as_deref(), "to")?,
+                privacy,
+            },
+            idempotency.as_ref(),
+        )
         .await?;
     Ok(sent_json(&headers, media, StatusCode::CREATED, &sent))
 }
@@ -127,7 +139,11 @@ async fn send_signed_octet(
         to,
         privacy: PrivacyRequest::default(),
     };
-    let sent = state.transactions.send_signed(request).await?;
+    let idempotency = idempotency(&headers, "/sendsignedtx", &body)?;
+    let sent = state
+        .transactions
+        .send_signed(request, idempotency.as_ref())
+        .await?;
     let mut response = text_with_location(&headers, &sent.hash);
     let managed = join_keys(&sent.managed_parties);
     set_header(&mut response, headers::SENDER, &sent.sender.to_base64());
@@ -151,8 +167,36 @@ async fn send_raw(
         to,
         privacy: PrivacyRequest::default(),
     };
-    let sent = state.transactions.send(request).await?;
+    let idempotency = idempotency(&headers, "/sendraw", &body)?;
+    let sent = state
+        .transactions
+        .send(request, idempotency.as_ref())
+        .await?;
     Ok(text_with_location(&headers, &sent.hash))
+}
+
+/// The request's idempotency key, if it has one, fingerprinted with everything that
+/// identifies the request (the route, the body and the octet-stream key headers).
+fn idempotency(
+    headers: &HeaderMap,
+    route: &str,
+    body: &[u8],
+) -> Result<Option<Idempotency>, ApiError> {
+    let Some(key) = headers.get(headers::IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let header = |name| headers.get(name).map_or(&[][..], |v| v.as_bytes());
+    let parts = [
+        route.as_bytes(),
+        body,
+        header(headers::TO),
+        header(headers::FROM),
+    ];
+    key.to_str()
+        .ok()
+        .and_then(|key| Idempotency::new(key, &parts).ok())
+        .map(Some)
+        .ok_or_else(|| ApiError::bad_request(InvalidKey.to_string()))
 }
 
 async fn receive_raw(

@@ -43,6 +43,9 @@ pub enum TransactionError {
     /// A pushed payload conflicts with the stored transaction of the same hash.
     #[error("Invalid existing transaction")]
     ConflictingPayload,
+    /// An idempotency key came back with a different request than the one it recorded.
+    #[error("the Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
     /// A recipient's node could not be reached.
     #[error("Node {url} is offline: {source}")]
     PeerUnreachable {

@@ -3,6 +3,7 @@
 //!
 //! Every piece of request state lives in the store, so any replica can serve any request:
 //! - [`send`]: `/send`, `/sendsignedtx`, `/storeraw`, `/encodedpayload/create`;
+//! - [`idempotency`]: exactly-once `/send` and `/sendsignedtx` across replicas;
 //! - [`receive`]: `/transaction/{hash}` and the calls that read one stored transaction;
 //! - [`push`]: payloads pushed by peers, merged into the store with compare-and-swap;
 //! - [`resend`]: `/resend` (ALL and INDIVIDUAL) and `/resendBatch`;
@@ -11,6 +12,7 @@
 //! - [`privacy`]: the enhanced-privacy rules (party protection, PSV, mandatory recipients).
 
 mod error;
+pub mod idempotency;
 pub mod privacy;
 pub mod privacy_groups;
 pub mod push;

@@ -5,10 +5,12 @@ use cloister_core::enclave::{AffectedTransaction, PrivacyMetadata, RawTransactio
 use cloister_core::keys::PublicKey;
 use cloister_core::nacl::Nonce;
 use cloister_core::payload::EncodedPayload;
-use cloister_store::{InsertOutcome, RawTransactionRow};
+use cloister_store::{InsertOutcome, OnceOutcome, RawTransactionRow, StoreError};
 use futures_util::future::try_join_all;
 
+use super::idempotency::Idempotency;
 use super::{distinct, privacy, PrivacyRequest, Sent, TransactionError, TransactionManager};
+use crate::discovery::PeerNode;
 
 /// A `/send` (or `/sendraw`) request.
 #[derive(Debug, Clone, Default)]
@@ -36,11 +38,20 @@ pub struct SendSignedRequest {
 
 impl TransactionManager {
     /// Encrypts, stores and pushes a new transaction; returns once every remote recipient has it
-    /// and the row is durable.
-    pub async fn send(&self, request: SendRequest) -> Result<Sent, TransactionError> {
+    /// and the row is durable. A repeat of a recorded `idempotency` key returns the first
+    /// outcome instead.
+    pub async fn send(
+        &self,
+        request: SendRequest,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Sent, TransactionError> {
+        if let Some(sent) = self.replay(idempotency).await? {
+            return Ok(sent);
+        }
         let (payload, recipients) = self.encrypt(request).await?;
         let hash = self.rules.digest.digest(&payload.cipher_text);
-        self.distribute(hash, payload, &recipients).await
+        self.distribute(hash, payload, &recipients, idempotency)
+            .await
     }
 
     /// Encrypts without storing or pushing (`/encodedpayload/create`).
@@ -73,8 +84,16 @@ impl TransactionManager {
     }
 
     /// Turns a stored raw transaction into a private transaction for `to` under the raw hash.
-    /// A repeat of a completed call returns the stored outcome instead of failing.
-    pub async fn send_signed(&self, request: SendSignedRequest) -> Result<Sent, TransactionError> {
+    /// A repeat of a completed call (with or without an idempotency key) returns the stored
+    /// outcome instead of failing.
+    pub async fn send_signed(
+        &self,
+        request: SendSignedRequest,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<Sent, TransactionError> {
+        if let Some(sent) = self.replay(idempotency).await? {
+            return Ok(sent);
+        }
         let raw = self.load_raw(&request.hash).await?;
         let to = self.group_or(&request.privacy, request.to).await?;
         let recipients = distinct(
@@ -86,7 +105,8 @@ impl TransactionManager {
         let payload = self
             .enclave
             .encrypt_payload_from_raw(&raw, &recipients, metadata)?;
-        self.distribute(request.hash, payload, &recipients).await
+        self.distribute(request.hash, payload, &recipients, idempotency)
+            .await
     }
 
     pub(super) async fn load_raw(&self, hash: &TxHash) -> Result<RawTransaction, TransactionError> {
@@ -178,48 +198,110 @@ impl TransactionManager {
         })
     }
 
-    /// Stores the payload, then pushes each remote recipient its copy. If any push fails the
-    /// row is removed again (Tessera rolls its transaction back), so an error leaves nothing
-    /// behind locally; recipients already reached keep their copy, as with Tessera.
+    /// Stores the payload (with its idempotency record, if any), then pushes each remote
+    /// recipient its copy. If a push fails the new row (and record) is removed again (Tessera
+    /// rolls its transaction back), so an error leaves nothing behind locally; recipients
+    /// already reached keep their copy, as with Tessera. When the hash was stored already (a
+    /// repeated `/sendsignedtx`), the stored transaction is pushed again and its outcome
+    /// returned.
     async fn distribute(
         &self,
         hash: TxHash,
         payload: EncodedPayload,
         recipients: &[PublicKey],
+        idempotency: Option<&Idempotency>,
     ) -> Result<Sent, TransactionError> {
-        let remote: Vec<PublicKey> = recipients
-            .iter()
-            .filter(|key| !self.enclave.holds(key))
-            .copied()
-            .collect();
-        let mut targets = Vec::with_capacity(remote.len());
-        for key in remote {
-            let node = self.node_of(&key).await?;
-            privacy::check_recipient_supports(&payload, &key, &node.versions)?;
-            targets.push((key, node));
-        }
-        let sent = Sent {
-            hash: hash.clone(),
-            managed_parties: self.managed(recipients),
-            sender: payload.sender_key,
+        // Resolved before anything is stored: an unknown recipient must leave no row.
+        let targets = self.push_targets(&payload, recipients).await?;
+        let row = Self::new_row(hash.clone(), &payload);
+        let outcome = match idempotency {
+            None => self.store.insert_transaction(&row).await?,
+            Some(idempotency) => match self
+                .store
+                .insert_transaction_once(&row, &idempotency.record(&hash))
+                .await?
+            {
+                OnceOutcome::Recorded(outcome) => outcome,
+                // Another replica recorded this key first (a retry raced the original).
+                OnceOutcome::Repeated(record) => {
+                    return match self.repeat(idempotency, record).await? {
+                        Some(sent) => Ok(sent),
+                        None => Err(TransactionError::Store(StoreError::Busy(
+                            "a concurrent request with the same idempotency key was undone; retry"
+                                .into(),
+                        ))),
+                    };
+                }
+            },
         };
-        if let InsertOutcome::AlreadyPresent(_) = self
-            .store
-            .insert_transaction(&Self::new_row(hash.clone(), &payload))
-            .await?
-        {
-            return Ok(sent);
+        if let InsertOutcome::AlreadyPresent(existing) = outcome {
+            let stored = existing.codec.decode(&existing.encoded_payload)?;
+            self.push_stored(&stored).await?;
+            return Ok(self.sent(hash, &stored));
         }
+        if let Err(error) = self.push(&payload, &targets).await {
+            self.undo(&hash, idempotency).await;
+            return Err(error);
+        }
+        Ok(self.sent(hash, &payload))
+    }
+
+    /// Pushes a stored transaction to its remote recipients again.
+    pub(super) async fn push_stored(
+        &self,
+        payload: &EncodedPayload,
+    ) -> Result<(), TransactionError> {
+        let targets = self.push_targets(payload, &payload.recipient_keys).await?;
+        self.push(payload, &targets).await
+    }
+
+    /// The node of each remote recipient, checked to support what the payload uses.
+    async fn push_targets(
+        &self,
+        payload: &EncodedPayload,
+        recipients: &[PublicKey],
+    ) -> Result<Vec<(PublicKey, PeerNode)>, TransactionError> {
+        let mut targets = Vec::new();
+        for key in recipients.iter().filter(|key| !self.enclave.holds(key)) {
+            let node = self.node_of(key).await?;
+            privacy::check_recipient_supports(payload, key, &node.versions)?;
+            targets.push((*key, node));
+        }
+        Ok(targets)
+    }
+
+    /// Pushes each target its copy, concurrently.
+    async fn push(
+        &self,
+        payload: &EncodedPayload,
+        targets: &[(PublicKey, PeerNode)],
+    ) -> Result<(), TransactionError> {
         let pushes = targets.iter().map(|(key, node)| async {
             let copy = payload.for_recipient(key)?;
             self.peers.push(&node.url, &node.versions, &copy).await
         });
-        if let Err(error) = try_join_all(pushes).await {
-            if let Err(cleanup) = self.store.delete_transaction(&hash).await {
-                tracing::error!(%hash, %cleanup, "could not remove a transaction whose push failed");
+        try_join_all(pushes).await.map(drop)
+    }
+
+    /// Removes a transaction whose push failed, and its idempotency record first (a record
+    /// must never name a missing row for longer than it takes to delete both).
+    async fn undo(&self, hash: &TxHash, idempotency: Option<&Idempotency>) {
+        if let Some(idempotency) = idempotency {
+            if let Err(error) = self.store.delete_idempotency(idempotency.key()).await {
+                tracing::error!(%hash, %error, "could not remove the idempotency record of a failed send");
             }
-            return Err(error);
         }
-        Ok(sent)
+        if let Err(error) = self.store.delete_transaction(hash).await {
+            tracing::error!(%hash, %error, "could not remove a transaction whose push failed");
+        }
+    }
+
+    /// What GoQuorum reads back for the stored `payload` under `hash`.
+    pub(super) fn sent(&self, hash: TxHash, payload: &EncodedPayload) -> Sent {
+        Sent {
+            hash,
+            managed_parties: self.managed(&payload.recipient_keys),
+            sender: payload.sender_key,
+        }
     }
 }

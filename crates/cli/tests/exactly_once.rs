@@ -1,0 +1,179 @@
+//! Exactly-once writes across replicas (`Idempotency-Key`): two `cloister node` replicas of one
+//! party on one PostgreSQL database, and a peer. A repeat of a key on the other replica returns
+//! the first outcome; a replica that committed a `/send` and died before answering leaves a
+//! transaction its twin completes and answers for; a key reused for another request is refused.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use cloister_core::b64;
+use cloister_harness::http::{eventually, path_escape, Request, Response, Target};
+use cloister_harness::nodes::{NodeDir, RunningNode};
+use cloister_harness::postgres::{PgCluster, PASSWORD, SUPERUSER};
+use serde_json::json;
+
+const DATABASE: &str = "cloister";
+const KEY_HEADER: &str = "Idempotency-Key";
+
+struct Party {
+    pg: PgCluster,
+    replicas: [NodeDir; 2],
+    running: Vec<RunningNode>,
+    peer: NodeDir,
+    peer_running: RunningNode,
+    _root: tempfile::TempDir,
+}
+
+impl Party {
+    fn start() -> Self {
+        cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
+        let root = tempfile::tempdir().unwrap();
+        let pg = PgCluster::single();
+        pg.create_database(DATABASE);
+        let one = NodeDir::new(root.path(), "replica1");
+        let two = one.replica(root.path(), "replica2");
+        let peer = NodeDir::new(root.path(), "peer");
+        let jdbc = json!({ "url": pg.jdbc_url(DATABASE, ""), "username": SUPERUSER, "password": PASSWORD, "autoCreateTables": true });
+        let running = [&one, &two]
+            .map(|replica| replica.start(&replica.config(&[&peer], json!({ "jdbc": jdbc })), &[]))
+            .into();
+        let peer_running = peer.start(&peer.config(&[&one, &two], json!({})), &[]);
+        for replica in [&one, &two] {
+            assert!(
+                eventually(Duration::from_secs(20), || replica
+                    .known_keys()
+                    .contains(&peer.public_key)),
+                "{} never learnt the peer's key",
+                replica.name
+            );
+        }
+        Self {
+            pg,
+            replicas: [one, two],
+            running,
+            peer,
+            peer_running,
+            _root: root,
+        }
+    }
+
+    fn stored(&self) -> usize {
+        self.pg
+            .sql(0, DATABASE, "SELECT COUNT(*) FROM ENCRYPTED_TRANSACTION")
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    fn send(&self, replica: usize, key: &str, payload: &[u8]) -> Response {
+        Request::new("POST", "/send")
+            .header(KEY_HEADER, key)
+            .json(&json!({ "payload": b64::encode(payload), "to": [self.peer.public_key] }))
+            .send(&self.replicas[replica].q2t())
+    }
+}
+
+fn hash_of(response: &Response) -> String {
+    assert_eq!(response.status, 201, "{}", response.text());
+    response.json()["key"].as_str().unwrap().to_owned()
+}
+
+fn readable(target: &Target, hash: &str) -> bool {
+    Request::new("GET", &format!("/transaction/{}", path_escape(hash)))
+        .send(target)
+        .status
+        == 200
+}
+
+#[test]
+fn a_key_gets_one_transaction_on_any_replica() {
+    let mut party = Party::start();
+
+    // Repeated on the other replica: the first hash, nothing new stored.
+    let first = hash_of(&party.send(0, "key-1", b"once"));
+    let before = party.stored();
+    assert_eq!(hash_of(&party.send(1, "key-1", b"once")), first);
+    assert_eq!(hash_of(&party.send(0, "key-1", b"once")), first);
+    assert_eq!(party.stored(), before);
+    assert!(readable(&party.peer.q2t(), &first));
+
+    // The same key for another request: refused, nothing stored.
+    let reused = party.send(1, "key-1", b"something else");
+    assert_eq!(reused.status, 422, "{}", reused.text());
+    assert_eq!(party.stored(), before);
+    for bad in ["has space", &"k".repeat(256)] {
+        assert_eq!(party.send(0, bad, b"x").status, 400, "{bad:?}");
+    }
+
+    // /sendsignedtx repeated on the other replica: the original answer, not a duplicate error.
+    let raw = Request::new("POST", "/storeraw")
+        .json(&json!({ "payload": b64::encode(b"signed") }))
+        .send(&party.replicas[0].q2t());
+    let raw_hash = raw.json()["key"].as_str().unwrap().to_owned();
+    let signed = |replica: usize| {
+        Request::new("POST", "/sendsignedtx")
+            .header(KEY_HEADER, "key-signed")
+            .json(&json!({ "hash": raw_hash, "to": [party.peer.public_key] }))
+            .send(&party.replicas[replica].q2t())
+    };
+    assert_eq!(hash_of(&signed(0)), raw_hash);
+    assert_eq!(hash_of(&signed(1)), raw_hash);
+
+    // Replica 1 commits a /send, then blocks pushing to the (frozen) peer and is killed before
+    // it answers. The retry with the same key on replica 2 answers with replica 1's
+    // transaction and completes its push: exactly one more transaction, and the peer has it.
+    let before = party.stored();
+    party.peer_running.hang();
+    let target = party.replicas[0].q2t();
+    let body =
+        json!({ "payload": b64::encode(b"committed then died"), "to": [party.peer.public_key] });
+    let doomed = std::thread::spawn(move || {
+        Request::new("POST", "/send")
+            .header(KEY_HEADER, "key-died")
+            .json(&body)
+            .try_send(&target, None)
+    });
+    assert!(
+        eventually(Duration::from_secs(10), || party.stored() == before + 1),
+        "replica 1 never committed"
+    );
+    party.running[0].kill();
+    assert!(
+        doomed.join().unwrap().is_err(),
+        "replica 1 died before answering"
+    );
+    party.peer_running.resume();
+    // Whatever of replica 1's push reached the peer's socket is processed now; remove it at
+    // the peer, so only a push by replica 2 can bring it back.
+    let committed = party
+        .pg
+        .sql(0, DATABASE, "SELECT encode(HASH, 'base64') FROM ENCRYPTED_TRANSACTION ORDER BY TIMESTAMP DESC LIMIT 1")
+        .split_whitespace()
+        .collect::<String>();
+    let peer = party.peer.q2t();
+    eventually(Duration::from_secs(5), || readable(&peer, &committed));
+    let target = format!("/transaction/{}", path_escape(&committed));
+    let _ = Request::new("DELETE", &target).send(&peer);
+    assert!(!readable(&peer, &committed));
+    let completed = hash_of(&party.send(1, "key-died", b"committed then died"));
+    assert_eq!(
+        completed, committed,
+        "replica 1's transaction, not a new one"
+    );
+    assert_eq!(party.stored(), before + 1, "no second transaction");
+    assert!(readable(&party.replicas[1].q2t(), &completed));
+    let at_peer = Request::new("GET", &format!("/transaction/{}", path_escape(&completed)))
+        .header("Accept", "application/json")
+        .send(&party.peer.q2t());
+    assert_eq!(
+        at_peer.status,
+        200,
+        "the peer got the push: {}",
+        at_peer.text()
+    );
+    assert_eq!(
+        b64::decode(at_peer.json()["payload"].as_str().unwrap()).unwrap(),
+        b"committed then died"
+    );
+}
