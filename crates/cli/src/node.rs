@@ -22,6 +22,10 @@ pub(crate) struct NodeArgs {
     /// Seconds an idempotency key's first outcome is kept (keys come from `cloister proxy`).
     #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_IDEMPOTENCY_TTL.as_secs())]
     idempotency_ttl: u64,
+    /// A proxy in front of the P2P app (repeatable): with `useWhiteList`, the caller named in
+    /// its `Forwarded` header is checked instead of the proxy itself.
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// Runs the node until a signal; with `--recover`, runs a recovery and returns its exit code
@@ -33,6 +37,7 @@ pub(crate) fn run(args: &NodeArgs) -> Result<i32> {
     };
     settings.recover = args.recover;
     settings.idempotency_ttl = Duration::from_secs(args.idempotency_ttl);
+    settings.trusted_proxies = args.trusted_proxies.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

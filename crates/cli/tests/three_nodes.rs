@@ -166,6 +166,38 @@ fn a_peer_not_on_the_whitelist_gets_401() {
 }
 
 #[test]
+fn behind_a_trusted_proxy_the_whitelist_judges_the_forwarded_caller() {
+    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        NodeDir::new(root.path(), "a"),
+        NodeDir::new(root.path(), "b"),
+    );
+    let _a = a.start(
+        &a.config(&[&b], json!({ "useWhiteList": true })),
+        &["--trusted-proxy", "127.0.0.3"],
+    );
+    let status = |source: &str, forwarded: Option<&str>| {
+        let mut request = Request::new("GET", "/partyinfo");
+        if let Some(value) = forwarded {
+            request = request.header("Forwarded", value);
+        }
+        request.send_from(&a.p2p_target(), source).unwrap().status
+    };
+    // Through the proxy: a whitelisted caller passes, another does not, and the proxy's own
+    // address is no pass.
+    assert_eq!(status("127.0.0.3", Some("for=127.0.0.1")), 200);
+    assert_eq!(
+        status("127.0.0.3", Some("for=127.0.0.1, for=\"127.0.0.2:4000\"")),
+        401
+    );
+    assert_eq!(status("127.0.0.3", None), 401);
+    // Anyone else's Forwarded header proves nothing.
+    assert_eq!(status("127.0.0.2", Some("for=127.0.0.1")), 401);
+    assert_eq!(status("127.0.0.1", Some("for=127.0.0.2")), 200);
+}
+
+#[test]
 fn remote_key_validation_accepts_proven_keys_only() {
     cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
     let root = tempfile::tempdir().unwrap();

@@ -107,9 +107,12 @@ impl Node {
                     })
                     .collect(),
             ),
-            whitelist: settings
-                .use_white_list
-                .then(|| Arc::new(api::p2p::whitelist_hosts(&settings.peers))),
+            whitelist: settings.use_white_list.then(|| {
+                Arc::new(api::p2p::Whitelist {
+                    hosts: api::p2p::whitelist_hosts(&settings.peers),
+                    trusted_proxies: settings.trusted_proxies.iter().copied().collect(),
+                })
+            }),
             recovery_mode: settings.recover,
             metrics: Arc::new(Metrics::default()),
             max_body_bytes: settings.max_body_bytes,

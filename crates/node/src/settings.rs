@@ -86,6 +86,9 @@ pub struct NodeSettings {
     pub recover: bool,
     /// How long an idempotency key's first outcome is kept (`--idempotency-ttl`).
     pub idempotency_ttl: Duration,
+    /// Proxies in front of the P2P app whose `Forwarded` header the whitelist believes
+    /// (`--trusted-proxy`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// How long idempotency records are kept unless told otherwise: far longer than any client
@@ -213,6 +216,7 @@ impl NodeSettings {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             recover: false,
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
+            trusted_proxies: Vec::new(),
         })
     }
 
@@ -322,6 +326,7 @@ impl Unresolved {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             recover: false,
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
+            trusted_proxies: Vec::new(),
         })
     }
 }

@@ -76,6 +76,7 @@ impl TestNode {
             max_body_bytes,
             recover: false,
             idempotency_ttl: cloister_node::settings::DEFAULT_IDEMPOTENCY_TTL,
+            trusted_proxies: Vec::new(),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

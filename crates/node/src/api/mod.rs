@@ -3,7 +3,7 @@
 //! - [`q2t`]: GoQuorum's API (send, receive, raw transactions, groups);
 //! - [`third_party`]: `/storeraw` and key listings for external tools;
 //! - [`p2p`]: the Tessera-to-Tessera protocol (push, partyinfo, resend), behind the optional
-//!   IP whitelist;
+//!   IP whitelist ([`forwarded`] names the real caller behind a trusted proxy);
 //! - [`common`]: `/upcheck`, `/version*`, `/health`, `/metrics` on every app.
 //!
 //! Handlers parse, call one service method and shape the answer; [`error`] is the one place an
@@ -12,6 +12,7 @@
 pub mod common;
 pub mod cors;
 pub mod error;
+pub mod forwarded;
 pub mod input;
 pub mod media;
 pub mod model;
@@ -20,7 +21,6 @@ pub mod p2p;
 pub mod q2t;
 pub mod third_party;
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -48,7 +48,7 @@ pub struct AppState {
     /// Resident groups (multiple private states), from the config.
     pub resident_groups: Arc<Vec<PrivacyGroup>>,
     /// Hosts allowed to call the P2P app when the whitelist is on (`None`: no whitelist).
-    pub whitelist: Option<Arc<BTreeSet<String>>>,
+    pub whitelist: Option<Arc<p2p::Whitelist>>,
     /// The node is in recovery mode.
     pub recovery_mode: bool,
     /// Request metrics.

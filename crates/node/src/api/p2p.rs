@@ -2,6 +2,7 @@
 //! whitelist.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -19,6 +20,7 @@ use cloister_core::resend::{
 use cloister_core::version;
 
 use super::error::ApiError;
+use super::forwarded;
 use super::media::{MediaType, OCTET_STREAM, TEXT_PLAIN};
 use super::q2t::json_response;
 use super::{common, input, model, AppState};
@@ -48,6 +50,15 @@ pub fn router(state: AppState) -> Router<AppState> {
     }
 }
 
+/// Who may call the P2P app when `useWhiteList` is on.
+#[derive(Debug, Clone, Default)]
+pub struct Whitelist {
+    /// Allowed caller hosts (see [`whitelist_hosts`]).
+    pub hosts: BTreeSet<String>,
+    /// Proxies whose `Forwarded` header names the real caller (`--trusted-proxy`).
+    pub trusted_proxies: BTreeSet<IpAddr>,
+}
+
 /// The hosts allowed by `useWhiteList`: the hosts of the configured peers, with every loopback
 /// spelling when any of them is loopback (as Tessera does).
 pub fn whitelist_hosts(peers: &[String]) -> BTreeSet<String> {
@@ -72,7 +83,7 @@ fn host_of(url: &str) -> Option<String> {
 }
 
 async fn whitelist(
-    State(allowed): State<Arc<BTreeSet<String>>>,
+    State(allowed): State<Arc<Whitelist>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -80,9 +91,16 @@ async fn whitelist(
         .extensions()
         .get::<PeerAddress>()
         .and_then(|a| a.0)
-        .map(|a| a.ip().to_canonical().to_string());
+        .and_then(|a| {
+            forwarded::caller(
+                a.ip().to_canonical(),
+                request.headers(),
+                &allowed.trusted_proxies,
+            )
+        })
+        .map(|ip| ip.to_canonical().to_string());
     match caller {
-        Some(ip) if allowed.contains(&ip) => next.run(request).await,
+        Some(ip) if allowed.hosts.contains(&ip) => next.run(request).await,
         _ => StatusCode::UNAUTHORIZED.into_response(),
     }
 }
