@@ -1,5 +1,5 @@
 //! Prometheus metrics: calls per upstream and outcome, retries, local errors, and each
-//! upstream's health, head block and ejections, and client WebSocket connections per upstream.
+//! upstream's health, head block, privacy path and ejections, and client WebSocket connections per upstream.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -13,7 +13,8 @@ use prometheus_client::registry::Registry;
 pub struct CallLabels {
     /// The upstream's name.
     pub upstream: String,
-    /// `ok`, `http_error`, `unsent`, `failed` or `timeout`.
+    /// `ok`, `http_error`, `unsent`, `failed`, `timeout` or `unsuitable` (a call IPC cannot
+    /// carry).
     pub outcome: &'static str,
 }
 
@@ -48,6 +49,8 @@ pub struct Metrics {
     pub healthy: Family<UpstreamLabels, Gauge>,
     /// The upstream's head block.
     pub head_block: Family<UpstreamLabels, Gauge>,
+    /// 1 when the upstream's privacy path works (only upstreams with one configured).
+    pub privacy_up: Family<UpstreamLabels, Gauge>,
     /// Times the upstream was taken out.
     pub ejections: Family<UpstreamLabels, Counter>,
     /// Client WebSocket connections open, by the upstream they are pinned to.
@@ -65,6 +68,7 @@ impl Default for Metrics {
         let healthy = Family::<UpstreamLabels, Gauge>::default();
         let head_block = Family::<UpstreamLabels, Gauge>::default();
         let ejections = Family::<UpstreamLabels, Counter>::default();
+        let privacy_up = Family::<UpstreamLabels, Gauge>::default();
         registry.register("upstream_calls", "Calls sent to upstreams", calls.clone());
         registry.register(
             "upstream_call_duration_seconds",
@@ -92,6 +96,11 @@ impl Default for Metrics {
             head_block.clone(),
         );
         registry.register(
+            "upstream_privacy_up",
+            "1 when the upstream's privacy path answers its health check",
+            privacy_up.clone(),
+        );
+        registry.register(
             "upstream_ejections",
             "Times the upstream was taken out of rotation",
             ejections.clone(),
@@ -111,6 +120,7 @@ impl Default for Metrics {
             local_errors,
             healthy,
             head_block,
+            privacy_up,
             ejections,
         }
     }

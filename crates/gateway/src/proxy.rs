@@ -13,9 +13,9 @@ use serde_json::Value;
 
 use crate::accounts::AccountLocks;
 use crate::filters;
-use crate::health::Health;
+use crate::health::{Health, Need};
 use crate::metrics::{self, CallLabels, Metrics};
-use crate::routing::{classify, Kind, Routing};
+use crate::routing::{classify, need, Kind, Routing};
 use crate::rpc::{self, codes, methods, Call, FILTER_NOT_FOUND};
 use crate::settings::GatewaySettings;
 use crate::upstream::{Answer, Upstream, UpstreamError};
@@ -131,12 +131,20 @@ impl Proxy {
         forward: &Forward,
     ) -> Result<(usize, Answer), Reply> {
         let method = call.method();
-        let order = self.routing.order(kind, self.health.healthy());
+        let need = need(call, kind);
+        let order = self.routing.order(kind, self.health.usable(need));
         if order.is_empty() {
-            let message = format!(
-                "no healthy upstream for {method} ({})",
-                self.health.unavailable_reasons()
-            );
+            let message = if need == Need::Privacy {
+                format!(
+                    "no healthy upstream with a working privacy path for {method} ({})",
+                    self.health.privacy_reasons()
+                )
+            } else {
+                format!(
+                    "no healthy upstream for {method} ({})",
+                    self.health.unavailable_reasons()
+                )
+            };
             return Err(self.local_error(call.id, codes::INTERNAL_ERROR, &message, "no_upstream"));
         }
         let timeout = self.settings.timeout_for(method);
@@ -167,6 +175,7 @@ impl Proxy {
                 Err(UpstreamError::Unsent { .. }) => "unsent",
                 Err(UpstreamError::Failed { .. }) => "failed",
                 Err(UpstreamError::TimedOut { .. }) => "timeout",
+                Err(UpstreamError::Unsuitable { .. }) => "unsuitable",
             };
             self.metrics
                 .calls
@@ -184,7 +193,9 @@ impl Proxy {
                     return Ok((index, answer));
                 }
                 Err(error) => {
-                    self.health.record_failure(index, &error);
+                    if error.counts_against_health() {
+                        self.health.record_failure(index, &error);
+                    }
                     failures.push(error.to_string());
                     if !kind.repeatable() && !error.unsent() {
                         maybe_executed = true;
@@ -229,7 +240,9 @@ impl Proxy {
                 Reply::from_answer(answer)
             }
             Err(error) => {
-                self.health.record_failure(index, &error);
+                if error.counts_against_health() {
+                    self.health.record_failure(index, &error);
+                }
                 self.filter_not_found(call)
             }
         }
