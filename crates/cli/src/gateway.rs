@@ -24,6 +24,9 @@ pub(crate) struct GatewayArgs {
     /// primary-backup (default) or balanced.
     #[arg(long)]
     mode: Option<Mode>,
+    /// Threads of the gateway's async runtime (default 1; see `workerThreads` in the config).
+    #[arg(long)]
+    worker_threads: Option<usize>,
     /// JSON config file for everything else (timeouts, health thresholds, limits).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -48,7 +51,12 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<i32> {
     if let Some(mode) = args.mode {
         settings.mode = mode;
     }
+    if let Some(threads) = args.worker_threads {
+        settings.worker_threads = threads;
+    }
+    settings.validate()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.worker_threads)
         .enable_all()
         .build()
         .context("starting the async runtime")?;

@@ -14,6 +14,7 @@
 //! there fails it (and may leave its outcome unknown) while sending it elsewhere costs nothing,
 //! and as up again after `readmitAfter` good checks in a row.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -103,6 +104,9 @@ pub struct Status {
 pub struct Health {
     settings: HealthSettings,
     states: Mutex<Vec<UpstreamState>>,
+    /// Per upstream: whether a failure streak may be running, so that a success, on every
+    /// call, takes the lock only when there is a streak to end.
+    streaks: Vec<AtomicBool>,
     metrics: Arc<Metrics>,
 }
 
@@ -125,6 +129,7 @@ impl Health {
             .collect();
         Self {
             settings,
+            streaks: upstreams.iter().map(|_| AtomicBool::new(false)).collect(),
             states: Mutex::new(states),
             metrics,
         }
@@ -218,6 +223,9 @@ impl Health {
     /// A real call failed in transport: counts towards ejection.
     pub fn record_failure(&self, index: usize, error: &UpstreamError) {
         let mut states = self.lock();
+        if let Some(streak) = self.streaks.get(index) {
+            streak.store(true, Ordering::Release);
+        }
         if let Some(state) = states.get_mut(index) {
             self.fail(state, error.to_string());
         }
@@ -226,10 +234,18 @@ impl Health {
 
     /// A real call got an answer: the failure streak is over.
     pub fn record_success(&self, index: usize) {
+        if !self
+            .streaks
+            .get(index)
+            .is_some_and(|s| s.load(Ordering::Acquire))
+        {
+            return;
+        }
         let mut states = self.lock();
         if let Some(state) = states.get_mut(index) {
             if !state.ejected {
                 state.consecutive_failures = 0;
+                self.streaks[index].store(false, Ordering::Release);
             }
         }
     }
@@ -302,7 +318,9 @@ impl Health {
         });
         let results = futures_util::future::join_all(probes).await;
         let mut states = self.lock();
-        for (state, (result, privacy)) in states.iter_mut().zip(results) {
+        for ((state, (result, privacy)), streak) in
+            states.iter_mut().zip(results).zip(&self.streaks)
+        {
             if let (Some(path), Some(check)) = (state.privacy.as_mut(), privacy) {
                 self.judge_privacy(&state.name, path, check);
             }
@@ -322,7 +340,10 @@ impl Health {
                         state.consecutive_failures = 0;
                     }
                 }
-                Err(error) => self.fail(state, error),
+                Err(error) => {
+                    streak.store(true, Ordering::Release);
+                    self.fail(state, error);
+                }
             }
         }
         self.judge(&mut states);

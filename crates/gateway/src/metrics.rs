@@ -8,6 +8,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+/// The outcome label of a call the upstream answered.
+pub const OK: &str = "ok";
+
 /// Labels of one upstream call.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabels {
@@ -126,7 +129,31 @@ impl Default for Metrics {
     }
 }
 
+/// One upstream's metrics on the request path, looked up once: a lookup in a family hashes and
+/// allocates its labels and takes a lock, on every call.
+#[derive(Debug, Clone)]
+pub struct UpstreamMetrics {
+    /// Its call latency.
+    pub latency: Histogram,
+    /// Its calls answered (`outcome="ok"`).
+    pub ok: Counter,
+}
+
 impl Metrics {
+    /// The request-path metrics of the upstream called `name`.
+    pub fn for_upstream(&self, name: &str) -> UpstreamMetrics {
+        UpstreamMetrics {
+            latency: self.latency.get_or_create(&upstream(name)).clone(),
+            ok: self
+                .calls
+                .get_or_create(&CallLabels {
+                    upstream: name.to_owned(),
+                    outcome: OK,
+                })
+                .clone(),
+        }
+    }
+
     /// The OpenMetrics text of every metric.
     pub fn render(&self) -> String {
         let mut text = String::new();

@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::accounts::AccountLocks;
 use crate::filters;
 use crate::health::{Health, Need};
-use crate::metrics::{self, CallLabels, Metrics};
+use crate::metrics::{self, CallLabels, Metrics, UpstreamMetrics};
 use crate::routing::{classify, need, Kind, Routing};
 use crate::rpc::{self, codes, methods, Call, FILTER_NOT_FOUND};
 use crate::settings::GatewaySettings;
@@ -63,6 +63,8 @@ impl Reply {
 pub struct Proxy {
     /// The nodes.
     pub upstreams: Arc<Vec<Upstream>>,
+    /// Each node's request-path metrics, in the same order.
+    pub upstream_metrics: Vec<UpstreamMetrics>,
     /// Their health.
     pub health: Arc<Health>,
     /// How calls are spread.
@@ -164,26 +166,27 @@ impl Proxy {
                     timeout,
                 )
                 .await;
-            let labels = metrics::upstream(&upstream.name);
-            self.metrics
-                .latency
-                .get_or_create(&labels)
-                .observe(started.elapsed().as_secs_f64());
+            let handles = &self.upstream_metrics[index];
+            handles.latency.observe(started.elapsed().as_secs_f64());
             let outcome = match &result {
                 Ok(answer) if answer.status.is_server_error() => "http_error",
-                Ok(_) => "ok",
+                Ok(_) => metrics::OK,
                 Err(UpstreamError::Unsent { .. }) => "unsent",
                 Err(UpstreamError::Failed { .. }) => "failed",
                 Err(UpstreamError::TimedOut { .. }) => "timeout",
                 Err(UpstreamError::Unsuitable { .. }) => "unsuitable",
             };
-            self.metrics
-                .calls
-                .get_or_create(&CallLabels {
-                    upstream: upstream.name.clone(),
-                    outcome,
-                })
-                .inc();
+            if outcome == metrics::OK {
+                handles.ok.inc();
+            } else {
+                self.metrics
+                    .calls
+                    .get_or_create(&CallLabels {
+                        upstream: upstream.name.clone(),
+                        outcome,
+                    })
+                    .inc();
+            }
             match result {
                 Ok(answer) if answer.status.is_server_error() && kind.repeatable() => {
                     failures.push(format!("{}: HTTP {}", upstream.name, answer.status));

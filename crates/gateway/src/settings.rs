@@ -261,6 +261,12 @@ pub struct GatewaySettings {
     pub max_batch_size: usize,
     /// Health checking.
     pub health: HealthSettings,
+    /// Threads of the async runtime that serves clients and calls upstreams (read by the
+    /// `cloister gateway` command, which builds the runtime). Each call crosses the gateway in
+    /// a few microseconds of CPU, so one thread serves tens of thousands of calls a second, and
+    /// more threads mostly add cross-thread wake-ups; raise it only when the gateway's CPU, not
+    /// the nodes', is the limit.
+    pub worker_threads: usize,
 }
 
 impl Default for GatewaySettings {
@@ -275,6 +281,7 @@ impl Default for GatewaySettings {
             max_request_bytes: 5 * 1024 * 1024,
             max_batch_size: 1000,
             health: HealthSettings::default(),
+            worker_threads: DEFAULT_WORKER_THREADS,
         }
     }
 }
@@ -302,6 +309,9 @@ pub enum SettingsError {
     #[error("{0}")]
     Invalid(String),
 }
+
+/// The runtime threads when not configured (see [`GatewaySettings::worker_threads`]).
+pub const DEFAULT_WORKER_THREADS: usize = 1;
 
 /// The most upstreams a filter id can name (one byte in the rewritten id).
 pub const MAX_UPSTREAMS: usize = 256;
@@ -335,6 +345,9 @@ impl GatewaySettings {
         }
         if self.request_timeout_ms == 0 || self.health.interval_ms == 0 {
             return invalid("requestTimeoutMs and health.intervalMs must be positive".into());
+        }
+        if self.worker_threads == 0 {
+            return invalid("workerThreads must be positive".into());
         }
         if self.health.max_failures == 0 || self.health.readmit_after == 0 {
             return invalid("health.maxFailures and health.readmitAfter must be positive".into());
