@@ -153,7 +153,8 @@ impl UpstreamSettings {
             (format!("{HTTP_SCHEME}{rest}"), self.url.clone())
         } else {
             return invalid(format!(
-                "upstream {:?}: use an http://, ws:// or ipc:/path URL (not https/wss)",
+                "upstream {:?}: use an http:// or ws:// URL, or ipc:/path for a node's IPC \
+                 socket (https/wss are not supported)",
                 self.url
             ));
         };
