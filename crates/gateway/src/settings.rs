@@ -263,10 +263,10 @@ pub struct GatewaySettings {
     /// Health checking.
     pub health: HealthSettings,
     /// Threads of the async runtime that serves clients and calls upstreams (read by the
-    /// `cloister gateway` command, which builds the runtime). Each call crosses the gateway in
-    /// a few microseconds of CPU, so one thread serves tens of thousands of calls a second, and
-    /// more threads mostly add cross-thread wake-ups; raise it only when the gateway's CPU, not
-    /// the nodes', is the limit.
+    /// `cloister gateway` command, which builds the runtime). A call costs the gateway some
+    /// 30-40 µs of CPU, most of it the kernel's socket work, so one thread serves about 25,000
+    /// calls a second, and on small machines more threads mostly add cross-thread wake-ups;
+    /// raise it when the gateway's CPU, not the nodes', is the limit.
     pub worker_threads: usize,
 }
 
