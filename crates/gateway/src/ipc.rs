@@ -173,7 +173,9 @@ impl IpcPool {
             };
             // A node that restarted closed its side; a call written there would be lost
             // without telling whether it ran. Nothing may be pending on an idle connection, so
-            // readable means closed (or broken): drop it.
+            // readable means closed (or broken): drop it. `try_read` goes by the readiness the
+            // runtime last saw, which covers a node that died before this call; one dying during
+            // it is the "outcome unknown" case that no check can avoid.
             let mut probe = [0u8; 1];
             match connection.stream.try_read(&mut probe) {
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
