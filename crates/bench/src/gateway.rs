@@ -5,6 +5,10 @@
 //! In primary-backup mode every call through the gateway reaches the node the direct figures
 //! use, so the difference between the two is the gateway's hop: what it adds to the median
 //! latency, and how much of the node's throughput survives it, against the issue's goals.
+//!
+//! With `--relay`, `eth_blockNumber` also goes through a plain TCP relay (a thread of this
+//! process copying bytes both ways, no HTTP), the same levels measured the same way: what an
+//! extra loopback hop costs on this machine whatever the proxy does.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
@@ -75,6 +79,8 @@ pub struct Comparison {
     pub gateway: Figures,
     /// The gateway process's CPU time per call through it.
     pub gateway_cpu_per_call: Option<Duration>,
+    /// Measured through the TCP relay instead of the gateway (not counted against the goals).
+    pub relay: bool,
 }
 
 impl Comparison {
@@ -127,9 +133,14 @@ impl Comparison {
             .map_or("-".to_owned(), |d| format!("{}µs", d.as_micros()));
         let errors = self.direct.errors + self.gateway.errors;
         let verdict = if self.meets_goals() { "PASS" } else { "MISS" };
+        let method = if self.relay {
+            "  tcp relay"
+        } else {
+            self.method
+        };
         let mut line = format!(
             "{:<15} {:>4} | {:>8.0} {:>8} {:>8} | {:>8.0} {:>8} {:>8} | {:>+7}µs {:>6.1}% {:>7} | {verdict}",
-            self.method,
+            method,
             self.concurrency,
             self.direct.throughput,
             ms(self.direct.p50),
@@ -165,10 +176,13 @@ struct GatewayProcess {
 impl GatewayProcess {
     /// Starts the gateway over `upstreams` and waits for the line saying where it listens,
     /// which it prints once it has probed every upstream.
-    fn start(upstreams: &[String], mode: &str) -> anyhow::Result<Self> {
+    fn start(upstreams: &[String], mode: &str, threads: Option<usize>) -> anyhow::Result<Self> {
         let log = tempfile::NamedTempFile::new()?;
         let mut command = cloister_harness::nodes::cloister();
         command.args(["gateway", "--listen", "127.0.0.1:0", "--mode", mode]);
+        if let Some(threads) = threads {
+            command.args(["--worker-threads", &threads.to_string()]);
+        }
         for upstream in upstreams {
             command.args(["--upstream", upstream]);
         }
@@ -204,6 +218,61 @@ impl Drop for GatewayProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A plain TCP relay on a thread of its own (one single-threaded runtime, as a minimal proxy
+/// would run): accepts on a loopback port and copies bytes to and from the node, untouched.
+struct Relay {
+    endpoint: Endpoint,
+    /// Its thread's id, whose CPU time `/proc/<tid>/stat` gives.
+    thread_id: u32,
+}
+
+impl Relay {
+    fn start(node: SocketAddr) -> anyhow::Result<Self> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let address = listener.local_addr()?;
+        let (started, thread_id) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("tcp-relay".into())
+            .spawn(move || {
+                // "/proc/thread-self" links to "<pid>/task/<tid>".
+                let tid = std::fs::read_link("/proc/thread-self")
+                    .ok()
+                    .and_then(|link| link.file_name()?.to_str()?.parse::<u32>().ok());
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                let (Ok(runtime), Some(tid)) = (runtime, tid) else {
+                    return;
+                };
+                let _ = started.send(tid);
+                runtime.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                        return;
+                    };
+                    while let Ok((mut client, _)) = listener.accept().await {
+                        tokio::spawn(async move {
+                            let Ok(mut upstream) = tokio::net::TcpStream::connect(node).await
+                            else {
+                                return;
+                            };
+                            let _ = client.set_nodelay(true);
+                            let _ = upstream.set_nodelay(true);
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                        });
+                    }
+                });
+            })?;
+        let thread_id = thread_id
+            .recv_timeout(Duration::from_secs(5))
+            .map_err(|_| anyhow::anyhow!("the TCP relay thread did not start"))?;
+        Ok(Self {
+            endpoint: Endpoint::JsonRpc(address),
+            thread_id,
+        })
     }
 }
 
@@ -249,7 +318,12 @@ pub fn run(settings: &GatewayBench, out: &mut dyn Write) -> anyhow::Result<Gatew
         deploy_answer(&nodes[1])? == contract,
         "the contract landed at different addresses"
     );
-    let gateway = GatewayProcess::start(&urls, &settings.mode)?;
+    let gateway = GatewayProcess::start(&urls, &settings.mode, settings.gateway_threads)?;
+    let relay = if settings.relay {
+        Some(Relay::start(nodes[0].address)?)
+    } else {
+        None
+    };
     let direct = Endpoint::JsonRpc(nodes[0].address);
     let through = Endpoint::JsonRpc(gateway.address);
     let methods = [
@@ -273,13 +347,16 @@ pub fn run(settings: &GatewayBench, out: &mut dyn Write) -> anyhow::Result<Gatew
     );
     writeln!(
         out,
-        "cloister-bench gateway: ganache {} x2, cloister gateway --mode {} in front (pid {}); {}, \
-         {} driver thread(s), {} cores\n\
+        "cloister-bench gateway: ganache {} x2, cloister gateway --mode {} --worker-threads {} in \
+         front (pid {}); {}, {} driver thread(s), {} cores\n\
          direct = keep-alive HTTP to the first node; gw = the same calls through the gateway; \
          added p50 = gw p50 - direct p50; thr % = gw/direct throughput; gw cpu = gateway CPU per \
          call; goal: added p50 < {}µs and thr % >= {:.0}",
         ganache::VERSION,
         settings.mode,
+        settings
+            .gateway_threads
+            .map_or_else(|| "(default)".to_owned(), |n| n.to_string()),
         gateway.child.id(),
         match settings.budget() {
             Budget::For(d) => format!("{:.1}s per level and path", d.as_secs_f64()),
@@ -328,6 +405,7 @@ pub fn run(settings: &GatewayBench, out: &mut dyn Write) -> anyhow::Result<Gatew
                 gateway_cpu_per_call: cpu_before
                     .zip(cpu_after)
                     .map(|(before, after)| after.saturating_sub(before) / calls),
+                relay: false,
             };
             writeln!(out, "{}", row.line())?;
             for sample in direct_outcome
@@ -338,15 +416,44 @@ pub fn run(settings: &GatewayBench, out: &mut dyn Write) -> anyhow::Result<Gatew
                 writeln!(out, "    error: {sample}")?;
             }
             out.flush()?;
+            let floor = match &relay {
+                Some(relay) if method == "eth_blockNumber" => {
+                    let cpu_before = procfs::cpu_time(relay.thread_id);
+                    let mut outcome = measure(&relay.endpoint, concurrency, settings.budget())?;
+                    let cpu_after = procfs::cpu_time(relay.thread_id);
+                    let calls = outcome.latencies.len().max(1) as u32;
+                    Some(Comparison {
+                        gateway: Figures::of(&mut outcome),
+                        gateway_cpu_per_call: cpu_before
+                            .zip(cpu_after)
+                            .map(|(before, after)| after.saturating_sub(before) / calls),
+                        relay: true,
+                        ..row.clone()
+                    })
+                }
+                _ => None,
+            };
             report.rows.push(row);
+            if let Some(floor) = floor {
+                writeln!(out, "{}", floor.line())?;
+                out.flush()?;
+                report.rows.push(floor);
+            }
         }
     }
-    let met = report.rows.iter().filter(|r| r.meets_goals()).count();
+    let gateway_rows = report.rows.iter().filter(|r| !r.relay);
+    let met = gateway_rows.clone().filter(|r| r.meets_goals()).count();
     writeln!(
         out,
         "\ngoals met at {met} of {} levels (gateway CPU per call is measured from /proc, 10 ms \
-         resolution)",
-        report.rows.len()
+         resolution{})",
+        gateway_rows.count(),
+        if relay.is_some() {
+            "; tcp relay rows: the same direct figures against a plain TCP relay, whose CPU is \
+             its thread's"
+        } else {
+            ""
+        },
     )?;
     let load = |l: Option<f64>| l.map_or("unknown".into(), |l| format!("{l:.2}"));
     writeln!(
@@ -369,6 +476,7 @@ pub fn run(settings: &GatewayBench, out: &mut dyn Write) -> anyhow::Result<Gatew
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn figures(throughput: f64, p50_micros: u64) -> Figures {
@@ -388,7 +496,36 @@ mod tests {
             direct,
             gateway,
             gateway_cpu_per_call: None,
+            relay: false,
         }
+    }
+
+    #[test]
+    fn the_relay_copies_bytes_both_ways_untouched() {
+        use std::io::Read;
+        let node = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = node.local_addr().unwrap();
+        // An echo server standing in for the node.
+        std::thread::spawn(move || {
+            let (mut stream, _) = node.accept().unwrap();
+            let mut buffer = [0u8; 64];
+            while let Ok(n) = stream.read(&mut buffer) {
+                if n == 0 || stream.write_all(&buffer[..n]).is_err() {
+                    break;
+                }
+            }
+        });
+        let relay = Relay::start(address).unwrap();
+        let Endpoint::JsonRpc(relay_address) = relay.endpoint else {
+            panic!("the relay is a JSON-RPC endpoint");
+        };
+        assert_ne!(relay_address, address);
+        assert!(procfs::cpu_time(relay.thread_id).is_some());
+        let mut client = std::net::TcpStream::connect(relay_address).unwrap();
+        client.write_all(b"{\"id\":1}").unwrap();
+        let mut echoed = [0u8; 8];
+        client.read_exact(&mut echoed).unwrap();
+        assert_eq!(&echoed, b"{\"id\":1}");
     }
 
     #[test]

@@ -99,6 +99,15 @@ pub struct GatewayBench {
     /// Worker threads for the driver's own runtime.
     #[arg(long, default_value_t = 1)]
     pub client_threads: usize,
+
+    /// The gateway's `--worker-threads` (its own default when not given).
+    #[arg(long, value_name = "N")]
+    pub gateway_threads: Option<usize>,
+
+    /// Also measure `eth_blockNumber` through a plain TCP relay (bytes copied both ways, no
+    /// HTTP), the floor of what any proxy adds on this machine.
+    #[arg(long)]
+    pub relay: bool,
 }
 
 /// `cloister-bench ha-store`: see [`crate::ha_store`].

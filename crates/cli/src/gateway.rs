@@ -13,14 +13,20 @@ pub(crate) struct GatewayArgs {
     /// Where JSON-RPC clients connect (default 127.0.0.1:8545).
     #[arg(long)]
     listen: Option<SocketAddr>,
-    /// A node's JSON-RPC URL (http:// or ws://, the other transport assumed on the same port),
-    /// or both joined by a comma (`http://node:8545,ws://node:8546`); repeat for each node, in
-    /// priority order. Replaces the config file's upstreams.
+    /// A node's JSON-RPC URL: http:// or ws:// (the other transport assumed on the same port),
+    /// or ipc:/path/geth.ipc for its IPC socket; then, comma-separated, optionally its ws:// URL
+    /// and `privacy=URL`, the URL of its privacy manager or `cloister proxy` (http://host:port
+    /// or unix:/path/tm.ipc), which is health-checked so private calls avoid a node whose
+    /// privacy path is down (`http://q1:8545,ws://q1:8546,privacy=unix:/q1/tm.ipc`). Repeat for
+    /// each node, in priority order. Replaces the config file's upstreams.
     #[arg(long = "upstream")]
     upstreams: Vec<String>,
     /// primary-backup (default) or balanced.
     #[arg(long)]
     mode: Option<Mode>,
+    /// Threads of the gateway's async runtime (default 1; see `workerThreads` in the config).
+    #[arg(long)]
+    worker_threads: Option<usize>,
     /// JSON config file for everything else (timeouts, health thresholds, limits).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -45,7 +51,12 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<i32> {
     if let Some(mode) = args.mode {
         settings.mode = mode;
     }
+    if let Some(threads) = args.worker_threads {
+        settings.worker_threads = threads;
+    }
+    settings.validate()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.worker_threads)
         .enable_all()
         .build()
         .context("starting the async runtime")?;

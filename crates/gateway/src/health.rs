@@ -4,7 +4,17 @@
 //! than `maxLagBlocks`; it comes back after `readmitAfter` good probes in a row (lag, sync and
 //! peers are re-judged on every probe). Lag is relative to other nodes, never to the clock, so a
 //! chain where no node advances stays healthy.
+//!
+//! A node's privacy path (its `cloister proxy` or privacy manager), when configured, is checked
+//! in the same rounds. A failing path does not take the node out: its chain still serves reads,
+//! raw transactions, filters and subscriptions. It takes the node out of the calls that need the
+//! privacy manager ([`Need::Privacy`]) and, so that one account's nonces keep coming from one
+//! txpool, of account-scoped calls while another node's path works ([`Need::PrivacyIfAny`]).
+//! The path counts as down from its first failed check, since sending a private transaction
+//! there fails it (and may leave its outcome unknown) while sending it elsewhere costs nothing,
+//! and as up again after `readmitAfter` good checks in a row.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -14,6 +24,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::metrics::{self, Metrics};
+use crate::privacy::PrivacyPath;
 use crate::rpc::methods;
 use crate::settings::HealthSettings;
 use crate::upstream::{Upstream, UpstreamError};
@@ -47,6 +58,36 @@ pub struct UpstreamState {
     good_probes: u32,
     /// The last failure.
     pub last_error: Option<String>,
+    /// Its privacy path, when one is configured.
+    pub privacy: Option<PrivacyState>,
+}
+
+/// What is known of one node's privacy path.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivacyState {
+    /// Its URL.
+    pub url: String,
+    /// Whether the node may take private calls.
+    pub up: bool,
+    /// The last failed check.
+    pub last_error: Option<String>,
+    /// Good checks in a row while down.
+    #[serde(skip)]
+    good_checks: u32,
+}
+
+/// Which nodes a call may use beyond being healthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Any healthy node.
+    Chain,
+    /// A healthy node whose privacy path works (or has none configured): the call reaches the
+    /// privacy manager.
+    Privacy,
+    /// As [`Need::Privacy`] while any healthy node qualifies, else any healthy node: public
+    /// account-scoped calls, which must follow the account's private ones to the same node.
+    PrivacyIfAny,
 }
 
 /// `/status`: the gateway's view of its upstreams.
@@ -63,6 +104,9 @@ pub struct Status {
 pub struct Health {
     settings: HealthSettings,
     states: Mutex<Vec<UpstreamState>>,
+    /// Per upstream: whether a failure streak may be running, so that a success, on every
+    /// call, takes the lock only when there is a streak to end.
+    streaks: Vec<AtomicBool>,
     metrics: Arc<Metrics>,
 }
 
@@ -75,11 +119,17 @@ impl Health {
                 name: u.name.clone(),
                 url: u.url.clone(),
                 healthy: true,
+                privacy: u.privacy.as_ref().map(|p| PrivacyState {
+                    url: p.url.clone(),
+                    up: true,
+                    ..PrivacyState::default()
+                }),
                 ..UpstreamState::default()
             })
             .collect();
         Self {
             settings,
+            streaks: upstreams.iter().map(|_| AtomicBool::new(false)).collect(),
             states: Mutex::new(states),
             metrics,
         }
@@ -100,6 +150,51 @@ impl Health {
             .filter(|(_, s)| s.healthy)
             .map(|(i, _)| i)
             .collect()
+    }
+
+    /// Indices of upstreams that may take a call with `need`, in configured order.
+    pub fn usable(&self, need: Need) -> Vec<usize> {
+        let states = self.lock();
+        let healthy = states.iter().enumerate().filter(|(_, s)| s.healthy);
+        let private = |s: &UpstreamState| s.privacy.as_ref().is_none_or(|p| p.up);
+        let pick = |need_privacy: bool| {
+            healthy
+                .clone()
+                .filter(|(_, s)| !need_privacy || private(s))
+                .map(|(i, _)| i)
+                .collect::<Vec<_>>()
+        };
+        match need {
+            Need::Chain => pick(false),
+            Need::Privacy => pick(true),
+            Need::PrivacyIfAny => {
+                let with_privacy = pick(true);
+                if with_privacy.is_empty() {
+                    pick(false)
+                } else {
+                    with_privacy
+                }
+            }
+        }
+    }
+
+    /// One line per upstream saying why it takes no private calls.
+    pub fn privacy_reasons(&self) -> String {
+        self.lock()
+            .iter()
+            .map(|s| {
+                let why = match (&s.reason, &s.privacy) {
+                    (Some(reason), _) => reason.clone(),
+                    (None, Some(p)) if !p.up => p
+                        .last_error
+                        .clone()
+                        .unwrap_or_else(|| "privacy path down".to_owned()),
+                    _ => "healthy".to_owned(),
+                };
+                format!("{}: {why}", s.name)
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// Whether upstream `index` takes traffic.
@@ -128,6 +223,9 @@ impl Health {
     /// A real call failed in transport: counts towards ejection.
     pub fn record_failure(&self, index: usize, error: &UpstreamError) {
         let mut states = self.lock();
+        if let Some(streak) = self.streaks.get(index) {
+            streak.store(true, Ordering::Release);
+        }
         if let Some(state) = states.get_mut(index) {
             self.fail(state, error.to_string());
         }
@@ -136,10 +234,18 @@ impl Health {
 
     /// A real call got an answer: the failure streak is over.
     pub fn record_success(&self, index: usize) {
+        if !self
+            .streaks
+            .get(index)
+            .is_some_and(|s| s.load(Ordering::Acquire))
+        {
+            return;
+        }
         let mut states = self.lock();
         if let Some(state) = states.get_mut(index) {
             if !state.ejected {
                 state.consecutive_failures = 0;
+                self.streaks[index].store(false, Ordering::Release);
             }
         }
     }
@@ -204,10 +310,20 @@ impl Health {
     /// Probes every upstream once, concurrently, then re-judges them all.
     pub async fn probe_all(&self, upstreams: &[Upstream]) {
         let timeout = Duration::from_millis(self.settings.timeout_ms);
-        let probes = upstreams.iter().map(|u| probe(u, timeout));
+        let probes = upstreams.iter().map(|u| async move {
+            tokio::join!(
+                probe(u, timeout),
+                check_privacy(u.privacy.as_ref(), timeout)
+            )
+        });
         let results = futures_util::future::join_all(probes).await;
         let mut states = self.lock();
-        for (state, result) in states.iter_mut().zip(results) {
+        for ((state, (result, privacy)), streak) in
+            states.iter_mut().zip(results).zip(&self.streaks)
+        {
+            if let (Some(path), Some(check)) = (state.privacy.as_mut(), privacy) {
+                self.judge_privacy(&state.name, path, check);
+            }
             match result {
                 Ok(probe) => {
                     state.block = Some(probe.block);
@@ -224,10 +340,40 @@ impl Health {
                         state.consecutive_failures = 0;
                     }
                 }
-                Err(error) => self.fail(state, error),
+                Err(error) => {
+                    streak.store(true, Ordering::Release);
+                    self.fail(state, error);
+                }
             }
         }
         self.judge(&mut states);
+    }
+
+    /// Down at the first failed check, up after `readmitAfter` good ones (see the module doc).
+    fn judge_privacy(&self, name: &str, path: &mut PrivacyState, check: Result<(), String>) {
+        match check {
+            Ok(()) if path.up => {}
+            Ok(()) => {
+                path.good_checks += 1;
+                if path.good_checks >= self.settings.readmit_after {
+                    path.up = true;
+                    path.good_checks = 0;
+                    tracing::info!(upstream = %name, "privacy path back: private calls resume");
+                }
+            }
+            Err(error) => {
+                if path.up {
+                    tracing::warn!(upstream = %name, %error, "privacy path down: no private calls");
+                }
+                path.up = false;
+                path.good_checks = 0;
+                path.last_error = Some(error);
+            }
+        }
+        self.metrics
+            .privacy_up
+            .get_or_create(&metrics::upstream(name))
+            .set(i64::from(path.up));
     }
 
     /// Probes forever at the configured interval.
@@ -249,6 +395,14 @@ fn best_block(states: &[UpstreamState]) -> Option<u64> {
         .filter(|s| !s.ejected && !s.syncing)
         .filter_map(|s| s.block)
         .max()
+}
+
+/// The privacy path's check, when the node has one.
+async fn check_privacy(
+    path: Option<&PrivacyPath>,
+    timeout: Duration,
+) -> Option<Result<(), String>> {
+    Some(path?.check(timeout).await)
 }
 
 struct Probe {

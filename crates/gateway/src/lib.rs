@@ -7,12 +7,17 @@
 //! healthy nodes, reads are repeated on another node after a failure and writes never are.
 //! Each client WebSocket connection is pinned to one node, where its subscriptions live.
 //! Node health comes from the chain (head lag against the best node, `eth_syncing`,
-//! `net_peerCount`) and from call failures.
+//! `net_peerCount`) and from call failures; a node whose privacy path (its `cloister proxy` or
+//! privacy manager) fails its `/health` check keeps serving public calls but gets no private
+//! ones. Upstreams are reached over HTTP, WebSocket (client WebSocket connections) or the
+//! node's IPC socket.
 //!
 //! - [`rpc`]: protocol facts (method names, error codes, forwarded headers) and envelopes.
 //! - [`settings`]: the config file and defaults.
-//! - [`upstream`]: one node over HTTP; tells "never sent" from "outcome unknown".
-//! - [`health`]: probing, lag, ejection and readmission; `/status`.
+//! - [`upstream`]: one node over HTTP or IPC; tells "never sent" from "outcome unknown".
+//! - [`ipc`]: geth's IPC framing over a unix socket.
+//! - [`health`]: probing, lag, ejection and readmission, privacy paths; `/status`.
+//! - [`privacy`]: checking a node's privacy path.
 //! - [`routing`]: call kinds and upstream order per mode.
 //! - [`accounts`]: one account-scoped write at a time per account.
 //! - [`filters`]: filter ids that name their node.
@@ -23,7 +28,9 @@
 pub mod accounts;
 pub mod filters;
 pub mod health;
+pub mod ipc;
 pub mod metrics;
+pub mod privacy;
 pub mod proxy;
 pub mod routing;
 pub mod rpc;

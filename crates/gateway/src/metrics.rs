@@ -1,5 +1,5 @@
 //! Prometheus metrics: calls per upstream and outcome, retries, local errors, and each
-//! upstream's health, head block and ejections, and client WebSocket connections per upstream.
+//! upstream's health, head block, privacy path and ejections, and client WebSocket connections per upstream.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -8,12 +8,16 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+/// The outcome label of a call the upstream answered.
+pub const OK: &str = "ok";
+
 /// Labels of one upstream call.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabels {
     /// The upstream's name.
     pub upstream: String,
-    /// `ok`, `http_error`, `unsent`, `failed` or `timeout`.
+    /// `ok`, `http_error`, `unsent`, `failed`, `timeout` or `unsuitable` (a call IPC cannot
+    /// carry).
     pub outcome: &'static str,
 }
 
@@ -48,6 +52,8 @@ pub struct Metrics {
     pub healthy: Family<UpstreamLabels, Gauge>,
     /// The upstream's head block.
     pub head_block: Family<UpstreamLabels, Gauge>,
+    /// 1 when the upstream's privacy path works (only upstreams with one configured).
+    pub privacy_up: Family<UpstreamLabels, Gauge>,
     /// Times the upstream was taken out.
     pub ejections: Family<UpstreamLabels, Counter>,
     /// Client WebSocket connections open, by the upstream they are pinned to.
@@ -65,6 +71,7 @@ impl Default for Metrics {
         let healthy = Family::<UpstreamLabels, Gauge>::default();
         let head_block = Family::<UpstreamLabels, Gauge>::default();
         let ejections = Family::<UpstreamLabels, Counter>::default();
+        let privacy_up = Family::<UpstreamLabels, Gauge>::default();
         registry.register("upstream_calls", "Calls sent to upstreams", calls.clone());
         registry.register(
             "upstream_call_duration_seconds",
@@ -92,6 +99,11 @@ impl Default for Metrics {
             head_block.clone(),
         );
         registry.register(
+            "upstream_privacy_up",
+            "1 when the upstream's privacy path answers its health check",
+            privacy_up.clone(),
+        );
+        registry.register(
             "upstream_ejections",
             "Times the upstream was taken out of rotation",
             ejections.clone(),
@@ -111,12 +123,37 @@ impl Default for Metrics {
             local_errors,
             healthy,
             head_block,
+            privacy_up,
             ejections,
         }
     }
 }
 
+/// One upstream's metrics on the request path, looked up once: a lookup in a family hashes and
+/// allocates its labels and takes a lock, on every call.
+#[derive(Debug, Clone)]
+pub struct UpstreamMetrics {
+    /// Its call latency.
+    pub latency: Histogram,
+    /// Its calls answered (`outcome="ok"`).
+    pub ok: Counter,
+}
+
 impl Metrics {
+    /// The request-path metrics of the upstream called `name`.
+    pub fn for_upstream(&self, name: &str) -> UpstreamMetrics {
+        UpstreamMetrics {
+            latency: self.latency.get_or_create(&upstream(name)).clone(),
+            ok: self
+                .calls
+                .get_or_create(&CallLabels {
+                    upstream: name.to_owned(),
+                    outcome: OK,
+                })
+                .clone(),
+        }
+    }
+
     /// The OpenMetrics text of every metric.
     pub fn render(&self) -> String {
         let mut text = String::new();

@@ -13,9 +13,9 @@ use serde_json::Value;
 
 use crate::accounts::AccountLocks;
 use crate::filters;
-use crate::health::Health;
-use crate::metrics::{self, CallLabels, Metrics};
-use crate::routing::{classify, Kind, Routing};
+use crate::health::{Health, Need};
+use crate::metrics::{self, CallLabels, Metrics, UpstreamMetrics};
+use crate::routing::{classify, need, Kind, Routing};
 use crate::rpc::{self, codes, methods, Call, FILTER_NOT_FOUND};
 use crate::settings::GatewaySettings;
 use crate::upstream::{Answer, Upstream, UpstreamError};
@@ -63,6 +63,8 @@ impl Reply {
 pub struct Proxy {
     /// The nodes.
     pub upstreams: Arc<Vec<Upstream>>,
+    /// Each node's request-path metrics, in the same order.
+    pub upstream_metrics: Vec<UpstreamMetrics>,
     /// Their health.
     pub health: Arc<Health>,
     /// How calls are spread.
@@ -131,12 +133,20 @@ impl Proxy {
         forward: &Forward,
     ) -> Result<(usize, Answer), Reply> {
         let method = call.method();
-        let order = self.routing.order(kind, self.health.healthy());
+        let need = need(call, kind);
+        let order = self.routing.order(kind, self.health.usable(need));
         if order.is_empty() {
-            let message = format!(
-                "no healthy upstream for {method} ({})",
-                self.health.unavailable_reasons()
-            );
+            let message = if need == Need::Privacy {
+                format!(
+                    "no healthy upstream with a working privacy path for {method} ({})",
+                    self.health.privacy_reasons()
+                )
+            } else {
+                format!(
+                    "no healthy upstream for {method} ({})",
+                    self.health.unavailable_reasons()
+                )
+            };
             return Err(self.local_error(call.id, codes::INTERNAL_ERROR, &message, "no_upstream"));
         }
         let timeout = self.settings.timeout_for(method);
@@ -156,25 +166,27 @@ impl Proxy {
                     timeout,
                 )
                 .await;
-            let labels = metrics::upstream(&upstream.name);
-            self.metrics
-                .latency
-                .get_or_create(&labels)
-                .observe(started.elapsed().as_secs_f64());
+            let handles = &self.upstream_metrics[index];
+            handles.latency.observe(started.elapsed().as_secs_f64());
             let outcome = match &result {
                 Ok(answer) if answer.status.is_server_error() => "http_error",
-                Ok(_) => "ok",
+                Ok(_) => metrics::OK,
                 Err(UpstreamError::Unsent { .. }) => "unsent",
                 Err(UpstreamError::Failed { .. }) => "failed",
                 Err(UpstreamError::TimedOut { .. }) => "timeout",
+                Err(UpstreamError::Unsuitable { .. }) => "unsuitable",
             };
-            self.metrics
-                .calls
-                .get_or_create(&CallLabels {
-                    upstream: upstream.name.clone(),
-                    outcome,
-                })
-                .inc();
+            if outcome == metrics::OK {
+                handles.ok.inc();
+            } else {
+                self.metrics
+                    .calls
+                    .get_or_create(&CallLabels {
+                        upstream: upstream.name.clone(),
+                        outcome,
+                    })
+                    .inc();
+            }
             match result {
                 Ok(answer) if answer.status.is_server_error() && kind.repeatable() => {
                     failures.push(format!("{}: HTTP {}", upstream.name, answer.status));
@@ -184,7 +196,9 @@ impl Proxy {
                     return Ok((index, answer));
                 }
                 Err(error) => {
-                    self.health.record_failure(index, &error);
+                    if error.counts_against_health() {
+                        self.health.record_failure(index, &error);
+                    }
                     failures.push(error.to_string());
                     if !kind.repeatable() && !error.unsent() {
                         maybe_executed = true;
@@ -229,7 +243,9 @@ impl Proxy {
                 Reply::from_answer(answer)
             }
             Err(error) => {
-                self.health.record_failure(index, &error);
+                if error.counts_against_health() {
+                    self.health.record_failure(index, &error);
+                }
                 self.filter_not_found(call)
             }
         }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::health::Need;
 use crate::rpc::{methods, Call, PENDING_TAG};
 use crate::settings::Mode;
 
@@ -86,6 +87,37 @@ pub fn classify(call: &Call<'_>) -> Kind {
         Kind::Read
     } else {
         Kind::Write
+    }
+}
+
+/// Whether the call reaches the node's privacy manager: a call that always does, or a send whose
+/// transaction carries `privateFor`.
+pub fn is_private(call: &Call<'_>) -> bool {
+    let method = call.method();
+    if methods::PRIVATE.contains(&method)
+        || methods::PRIVATE_PREFIXES
+            .iter()
+            .any(|p| method.starts_with(p))
+    {
+        return true;
+    }
+    methods::SEND_WITH_PRIVATE_FOR.contains(&method)
+        && call
+            .params_array()
+            .first()
+            .and_then(|tx| tx.get(methods::PRIVATE_FOR))
+            .is_some_and(|v| !v.is_null())
+}
+
+/// Which upstreams a call of `kind` may use ([`Need`]): private calls need a working privacy
+/// path; other account-scoped calls go where the account's private calls go.
+pub fn need(call: &Call<'_>, kind: &Kind) -> Need {
+    if is_private(call) {
+        Need::Privacy
+    } else if matches!(kind, Kind::Account { .. }) {
+        Need::PrivacyIfAny
+    } else {
+        Need::Chain
     }
 }
 
@@ -194,6 +226,42 @@ mod tests {
             kind(r#"{"method":"eth_sendTransaction","params":[{}]}"#),
             Kind::Write
         );
+    }
+
+    #[test]
+    fn private_calls_are_told_by_method_and_privatefor() {
+        let need_of = |body: &str| {
+            let call = Call::parse(body.as_bytes()).unwrap();
+            need(&call, &classify(&call))
+        };
+        let private = [
+            r#"{"method":"eth_sendTransaction","params":[{"from":"0xa","privateFor":["k"]}]}"#,
+            r#"{"method":"eth_sendTransactionAsync","params":[{"from":"0xa","privateFor":[]}]}"#,
+            r#"{"method":"eth_fillTransaction","params":[{"privateFor":["k"]}]}"#,
+            r#"{"method":"eth_sendRawPrivateTransaction","params":["0x00",{"privateFor":["k"]}]}"#,
+            r#"{"method":"eth_getQuorumPayload","params":["0x00"]}"#,
+            r#"{"method":"quorumExtension_extendContract","params":[]}"#,
+        ];
+        for body in private {
+            assert_eq!(need_of(body), Need::Privacy, "{body}");
+        }
+        let account = [
+            r#"{"method":"eth_sendTransaction","params":[{"from":"0xa"}]}"#,
+            r#"{"method":"eth_sendTransaction","params":[{"from":"0xa","privateFor":null}]}"#,
+            r#"{"method":"eth_getTransactionCount","params":["0xa","pending"]}"#,
+            r#"{"method":"eth_signTransaction","params":[{"from":"0xa","privateFor":["k"]}]}"#,
+        ];
+        for body in account {
+            assert_eq!(need_of(body), Need::PrivacyIfAny, "{body}");
+        }
+        let chain = [
+            r#"{"method":"eth_blockNumber"}"#,
+            r#"{"method":"eth_sendRawTransaction","params":["0x00"]}"#,
+            r#"{"method":"eth_call","params":[{"privateFor":["k"]},"latest"]}"#,
+        ];
+        for body in chain {
+            assert_eq!(need_of(body), Need::Chain, "{body}");
+        }
     }
 
     #[test]

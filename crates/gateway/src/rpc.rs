@@ -90,6 +90,31 @@ pub mod methods {
     /// Account-scoped methods whose second parameter is the account address.
     pub const ADDRESS_SECOND: [&str; 1] = ["personal_sign"];
 
+    /// Methods that send a transaction and call the privacy manager when their transaction
+    /// object (the first parameter) has a `privateFor` member (goquorum-client.md §3).
+    pub const SEND_WITH_PRIVATE_FOR: [&str; 4] = [
+        "eth_sendTransaction",
+        "eth_sendTransactionAsync",
+        "eth_fillTransaction",
+        "personal_sendTransaction",
+    ];
+    /// The transaction member that makes a transaction private: any non-null value, `[]`
+    /// included (GoQuorum's `PrivateTxArgs`).
+    pub const PRIVATE_FOR: &str = "privateFor";
+    /// Methods that always call the node's privacy manager (goquorum-client.md §3).
+    pub const PRIVATE: [&str; 8] = [
+        "eth_sendRawPrivateTransaction",
+        "eth_distributePrivateTransaction",
+        "eth_getQuorumPayload",
+        "eth_getQuorumPayloadExtra",
+        "eth_decryptQuorumPayload",
+        "eth_getContractPrivacyMetadata",
+        "eth_getPrivateTransactionByHash",
+        "eth_getPrivateTransactionReceipt",
+    ];
+    /// Name prefixes of method families that call the privacy manager (contract extension).
+    pub const PRIVATE_PREFIXES: [&str; 1] = ["quorumExtension_"];
+
     /// Methods that only read, so a failed attempt may be repeated on another node. Everything
     /// not listed here (or under [`READ_PREFIXES`]) is treated as a write and sent once.
     pub const READS: [&str; 22] = [

@@ -12,6 +12,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::sync::oneshot;
@@ -86,8 +87,13 @@ impl Gateway {
             settings.mode,
             upstreams.iter().map(|u| u.name.clone()).collect(),
         );
+        let upstream_metrics = upstreams
+            .iter()
+            .map(|u| metrics.for_upstream(&u.name))
+            .collect();
         let proxy = Arc::new(Proxy {
             upstreams: upstreams.clone(),
+            upstream_metrics,
             health: health.clone(),
             routing,
             settings,
@@ -103,6 +109,11 @@ impl Gateway {
             .with_state(proxy.clone());
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
+            // Each answer is written whole, but Nagle would still hold a small one back while an
+            // earlier segment is unacknowledged (pipelined or WebSocket traffic).
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let serving = axum::serve(listener, router).with_graceful_shutdown(async {
                 let _ = stop.await;
             });

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -37,25 +37,42 @@ impl std::str::FromStr for Mode {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpstreamSettings {
-    /// Its JSON-RPC URL: `http://host:port[/path]` or `ws://host:port[/path]`. The other
-    /// transport is assumed on the same host, port and path (as ganache serves both, and geth
-    /// when `--ws.port` equals `--http.port`) unless `wsUrl` names the WebSocket endpoint.
+    /// Its JSON-RPC endpoint: `http://host:port[/path]`, `ws://host:port[/path]`, or
+    /// `ipc:/path/geth.ipc` for the node's IPC unix socket (geth's `--ipcpath`). Over HTTP or
+    /// WebSocket the other transport is assumed on the same host, port and path (as ganache
+    /// serves both, and geth when `--ws.port` equals `--http.port`) unless `wsUrl` names the
+    /// WebSocket endpoint.
     pub url: String,
     /// Its WebSocket endpoint when `url` is `http://` and the node serves WebSocket elsewhere
     /// (geth's default `--ws.port` is 8546).
     #[serde(default)]
     pub ws_url: Option<String>,
-    /// A name for logs, metrics and `/status` (default: the URL's `host:port`).
+    /// A name for logs, metrics and `/status` (default: the URL's `host:port`, or the socket
+    /// path).
     #[serde(default)]
     pub name: Option<String>,
+    /// The node's privacy path: where its `cloister proxy` or privacy manager serves HTTP,
+    /// `http://host:port` or `unix:/path/tm.ipc`. When given, it is checked with `GET /health`
+    /// (`GET /upcheck` where `/health` answers 404, as Tessera does) and the node gets no
+    /// private transaction while it fails.
+    #[serde(default)]
+    pub privacy_url: Option<String>,
 }
 
 /// The URL scheme of upstream JSON-RPC over HTTP.
 const HTTP_SCHEME: &str = "http://";
 /// The URL scheme of upstream JSON-RPC over WebSocket.
 const WS_SCHEME: &str = "ws://";
+/// The prefix of an upstream reached over its IPC unix socket, in geth's IPC framing (JSON
+/// values back to back on a stream socket, no HTTP).
+pub const IPC_PREFIX: &str = "ipc:";
+/// The prefix of a privacy path served as HTTP over a unix socket (the `tm.ipc` of GoQuorum's
+/// `--ptm.socket`, where `cloister proxy` listens).
+pub const UNIX_PREFIX: &str = "unix:";
+/// The key that names the privacy path in a command-line upstream.
+const PRIVACY_ARG: &str = "privacy=";
 
-/// Where one upstream serves each transport.
+/// Where one upstream serves each network transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
     /// JSON-RPC over HTTP (`http://`).
@@ -64,16 +81,61 @@ pub struct Endpoints {
     pub ws: String,
 }
 
+/// How the gateway reaches one upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// HTTP, and WebSocket for client WebSocket connections.
+    Network(Endpoints),
+    /// The node's IPC unix socket.
+    Ipc(PathBuf),
+}
+
+/// Where a privacy path is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrivacyTarget {
+    /// HTTP over TCP: the `host:port` and the path prefix (empty or starting with `/`, no
+    /// trailing `/`).
+    Tcp {
+        /// `host:port`.
+        authority: String,
+        /// The path prefix before `/health`.
+        base: String,
+    },
+    /// HTTP over a unix socket.
+    Unix(PathBuf),
+}
+
 impl UpstreamSettings {
-    /// An upstream from the command line: one URL, or an `http://` and a `ws://` URL joined by
-    /// a comma (`http://node:8545,ws://node:8546`).
+    /// An upstream from the command line: its URL, optionally followed by comma-separated
+    /// extras: a `ws://` URL, and `privacy=URL` for its privacy path
+    /// (`http://node:8545,ws://node:8546,privacy=unix:/node/tm.ipc`).
     pub fn from_arg(text: &str) -> Self {
         let mut settings = Self::default();
-        let mut urls = text.splitn(2, ',').map(str::trim);
-        settings.url = urls.next().unwrap_or_default().to_owned();
-        // Validation names a second URL that is not ws://.
-        settings.ws_url = urls.next().map(str::to_owned);
+        let mut parts = text.split(',').map(str::trim);
+        settings.url = parts.next().unwrap_or_default().to_owned();
+        for part in parts {
+            if let Some(privacy) = part.strip_prefix(PRIVACY_ARG) {
+                settings.privacy_url = Some(privacy.to_owned());
+            } else {
+                // Validation names a second URL that is not ws://.
+                settings.ws_url = Some(part.to_owned());
+            }
+        }
         settings
+    }
+
+    /// How the node is reached.
+    pub fn transport(&self) -> Result<Transport, SettingsError> {
+        if let Some(path) = self.url.strip_prefix(IPC_PREFIX) {
+            if path.is_empty() || self.ws_url.is_some() {
+                return Err(SettingsError::Invalid(format!(
+                    "upstream {:?}: an IPC upstream is ipc:/path/to/geth.ipc, without a wsUrl",
+                    self.url
+                )));
+            }
+            return Ok(Transport::Ipc(PathBuf::from(path)));
+        }
+        self.endpoints().map(Transport::Network)
     }
 
     /// Its HTTP and WebSocket endpoints, one derived from the other when only one is given.
@@ -91,7 +153,8 @@ impl UpstreamSettings {
             (format!("{HTTP_SCHEME}{rest}"), self.url.clone())
         } else {
             return invalid(format!(
-                "upstream {:?}: only http:// and ws:// URLs are supported (not https/wss or IPC yet)",
+                "upstream {:?}: use an http:// or ws:// URL, or ipc:/path for a node's IPC \
+                 socket (https/wss are not supported)",
                 self.url
             ));
         };
@@ -108,6 +171,39 @@ impl UpstreamSettings {
             }
         }
         Ok(Endpoints { http, ws })
+    }
+
+    /// Where its privacy path is served, when one is configured.
+    pub fn privacy_target(&self) -> Result<Option<PrivacyTarget>, SettingsError> {
+        let Some(url) = &self.privacy_url else {
+            return Ok(None);
+        };
+        let invalid = || {
+            SettingsError::Invalid(format!(
+                "upstream {:?}: privacy URL {url:?} must be http://host:port[/path] or \
+                 unix:/path/to/socket",
+                self.url
+            ))
+        };
+        if let Some(path) = url.strip_prefix(UNIX_PREFIX) {
+            if path.is_empty() {
+                return Err(invalid());
+            }
+            return Ok(Some(PrivacyTarget::Unix(PathBuf::from(path))));
+        }
+        if !url.starts_with(HTTP_SCHEME) {
+            return Err(invalid());
+        }
+        let uri: hyper::Uri = url.parse().map_err(|_| invalid())?;
+        let authority = uri.authority().ok_or_else(invalid)?;
+        let authority = match authority.port_u16() {
+            Some(_) => authority.to_string(),
+            None => format!("{}:80", authority.host()),
+        };
+        Ok(Some(PrivacyTarget::Tcp {
+            authority,
+            base: uri.path().trim_end_matches('/').to_owned(),
+        }))
     }
 }
 
@@ -166,6 +262,12 @@ pub struct GatewaySettings {
     pub max_batch_size: usize,
     /// Health checking.
     pub health: HealthSettings,
+    /// Threads of the async runtime that serves clients and calls upstreams (read by the
+    /// `cloister gateway` command, which builds the runtime). A call costs the gateway some
+    /// 30-40 µs of CPU, most of it the kernel's socket work, so one thread serves about 25,000
+    /// calls a second, and on small machines more threads mostly add cross-thread wake-ups;
+    /// raise it when the gateway's CPU, not the nodes', is the limit.
+    pub worker_threads: usize,
 }
 
 impl Default for GatewaySettings {
@@ -180,6 +282,7 @@ impl Default for GatewaySettings {
             max_request_bytes: 5 * 1024 * 1024,
             max_batch_size: 1000,
             health: HealthSettings::default(),
+            worker_threads: DEFAULT_WORKER_THREADS,
         }
     }
 }
@@ -208,6 +311,9 @@ pub enum SettingsError {
     Invalid(String),
 }
 
+/// The runtime threads when not configured (see [`GatewaySettings::worker_threads`]).
+pub const DEFAULT_WORKER_THREADS: usize = 1;
+
 /// The most upstreams a filter id can name (one byte in the rewritten id).
 pub const MAX_UPSTREAMS: usize = 256;
 
@@ -235,10 +341,14 @@ impl GatewaySettings {
             return invalid(format!("at most {MAX_UPSTREAMS} upstreams"));
         }
         for upstream in &self.upstreams {
-            upstream.endpoints()?;
+            upstream.transport()?;
+            upstream.privacy_target()?;
         }
         if self.request_timeout_ms == 0 || self.health.interval_ms == 0 {
             return invalid("requestTimeoutMs and health.intervalMs must be positive".into());
+        }
+        if self.worker_threads == 0 {
+            return invalid("workerThreads must be positive".into());
         }
         if self.health.max_failures == 0 || self.health.readmit_after == 0 {
             return invalid("health.maxFailures and health.readmitAfter must be positive".into());
@@ -332,8 +442,50 @@ mod tests {
         let both_ws = UpstreamSettings {
             url: "ws://n:1".into(),
             ws_url: Some("ws://n:2".into()),
-            name: None,
+            ..UpstreamSettings::default()
         };
         assert!(both_ws.endpoints().is_err());
+    }
+
+    #[test]
+    fn ipc_upstreams_and_privacy_paths_are_read_from_the_command_line() {
+        let upstream = UpstreamSettings::from_arg("ipc:/q1/geth.ipc, privacy=unix:/q1/tm.ipc");
+        assert_eq!(
+            upstream.transport().unwrap(),
+            Transport::Ipc(PathBuf::from("/q1/geth.ipc"))
+        );
+        assert_eq!(
+            upstream.privacy_target().unwrap(),
+            Some(PrivacyTarget::Unix(PathBuf::from("/q1/tm.ipc")))
+        );
+        let upstream =
+            UpstreamSettings::from_arg("http://q2:8545,ws://q2:8546,privacy=http://q2:9101/pm/");
+        assert_eq!(upstream.endpoints().unwrap().ws, "ws://q2:8546");
+        assert_eq!(
+            upstream.privacy_target().unwrap(),
+            Some(PrivacyTarget::Tcp {
+                authority: "q2:9101".into(),
+                base: "/pm".into(),
+            })
+        );
+        let no_port = UpstreamSettings::from_arg("http://q3:8545,privacy=http://pm");
+        assert_eq!(
+            no_port.privacy_target().unwrap(),
+            Some(PrivacyTarget::Tcp {
+                authority: "pm:80".into(),
+                base: String::new(),
+            })
+        );
+        for bad in [
+            "http://q:1,privacy=https://pm:1",
+            "http://q:1,privacy=unix:",
+            "ipc:",
+            "ipc:/a.ipc,ws://q:1",
+        ] {
+            let mut settings = GatewaySettings::default();
+            settings.upstreams.push(UpstreamSettings::from_arg(bad));
+            let error = settings.validate().unwrap_err().to_string();
+            assert!(error.contains("upstream"), "{bad}: {error}");
+        }
     }
 }

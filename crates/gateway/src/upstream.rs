@@ -1,6 +1,7 @@
-//! One upstream node over HTTP: a keep-alive connection pool and a call that tells apart
-//! "never sent" (safe to send elsewhere, even for a write) from "sent, outcome unknown".
-//! Client WebSocket connections reach the node's WebSocket endpoint ([`crate::websocket`]).
+//! One upstream node over HTTP or its IPC socket: a keep-alive connection pool and a call that
+//! tells apart "never sent" (safe to send elsewhere, even for a write) from "sent, outcome
+//! unknown". Client WebSocket connections reach the node's WebSocket endpoint
+//! ([`crate::websocket`]).
 
 use std::time::Duration;
 
@@ -12,7 +13,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::settings::{Endpoints, UpstreamSettings};
+use crate::ipc::{IpcError, IpcPool};
+use crate::privacy::PrivacyPath;
+use crate::settings::{Endpoints, Transport, UpstreamSettings, IPC_PREFIX};
 
 /// What an upstream answered over HTTP.
 #[derive(Debug, Clone)]
@@ -44,6 +47,15 @@ pub enum UpstreamError {
         /// The transport error.
         reason: String,
     },
+    /// The call cannot be sent over this upstream's transport (IPC carries no headers or query
+    /// string): never sent, and no sign of ill health.
+    #[error("{name}: {reason}")]
+    Unsuitable {
+        /// The upstream.
+        name: String,
+        /// What the transport cannot carry.
+        reason: String,
+    },
     /// No answer within the attempt timeout; the node may still execute the call.
     #[error("{name}: no answer within {} ms", timeout.as_millis())]
     TimedOut {
@@ -57,47 +69,96 @@ pub enum UpstreamError {
 impl UpstreamError {
     /// Whether the request certainly never reached the node.
     pub fn unsent(&self) -> bool {
-        matches!(self, Self::Unsent { .. })
+        matches!(self, Self::Unsent { .. } | Self::Unsuitable { .. })
+    }
+
+    /// Whether this says something about the node's health (everything but
+    /// [`UpstreamError::Unsuitable`]).
+    pub fn counts_against_health(&self) -> bool {
+        !matches!(self, Self::Unsuitable { .. })
     }
 }
+
+/// How one upstream is reached.
+#[derive(Debug)]
+enum Link {
+    /// HTTP/1.1 with a keep-alive pool.
+    Http {
+        uri: Uri,
+        client: Client<HttpConnector, Full<Bytes>>,
+    },
+    /// geth's IPC framing on a unix socket.
+    Ipc {
+        pool: IpcPool,
+        connect_timeout: Duration,
+    },
+}
+
+/// The content type of an answer read over IPC, where there are no headers.
+const JSON_CONTENT_TYPE: &str = "application/json";
 
 /// One upstream node.
 #[derive(Debug)]
 pub struct Upstream {
     /// Its name in logs, metrics and `/status`.
     pub name: String,
-    /// Its JSON-RPC over HTTP URL.
+    /// Its JSON-RPC URL (`http://...`, or `ipc:/path` for an IPC socket).
     pub url: String,
-    /// Its JSON-RPC over WebSocket URL, for client WebSocket connections pinned to it.
-    pub ws_url: String,
-    uri: Uri,
-    client: Client<HttpConnector, Full<Bytes>>,
+    /// Its JSON-RPC over WebSocket URL, for client WebSocket connections pinned to it; `None`
+    /// for an IPC upstream.
+    pub ws_url: Option<String>,
+    /// Its privacy path, when one is configured.
+    pub privacy: Option<PrivacyPath>,
+    link: Link,
 }
 
 impl Upstream {
-    /// A pool for `settings` (validated URLs only).
+    /// A pool for `settings` (validated settings only).
     pub fn new(settings: &UpstreamSettings, connect_timeout: Duration) -> Self {
-        let endpoints = settings.endpoints().unwrap_or_else(|_| Endpoints {
-            http: settings.url.clone(),
-            ws: settings.url.clone(),
+        let privacy = settings.privacy_url.clone().and_then(|url| {
+            let target = settings.privacy_target().ok().flatten()?;
+            Some(PrivacyPath::new(url, target))
         });
-        let uri: Uri = endpoints.http.parse().unwrap_or_default();
-        let name = settings.name.clone().unwrap_or_else(|| {
-            uri.authority()
-                .map_or_else(|| settings.url.clone(), ToString::to_string)
+        let transport = settings.transport().unwrap_or_else(|_| {
+            Transport::Network(Endpoints {
+                http: settings.url.clone(),
+                ws: settings.url.clone(),
+            })
         });
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
-        Self {
-            name,
-            url: endpoints.http,
-            ws_url: endpoints.ws,
-            uri,
-            client,
+        match transport {
+            Transport::Ipc(path) => Self {
+                name: settings
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| path.display().to_string()),
+                url: format!("{IPC_PREFIX}{}", path.display()),
+                ws_url: None,
+                privacy,
+                link: Link::Ipc {
+                    pool: IpcPool::new(&path),
+                    connect_timeout,
+                },
+            },
+            Transport::Network(endpoints) => {
+                let uri: Uri = endpoints.http.parse().unwrap_or_default();
+                let name = settings.name.clone().unwrap_or_else(|| {
+                    uri.authority()
+                        .map_or_else(|| settings.url.clone(), ToString::to_string)
+                });
+                let mut connector = HttpConnector::new();
+                connector.set_connect_timeout(Some(connect_timeout));
+                connector.set_nodelay(true);
+                let client = Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(60))
+                    .build(connector);
+                Self {
+                    name,
+                    url: endpoints.http,
+                    ws_url: Some(endpoints.ws),
+                    privacy,
+                    link: Link::Http { uri, client },
+                }
+            }
         }
     }
 
@@ -110,19 +171,70 @@ impl Upstream {
         query: Option<&str>,
         timeout: Duration,
     ) -> Result<Answer, UpstreamError> {
+        match &self.link {
+            Link::Http { uri, client } => {
+                self.call_http(uri, client, body, headers, query, timeout)
+                    .await
+            }
+            Link::Ipc {
+                pool,
+                connect_timeout,
+            } => {
+                // IPC has nowhere to carry credentials or a PSI, and GoQuorum grants IPC callers
+                // everything: a tenant's call sent there would run with powers it was not given.
+                if !headers.is_empty() || query.is_some() {
+                    return Err(UpstreamError::Unsuitable {
+                        name: self.name.clone(),
+                        reason: "an IPC upstream cannot carry the call's Authorization, \
+                                 Quorum-PSI or query string"
+                            .to_owned(),
+                    });
+                }
+                let exchange = pool.call(&body, *connect_timeout);
+                let answer = tokio::time::timeout(timeout, exchange).await.map_err(|_| {
+                    UpstreamError::TimedOut {
+                        name: self.name.clone(),
+                        timeout,
+                    }
+                })?;
+                match answer {
+                    Ok(body) => Ok(Answer {
+                        status: StatusCode::OK,
+                        content_type: Some(HeaderValue::from_static(JSON_CONTENT_TYPE)),
+                        body,
+                    }),
+                    Err(IpcError::Unsent(reason)) => Err(UpstreamError::Unsent {
+                        name: self.name.clone(),
+                        reason,
+                    }),
+                    Err(IpcError::Failed(reason)) => Err(self.failed(reason)),
+                }
+            }
+        }
+    }
+
+    async fn call_http(
+        &self,
+        uri: &Uri,
+        client: &Client<HttpConnector, Full<Bytes>>,
+        body: Bytes,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Answer, UpstreamError> {
         let uri = match query {
-            Some(query) => with_query(&self.uri, query),
-            None => self.uri.clone(),
+            Some(query) => with_query(uri, query),
+            None => uri.clone(),
         };
         let mut request = Request::post(uri)
-            .header(CONTENT_TYPE, "application/json")
+            .header(CONTENT_TYPE, JSON_CONTENT_TYPE)
             .body(Full::new(body))
             .map_err(|error| self.failed(error))?;
         for (name, value) in headers {
             request.headers_mut().insert(name, value.clone());
         }
         let exchange = async {
-            let response = self.client.request(request).await.map_err(|error| {
+            let response = client.request(request).await.map_err(|error| {
                 if error.is_connect() {
                     UpstreamError::Unsent {
                         name: self.name.clone(),

@@ -5,9 +5,10 @@
 //! notifications come from it, so every message of a connection goes to that node and its
 //! answers and notifications come back verbatim; ordinary calls follow the same pinning (and
 //! filter ids created over the connection are the node's own, valid on this connection). The
-//! exception is account-scoped calls (`eth_sendTransaction` and the rest, alone or in a batch):
-//! they follow their account over HTTP exactly as for HTTP clients, so one account's nonces come
-//! from one txpool whichever connection carries them.
+//! exception is account-scoped and private calls (`eth_sendTransaction` and the rest, alone or in
+//! a batch): they are routed exactly as for HTTP clients, so one account's nonces come from one
+//! txpool whichever connection carries them, and private calls reach a node whose privacy path
+//! works. An IPC upstream takes no client WebSocket connections.
 //!
 //! A connection ends with a close frame whose reason names the cause: the pinned node closed
 //! its side, failed, or was judged unhealthy ([`close::UPSTREAM_LOST`]); no node accepted
@@ -30,7 +31,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::metrics;
 use crate::proxy::{self, Forward, Proxy};
-use crate::routing::{classify, Kind};
+use crate::routing::{classify, is_private, Kind};
 use crate::rpc::{close, Call};
 
 type UpstreamSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -73,10 +74,17 @@ async fn connect(proxy: &Proxy, forward: &Forward) -> Result<(usize, UpstreamSoc
     let mut failures = Vec::new();
     for index in order {
         let upstream = &proxy.upstreams[index];
+        let Some(ws_url) = &upstream.ws_url else {
+            failures.push(format!(
+                "{}: an IPC upstream has no WebSocket",
+                upstream.name
+            ));
+            continue;
+        };
         let url = match &forward.query {
-            Some(query) if upstream.ws_url.contains('?') => format!("{}&{query}", upstream.ws_url),
-            Some(query) => format!("{}?{query}", upstream.ws_url),
-            None => upstream.ws_url.clone(),
+            Some(query) if ws_url.contains('?') => format!("{ws_url}&{query}"),
+            Some(query) => format!("{ws_url}?{query}"),
+            None => ws_url.clone(),
         };
         let mut request = match url.into_client_request() {
             Ok(request) => request,
@@ -132,7 +140,7 @@ async fn relay(
             message = from_client.next() => match message {
                 Some(Ok(Message::Text(text))) => {
                     let text = Bytes::from(text);
-                    if let Some(batch) = follows_account(&text) {
+                    if let Some(batch) = leaves_connection(&text) {
                         answer_over_http(&proxy, text, batch, &forward, &replies);
                         continue;
                     }
@@ -211,11 +219,13 @@ fn lost(name: &str, what: &str) -> (u16, String) {
     )
 }
 
-/// Whether a message must follow its account instead of the connection (`Some(is_batch)`): a
-/// call, or a batch holding at least one call, that [`classify`] pins to an account.
-fn follows_account(text: &[u8]) -> Option<bool> {
+/// Whether a message must be routed on its own instead of following the connection
+/// (`Some(is_batch)`): a call, or a batch holding at least one call, that [`classify`] pins to an
+/// account or that [`is_private`] sends to the privacy manager.
+fn leaves_connection(text: &[u8]) -> Option<bool> {
     let is_account = |raw: &[u8]| {
-        Call::parse(raw).is_ok_and(|call| matches!(classify(&call), Kind::Account { .. }))
+        Call::parse(raw)
+            .is_ok_and(|call| matches!(classify(&call), Kind::Account { .. }) || is_private(&call))
     };
     if text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         let calls: Vec<&RawValue> = serde_json::from_slice(text).ok()?;
@@ -273,17 +283,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn account_scoped_calls_leave_the_connection_and_the_rest_stays() {
+    fn account_scoped_and_private_calls_leave_the_connection_and_the_rest_stays() {
         let send = r#"{"id":1,"method":"eth_sendTransaction","params":[{"from":"0xa"}]}"#;
         let subscribe = r#"{"id":2,"method":"eth_subscribe","params":["newHeads"]}"#;
-        assert_eq!(follows_account(send.as_bytes()), Some(false));
-        assert_eq!(follows_account(subscribe.as_bytes()), None);
+        let raw_private = r#"{"id":3,"method":"eth_sendRawPrivateTransaction","params":["0x"]}"#;
+        assert_eq!(leaves_connection(send.as_bytes()), Some(false));
+        assert_eq!(leaves_connection(raw_private.as_bytes()), Some(false));
+        assert_eq!(leaves_connection(subscribe.as_bytes()), None);
         assert_eq!(
-            follows_account(format!(" [{subscribe},{send}]").as_bytes()),
+            leaves_connection(format!(" [{subscribe},{send}]").as_bytes()),
             Some(true)
         );
-        assert_eq!(follows_account(format!("[{subscribe}]").as_bytes()), None);
-        assert_eq!(follows_account(b"not json"), None);
+        assert_eq!(leaves_connection(format!("[{subscribe}]").as_bytes()), None);
+        assert_eq!(leaves_connection(b"not json"), None);
     }
 
     #[test]
