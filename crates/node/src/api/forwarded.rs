@@ -21,7 +21,12 @@ pub fn caller(
     if !trusted_proxies.contains(&peer) {
         return Some(peer);
     }
-    let value = headers.get_all(FORWARDED).iter().next_back()?.to_str().ok()?;
+    let value = headers
+        .get_all(FORWARDED)
+        .iter()
+        .next_back()?
+        .to_str()
+        .ok()?;
     let element = value.rsplit(',').next()?;
     let node = element.split(';').find_map(|pair| {
         let (name, value) = pair.trim().split_once('=')?;
