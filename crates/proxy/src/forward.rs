@@ -162,10 +162,7 @@ impl Listener {
         for (index, upstream) in plan.iter().enumerate() {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
-                last_error = Some(format!(
-                    "retry budget of {:?} spent",
-                    self.timeouts.total
-                ));
+                last_error = Some(format!("retry budget of {:?} spent", self.timeouts.total));
                 everything_unsent = false;
                 break;
             }
@@ -187,7 +184,10 @@ impl Listener {
                 Err(error) => {
                     upstream.record_request(policy::counts_against_upstream(error.failure));
                     let sent = error.failure != Failure::NotSent;
-                    self.count_attempt(upstream.label(), if sent { "no-answer" } else { "not-sent" });
+                    self.count_attempt(
+                        upstream.label(),
+                        if sent { "no-answer" } else { "not-sent" },
+                    );
                     tracing::debug!(upstream = upstream.label(), error = %error.message, "attempt failed");
                     everything_unsent &= !sent;
                     // A failure without an answer supersedes an earlier answer only if the
@@ -303,7 +303,10 @@ mod tests {
     #[test]
     fn hop_by_hop_headers_are_dropped_and_the_rest_kept() {
         let mut headers = HeaderMap::new();
-        headers.insert("connection", HeaderValue::from_static("keep-alive, x-private"));
+        headers.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
         headers.insert("x-private", HeaderValue::from_static("1"));
         headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
         headers.insert("c11n-to", HeaderValue::from_static("key"));

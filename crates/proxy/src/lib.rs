@@ -114,9 +114,8 @@ impl Proxy {
                 confirm_not_found: settings.confirm_not_found,
                 metrics: metrics.clone(),
             });
-            let handler: listener::Handler = Arc::new(move |request, peer| {
-                Box::pin(state.clone().handle(request, peer))
-            });
+            let handler: listener::Handler =
+                Arc::new(move |request, peer| Box::pin(state.clone().handle(request, peer)));
             tracing::info!(listen = %local, role = %listener.role, upstreams = ?listener.upstreams.iter().map(ToString::to_string).collect::<Vec<_>>(), "proxy listening");
             tasks.push(tokio::spawn(listener::serve(
                 bound,
@@ -204,7 +203,11 @@ async fn stopped_signal(mut stopped: watch::Receiver<bool>) {
 }
 
 /// Checks `upstream` every `interval` until stopped.
-async fn check_forever(upstream: Arc<Upstream>, interval: std::time::Duration, stopped: watch::Receiver<bool>) {
+async fn check_forever(
+    upstream: Arc<Upstream>,
+    interval: std::time::Duration,
+    stopped: watch::Receiver<bool>,
+) {
     let mut ticker = tokio::time::interval(interval);
     // A check that overran its slot is not made up for: what matters is the next fresh one.
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

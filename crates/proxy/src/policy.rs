@@ -163,7 +163,13 @@ const fn rule(
 const fn send_rule(name: &'static str, path: &'static str) -> Rule {
     Rule {
         retry_not_found: true,
-        ..rule(name, Q2T, Methods::Post, Path::Exact(path), Kind::KeyedWrite)
+        ..rule(
+            name,
+            Q2T,
+            Methods::Post,
+            Path::Exact(path),
+            Kind::KeyedWrite,
+        )
     }
 }
 
@@ -517,7 +523,10 @@ mod tests {
             Kind::Read
         );
         // A Q2T write path means nothing special on the P2P port.
-        assert_eq!(classify(Role::P2p, &Method::POST, "/send").kind, Kind::Write);
+        assert_eq!(
+            classify(Role::P2p, &Method::POST, "/send").kind,
+            Kind::Write
+        );
     }
 
     #[test]
@@ -563,7 +572,11 @@ mod tests {
             Some(Retry::SameKey)
         );
         assert_eq!(
-            retry(&send, Failure::Status(StatusCode::SERVICE_UNAVAILABLE), false),
+            retry(
+                &send,
+                Failure::Status(StatusCode::SERVICE_UNAVAILABLE),
+                false
+            ),
             Some(Retry::Unavailable)
         );
         assert_eq!(
@@ -590,7 +603,11 @@ mod tests {
         let store = q2t(Method::POST, "/storeraw");
         assert_eq!(retry(&store, Failure::NotSent, false), Some(Retry::NotSent));
         assert_eq!(
-            retry(&store, Failure::Status(StatusCode::SERVICE_UNAVAILABLE), false),
+            retry(
+                &store,
+                Failure::Status(StatusCode::SERVICE_UNAVAILABLE),
+                false
+            ),
             Some(Retry::Unavailable)
         );
         assert_eq!(retry(&store, Failure::Ambiguous, false), None);

@@ -221,7 +221,9 @@ impl ProxySettings {
             source,
         })?;
         Self::from_json(&text).map_err(|error| match error {
-            ConfigError::Json(message) => ConfigError::Json(format!("{}: {message}", path.display())),
+            ConfigError::Json(message) => {
+                ConfigError::Json(format!("{}: {message}", path.display()))
+            }
             other => other,
         })
     }
@@ -231,7 +233,8 @@ impl ProxySettings {
         let file: File =
             serde_json::from_str(text).map_err(|e| ConfigError::Json(e.to_string()))?;
         let defaults = Self::default();
-        let ms = |value: Option<u64>, default: Duration| value.map_or(default, Duration::from_millis);
+        let ms =
+            |value: Option<u64>, default: Duration| value.map_or(default, Duration::from_millis);
         let listeners = file
             .listeners
             .into_iter()

@@ -309,7 +309,10 @@ impl Upstream {
             let outgoing = Outgoing {
                 method: Method::GET,
                 path_and_query: PathAndQuery::from_static(path),
-                headers: HeaderMap::from_iter([(HOST, hyper::header::HeaderValue::from_static("c"))]),
+                headers: HeaderMap::from_iter([(
+                    HOST,
+                    hyper::header::HeaderValue::from_static("c"),
+                )]),
                 body: Bytes::new(),
             };
             match self.attempt(&outgoing, self.health.timeout).await {
@@ -363,12 +366,9 @@ impl Upstream {
 fn client_error(error: hyper_util::client::legacy::Error) -> AttemptError {
     // A connect error (refused, unreachable, timed out) happened before any byte was written.
     // A canceled request was still queued when its connection died: not written either.
-    let canceled = std::iter::successors(
-        std::error::Error::source(&error),
-        |e| e.source(),
-    )
-    .filter_map(|e| e.downcast_ref::<hyper::Error>())
-    .any(hyper::Error::is_canceled);
+    let canceled = std::iter::successors(std::error::Error::source(&error), |e| e.source())
+        .filter_map(|e| e.downcast_ref::<hyper::Error>())
+        .any(hyper::Error::is_canceled);
     let failure = if error.is_connect() || canceled {
         Failure::NotSent
     } else {
