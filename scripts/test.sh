@@ -41,6 +41,19 @@ fi
 need setsid "install util-linux and rerun."
 if [ "$(id -u)" = 0 ]; then need setpriv "install util-linux and rerun."; fi
 
+# The proxy benchmark's smoke test (crates/cli/tests/proxy_bench_smoke.rs) compares against
+# Debian's nginx, as the reference HA recipe uses it.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing nginx (apt-get install nginx)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null
+  else
+    echo "scripts/test.sh: nginx is missing; install it (e.g. 'sudo apt-get install nginx') and rerun." >&2
+    exit 1
+  fi
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"

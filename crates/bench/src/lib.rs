@@ -21,6 +21,8 @@
 //!   ganache node vs through `cloister gateway`.
 //! - [`ha_store`]: the HA store benchmark (`cloister-bench ha-store`): `/send` on SQLite vs
 //!   PostgreSQL with a synchronous standby, and the failover gap over several runs.
+//! - [`proxy`]: the proxy benchmark (`cloister-bench proxy`): two replicas direct, behind nginx
+//!   and behind `cloister proxy`, steady and under a replica SIGKILL and SIGSTOP.
 
 pub mod client;
 pub mod cluster;
@@ -30,6 +32,7 @@ pub mod ha_store;
 pub mod latency;
 pub mod load;
 pub mod procfs;
+pub mod proxy;
 pub mod report;
 pub mod scenario;
 pub mod server_time;

@@ -31,6 +31,19 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(Command::Proxy(proxy)) = &settings.command {
+        return match cloister_bench::proxy::run(proxy, &mut stdout) {
+            Ok(report) if report.cloister_survives_kill() => ExitCode::SUCCESS,
+            Ok(_) => {
+                eprintln!("error: cloister proxy lost requests to a SIGKILL (see the table above)");
+                ExitCode::FAILURE
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Gateway(gateway)) = &settings.command {
         return match cloister_bench::gateway::run(gateway, &mut stdout) {
             Ok(report)

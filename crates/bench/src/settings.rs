@@ -70,6 +70,9 @@ pub enum Command {
     /// direct to one node vs through the gateway, over keep-alive HTTP connections. Prints
     /// throughput, p50/p99 and the gateway's added p50 latency and share of direct throughput.
     Gateway(GatewayBench),
+    /// Two replicas behind nothing, nginx (the reference recipe) and `cloister proxy`: steady
+    /// state and replica SIGKILL/SIGSTOP. See [`crate::proxy`].
+    Proxy(crate::proxy::ProxyBench),
 }
 
 /// The gateway benchmark's command line.

@@ -3,6 +3,7 @@
 mod gateway;
 mod keygen;
 mod node;
+mod proxy;
 mod tessera_args;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,8 @@ enum Command {
     Keygen(keygen::KeygenArgs),
     /// Run a privacy manager (Tessera-compatible) from a Tessera config file.
     Node(node::NodeArgs),
+    /// Run the Q2T / P2P proxy in front of a party's privacy-manager replicas.
+    Proxy(proxy::ProxyArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -39,6 +42,7 @@ fn main() -> std::process::ExitCode {
         Command::Gateway(args) => gateway::run(&args),
         Command::Keygen(args) => keygen::run(&args).map(|()| 0),
         Command::Node(args) => node::run(&args),
+        Command::Proxy(args) => proxy::run(&args),
     };
     match result {
         Ok(code) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)),

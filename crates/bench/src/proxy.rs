@@ -1,0 +1,735 @@
+//! The proxy benchmark (`cloister-bench proxy`): two `cloister node` replicas of one party on
+//! one PostgreSQL store, behind (1) nothing (direct to replica 1's socket), (2) nginx from the
+//! distribution configured as the reference HA recipe (unix-socket listener, two upstreams,
+//! `proxy_next_upstream error timeout http_404 non_idempotent`, keep-alive to the upstreams),
+//! (3) `cloister proxy`. All three are driven the same way, over a unix socket with keep-alive
+//! connections as GoQuorum holds them.
+//!
+//! Part 1, steady state: throughput and p50/p99 for `GET /upcheck` and GoQuorum's `POST /send`,
+//! the three fronts interleaved per level so drifting machine load hits them alike.
+//! Part 2, faults: `/send` load through each front while replica 1 is SIGKILLed, then
+//! SIGSTOPped, mid-run. The client gives up after GoQuorum's default 5 s `--ptm.timeout`, as
+//! GoQuorum would; errors (non-2xx, broken connections, give-ups) and the worst latency of any
+//! request are counted. Each fault run gets a fresh front (no health state carried over) and
+//! healthy replicas.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use cloister_harness::http::{eventually, Request, Target};
+use cloister_harness::nodes::{NodeDir, RunningNode};
+use cloister_harness::postgres::{PgCluster, PASSWORD, SUPERUSER};
+use hyper::Method;
+use serde_json::{json, Value};
+
+use crate::client::{Call, Connection, Endpoint};
+use crate::load::{run_level, Budget, Check, Outcome};
+use crate::scenario::Requests;
+
+/// GoQuorum's default `--ptm.timeout` (with `PRIVATE_CONFIG`): the client gives up after it.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The issue's goal: `cloister proxy` adds less than this to direct p50 latency.
+pub const ADDED_P50_GOAL: Duration = Duration::from_micros(100);
+
+/// `cloister-bench proxy`'s command line.
+#[derive(Debug, Clone, Args)]
+pub struct ProxyBench {
+    /// Concurrency levels of the steady-state part: keep-alive connections sending back to back.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    pub concurrency: Vec<usize>,
+
+    /// Seconds per steady-state cell (one call, one front, one level).
+    #[arg(long, default_value_t = 3.0)]
+    pub seconds: f64,
+
+    /// Run each steady-state cell for this many requests instead of for `--seconds`.
+    #[arg(long, value_name = "N")]
+    pub requests: Option<usize>,
+
+    /// Unmeasured requests through each front before each cell.
+    #[arg(long, default_value_t = 100)]
+    pub warmup: usize,
+
+    /// Size of each `/send` payload in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub payload_bytes: usize,
+
+    /// Worker threads for the driver's own runtime.
+    #[arg(long, default_value_t = 1)]
+    pub client_threads: usize,
+
+    /// Workers sending `/send` during a fault run.
+    #[arg(long, default_value_t = 8)]
+    pub fault_concurrency: usize,
+
+    /// Length of a fault run in seconds (the fault comes at a third of it). 0 skips part 2.
+    #[arg(long, default_value_t = 9.0)]
+    pub fault_seconds: f64,
+
+    /// The nginx binary.
+    #[arg(long, default_value = "nginx")]
+    pub nginx: PathBuf,
+}
+
+impl ProxyBench {
+    fn budget(&self) -> Budget {
+        match self.requests {
+            Some(n) => Budget::Requests(n),
+            None => Budget::For(Duration::from_secs_f64(self.seconds.max(0.0))),
+        }
+    }
+}
+
+/// What a client reaches the replicas through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    /// Replica 1's own socket.
+    Direct,
+    /// nginx as the reference recipe.
+    Nginx,
+    /// `cloister proxy`.
+    Cloister,
+}
+
+impl Front {
+    /// All three, in the order they run.
+    pub const ALL: [Front; 3] = [Front::Direct, Front::Nginx, Front::Cloister];
+
+    /// The name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Front::Direct => "direct",
+            Front::Nginx => "nginx",
+            Front::Cloister => "cloister",
+        }
+    }
+}
+
+/// The measured call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    /// `GET /upcheck`: the proxy's own overhead, nearly nothing behind it.
+    Upcheck,
+    /// GoQuorum's `POST /send` to one recipient.
+    Send,
+}
+
+impl CallKind {
+    /// The name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            CallKind::Upcheck => "upcheck",
+            CallKind::Send => "send",
+        }
+    }
+}
+
+/// One steady-state cell.
+#[derive(Debug, Clone)]
+pub struct SteadyRow {
+    /// The call.
+    pub call: CallKind,
+    /// Workers.
+    pub concurrency: usize,
+    /// The front.
+    pub front: Front,
+    /// Successful requests per second.
+    pub throughput: f64,
+    /// Median latency.
+    pub p50: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// Requests attempted.
+    pub requests: usize,
+    /// Failed requests.
+    pub errors: usize,
+}
+
+/// How replica 1 fails in a fault run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// SIGKILL: connections reset, the socket refuses.
+    Kill,
+    /// SIGSTOP: connections accepted (by the kernel) and never answered.
+    Stop,
+}
+
+impl Fault {
+    fn name(self) -> &'static str {
+        match self {
+            Fault::Kill => "SIGKILL",
+            Fault::Stop => "SIGSTOP",
+        }
+    }
+}
+
+/// One fault run.
+#[derive(Debug, Clone)]
+pub struct FaultRow {
+    /// The fault.
+    pub fault: Fault,
+    /// The front.
+    pub front: Front,
+    /// Requests attempted.
+    pub requests: usize,
+    /// Requests that failed or outlived the client timeout.
+    pub errors: usize,
+    /// The slowest request, failed or not (capped by the client timeout).
+    pub worst: Duration,
+    /// The first few failures.
+    pub samples: Vec<String>,
+}
+
+/// Everything measured.
+#[derive(Debug, Default)]
+pub struct ProxyReport {
+    /// Part 1.
+    pub steady: Vec<SteadyRow>,
+    /// Part 2.
+    pub faults: Vec<FaultRow>,
+}
+
+impl ProxyReport {
+    /// Whether `cloister proxy` lost no request to a SIGKILL.
+    pub fn cloister_survives_kill(&self) -> bool {
+        self.faults
+            .iter()
+            .filter(|r| r.front == Front::Cloister && r.fault == Fault::Kill)
+            .all(|r| r.errors == 0)
+    }
+}
+
+/// The two replicas, the peer they send to, and the store.
+struct Party {
+    replicas: [NodeDir; 2],
+    configs: [Value; 2],
+    running: [Option<RunningNode>; 2],
+    peer: NodeDir,
+    _peer: RunningNode,
+    _pg: PgCluster,
+}
+
+impl Party {
+    fn start(root: &Path) -> anyhow::Result<Self> {
+        let pg = PgCluster::single();
+        pg.create_database("cloister");
+        let one = NodeDir::new(root, "replica1");
+        let two = one.replica(root, "replica2");
+        let peer = NodeDir::new(root, "peer");
+        let jdbc = json!({
+            "url": pg.jdbc_url("cloister", ""),
+            "username": SUPERUSER,
+            "password": PASSWORD,
+            "autoCreateTables": true,
+        });
+        let configs = [&one, &two].map(|r| r.config(&[&peer], json!({ "jdbc": jdbc })));
+        let running = [
+            Some(one.start(&configs[0], &[])),
+            Some(two.start(&configs[1], &[])),
+        ];
+        let peer_running = peer.start(&peer.config(&[&one, &two], json!({})), &[]);
+        for replica in [&one, &two] {
+            if !eventually(Duration::from_secs(30), || {
+                replica.known_keys().contains(&peer.public_key)
+            }) {
+                bail!("{} never learnt the peer's key", replica.name);
+            }
+        }
+        Ok(Self {
+            replicas: [one, two],
+            configs,
+            running,
+            peer,
+            _peer: peer_running,
+            _pg: pg,
+        })
+    }
+
+    fn pid(&self, i: usize) -> anyhow::Result<u32> {
+        self.running[i]
+            .as_ref()
+            .map(RunningNode::pid)
+            .context("the replica is not running")
+    }
+
+    fn apply(&mut self, fault: Fault) -> anyhow::Result<()> {
+        match fault {
+            Fault::Kill => {
+                if let Some(mut node) = self.running[0].take() {
+                    node.kill();
+                }
+                Ok(())
+            }
+            Fault::Stop => signal(self.pid(0)?, "-STOP"),
+        }
+    }
+
+    fn heal(&mut self, fault: Fault) -> anyhow::Result<()> {
+        match fault {
+            Fault::Kill => {
+                self.running[0] = Some(self.replicas[0].start(&self.configs[0], &[]));
+                Ok(())
+            }
+            Fault::Stop => signal(self.pid(0)?, "-CONT"),
+        }
+    }
+}
+
+fn signal(pid: u32, signal: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()?;
+    if !status.success() {
+        bail!("kill {signal} {pid} failed");
+    }
+    Ok(())
+}
+
+/// A running front: its socket and, for the proxies, the process.
+struct Running {
+    socket: PathBuf,
+    child: Option<Child>,
+}
+
+impl Running {
+    fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGTERM, not SIGKILL: nginx's master must take its workers down with it.
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .stderr(Stdio::null())
+                .status();
+            let _ = child.wait();
+            let _ = std::fs::remove_file(&self.socket);
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// The reference recipe (proxy-and-gateway.md §1) plus what keep-alive needs on nginx 1.22:
+/// HTTP/1.1 with an empty `Connection` to the upstreams, a pool of idle upstream connections,
+/// and no cap on requests per client connection (GoQuorum keeps its connections forever).
+fn nginx_config(dir: &Path, socket: &Path, upstreams: [&Path; 2]) -> String {
+    let d = dir.display();
+    // As root nginx would run its workers as `nobody`, who cannot open the replicas' 0600
+    // sockets; run them as the owner, as a deployment would with `user`.
+    let user = if is_root() { "user root;\n" } else { "" };
+    format!(
+        "{user}daemon off;
+worker_processes auto;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  keepalive_requests 100000000;
+  keepalive_timeout 3600s;
+  upstream q2t {{
+    server unix:{one};
+    server unix:{two};
+    keepalive 64;
+    keepalive_requests 100000000;
+  }}
+  server {{
+    listen unix:{socket};
+    location / {{
+      # the reference recipe
+      proxy_next_upstream error timeout http_404 non_idempotent;
+      proxy_pass http://q2t;
+      # keep-alive to the upstreams
+      proxy_http_version 1.1;
+      proxy_set_header Connection \"\";
+    }}
+  }}
+}}
+",
+        one = upstreams[0].display(),
+        two = upstreams[1].display(),
+        socket = socket.display(),
+    )
+}
+
+fn is_root() -> bool {
+    std::os::unix::fs::MetadataExt::uid(&match std::fs::metadata("/proc/self") {
+        Ok(m) => m,
+        Err(_) => return false,
+    }) == 0
+}
+
+fn start_front(
+    front: Front,
+    party: &Party,
+    root: &Path,
+    settings: &ProxyBench,
+) -> anyhow::Result<Running> {
+    let upstreams = [
+        party.replicas[0].q2t_socket(),
+        party.replicas[1].q2t_socket(),
+    ];
+    let running = match front {
+        Front::Direct => Running {
+            socket: upstreams[0].clone(),
+            child: None,
+        },
+        Front::Nginx => {
+            let dir = root.join("nginx");
+            std::fs::create_dir_all(&dir)?;
+            let socket = dir.join("nginx.ipc");
+            let _ = std::fs::remove_file(&socket);
+            let config = dir.join("nginx.conf");
+            std::fs::write(
+                &config,
+                nginx_config(&dir, &socket, [&upstreams[0], &upstreams[1]]),
+            )?;
+            let child = Command::new(&settings.nginx)
+                .arg("-p")
+                .arg(&dir)
+                .arg("-c")
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.join("stderr.log"))?)
+                .spawn()
+                .with_context(|| {
+                    format!(
+                        "starting {} (install Debian's nginx: apt-get install -y nginx)",
+                        settings.nginx.display()
+                    )
+                })?;
+            Running {
+                socket,
+                child: Some(child),
+            }
+        }
+        Front::Cloister => {
+            let socket = root.join("cloister-proxy.ipc");
+            let mut command = cloister_harness::nodes::cloister();
+            command
+                .arg("proxy")
+                .arg("--listen")
+                .arg(format!("unix:{}", socket.display()));
+            for upstream in &upstreams {
+                command
+                    .arg("--upstream")
+                    .arg(format!("unix:{}", upstream.display()));
+            }
+            let child = command
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(root.join("cloister-proxy.log"))?)
+                .spawn()?;
+            Running {
+                socket,
+                child: Some(child),
+            }
+        }
+    };
+    let target = Target::Unix(running.socket.clone());
+    if !eventually(Duration::from_secs(10), || {
+        Request::new("GET", "/upcheck")
+            .try_send(&target, None)
+            .is_ok_and(|r| r.status == 200)
+    }) {
+        bail!(
+            "{} did not come up on {}",
+            front.name(),
+            running.socket.display()
+        );
+    }
+    Ok(running)
+}
+
+fn upcheck() -> Arc<Requests> {
+    Requests::fixed(Call {
+        method: Method::GET,
+        target: "/upcheck".into(),
+        body: None,
+    })
+}
+
+/// Runs both parts, printing as it goes.
+pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyReport> {
+    let root = tempfile::Builder::new()
+        .prefix("cloister-bench-proxy-")
+        .tempdir()?;
+    writeln!(
+        out,
+        "cloister-bench proxy: {} cores, load average {:.2}; two replicas on one PostgreSQL store, a peer as the recipient",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        crate::procfs::load_average().unwrap_or(f64::NAN)
+    )?;
+    let mut party = Party::start(root.path())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.client_threads.max(1))
+        .enable_all()
+        .build()?;
+    let mut report = ProxyReport::default();
+    let fronts: Vec<Running> = Front::ALL
+        .iter()
+        .map(|front| start_front(*front, &party, root.path(), settings))
+        .collect::<anyhow::Result<_>>()?;
+    let send = Requests::send(settings.payload_bytes, vec![party.peer.public_key.clone()]);
+    writeln!(
+        out,
+        "\npart 1: steady state ({:?} per cell)",
+        settings.budget()
+    )?;
+    writeln!(
+        out,
+        "{:<8} {:>4} {:<9} {:>10} {:>10} {:>10} {:>7}",
+        "call", "conc", "front", "req/s", "p50", "p99", "errors"
+    )?;
+    for call in [CallKind::Upcheck, CallKind::Send] {
+        let requests = match call {
+            CallKind::Upcheck => upcheck(),
+            CallKind::Send => send.clone(),
+        };
+        let check = match call {
+            CallKind::Upcheck => Check::Status,
+            CallKind::Send => Check::Key,
+        };
+        for &concurrency in &settings.concurrency {
+            for (front, running) in Front::ALL.iter().zip(&fronts) {
+                let endpoint = Endpoint::Q2t(running.socket.clone());
+                runtime.block_on(run_level(
+                    &endpoint,
+                    requests.clone(),
+                    concurrency,
+                    Budget::Requests(settings.warmup),
+                    check,
+                ))?;
+                let mut outcome: Outcome = runtime.block_on(run_level(
+                    &endpoint,
+                    requests.clone(),
+                    concurrency,
+                    settings.budget(),
+                    check,
+                ))?;
+                let row = SteadyRow {
+                    call,
+                    concurrency,
+                    front: *front,
+                    throughput: outcome.throughput(),
+                    p50: outcome.latencies.quantile(0.50),
+                    p99: outcome.latencies.quantile(0.99),
+                    requests: outcome.requests,
+                    errors: outcome.errors,
+                };
+                writeln!(
+                    out,
+                    "{:<8} {:>4} {:<9} {:>10.0} {:>10} {:>10} {:>7}",
+                    call.name(),
+                    concurrency,
+                    front.name(),
+                    row.throughput,
+                    micros(row.p50),
+                    micros(row.p99),
+                    row.errors
+                )?;
+                for sample in &outcome.error_samples {
+                    writeln!(out, "    error: {sample}")?;
+                }
+                report.steady.push(row);
+            }
+            print_ratios(out, &report.steady, call, concurrency)?;
+        }
+    }
+    for running in fronts {
+        running.stop();
+    }
+    if settings.fault_seconds > 0.0 {
+        writeln!(
+            out,
+            "\npart 2: replica 1 fails a third into {:.0} s of /send at concurrency {}; the client gives up after {:?} as GoQuorum does",
+            settings.fault_seconds, settings.fault_concurrency, CLIENT_TIMEOUT
+        )?;
+        writeln!(
+            out,
+            "{:<8} {:<9} {:>9} {:>7} {:>10}",
+            "fault", "front", "requests", "errors", "worst"
+        )?;
+        for fault in [Fault::Kill, Fault::Stop] {
+            for front in Front::ALL {
+                let running = start_front(front, &party, root.path(), settings)?;
+                let endpoint = Endpoint::Q2t(running.socket.clone());
+                runtime.block_on(run_level(
+                    &endpoint,
+                    send.clone(),
+                    settings.fault_concurrency,
+                    Budget::Requests(settings.warmup),
+                    Check::Key,
+                ))?;
+                let row = fault_run(
+                    &runtime, &mut party, &endpoint, &send, fault, front, settings,
+                )?;
+                running.stop();
+                party.heal(fault)?;
+                writeln!(
+                    out,
+                    "{:<8} {:<9} {:>9} {:>7} {:>10}",
+                    fault.name(),
+                    front.name(),
+                    row.requests,
+                    row.errors,
+                    micros(row.worst)
+                )?;
+                for sample in &row.samples {
+                    writeln!(out, "    error: {sample}")?;
+                }
+                report.faults.push(row);
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn print_ratios(
+    out: &mut dyn Write,
+    rows: &[SteadyRow],
+    call: CallKind,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let find = |front| {
+        rows.iter()
+            .find(|r| r.call == call && r.concurrency == concurrency && r.front == front)
+    };
+    let (Some(direct), Some(nginx), Some(cloister)) = (
+        find(Front::Direct),
+        find(Front::Nginx),
+        find(Front::Cloister),
+    ) else {
+        return Ok(());
+    };
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+    let added = |r: &SteadyRow| r.p50.as_micros() as i64 - direct.p50.as_micros() as i64;
+    writeln!(
+        out,
+        "    cloister/nginx: throughput {:.2}, p50 {:.2} | cloister/direct: throughput {:.2}, p50 {:.2} | added p50 over direct: cloister {:+} µs (goal < {} µs), nginx {:+} µs",
+        ratio(cloister.throughput, nginx.throughput),
+        ratio(cloister.p50.as_secs_f64(), nginx.p50.as_secs_f64()),
+        ratio(cloister.throughput, direct.throughput),
+        ratio(cloister.p50.as_secs_f64(), direct.p50.as_secs_f64()),
+        added(cloister),
+        ADDED_P50_GOAL.as_micros(),
+        added(nginx),
+    )?;
+    Ok(())
+}
+
+fn micros(duration: Duration) -> String {
+    if duration >= Duration::from_millis(10) {
+        format!("{:.0} ms", duration.as_secs_f64() * 1000.0)
+    } else {
+        format!("{} µs", duration.as_micros())
+    }
+}
+
+/// `/send` load through `endpoint` with `fault` applied to replica 1 a third of the way in.
+fn fault_run(
+    runtime: &tokio::runtime::Runtime,
+    party: &mut Party,
+    endpoint: &Endpoint,
+    send: &Arc<Requests>,
+    fault: Fault,
+    front: Front,
+    settings: &ProxyBench,
+) -> anyhow::Result<FaultRow> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..settings.fault_concurrency.max(1))
+        .map(|_| runtime.spawn(fault_worker(endpoint.clone(), send.clone(), stop.clone())))
+        .collect();
+    let length = Duration::from_secs_f64(settings.fault_seconds);
+    std::thread::sleep(length / 3);
+    party.apply(fault)?;
+    std::thread::sleep(length - length / 3);
+    stop.store(true, Ordering::Relaxed);
+    let mut row = FaultRow {
+        fault,
+        front,
+        requests: 0,
+        errors: 0,
+        worst: Duration::ZERO,
+        samples: Vec::new(),
+    };
+    for worker in workers {
+        let (requests, worst, failures) = runtime.block_on(worker)?;
+        row.requests += requests;
+        row.errors += failures.len();
+        row.worst = row.worst.max(worst);
+        for failure in failures {
+            if row.samples.len() < 3 {
+                row.samples.push(failure);
+            }
+        }
+    }
+    Ok(row)
+}
+
+/// One GoQuorum-like client: a keep-alive connection, `/send` back to back, giving up on a
+/// request after [`CLIENT_TIMEOUT`] (and reconnecting, as Go's transport does).
+async fn fault_worker(
+    endpoint: Endpoint,
+    send: Arc<Requests>,
+    stop: Arc<AtomicBool>,
+) -> (usize, Duration, Vec<String>) {
+    let (mut requests, mut worst, mut failures) = (0, Duration::ZERO, Vec::new());
+    let mut connection: Option<Connection> = None;
+    while !stop.load(Ordering::Relaxed) {
+        requests += 1;
+        let started = Instant::now();
+        let call = send.next();
+        let result = tokio::time::timeout(CLIENT_TIMEOUT, async {
+            if connection.is_none() {
+                connection = Some(Connection::open(&endpoint).await?);
+            }
+            match connection.as_mut() {
+                Some(open) => open.call(&call).await,
+                None => bail!("no connection"),
+            }
+        })
+        .await;
+        worst = worst.max(started.elapsed());
+        let failure = match result {
+            Ok(Ok(answer)) if answer.status.is_success() => None,
+            Ok(Ok(answer)) => Some(format!(
+                "{} {}",
+                answer.status,
+                String::from_utf8_lossy(&answer.body[..answer.body.len().min(120)])
+            )),
+            Ok(Err(error)) => {
+                connection = None;
+                Some(format!("{error:#}"))
+            }
+            Err(_) => {
+                connection = None;
+                Some(format!("no answer within {CLIENT_TIMEOUT:?}"))
+            }
+        };
+        if let Some(failure) = failure {
+            failures.push(failure);
+            // A refused connect fails at once; pause so a dead front is not a busy loop.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    (requests, worst, failures)
+}

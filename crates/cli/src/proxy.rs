@@ -1,0 +1,75 @@
+//! `cloister proxy`: the `tm.ipc` sidecar (and P2P / ThirdParty front) in front of a party's
+//! privacy-manager replicas.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use cloister_proxy::{Address, ListenerSettings, Proxy, ProxySettings, Role};
+
+/// Arguments of `cloister proxy`; the command line adds a listener to the config file's and
+/// overrides its admin address.
+#[derive(Debug, Args)]
+pub(crate) struct ProxyArgs {
+    /// Where clients connect: `unix:/path/tm.ipc` or `host:port`; repeat for several listeners
+    /// in front of the same upstreams.
+    #[arg(long)]
+    listen: Vec<String>,
+    /// A replica: `http://host:port` or `unix:/path`; repeat for each replica.
+    #[arg(long = "upstream")]
+    upstreams: Vec<String>,
+    /// Which API the listeners front: q2t (default), p2p or thirdparty.
+    #[arg(long, default_value = "q2t")]
+    role: Role,
+    /// Where to serve /metrics and /status (TCP host:port).
+    #[arg(long)]
+    admin: Option<SocketAddr>,
+    /// JSON config file for several listeners, timeouts and health settings (docs/proxy.md).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+/// Runs the proxy until a signal.
+pub(crate) fn run(args: &ProxyArgs) -> Result<i32> {
+    let mut settings = match &args.config {
+        Some(path) => ProxySettings::from_file(path)?,
+        None => ProxySettings::default(),
+    };
+    if !args.listen.is_empty() {
+        let upstreams = args
+            .upstreams
+            .iter()
+            .map(|u| Address::parse(u))
+            .collect::<Result<Vec<_>, _>>()?;
+        for listen in &args.listen {
+            settings.listeners.push(ListenerSettings {
+                listen: Address::parse(listen)?,
+                role: args.role,
+                upstreams: upstreams.clone(),
+            });
+        }
+    } else if !args.upstreams.is_empty() {
+        anyhow::bail!("--upstream needs --listen");
+    }
+    if args.admin.is_some() {
+        settings.admin = args.admin;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let proxy = Proxy::start(settings).await?;
+        for address in proxy.listening() {
+            println!("proxy listening on {address}");
+        }
+        if let Some(admin) = proxy.admin_address() {
+            println!("admin listening on {admin}");
+        }
+        crate::node::shutdown_signal().await;
+        tracing::info!("shutting down");
+        proxy.shutdown().await;
+        Ok(0)
+    })
+}

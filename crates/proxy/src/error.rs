@@ -1,0 +1,135 @@
+//! The proxy's errors, and the one mapping from a failed client request to the status and
+//! plain-text message the client gets.
+
+use std::path::PathBuf;
+
+use hyper::StatusCode;
+
+/// A config file or command line the proxy cannot run with.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not the expected JSON.
+    #[error("invalid config: {0}")]
+    Json(String),
+    /// An address that is neither `unix:/path` nor `host:port`.
+    #[error("invalid address {address:?}: {why}")]
+    Address {
+        /// The text given.
+        address: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// Settings that cannot work together.
+    #[error("invalid settings: {0}")]
+    Invalid(String),
+}
+
+/// A listener that could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    /// Binding failed.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Another process serves the socket already.
+    #[error("{0} is in use by another process")]
+    SocketInUse(PathBuf),
+}
+
+/// Why the proxy itself answers a client request instead of relaying an upstream's answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProxyError {
+    /// The request body is over the configured maximum.
+    #[error("request body larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The maximum.
+        limit: usize,
+    },
+    /// The client's request could not be read.
+    #[error("cannot read the request: {0}")]
+    BadRequest(String),
+    /// No replica could be reached: every attempt failed before the request was sent.
+    #[error("no privacy manager replica is reachable ({attempts} tried)")]
+    NoUpstream {
+        /// Attempts made.
+        attempts: usize,
+    },
+    /// The replicas were reached but none gave a complete answer before the retry budget ran
+    /// out, or the last failure could not be retried safely.
+    #[error("no privacy manager replica answered ({attempts} tried): {last}")]
+    NoAnswer {
+        /// Attempts made.
+        attempts: usize,
+        /// The last failure, for the client's message.
+        last: String,
+    },
+    /// A write reached a replica that then failed to answer, and repeating it could duplicate
+    /// it (it carries no key the node deduplicates on).
+    #[error("the replica failed after receiving this {route} request; not retried because repeating it is not safe")]
+    NotRetriable {
+        /// The route name.
+        route: &'static str,
+    },
+}
+
+impl ProxyError {
+    /// The status the client gets: never 404, because GoQuorum reads a 404 on a transaction
+    /// as "not a party" and would silently drop private state.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NoUpstream { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NoAnswer { .. } | Self::NotRetriable { .. } => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// The outcome label in logs and metrics.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::BodyTooLarge { .. } => "body-too-large",
+            Self::BadRequest(_) => "bad-request",
+            Self::NoUpstream { .. } => "no-upstream",
+            Self::NoAnswer { .. } => "no-answer",
+            Self::NotRetriable { .. } => "not-retriable",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_proxy_error_is_ever_a_404() {
+        let all = [
+            ProxyError::BodyTooLarge { limit: 1 },
+            ProxyError::BadRequest("x".into()),
+            ProxyError::NoUpstream { attempts: 2 },
+            ProxyError::NoAnswer {
+                attempts: 2,
+                last: "reset".into(),
+            },
+            ProxyError::NotRetriable { route: "storeraw" },
+        ];
+        for error in all {
+            assert_ne!(error.status(), StatusCode::NOT_FOUND, "{error}");
+        }
+        assert_eq!(
+            ProxyError::NoUpstream { attempts: 2 }.status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+}

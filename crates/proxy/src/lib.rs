@@ -1,0 +1,270 @@
+//! `cloister-proxy`: the `tm.ipc` sidecar in front of a party's privacy-manager replicas (and
+//! the P2P / ThirdParty front), replacing the reference recipe's nginx with a proxy that knows
+//! what each Tessera call means.
+//!
+//! - [`protocol`]: header names and API paths, in one place.
+//! - [`policy`]: which request is a read or a write and which failure may be retried.
+//! - [`settings`]: the settings and the JSON config file.
+//! - [`error`]: the errors and the one mapping to client statuses (never 404).
+//! - [`upstream`]: a pooled keep-alive client per replica and its health state.
+//! - [`metrics`]: Prometheus metrics.
+//!
+//! Every listener shares one health state per upstream: active checks (`GET /health`, falling
+//! back to `/upcheck`) run in the background, passive ejection happens on live traffic, and
+//! `/metrics` and `/status` are served on a separate admin listener.
+
+pub mod error;
+mod forward;
+mod listener;
+pub mod metrics;
+pub mod policy;
+pub mod protocol;
+pub mod settings;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Response, StatusCode};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use error::{ConfigError, ListenError, ProxyError};
+pub use metrics::Metrics;
+pub use policy::Role;
+pub use settings::{Address, HealthSettings, ListenerSettings, ProxySettings, Timeouts};
+use upstream::{Group, Upstream};
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The settings are unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A listener could not be opened.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+}
+
+/// Admin paths (on the admin listener only, so no Tessera path is shadowed).
+const METRICS_PATH: &str = "/metrics";
+const STATUS_PATH: &str = "/status";
+
+/// One listener's group, for `/status`.
+struct Front {
+    listen: Address,
+    role: Role,
+    group: Arc<Group>,
+}
+
+/// A running proxy.
+pub struct Proxy {
+    listening: Vec<Address>,
+    admin: Option<SocketAddr>,
+    fronts: Arc<Vec<Front>>,
+    metrics: Arc<Metrics>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Validates `settings`, opens every listener (and the admin one), and starts health checks.
+    /// Must run inside a Tokio runtime.
+    pub async fn start(settings: ProxySettings) -> Result<Self, StartError> {
+        settings.validate()?;
+        let metrics = Arc::new(Metrics::default());
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let mut fronts = Vec::new();
+        let mut listening = Vec::new();
+        // One upstream object per distinct address: two listeners in front of one replica
+        // share its pool and its health.
+        let mut upstreams: Vec<Arc<Upstream>> = Vec::new();
+        for listener in &settings.listeners {
+            let bound = listener::bind(&listener.listen).await?;
+            let members = listener
+                .upstreams
+                .iter()
+                .map(|address| {
+                    if let Some(known) = upstreams.iter().find(|u| u.address() == address) {
+                        return known.clone();
+                    }
+                    let upstream = Arc::new(Upstream::new(
+                        address.clone(),
+                        upstreams.len(),
+                        settings.timeouts.connect,
+                        settings.health,
+                        metrics.clone(),
+                    ));
+                    upstreams.push(upstream.clone());
+                    upstream
+                })
+                .collect();
+            let group = Arc::new(Group::new(members));
+            let local = bound.local_address();
+            let state = Arc::new(forward::Listener {
+                label: local.to_string(),
+                role: listener.role,
+                group: group.clone(),
+                timeouts: settings.timeouts,
+                max_body_bytes: settings.max_body_bytes,
+                confirm_not_found: settings.confirm_not_found,
+                metrics: metrics.clone(),
+            });
+            let handler: listener::Handler =
+                Arc::new(move |request, peer| Box::pin(state.clone().handle(request, peer)));
+            tracing::info!(listen = %local, role = %listener.role, upstreams = ?listener.upstreams.iter().map(ToString::to_string).collect::<Vec<_>>(), "proxy listening");
+            tasks.push(tokio::spawn(listener::serve(
+                bound,
+                handler,
+                stopped_signal(stopped.clone()),
+            )));
+            fronts.push(Front {
+                listen: local.clone(),
+                role: listener.role,
+                group,
+            });
+            listening.push(local);
+        }
+        for upstream in &upstreams {
+            tasks.push(tokio::spawn(check_forever(
+                upstream.clone(),
+                settings.health.interval,
+                stopped.clone(),
+            )));
+        }
+        let fronts = Arc::new(fronts);
+        let admin = match settings.admin {
+            Some(address) => {
+                let bound = listener::bind(&Address::Tcp(address.to_string())).await?;
+                let local = match bound.local_address() {
+                    Address::Tcp(text) => text.parse().ok(),
+                    Address::Unix(_) => None,
+                };
+                let (fronts, metrics) = (fronts.clone(), metrics.clone());
+                let handler: listener::Handler = Arc::new(move |request, _| {
+                    let response = admin(request.method(), request.uri().path(), &fronts, &metrics);
+                    Box::pin(async move { response })
+                });
+                tasks.push(tokio::spawn(listener::serve(
+                    bound,
+                    handler,
+                    stopped_signal(stopped.clone()),
+                )));
+                local
+            }
+            None => None,
+        };
+        Ok(Self {
+            listening,
+            admin,
+            fronts,
+            metrics,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Where the listeners listen, in the settings' order (TCP port 0 resolved).
+    pub fn listening(&self) -> &[Address] {
+        &self.listening
+    }
+
+    /// The admin listener's address, if any.
+    pub fn admin_address(&self) -> Option<SocketAddr> {
+        self.admin
+    }
+
+    /// Every listener's upstreams and their health, as `/status` shows it.
+    pub fn status(&self) -> serde_json::Value {
+        status(&self.fronts)
+    }
+
+    /// The metrics, as `/metrics` shows them.
+    pub fn metrics(&self) -> String {
+        self.metrics.render()
+    }
+
+    /// Stops accepting, stops the checks and removes the socket files. Requests in progress
+    /// finish on their own.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn stopped_signal(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// Checks `upstream` every `interval` until stopped.
+async fn check_forever(
+    upstream: Arc<Upstream>,
+    interval: std::time::Duration,
+    stopped: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    // A check that overran its slot is not made up for: what matters is the next fresh one.
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stop = stopped_signal(stopped);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let passed = upstream.check().await;
+                upstream.record_check(passed);
+            }
+            () = &mut stop => return,
+        }
+    }
+}
+
+fn status(fronts: &[Front]) -> serde_json::Value {
+    let listeners: Vec<_> = fronts
+        .iter()
+        .map(|front| {
+            serde_json::json!({
+                "listen": front.listen.to_string(),
+                "role": front.role.as_str(),
+                "upstreams": front.group.upstreams.iter().map(|u| u.status()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({ "listeners": listeners })
+}
+
+fn admin(
+    method: &Method,
+    path: &str,
+    fronts: &[Front],
+    metrics: &Metrics,
+) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match (method, path) {
+        (&Method::GET, METRICS_PATH) => (
+            StatusCode::OK,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            metrics.render(),
+        ),
+        (&Method::GET, STATUS_PATH) => (
+            StatusCode::OK,
+            "application/json",
+            status(fronts).to_string(),
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            format!("the admin listener serves GET {METRICS_PATH} and GET {STATUS_PATH}"),
+        ),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}

@@ -1,0 +1,181 @@
+//! Listening the way GoQuorum needs: HTTP/1.1 keep-alive with no idle or header-read timeout
+//! (GoQuorum keeps `tm.ipc` connections forever, and a server closing idle ones makes `/send`
+//! fail at random, goquorum-client.md §1.2), on TCP or on a unix socket created 0600 that
+//! replaces a stale socket file but never a live one.
+//!
+//! The same ideas as `cloister node`'s listener (crates/node/src/listener.rs), over plain hyper
+//! services rather than an axum router.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
+
+use crate::error::ListenError;
+use crate::settings::Address;
+
+/// An open listener.
+pub(crate) enum Bound {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+impl Bound {
+    /// Where it listens (a TCP port 0 resolved to the real one).
+    pub(crate) fn local_address(&self) -> Address {
+        match self {
+            Self::Tcp(listener) => Address::Tcp(
+                listener
+                    .local_addr()
+                    .map_or_else(|_| "0.0.0.0:0".to_owned(), |a| a.to_string()),
+            ),
+            Self::Unix(_, path) => Address::Unix(path.clone()),
+        }
+    }
+}
+
+/// Opens a listener.
+pub(crate) async fn bind(address: &Address) -> Result<Bound, ListenError> {
+    let bind_error = |source| ListenError::Bind {
+        address: address.to_string(),
+        source,
+    };
+    match address {
+        Address::Tcp(authority) => Ok(Bound::Tcp(
+            TcpListener::bind(authority.as_str())
+                .await
+                .map_err(bind_error)?,
+        )),
+        Address::Unix(path) => {
+            remove_stale_socket(path).await?;
+            Ok(Bound::Unix(
+                bind_private_socket(path).map_err(bind_error)?,
+                path.clone(),
+            ))
+        }
+    }
+}
+
+/// Binds under a temporary name, restricts to the owner, then renames into place, so nobody
+/// else can ever connect through a moment of default permissions.
+fn bind_private_socket(path: &Path) -> std::io::Result<UnixListener> {
+    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&temporary);
+    let listener = UnixListener::bind(&temporary)?;
+    std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&temporary, path)?;
+    Ok(listener)
+}
+
+/// A socket file nobody answers on is left over from a crash: remove it. One that answers
+/// belongs to a running process (a node, another proxy): refuse to take it over.
+async fn remove_stale_socket(path: &Path) -> Result<(), ListenError> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(());
+    }
+    if tokio::net::UnixStream::connect(path).await.is_ok() {
+        return Err(ListenError::SocketInUse(path.to_owned()));
+    }
+    std::fs::remove_file(path).map_err(|source| ListenError::Bind {
+        address: format!("unix:{}", path.display()),
+        source,
+    })
+}
+
+/// A request handler: the request and the caller's TCP address.
+pub(crate) type Handler = Arc<
+    dyn Fn(
+            Request<Incoming>,
+            Option<SocketAddr>,
+        ) -> std::pin::Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Serves `handler` on `bound` until `shutdown` completes; removes the socket file then.
+pub(crate) async fn serve(bound: Bound, handler: Handler, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    match bound {
+        Bound::Tcp(listener) => loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, address)) => {
+                        let _ = stream.set_nodelay(true);
+                        tokio::spawn(serve_connection(stream, handler.clone(), Some(address)));
+                    }
+                    Err(error) => accept_failed(error).await,
+                },
+                () = &mut shutdown => return,
+            }
+        },
+        Bound::Unix(listener, path) => {
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => {
+                            tokio::spawn(serve_connection(stream, handler.clone(), None));
+                        }
+                        Err(error) => accept_failed(error).await,
+                    },
+                    () = &mut shutdown => break,
+                }
+            }
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Accept errors (out of file descriptors, mostly) are transient: log, pause, go on.
+async fn accept_failed(error: std::io::Error) {
+    tracing::warn!(%error, "accept failed");
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+}
+
+async fn serve_connection<I>(io: I, handler: Handler, address: Option<SocketAddr>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let response = handler(request, address);
+        async move { Ok::<_, Infallible>(response.await) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .header_read_timeout(None)
+        .serve_connection(TokioIo::new(io), service);
+    if let Err(error) = connection.await {
+        tracing::debug!(%error, "client connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_unix_socket_is_private_and_a_stale_one_is_replaced_but_a_live_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tm.ipc");
+        // Stale: a socket file nobody listens on.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let address = Address::Unix(path.clone());
+        let bound = bind(&address).await.unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        match bind(&address).await {
+            Err(ListenError::SocketInUse(p)) => assert_eq!(p, path),
+            other => panic!("a live socket was taken over: {:?}", other.err()),
+        }
+        drop(bound);
+    }
+}

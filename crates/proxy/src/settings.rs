@@ -1,0 +1,373 @@
+//! The proxy's settings and its JSON config file (documented in `docs/proxy.md`).
+//!
+//! ```json
+//! {
+//!   "listeners": [
+//!     { "listen": "unix:/var/run/quorum/tm.ipc", "role": "q2t",
+//!       "upstreams": ["http://10.0.0.1:9101", "unix:/srv/r2/tm.ipc"] }
+//!   ],
+//!   "admin": "127.0.0.1:9900",
+//!   "timeouts": { "connectMs": 500, "perTryMs": 2000, "totalMs": 4000 },
+//!   "health": { "intervalMs": 1000, "timeoutMs": 500, "fall": 1, "rise": 2,
+//!               "passiveFailures": 3 },
+//!   "maxBodyBytes": 67108864,
+//!   "confirmNotFound": false
+//! }
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::ConfigError;
+use crate::policy::Role;
+
+/// Where a listener or an upstream is: `unix:/path` or `host:port` (an upstream may also be
+/// written `http://host:port`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Address {
+    /// TCP.
+    Tcp(String),
+    /// A unix socket.
+    Unix(PathBuf),
+}
+
+impl Address {
+    /// Parses `unix:/path`, `http://host:port[/]` or `host:port`.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let invalid = |why: &str| ConfigError::Address {
+            address: text.to_owned(),
+            why: why.to_owned(),
+        };
+        if let Some(path) = text.strip_prefix("unix:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Err(invalid("no socket path after unix:"));
+            }
+            return Ok(Self::Unix(PathBuf::from(path)));
+        }
+        if text.starts_with("https://") {
+            return Err(invalid("TLS to upstreams is not supported yet"));
+        }
+        let rest = text.strip_prefix("http://").unwrap_or(text);
+        let authority = rest.trim_end_matches('/');
+        if authority.is_empty() || authority.contains('/') {
+            return Err(invalid("expected host:port with no path"));
+        }
+        match authority.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+                Ok(Self::Tcp(authority.to_owned()))
+            }
+            _ => Err(invalid("expected host:port")),
+        }
+    }
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tcp(authority) => write!(f, "http://{authority}"),
+            Self::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// One listener and the replicas behind it.
+#[derive(Debug, Clone)]
+pub struct ListenerSettings {
+    /// Where clients connect.
+    pub listen: Address,
+    /// Which API it fronts.
+    pub role: Role,
+    /// The replicas, in the order round-robin starts from.
+    pub upstreams: Vec<Address>,
+}
+
+/// Timeouts of one client request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Opening a connection to an upstream; a connect that takes longer counts as not sent.
+    pub connect: Duration,
+    /// One attempt, from sending to the end of the answer.
+    pub per_try: Duration,
+    /// Everything, retries included. 4 s by default, inside GoQuorum's 5 s `--ptm.timeout`.
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_millis(500),
+            per_try: Duration::from_secs(2),
+            total: Duration::from_secs(4),
+        }
+    }
+}
+
+/// Active and passive health settings, shared by every upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthSettings {
+    /// Time between active checks of one upstream.
+    pub interval: Duration,
+    /// How long a check may take before it fails.
+    pub timeout: Duration,
+    /// Consecutive failed checks that eject an upstream.
+    pub fall: u32,
+    /// Consecutive passed checks that re-admit an ejected upstream.
+    pub rise: u32,
+    /// Consecutive failed requests (not sent, no answer, 503) that eject an upstream.
+    pub passive_failures: u32,
+}
+
+impl Default for HealthSettings {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(500),
+            fall: 1,
+            rise: 2,
+            passive_failures: 3,
+        }
+    }
+}
+
+/// Everything the proxy needs.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// The listeners.
+    pub listeners: Vec<ListenerSettings>,
+    /// Where `/metrics` and `/status` are served (never on a proxied listener, so no Tessera
+    /// path is shadowed); none by default.
+    pub admin: Option<SocketAddr>,
+    /// Request timeouts.
+    pub timeouts: Timeouts,
+    /// Health checks.
+    pub health: HealthSettings,
+    /// The largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Ask the next replica when a read answers 404 (see [`crate::policy::retry`]).
+    pub confirm_not_found: bool,
+}
+
+/// 64 MiB: far above any private payload GoQuorum sends, low enough that buffering a body to
+/// make retries possible cannot exhaust memory.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        Self {
+            listeners: Vec::new(),
+            admin: None,
+            timeouts: Timeouts::default(),
+            health: HealthSettings::default(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            confirm_not_found: false,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileListener {
+    listen: String,
+    #[serde(default = "default_role")]
+    role: Role,
+    upstreams: Vec<String>,
+}
+
+fn default_role() -> Role {
+    Role::Q2t
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileTimeouts {
+    connect_ms: Option<u64>,
+    per_try_ms: Option<u64>,
+    total_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileHealth {
+    interval_ms: Option<u64>,
+    timeout_ms: Option<u64>,
+    fall: Option<u32>,
+    rise: Option<u32>,
+    passive_failures: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct File {
+    #[serde(default)]
+    listeners: Vec<FileListener>,
+    admin: Option<SocketAddr>,
+    #[serde(default)]
+    timeouts: FileTimeouts,
+    #[serde(default)]
+    health: FileHealth,
+    max_body_bytes: Option<usize>,
+    confirm_not_found: Option<bool>,
+}
+
+impl ProxySettings {
+    /// Reads a JSON config file; absent members keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_json(&text).map_err(|error| match error {
+            ConfigError::Json(message) => {
+                ConfigError::Json(format!("{}: {message}", path.display()))
+            }
+            other => other,
+        })
+    }
+
+    /// Parses the config file's JSON text.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let file: File =
+            serde_json::from_str(text).map_err(|e| ConfigError::Json(e.to_string()))?;
+        let defaults = Self::default();
+        let ms =
+            |value: Option<u64>, default: Duration| value.map_or(default, Duration::from_millis);
+        let listeners = file
+            .listeners
+            .into_iter()
+            .map(|l| {
+                Ok(ListenerSettings {
+                    listen: Address::parse(&l.listen)?,
+                    role: l.role,
+                    upstreams: l
+                        .upstreams
+                        .iter()
+                        .map(|u| Address::parse(u))
+                        .collect::<Result<_, _>>()?,
+                })
+            })
+            .collect::<Result<_, ConfigError>>()?;
+        let settings = Self {
+            listeners,
+            admin: file.admin,
+            timeouts: Timeouts {
+                connect: ms(file.timeouts.connect_ms, defaults.timeouts.connect),
+                per_try: ms(file.timeouts.per_try_ms, defaults.timeouts.per_try),
+                total: ms(file.timeouts.total_ms, defaults.timeouts.total),
+            },
+            health: HealthSettings {
+                interval: ms(file.health.interval_ms, defaults.health.interval),
+                timeout: ms(file.health.timeout_ms, defaults.health.timeout),
+                fall: file.health.fall.unwrap_or(defaults.health.fall),
+                rise: file.health.rise.unwrap_or(defaults.health.rise),
+                passive_failures: file
+                    .health
+                    .passive_failures
+                    .unwrap_or(defaults.health.passive_failures),
+            },
+            max_body_bytes: file.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+            confirm_not_found: file.confirm_not_found.unwrap_or(defaults.confirm_not_found),
+        };
+        Ok(settings)
+    }
+
+    /// Checks what the types cannot: something to listen on, upstreams behind each listener,
+    /// and timeouts that nest.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |why: String| Err(ConfigError::Invalid(why));
+        if self.listeners.is_empty() {
+            return invalid("no listener: give --listen or listeners in the config file".into());
+        }
+        for listener in &self.listeners {
+            if listener.upstreams.is_empty() {
+                return invalid(format!("listener {} has no upstream", listener.listen));
+            }
+        }
+        let t = &self.timeouts;
+        if t.connect.is_zero() || t.per_try.is_zero() || t.total.is_zero() {
+            return invalid("timeouts must be above zero".into());
+        }
+        if t.per_try > t.total {
+            return invalid("timeouts.perTryMs must not exceed timeouts.totalMs".into());
+        }
+        let h = &self.health;
+        if h.interval.is_zero() || h.timeout.is_zero() || h.fall == 0 || h.rise == 0 {
+            return invalid("health interval, timeout, fall and rise must be above zero".into());
+        }
+        if h.passive_failures == 0 {
+            return invalid("health.passiveFailures must be above zero".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_in_every_spelling() {
+        assert_eq!(
+            Address::parse("unix:/a/tm.ipc").ok(),
+            Some(Address::Unix("/a/tm.ipc".into()))
+        );
+        assert_eq!(
+            Address::parse("unix:///a/tm.ipc").ok(),
+            Some(Address::Unix("/a/tm.ipc".into()))
+        );
+        assert_eq!(
+            Address::parse("http://127.0.0.1:9101/").ok(),
+            Some(Address::Tcp("127.0.0.1:9101".into()))
+        );
+        assert_eq!(
+            Address::parse("[::1]:80").ok(),
+            Some(Address::Tcp("[::1]:80".into()))
+        );
+        for bad in ["unix:", "http://a", "http://a:1/x", "https://a:1", "a:b"] {
+            assert!(Address::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_config_file_overrides_defaults_member_by_member() {
+        let settings = ProxySettings::from_json(
+            r#"{ "listeners": [ { "listen": "unix:/t/tm.ipc", "upstreams": ["http://a:1", "unix:/b"] },
+                                { "listen": "0.0.0.0:9000", "role": "p2p", "upstreams": ["b:2"] } ],
+                 "admin": "127.0.0.1:9900",
+                 "timeouts": { "totalMs": 3000 },
+                 "health": { "intervalMs": 250, "rise": 3 },
+                 "maxBodyBytes": 10 }"#,
+        )
+        .unwrap();
+        settings.validate().unwrap();
+        assert_eq!(settings.listeners.len(), 2);
+        assert_eq!(settings.listeners[0].role, Role::Q2t);
+        assert_eq!(settings.listeners[1].role, Role::P2p);
+        assert_eq!(settings.timeouts.total, Duration::from_secs(3));
+        assert_eq!(settings.timeouts.per_try, Timeouts::default().per_try);
+        assert_eq!(settings.health.interval, Duration::from_millis(250));
+        assert_eq!(settings.health.rise, 3);
+        assert_eq!(settings.health.fall, 1);
+        assert_eq!(settings.max_body_bytes, 10);
+    }
+
+    #[test]
+    fn unknown_members_and_inverted_timeouts_are_refused() {
+        assert!(ProxySettings::from_json(r#"{ "listener": [] }"#).is_err());
+        let settings = ProxySettings::from_json(
+            r#"{ "listeners": [ { "listen": "unix:/t", "upstreams": ["a:1"] } ],
+                 "timeouts": { "perTryMs": 5000, "totalMs": 4000 } }"#,
+        )
+        .unwrap();
+        assert!(settings.validate().is_err());
+    }
+
+    #[test]
+    fn the_default_budget_fits_inside_goquorums_timeout() {
+        let t = Timeouts::default();
+        assert!(t.total < Duration::from_secs(5) && t.per_try <= t.total);
+    }
+}

@@ -1,0 +1,522 @@
+//! One upstream replica: a pooled keep-alive HTTP/1.1 client to it (TCP or unix socket), one
+//! attempt of a buffered request, and its health state, shared by every connection of every
+//! listener in front of it.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::HOST;
+use hyper::http::uri::PathAndQuery;
+use hyper::{HeaderMap, Method, Request, StatusCode, Uri};
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+
+use crate::metrics::{Metrics, UpstreamLabels};
+use crate::policy::Failure;
+use crate::protocol::{HEALTH_PATH, UPCHECK_PATH};
+use crate::settings::{Address, HealthSettings};
+
+/// Idle pooled connections are kept this long: far longer than the gaps between GoQuorum's
+/// calls, so a busy node never pays for a connect.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A connection to an upstream, over TCP or a unix socket.
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Self::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+impl Connection for Stream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+/// Connects to one fixed upstream whatever the URI says (each upstream has its own pool).
+#[derive(Clone)]
+pub(crate) struct Connector {
+    address: Arc<Address>,
+    timeout: Duration,
+}
+
+impl tower::Service<Uri> for Connector {
+    type Response = TokioIo<Stream>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Uri) -> Self::Future {
+        let (address, timeout) = (self.address.clone(), self.timeout);
+        Box::pin(async move {
+            let connect = async {
+                match &*address {
+                    Address::Tcp(authority) => {
+                        let stream = TcpStream::connect(authority.as_str()).await?;
+                        // Small request/response exchanges: Nagle would add 40 ms stalls.
+                        stream.set_nodelay(true)?;
+                        Ok(Stream::Tcp(stream))
+                    }
+                    Address::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+                }
+            };
+            match tokio::time::timeout(timeout, connect).await {
+                Ok(stream) => stream.map(TokioIo::new),
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("connect timed out after {timeout:?}"),
+                )),
+            }
+        })
+    }
+}
+
+/// A buffered client request, ready to be sent any number of times.
+#[derive(Debug, Clone)]
+pub(crate) struct Outgoing {
+    pub(crate) method: Method,
+    pub(crate) path_and_query: PathAndQuery,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+/// A complete answer from an upstream.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+/// An attempt that produced no answer.
+#[derive(Debug)]
+pub(crate) struct AttemptError {
+    /// [`Failure::NotSent`] or [`Failure::Ambiguous`].
+    pub(crate) failure: Failure,
+    pub(crate) message: String,
+}
+
+/// One upstream replica and its health.
+pub struct Upstream {
+    address: Address,
+    label: String,
+    /// The authority of request URIs; only the pool key, the connector ignores it.
+    authority: String,
+    client: Client<Connector, Full<Bytes>>,
+    healthy: AtomicBool,
+    /// Consecutive failed requests (passive health).
+    request_failures: AtomicU32,
+    /// Consecutive failed and passed active checks.
+    check_failures: AtomicU32,
+    check_passes: AtomicU32,
+    ejections: AtomicU64,
+    /// The upstream answered 404 on `/health`: it is an older node or Tessera, check `/upcheck`.
+    upcheck_only: AtomicBool,
+    health: HealthSettings,
+    metrics: Arc<Metrics>,
+}
+
+impl Upstream {
+    pub(crate) fn new(
+        address: Address,
+        index: usize,
+        connect_timeout: Duration,
+        health: HealthSettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let label = address.to_string();
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build(Connector {
+                address: Arc::new(address.clone()),
+                timeout: connect_timeout,
+            });
+        let upstream = Self {
+            authority: format!("upstream-{index}"),
+            address,
+            label,
+            client,
+            healthy: AtomicBool::new(true),
+            request_failures: AtomicU32::new(0),
+            check_failures: AtomicU32::new(0),
+            check_passes: AtomicU32::new(0),
+            ejections: AtomicU64::new(0),
+            upcheck_only: AtomicBool::new(false),
+            health,
+            metrics,
+        };
+        upstream.gauge().set(1);
+        upstream
+    }
+
+    /// Its address, as given.
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// Its address as text (logs, metrics, status).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Whether it is admitted (not ejected).
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Its state for `/status`.
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::json!({
+            "address": self.label,
+            "healthy": self.is_healthy(),
+            "consecutiveRequestFailures": self.request_failures.load(Ordering::Relaxed),
+            "consecutiveCheckFailures": self.check_failures.load(Ordering::Relaxed),
+            "ejections": self.ejections.load(Ordering::Relaxed),
+            "healthPath": self.health_path(),
+        })
+    }
+
+    fn gauge(&self) -> prometheus_client::metrics::gauge::Gauge {
+        self.metrics
+            .healthy
+            .get_or_create(&UpstreamLabels {
+                upstream: self.label.clone(),
+            })
+            .clone()
+    }
+
+    fn health_path(&self) -> &'static str {
+        if self.upcheck_only.load(Ordering::Relaxed) {
+            UPCHECK_PATH
+        } else {
+            HEALTH_PATH
+        }
+    }
+
+    /// Sends `outgoing` once and reads the whole answer within `per_try`.
+    pub(crate) async fn attempt(
+        &self,
+        outgoing: &Outgoing,
+        per_try: Duration,
+    ) -> Result<Answer, AttemptError> {
+        let uri = Uri::builder()
+            .scheme("http")
+            .authority(self.authority.as_str())
+            .path_and_query(outgoing.path_and_query.clone())
+            .build()
+            .map_err(|e| AttemptError {
+                failure: Failure::NotSent,
+                message: e.to_string(),
+            })?;
+        let mut request = Request::new(Full::new(outgoing.body.clone()));
+        *request.method_mut() = outgoing.method.clone();
+        *request.uri_mut() = uri;
+        *request.headers_mut() = outgoing.headers.clone();
+        let exchange = async {
+            let response = self.client.request(request).await.map_err(client_error)?;
+            let (parts, body) = response.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map_err(|e| AttemptError {
+                    failure: Failure::Ambiguous,
+                    message: format!("reading the answer: {e}"),
+                })?
+                .to_bytes();
+            Ok(Answer {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            })
+        };
+        match tokio::time::timeout(per_try, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(AttemptError {
+                failure: Failure::Ambiguous,
+                message: format!("no answer within {per_try:?}"),
+            }),
+        }
+    }
+
+    /// Passive health: records the outcome of a proxied attempt.
+    pub(crate) fn record_request(&self, failed: bool) {
+        if !failed {
+            self.request_failures.store(0, Ordering::Relaxed);
+            return;
+        }
+        let failures = self.request_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures >= self.health.passive_failures {
+            self.eject("passive", failures);
+        }
+    }
+
+    /// Runs one active check: `GET /health`, or `/upcheck` where `/health` is unknown.
+    pub(crate) async fn check(&self) -> bool {
+        loop {
+            let path = self.health_path();
+            let outgoing = Outgoing {
+                method: Method::GET,
+                path_and_query: PathAndQuery::from_static(path),
+                headers: HeaderMap::from_iter([(
+                    HOST,
+                    hyper::header::HeaderValue::from_static("c"),
+                )]),
+                body: Bytes::new(),
+            };
+            match self.attempt(&outgoing, self.health.timeout).await {
+                Ok(answer) if answer.status == StatusCode::NOT_FOUND && path == HEALTH_PATH => {
+                    tracing::info!(upstream = %self.label, "no /health here; checking /upcheck instead");
+                    self.upcheck_only.store(true, Ordering::Relaxed);
+                }
+                Ok(answer) => return answer.status == StatusCode::OK,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Records an active check's result, ejecting after `fall` failures in a row and
+    /// re-admitting after `rise` passes in a row.
+    pub(crate) fn record_check(&self, passed: bool) {
+        if passed {
+            self.check_failures.store(0, Ordering::Relaxed);
+            let passes = self.check_passes.fetch_add(1, Ordering::Relaxed) + 1;
+            if passes >= self.health.rise && !self.healthy.swap(true, Ordering::Relaxed) {
+                self.request_failures.store(0, Ordering::Relaxed);
+                self.gauge().set(1);
+                tracing::info!(upstream = %self.label, passes, "upstream re-admitted");
+            }
+        } else {
+            self.check_passes.store(0, Ordering::Relaxed);
+            let failures = self.check_failures.fetch_add(1, Ordering::Relaxed) + 1;
+            if failures >= self.health.fall {
+                self.eject("active", failures);
+            }
+        }
+    }
+
+    fn eject(&self, by: &'static str, failures: u32) {
+        if self.healthy.swap(false, Ordering::Relaxed) {
+            self.check_passes.store(0, Ordering::Relaxed);
+            self.ejections.fetch_add(1, Ordering::Relaxed);
+            self.gauge().set(0);
+            self.metrics
+                .ejections
+                .get_or_create(&UpstreamLabels {
+                    upstream: self.label.clone(),
+                })
+                .inc();
+            tracing::warn!(upstream = %self.label, by, failures, "upstream ejected");
+        }
+    }
+}
+
+/// Sorts a client error into "never sent" and "maybe sent".
+fn client_error(error: hyper_util::client::legacy::Error) -> AttemptError {
+    // A connect error (refused, unreachable, timed out) happened before any byte was written.
+    // A canceled request was still queued when its connection died: not written either.
+    let canceled = std::iter::successors(std::error::Error::source(&error), |e| e.source())
+        .filter_map(|e| e.downcast_ref::<hyper::Error>())
+        .any(hyper::Error::is_canceled);
+    let failure = if error.is_connect() || canceled {
+        Failure::NotSent
+    } else {
+        Failure::Ambiguous
+    };
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    AttemptError { failure, message }
+}
+
+/// The upstreams behind one listener and the round-robin cursor over them.
+pub struct Group {
+    pub(crate) upstreams: Vec<Arc<Upstream>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Group {
+    pub(crate) fn new(upstreams: Vec<Arc<Upstream>>) -> Self {
+        Self {
+            upstreams,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// The order to try upstreams in for one request: the admitted ones round-robin, then the
+    /// ejected ones, so that when every replica is ejected the proxy still tries them all (a
+    /// replica that came back answers at once, before any check re-admits it).
+    pub(crate) fn plan(&self) -> Vec<Arc<Upstream>> {
+        let n = self.upstreams.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let rotated = (0..n).map(|i| &self.upstreams[(start + i) % n]);
+        let (mut healthy, ejected): (Vec<_>, Vec<_>) =
+            rotated.cloned().partition(|u| u.is_healthy());
+        healthy.extend(ejected);
+        healthy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(index: usize, health: HealthSettings) -> Arc<Upstream> {
+        Arc::new(Upstream::new(
+            Address::Unix(format!("/nonexistent/{index}").into()),
+            index,
+            Duration::from_millis(100),
+            health,
+            Arc::new(Metrics::default()),
+        ))
+    }
+
+    #[tokio::test]
+    async fn passive_failures_eject_and_checks_readmit() {
+        let health = HealthSettings {
+            passive_failures: 2,
+            rise: 2,
+            ..HealthSettings::default()
+        };
+        let u = upstream(0, health);
+        u.record_request(true);
+        assert!(u.is_healthy());
+        u.record_request(false);
+        u.record_request(true);
+        assert!(u.is_healthy(), "a success in between resets the count");
+        u.record_request(true);
+        assert!(!u.is_healthy());
+        u.record_check(true);
+        assert!(!u.is_healthy(), "one pass is not enough with rise 2");
+        u.record_check(true);
+        assert!(u.is_healthy());
+        assert_eq!(u.status()["ejections"], 1);
+    }
+
+    #[tokio::test]
+    async fn the_plan_puts_ejected_upstreams_last_but_keeps_them() {
+        let health = HealthSettings {
+            fall: 1,
+            ..HealthSettings::default()
+        };
+        let group = Group::new(vec![upstream(0, health), upstream(1, health)]);
+        group.upstreams[0].record_check(false);
+        for _ in 0..4 {
+            let plan = group.plan();
+            assert_eq!(plan.len(), 2);
+            assert!(plan[0].is_healthy() && !plan[1].is_healthy());
+        }
+        group.upstreams[1].record_check(false);
+        let starts: std::collections::HashSet<_> =
+            (0..4).map(|_| group.plan()[0].label().to_owned()).collect();
+        assert_eq!(starts.len(), 2, "round-robin goes on among ejected ones");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_not_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dead.sock");
+        // A socket file with nobody listening: connect is refused.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let u = Upstream::new(
+            Address::Unix(path),
+            0,
+            Duration::from_millis(200),
+            HealthSettings::default(),
+            Arc::new(Metrics::default()),
+        );
+        let outgoing = Outgoing {
+            method: Method::POST,
+            path_and_query: PathAndQuery::from_static("/send"),
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(b"{}"),
+        };
+        let error = u
+            .attempt(&outgoing, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert_eq!(error.failure, Failure::NotSent, "{}", error.message);
+        assert!(!u.check().await);
+    }
+
+    #[tokio::test]
+    async fn a_request_that_gets_no_answer_is_ambiguous() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hung.sock");
+        // Accepts (the kernel does, from the backlog) but never answers: as a SIGSTOPped node.
+        let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let u = Upstream::new(
+            Address::Unix(path),
+            0,
+            Duration::from_millis(200),
+            HealthSettings::default(),
+            Arc::new(Metrics::default()),
+        );
+        let outgoing = Outgoing {
+            method: Method::POST,
+            path_and_query: PathAndQuery::from_static("/send"),
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(b"{}"),
+        };
+        let error = u
+            .attempt(&outgoing, Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert_eq!(error.failure, Failure::Ambiguous, "{}", error.message);
+    }
+}

@@ -1,0 +1,490 @@
+//! The proxy in-process in front of scripted upstreams on unix sockets: raw HTTP/1.1 servers
+//! that record every request they get and answer, hang up after reading, or never answer, as
+//! each test says. They show what the failover tests with real nodes cannot force on demand:
+//! the same idempotency key on a write retried after an ambiguous failure, an unkeyed write not
+//! retried, the request target and headers forwarded unchanged, 413, `Forwarded`, the health
+//! fallback to `/upcheck` and the admin endpoints.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cloister_harness::http::{Request, Response, Target};
+use cloister_proxy::protocol::IDEMPOTENCY_KEY;
+use cloister_proxy::{Address, ListenerSettings, Proxy, ProxySettings, Role, Timeouts};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixListener;
+
+/// A request as an upstream saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    upstream: usize,
+    request_line: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a scripted upstream does with a request.
+#[derive(Debug, Clone)]
+enum Act {
+    Answer(u16, &'static str),
+    /// Reads the request, then closes the connection: sent, no answer.
+    HangUp,
+    /// Reads the request and never answers.
+    Stall,
+}
+
+type Script = Arc<dyn Fn(&Seen) -> Act + Send + Sync>;
+
+struct Upstreams {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    sockets: Vec<PathBuf>,
+}
+
+impl Upstreams {
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Requests other than health checks.
+    fn proxied(&self) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| {
+                !s.request_line.starts_with("GET /health")
+                    && !s.request_line.starts_with("GET /upcheck")
+            })
+            .collect()
+    }
+}
+
+async fn upstreams(dir: &Path, scripts: Vec<Script>) -> Upstreams {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut sockets = Vec::new();
+    for (index, script) in scripts.into_iter().enumerate() {
+        let path = dir.join(format!("upstream{index}.sock"));
+        let listener = UnixListener::bind(&path).unwrap();
+        sockets.push(path);
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let (seen, script) = (seen.clone(), script.clone());
+                tokio::spawn(async move {
+                    let mut buffer = Vec::new();
+                    loop {
+                        let Some(request) = read_request(&mut stream, &mut buffer, index).await
+                        else {
+                            return;
+                        };
+                        seen.lock().unwrap().push(request.clone());
+                        match script(&request) {
+                            Act::Answer(status, body) => {
+                                let text = format!(
+                                    "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+                                    body.len()
+                                );
+                                if stream.write_all(text.as_bytes()).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Act::HangUp => return,
+                            Act::Stall => {
+                                tokio::time::sleep(Duration::from_secs(30)).await;
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+    }
+    Upstreams { seen, sockets }
+}
+
+async fn read_request(
+    stream: &mut tokio::net::UnixStream,
+    buffer: &mut Vec<u8>,
+    upstream: usize,
+) -> Option<Seen> {
+    loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+            let mut lines = head.split("\r\n");
+            let request_line = lines.next()?.to_owned();
+            let headers: Vec<(String, String)> = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+                .collect();
+            let length: usize = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                .map_or(0, |(_, v)| v.parse().unwrap());
+            while buffer.len() < end + 4 + length {
+                let mut chunk = [0u8; 4096];
+                let n = stream.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buffer.extend_from_slice(&chunk[..n]);
+            }
+            let body = buffer[end + 4..end + 4 + length].to_vec();
+            buffer.drain(..end + 4 + length);
+            return Some(Seen {
+                upstream,
+                request_line,
+                headers,
+                body,
+            });
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Answers every proxied request with `status` and `body`, and health checks with 200.
+fn answer(status: u16, body: &'static str) -> Script {
+    Arc::new(move |s| {
+        if s.request_line.starts_with("GET /health") {
+            Act::Answer(200, "{}")
+        } else {
+            Act::Answer(status, body)
+        }
+    })
+}
+
+/// Answers everything, health checks included, with `status` and `body`.
+fn always(status: u16, body: &'static str) -> Script {
+    Arc::new(move |_| Act::Answer(status, body))
+}
+
+async fn proxy(
+    dir: &Path,
+    role: Role,
+    ups: &Upstreams,
+    tweak: impl FnOnce(&mut ProxySettings),
+) -> (Proxy, Target) {
+    let socket = dir.join("proxy.ipc");
+    let listen = match role {
+        Role::Q2t => Address::Unix(socket.clone()),
+        _ => Address::Tcp("127.0.0.1:0".into()),
+    };
+    let mut settings = ProxySettings {
+        listeners: vec![ListenerSettings {
+            listen,
+            role,
+            upstreams: ups
+                .sockets
+                .iter()
+                .map(|p| Address::Unix(p.clone()))
+                .collect(),
+        }],
+        admin: Some("127.0.0.1:0".parse().unwrap()),
+        timeouts: Timeouts {
+            connect: Duration::from_millis(200),
+            per_try: Duration::from_millis(500),
+            total: Duration::from_secs(2),
+        },
+        ..ProxySettings::default()
+    };
+    tweak(&mut settings);
+    let proxy = Proxy::start(settings).await.unwrap();
+    let target = match &proxy.listening()[0] {
+        Address::Unix(path) => Target::Unix(path.clone()),
+        Address::Tcp(authority) => Target::Tcp(authority.parse().unwrap()),
+    };
+    (proxy, target)
+}
+
+async fn send(target: &Target, request: Request<'static>) -> Response {
+    let target = target.clone();
+    tokio::task::spawn_blocking(move || request.send(&target))
+        .await
+        .unwrap()
+}
+
+fn post(path: &'static str, body: &'static str) -> Request<'static> {
+    Request::new("POST", path).body_with_type("application/json", body.as_bytes().to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_retried_after_a_hang_up_carries_the_same_idempotency_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let hang_up: Script = Arc::new(|s| {
+        if s.request_line.starts_with("POST") {
+            Act::HangUp
+        } else {
+            Act::Answer(200, "ok")
+        }
+    });
+    let ups = upstreams(
+        dir.path(),
+        vec![hang_up.clone(), answer(200, r#"{"key":"k"}"#)],
+    )
+    .await;
+    let (_proxy, target) = proxy(dir.path(), Role::Q2t, &ups, |_| {}).await;
+    // Round-robin starts on either upstream; two sends make sure one meets the hang-up first.
+    for _ in 0..2 {
+        let response = send(&target, post("/send", r#"{"payload":"AA=="}"#)).await;
+        assert_eq!(response.status, 200, "{}", response.text());
+        assert_eq!(response.text(), r#"{"key":"k"}"#);
+    }
+    let sends = ups.proxied();
+    let keys: Vec<_> = sends
+        .iter()
+        .map(|s| s.header(IDEMPOTENCY_KEY).unwrap().to_owned())
+        .collect();
+    assert_eq!(sends.len(), 3, "{sends:?}");
+    // The hung-up attempt and its retry on the other upstream share one key; the next send has
+    // a fresh one.
+    let retried = sends.iter().position(|s| s.upstream == 0).unwrap();
+    assert_eq!(keys[retried], keys[retried + 1]);
+    assert_eq!(sends[retried + 1].upstream, 1);
+    assert_eq!(
+        keys.iter().collect::<std::collections::HashSet<_>>().len(),
+        2
+    );
+    assert!(uuid_v4(&keys[0]), "{}", keys[0]);
+    assert_eq!(sends[retried].body, sends[retried + 1].body);
+}
+
+fn uuid_v4(text: &str) -> bool {
+    text.len() == 36 && text.as_bytes()[14] == b'4'
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_key_is_kept_and_a_send_that_stalls_is_retried_within_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let stall: Script = Arc::new(|s| {
+        if s.request_line.starts_with("POST") {
+            Act::Stall
+        } else {
+            Act::Answer(200, "ok")
+        }
+    });
+    let ups = upstreams(dir.path(), vec![stall.clone(), stall]).await;
+    let (_proxy, target) = proxy(dir.path(), Role::Q2t, &ups, |_| {}).await;
+    let started = std::time::Instant::now();
+    let response = send(
+        &target,
+        post("/send", "{}").header("Idempotency-Key", "client-chosen"),
+    )
+    .await;
+    // Both replicas took it and never answered: 502, never 404, and within the total budget.
+    assert_eq!(response.status, 502, "{}", response.text());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let sends = ups.proxied();
+    assert_eq!(sends.len(), 2);
+    assert!(sends
+        .iter()
+        .all(|s| s.header(IDEMPOTENCY_KEY) == Some("client-chosen")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unkeyed_write_is_not_repeated_after_it_reached_a_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let hang_up: Script = Arc::new(|s| {
+        if s.request_line.starts_with("POST") {
+            Act::HangUp
+        } else {
+            Act::Answer(200, "ok")
+        }
+    });
+    let ups = upstreams(dir.path(), vec![hang_up.clone(), hang_up]).await;
+    let (_proxy, target) = proxy(dir.path(), Role::Q2t, &ups, |_| {}).await;
+    let response = send(&target, post("/storeraw", "{}")).await;
+    assert_eq!(response.status, 502, "{}", response.text());
+    assert!(response.text().contains("not safe"), "{}", response.text());
+    assert_eq!(ups.proxied().len(), 1, "a /storeraw was repeated");
+    // A read is retried on the other replica after the same failure.
+    let response = send(&target, post("/encodedpayload/decrypt", "{}")).await;
+    assert_eq!(response.status, 502);
+    assert_eq!(ups.proxied().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_404_and_503_move_on_but_a_read_404_is_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let ups = upstreams(
+        dir.path(),
+        vec![
+            answer(404, "Recipient not found"),
+            answer(404, "Recipient not found"),
+        ],
+    )
+    .await;
+    let (_proxy, target) = proxy(dir.path(), Role::Q2t, &ups, |_| {}).await;
+    let response = send(&target, post("/send", "{}")).await;
+    // Both replicas said 404: that is their answer, relayed.
+    assert_eq!(
+        (response.status, response.text().as_str()),
+        (404, "Recipient not found")
+    );
+    assert_eq!(ups.proxied().len(), 2);
+    let response = send(&target, Request::new("GET", "/transaction/abc%2Fdef")).await;
+    assert_eq!(response.status, 404);
+    assert_eq!(
+        ups.proxied().len(),
+        3,
+        "a read 404 is not asked again by default"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let ups = upstreams(
+        dir.path(),
+        vec![answer(503, "store unavailable"), answer(201, "stored")],
+    )
+    .await;
+    let (_proxy, target) = proxy(dir.path(), Role::Q2t, &ups, |_| {}).await;
+    for _ in 0..2 {
+        let response = send(&target, post("/storeraw", "{}")).await;
+        assert_eq!(response.status, 201, "{}", response.text());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_target_and_headers_pass_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let ups = upstreams(dir.path(), vec![answer(200, "{}")]).await;
+    let (_proxy, target) = proxy(dir.path(), Role::Q2t, &ups, |_| {}).await;
+    let response = send(
+        &target,
+        Request::new("GET", "/transaction/a%2Fb%2Bc%3D%3D?isRaw=false")
+            .header("Accept", "application/vnd.tessera-2.1+json")
+            .header("User-Agent", "quorum-v24.4.1"),
+    )
+    .await;
+    assert_eq!(response.status, 200);
+    let seen = &ups.proxied()[0];
+    assert_eq!(
+        seen.request_line,
+        "GET /transaction/a%2Fb%2Bc%3D%3D?isRaw=false HTTP/1.1"
+    );
+    assert_eq!(seen.header("host"), Some("c"));
+    assert_eq!(
+        seen.header("accept"),
+        Some("application/vnd.tessera-2.1+json")
+    );
+    assert_eq!(seen.header("user-agent"), Some("quorum-v24.4.1"));
+    assert_eq!(seen.header(IDEMPOTENCY_KEY), None, "reads carry no key");
+    assert_eq!(seen.header("forwarded"), None, "Q2T adds no Forwarded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_gets_413_and_reaches_no_replica() {
+    let dir = tempfile::tempdir().unwrap();
+    let ups = upstreams(dir.path(), vec![answer(200, "{}")]).await;
+    let (_proxy, target) = proxy(dir.path(), Role::Q2t, &ups, |s| s.max_body_bytes = 16).await;
+    let response = send(&target, post("/send", r#"{"payload":"0123456789abcdef"}"#)).await;
+    assert_eq!(response.status, 413, "{}", response.text());
+    let response = send(&target, post("/send", "{}")).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(ups.proxied().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p2p_appends_forwarded_and_retries_a_push_after_a_hang_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let hang_up: Script = Arc::new(|s| {
+        if s.request_line.starts_with("POST") {
+            Act::HangUp
+        } else {
+            Act::Answer(200, "ok")
+        }
+    });
+    let ups = upstreams(dir.path(), vec![hang_up, answer(201, "hash")]).await;
+    let (_proxy, target) = proxy(dir.path(), Role::P2p, &ups, |_| {}).await;
+    for _ in 0..2 {
+        let response = send(
+            &target,
+            post("/push", "payload").header("Forwarded", "for=6.6.6.6"),
+        )
+        .await;
+        assert_eq!(response.status, 201, "{}", response.text());
+    }
+    let pushes = ups.proxied();
+    assert_eq!(pushes.len(), 3, "{pushes:#?}");
+    for push in &pushes {
+        let all: Vec<_> = push
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("forwarded"))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(
+            all,
+            ["for=6.6.6.6", "for=127.0.0.1"],
+            "the proxy's element comes last"
+        );
+        assert_eq!(push.header(IDEMPOTENCY_KEY), None);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_falls_back_to_upcheck_and_the_admin_listener_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Tessera: no /health, /upcheck answers.
+    let tessera: Script = Arc::new(|s| {
+        if s.request_line.starts_with("GET /health") {
+            Act::Answer(404, "")
+        } else {
+            Act::Answer(200, "I'm up!")
+        }
+    });
+    // A node whose store is down.
+    let sick = always(503, "store unavailable");
+    let ups = upstreams(dir.path(), vec![tessera, sick]).await;
+    let (proxy, _target) = proxy(dir.path(), Role::Q2t, &ups, |s| {
+        s.health.interval = Duration::from_millis(50);
+    })
+    .await;
+    let admin = Target::Tcp(proxy.admin_address().unwrap());
+    let mut status = serde_json::Value::Null;
+    for _ in 0..100 {
+        status = send(&admin, Request::new("GET", "/status")).await.json();
+        let upstreams = &status["listeners"][0]["upstreams"];
+        if upstreams[0]["healthPath"] == "/upcheck" && upstreams[1]["healthy"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let upstreams = &status["listeners"][0]["upstreams"];
+    assert_eq!(upstreams[0]["healthPath"], "/upcheck", "{status}");
+    assert_eq!(upstreams[0]["healthy"], true, "{status}");
+    assert_eq!(upstreams[1]["healthy"], false, "{status}");
+    assert!(ups
+        .seen()
+        .iter()
+        .any(|s| s.request_line.starts_with("GET /upcheck")));
+    let metrics = send(&admin, Request::new("GET", "/metrics")).await.text();
+    let sick_label = format!(
+        "cloister_proxy_upstream_healthy{{upstream=\"unix:{}\"}} 0",
+        ups.sockets[1].display()
+    );
+    assert!(metrics.contains(&sick_label), "{metrics}");
+    assert!(
+        metrics.contains("cloister_proxy_upstream_ejections_total"),
+        "{metrics}"
+    );
+    let not_found = send(&admin, Request::new("GET", "/send")).await;
+    assert_eq!(not_found.status, 404);
+}
