@@ -2,7 +2,8 @@
 //! (one key pair, one PostgreSQL store), with a peer on SQLite as the recipient, driven by
 //! GoQuorum-shaped Q2T traffic over keep-alive connections (`POST /send` with GoQuorum's body
 //! and media type, then `GET /transaction/{hash}?isRaw=false`). The replicas are killed, hung
-//! and brought back under load (issue 5, "Must show" (a), (b), (d)).
+//! and brought back under load, and one dies between committing a `/send` and answering it
+//! (issue 5, "Must show" (a) to (d)).
 //!
 //! PostgreSQL rather than a shared SQLite file: a SIGSTOPped process holding SQLite's single
 //! write lock would stall the other replica too, which would test SQLite, not the proxy.
@@ -115,9 +116,9 @@ struct Setup {
     configs: [Value; 2],
     running: [Option<RunningNode>; 2],
     peer: NodeDir,
-    _peer: RunningNode,
+    peer_process: RunningNode,
     proxy: Proxy,
-    _pg: PgCluster,
+    pg: PgCluster,
     _root: tempfile::TempDir,
 }
 
@@ -157,9 +158,9 @@ impl Setup {
             configs,
             running,
             peer,
-            _peer: peer_running,
+            peer_process: peer_running,
             proxy,
-            _pg: pg,
+            pg,
             _root: root,
         }
     }
@@ -181,6 +182,15 @@ impl Setup {
             .status()
             .unwrap();
         assert!(status.success(), "kill {signal} {pid}");
+    }
+
+    /// Rows in the party's `ENCRYPTED_TRANSACTION`.
+    fn stored(&self) -> usize {
+        self.pg
+            .sql(0, DATABASE, "SELECT COUNT(*) FROM ENCRYPTED_TRANSACTION")
+            .trim()
+            .parse()
+            .unwrap()
     }
 
     fn endpoint(&self) -> Endpoint {
@@ -492,5 +502,56 @@ fn with_both_replicas_down_the_client_gets_503_never_404_and_service_returns_wit
         eventually(Duration::from_secs(5), || setup.proxy.healthy(1)),
         "{}",
         setup.proxy.log_text()
+    );
+}
+
+#[test]
+fn a_replica_that_commits_a_send_and_dies_unanswered_leaves_one_transaction_and_its_hash() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut setup = Setup::start();
+    // Replica 2 frozen and ejected, so the send goes to replica 1; the peer frozen, so replica
+    // 1 commits and then waits on its push.
+    setup.signal(1, "-STOP");
+    assert!(eventually(CHECK_INTERVAL * 3, || !setup.proxy.healthy(1)));
+    let before = setup.stored();
+    setup.peer_process.hang();
+    let (target, to) = (setup.proxy.target(), setup.peer.public_key.clone());
+    let client = std::thread::spawn(move || {
+        let started = Instant::now();
+        let response = Request::new("POST", "/send")
+            .json(&json!({ "payload": b64::encode(b"committed, then died"), "to": [to] }))
+            .send(&target);
+        (response, started.elapsed())
+    });
+    assert!(
+        eventually(TOTAL_TIMEOUT, || setup.stored() == before + 1),
+        "replica 1 never committed"
+    );
+    // Replica 1 dies unanswered; replica 2 and the peer come back.
+    setup.kill(0);
+    setup.signal(1, "-CONT");
+    setup.peer_process.resume();
+    let (response, took) = client.join().unwrap();
+    assert_eq!(response.status, 201, "{}", response.text());
+    assert!(took < TOTAL_TIMEOUT + SLACK, "{took:?}");
+    let hash = response.json()["key"].as_str().unwrap().to_owned();
+    assert_eq!(setup.stored(), before + 1, "exactly one transaction stored");
+    let committed = setup
+        .pg
+        .sql(
+            0,
+            DATABASE,
+            "SELECT encode(HASH, 'base64') FROM ENCRYPTED_TRANSACTION ORDER BY TIMESTAMP DESC LIMIT 1",
+        )
+        .split_whitespace()
+        .collect::<String>();
+    assert_eq!(hash, committed, "the client got replica 1's hash");
+    let at_peer = Request::new("GET", &format!("/transaction/{}", path_escape(&hash)))
+        .header("Accept", "application/json")
+        .send(&setup.peer.q2t());
+    assert_eq!(at_peer.status, 200, "pushed: {}", at_peer.text());
+    assert_eq!(
+        b64::decode(at_peer.json()["payload"].as_str().unwrap()).unwrap(),
+        b"committed, then died"
     );
 }
