@@ -28,6 +28,9 @@ pub(crate) struct ProxyArgs {
     /// JSON config file for several listeners, timeouts and health settings (docs/proxy.md).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Threads of the proxy's async runtime (default 1; `workerThreads` in the config).
+    #[arg(long)]
+    worker_threads: Option<usize>,
 }
 
 /// Runs the proxy until a signal.
@@ -55,7 +58,11 @@ pub(crate) fn run(args: &ProxyArgs) -> Result<i32> {
     if args.admin.is_some() {
         settings.admin = args.admin;
     }
+    if let Some(threads) = args.worker_threads {
+        settings.worker_threads = threads;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.worker_threads.max(1))
         .enable_all()
         .build()
         .context("starting the async runtime")?;

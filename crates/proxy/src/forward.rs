@@ -3,6 +3,7 @@
 //! answer with the first answer the policy accepts, or with the proxy's own error.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,13 +12,18 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{HeaderMap, Request, Response, StatusCode};
+use tokio::sync::Mutex;
 
 use crate::error::ProxyError;
 use crate::metrics::{AttemptLabels, Metrics, RequestLabels, RetryLabels, RouteLabels};
 use crate::policy::{self, Failure, Role, Route};
 use crate::protocol::{FORWARDED, HOP_BY_HOP, IDEMPOTENCY_KEY};
 use crate::settings::Timeouts;
-use crate::upstream::{Answer, Group, Outgoing};
+use crate::upstream::{Answer, Group, Links, Outgoing};
+
+/// Request ids for the access log: unique within this process, and free (a random id per
+/// request costs a `getrandom` call).
+static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
 
 /// What every request on one listener shares.
 pub(crate) struct Listener {
@@ -42,9 +48,10 @@ impl Listener {
         self: Arc<Self>,
         request: Request<Incoming>,
         peer: Option<SocketAddr>,
+        links: Arc<Mutex<Links>>,
     ) -> Response<Full<Bytes>> {
         let started = Instant::now();
-        let request_id = uuid::Uuid::new_v4();
+        let request_id = NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed);
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let route = policy::classify(self.role, &method, &path);
@@ -53,7 +60,11 @@ impl Listener {
             retries: Vec::new(),
         };
         let result = match self.buffer(request, &route, peer).await {
-            Ok(outgoing) => self.forward(&outgoing, &route, started, &mut trace).await,
+            Ok(outgoing) => {
+                let mut links = links.lock().await;
+                self.forward(&outgoing, &route, started, &mut trace, &mut links)
+                    .await
+            }
             Err(error) => Err(error),
         };
         let (response, outcome) = match result {
@@ -153,6 +164,7 @@ impl Listener {
         route: &Route,
         started: Instant,
         trace: &mut Trace,
+        links: &mut Links,
     ) -> Result<Answer, ProxyError> {
         let deadline = started + self.timeouts.total;
         let plan = self.group.plan();
@@ -168,7 +180,7 @@ impl Listener {
             }
             trace.tried.push(upstream.label().to_owned());
             let per_try = self.timeouts.per_try.min(remaining);
-            let failure = match upstream.attempt(outgoing, per_try).await {
+            let failure = match upstream.attempt(outgoing, per_try, links).await {
                 Ok(answer) => {
                     let failure = Failure::Status(answer.status);
                     upstream.record_request(policy::counts_against_upstream(failure));

@@ -94,7 +94,6 @@ impl Proxy {
                     }
                     let upstream = Arc::new(Upstream::new(
                         address.clone(),
-                        upstreams.len(),
                         settings.timeouts.connect,
                         settings.health,
                         metrics.clone(),
@@ -114,8 +113,9 @@ impl Proxy {
                 confirm_not_found: settings.confirm_not_found,
                 metrics: metrics.clone(),
             });
-            let handler: listener::Handler =
-                Arc::new(move |request, peer| Box::pin(state.clone().handle(request, peer)));
+            let handler: listener::Handler = Arc::new(move |request, peer, links| {
+                Box::pin(state.clone().handle(request, peer, links))
+            });
             tracing::info!(listen = %local, role = %listener.role, upstreams = ?listener.upstreams.iter().map(ToString::to_string).collect::<Vec<_>>(), "proxy listening");
             tasks.push(tokio::spawn(listener::serve(
                 bound,
@@ -145,7 +145,7 @@ impl Proxy {
                     Address::Unix(_) => None,
                 };
                 let (fronts, metrics) = (fronts.clone(), metrics.clone());
-                let handler: listener::Handler = Arc::new(move |request, _| {
+                let handler: listener::Handler = Arc::new(move |request, _, _| {
                     let response = admin(request.method(), request.uri().path(), &fronts, &metrics);
                     Box::pin(async move { response })
                 });

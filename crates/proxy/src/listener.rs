@@ -20,9 +20,11 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::Mutex;
 
 use crate::error::ListenError;
 use crate::settings::Address;
+use crate::upstream::Links;
 
 /// An open listener.
 pub(crate) enum Bound {
@@ -97,6 +99,7 @@ pub(crate) type Handler = Arc<
     dyn Fn(
             Request<Incoming>,
             Option<SocketAddr>,
+            Arc<Mutex<Links>>,
         ) -> std::pin::Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>
         + Send
         + Sync,
@@ -145,8 +148,10 @@ async fn serve_connection<I>(io: I, handler: Handler, address: Option<SocketAddr
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // This client connection's own links to the upstreams, dropped (closed) with it.
+    let links = Arc::new(Mutex::new(Links::new()));
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let response = handler(request, address);
+        let response = handler(request, address, links.clone());
         async move { Ok::<_, Infallible>(response.await) }
     });
     let connection = hyper::server::conn::http1::Builder::new()

@@ -149,7 +149,14 @@ pub struct ProxySettings {
     pub max_body_bytes: usize,
     /// Ask the next replica when a read answers 404 (see [`crate::policy::retry`]).
     pub confirm_not_found: bool,
+    /// Threads of the async runtime (`workerThreads`, `--worker-threads`).
+    pub worker_threads: usize,
 }
+
+/// One runtime thread unless told otherwise: a sidecar's work per request is a few µs, and a
+/// second thread mostly adds cross-thread wake-ups (measured in docs/benchmarks.md); a proxy
+/// carrying many GoQuorum nodes' traffic can ask for more.
+pub const DEFAULT_WORKER_THREADS: usize = 1;
 
 /// 64 MiB: far above any private payload GoQuorum sends, low enough that buffering a body to
 /// make retries possible cannot exhaust memory.
@@ -164,6 +171,7 @@ impl Default for ProxySettings {
             health: HealthSettings::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             confirm_not_found: false,
+            worker_threads: DEFAULT_WORKER_THREADS,
         }
     }
 }
@@ -211,6 +219,7 @@ struct File {
     health: FileHealth,
     max_body_bytes: Option<usize>,
     confirm_not_found: Option<bool>,
+    worker_threads: Option<usize>,
 }
 
 impl ProxySettings {
@@ -270,6 +279,7 @@ impl ProxySettings {
             },
             max_body_bytes: file.max_body_bytes.unwrap_or(defaults.max_body_bytes),
             confirm_not_found: file.confirm_not_found.unwrap_or(defaults.confirm_not_found),
+            worker_threads: file.worker_threads.unwrap_or(defaults.worker_threads),
         };
         Ok(settings)
     }
@@ -292,6 +302,9 @@ impl ProxySettings {
         }
         if t.per_try > t.total {
             return invalid("timeouts.perTryMs must not exceed timeouts.totalMs".into());
+        }
+        if self.worker_threads == 0 {
+            return invalid("workerThreads must be at least 1".into());
         }
         let h = &self.health;
         if h.interval.is_zero() || h.timeout.is_zero() || h.fall == 0 || h.rise == 0 {

@@ -1,23 +1,29 @@
-//! One upstream replica: a pooled keep-alive HTTP/1.1 client to it (TCP or unix socket), one
-//! attempt of a buffered request, and its health state, shared by every connection of every
-//! listener in front of it.
+//! One upstream replica: connections to it (TCP or unix socket), one attempt of a buffered
+//! request, and its health state, shared by every connection of every listener in front of it.
+//!
+//! Connections are not pooled per upstream but owned by the client connection that uses them
+//! ([`Links`]): GoQuorum holds its `tm.ipc` connections open, so each of its connections gets
+//! at most one connection to each replica, and a relayed exchange is driven by the client
+//! connection's own task. A shared pool would hand every exchange to a connection task and back
+//! (two task wake-ups per request, often across threads), which on a small machine costs more
+//! than the proxy's own work.
 
-use std::future::Future;
+use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
 use hyper::header::HOST;
 use hyper::http::uri::PathAndQuery;
-use hyper::{HeaderMap, Method, Request, StatusCode, Uri};
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper::{HeaderMap, Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 
@@ -25,10 +31,6 @@ use crate::metrics::{Metrics, UpstreamLabels};
 use crate::policy::Failure;
 use crate::protocol::{HEALTH_PATH, UPCHECK_PATH};
 use crate::settings::{Address, HealthSettings};
-
-/// Idle pooled connections are kept this long: far longer than the gaps between GoQuorum's
-/// calls, so a busy node never pays for a connect.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// A connection to an upstream, over TCP or a unix socket.
 pub(crate) enum Stream {
@@ -76,52 +78,86 @@ impl AsyncWrite for Stream {
     }
 }
 
-impl Connection for Stream {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
+/// One client connection's connections to the upstreams, by upstream id, opened on first use.
+/// Requests on one client connection come one at a time, so the lock is never contended.
+pub(crate) type Links = HashMap<usize, Link>;
+
+/// A kept HTTP/1.1 connection to one upstream.
+pub(crate) struct Link {
+    sender: http1::SendRequest<Full<Bytes>>,
+    connection: Pin<Box<http1::Connection<TokioIo<Stream>, Full<Bytes>>>>,
 }
 
-/// Connects to one fixed upstream whatever the URI says (each upstream has its own pool).
-#[derive(Clone)]
-pub(crate) struct Connector {
-    address: Arc<Address>,
-    timeout: Duration,
+/// How an exchange on a link failed.
+enum ExchangeError {
+    /// The request was never written: here it is back.
+    Unsent(Box<Request<Full<Bytes>>>),
+    /// It may have been written.
+    Failed(String),
 }
 
-impl tower::Service<Uri> for Connector {
-    type Response = TokioIo<Stream>;
-    type Error = io::Error;
-    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
+impl Link {
+    /// Whether the upstream has not closed it while it sat idle. Polls the connection once
+    /// without waiting, so an end of stream that arrived meanwhile is seen before a request is
+    /// written into a dead socket (which would leave its fate unknown).
+    fn is_open(&mut self) -> bool {
+        self.connection.as_mut().now_or_never().is_none() && !self.sender.is_closed()
     }
 
-    fn call(&mut self, _: Uri) -> Self::Future {
-        let (address, timeout) = (self.address.clone(), self.timeout);
-        Box::pin(async move {
-            let connect = async {
-                match &*address {
-                    Address::Tcp(authority) => {
-                        let stream = TcpStream::connect(authority.as_str()).await?;
-                        // Small request/response exchanges: Nagle would add 40 ms stalls.
-                        stream.set_nodelay(true)?;
-                        Ok(Stream::Tcp(stream))
-                    }
-                    Address::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+    /// Sends `request` and reads the whole answer, driving the connection in this task.
+    async fn exchange(&mut self, request: Request<Full<Bytes>>) -> Result<Answer, ExchangeError> {
+        let Self { sender, connection } = self;
+        let exchange =
+            async {
+                if sender.ready().await.is_err() {
+                    return Err(ExchangeError::Unsent(Box::new(request)));
                 }
+                let response = sender.try_send_request(request).await.map_err(|mut e| {
+                    match e.take_message() {
+                        Some(request) => ExchangeError::Unsent(Box::new(request)),
+                        None => ExchangeError::Failed(describe(&e.into_error())),
+                    }
+                })?;
+                let (parts, body) = response.into_parts();
+                let body = body
+                    .collect()
+                    .await
+                    .map_err(|e| {
+                        ExchangeError::Failed(format!("reading the answer: {}", describe(&e)))
+                    })?
+                    .to_bytes();
+                Ok(Answer {
+                    status: parts.status,
+                    headers: parts.headers,
+                    body,
+                })
             };
-            match tokio::time::timeout(timeout, connect).await {
-                Ok(stream) => stream.map(TokioIo::new),
-                Err(_) => Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("connect timed out after {timeout:?}"),
-                )),
+        tokio::pin!(exchange);
+        let mut connection_ended = false;
+        loop {
+            tokio::select! {
+                biased;
+                result = &mut exchange => return result,
+                // Once the connection ends, the exchange fails by itself; wait for its verdict.
+                _ = connection.as_mut(), if !connection_ended => connection_ended = true,
             }
-        })
+        }
     }
 }
+
+fn describe(error: &hyper::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+/// Ids that tell upstreams apart in [`Links`].
+static NEXT_UPSTREAM_ID: AtomicUsize = AtomicUsize::new(0);
 
 /// A buffered client request, ready to be sent any number of times.
 #[derive(Debug, Clone)]
@@ -130,6 +166,18 @@ pub(crate) struct Outgoing {
     pub(crate) path_and_query: PathAndQuery,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
+}
+
+impl Outgoing {
+    /// The request as sent upstream: origin-form target, the forwarded headers (`Host`
+    /// included, as the client sent it), the buffered body.
+    fn request(&self) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(self.body.clone()));
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.path_and_query.clone().into();
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
 }
 
 /// A complete answer from an upstream.
@@ -152,9 +200,9 @@ pub(crate) struct AttemptError {
 pub struct Upstream {
     address: Address,
     label: String,
-    /// The authority of request URIs; only the pool key, the connector ignores it.
-    authority: String,
-    client: Client<Connector, Full<Bytes>>,
+    /// Tells it apart in every client connection's [`Links`].
+    id: usize,
+    connect_timeout: Duration,
     healthy: AtomicBool,
     /// Consecutive failed requests (passive health).
     request_failures: AtomicU32,
@@ -171,23 +219,15 @@ pub struct Upstream {
 impl Upstream {
     pub(crate) fn new(
         address: Address,
-        index: usize,
         connect_timeout: Duration,
         health: HealthSettings,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let label = address.to_string();
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build(Connector {
-                address: Arc::new(address.clone()),
-                timeout: connect_timeout,
-            });
         let upstream = Self {
-            authority: format!("upstream-{index}"),
+            label: address.to_string(),
             address,
-            label,
-            client,
+            id: NEXT_UPSTREAM_ID.fetch_add(1, Ordering::Relaxed),
+            connect_timeout,
             healthy: AtomicBool::new(true),
             request_failures: AtomicU32::new(0),
             check_failures: AtomicU32::new(0),
@@ -245,47 +285,88 @@ impl Upstream {
         }
     }
 
-    /// Sends `outgoing` once and reads the whole answer within `per_try`.
+    /// Sends `outgoing` once and reads the whole answer within `per_try`, on this client
+    /// connection's link to the upstream (opened, or reopened, as needed). A kept link the
+    /// upstream closed without taking the request is replaced once, transparently.
     pub(crate) async fn attempt(
         &self,
         outgoing: &Outgoing,
         per_try: Duration,
+        links: &mut Links,
     ) -> Result<Answer, AttemptError> {
-        let uri = Uri::builder()
-            .scheme("http")
-            .authority(self.authority.as_str())
-            .path_and_query(outgoing.path_and_query.clone())
-            .build()
-            .map_err(|e| AttemptError {
-                failure: Failure::NotSent,
-                message: e.to_string(),
-            })?;
-        let mut request = Request::new(Full::new(outgoing.body.clone()));
-        *request.method_mut() = outgoing.method.clone();
-        *request.uri_mut() = uri;
-        *request.headers_mut() = outgoing.headers.clone();
-        let exchange = async {
-            let response = self.client.request(request).await.map_err(client_error)?;
-            let (parts, body) = response.into_parts();
-            let body = body
-                .collect()
+        let deadline = Instant::now() + per_try;
+        let mut request = outgoing.request();
+        let mut kept = links.remove(&self.id);
+        loop {
+            let reusable = kept
+                .take()
+                .and_then(|mut link| link.is_open().then_some(link));
+            let reused = reusable.is_some();
+            let mut link = match reusable {
+                Some(link) => link,
+                None => self.connect(deadline).await?,
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(remaining, link.exchange(request)).await {
+                Ok(Ok(answer)) => {
+                    links.insert(self.id, link);
+                    return Ok(answer);
+                }
+                Ok(Err(ExchangeError::Unsent(back))) if reused => request = *back,
+                Ok(Err(ExchangeError::Unsent(_))) => {
+                    return Err(AttemptError {
+                        failure: Failure::NotSent,
+                        message: "the connection closed before the request was written".into(),
+                    })
+                }
+                Ok(Err(ExchangeError::Failed(message))) => {
+                    return Err(AttemptError {
+                        failure: Failure::Ambiguous,
+                        message,
+                    })
+                }
+                Err(_) => {
+                    return Err(AttemptError {
+                        failure: Failure::Ambiguous,
+                        message: format!("no answer within {per_try:?}"),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Opens a link: connect and handshake within the connect timeout and before `deadline`.
+    /// Nothing has been written when this fails.
+    async fn connect(&self, deadline: Instant) -> Result<Link, AttemptError> {
+        let limit = self
+            .connect_timeout
+            .min(deadline.saturating_duration_since(Instant::now()));
+        let open = async {
+            let stream = match &self.address {
+                Address::Tcp(authority) => {
+                    let stream = TcpStream::connect(authority.as_str()).await?;
+                    // Small request/response exchanges: Nagle would add 40 ms stalls.
+                    stream.set_nodelay(true)?;
+                    Stream::Tcp(stream)
+                }
+                Address::Unix(path) => Stream::Unix(UnixStream::connect(path).await?),
+            };
+            http1::handshake(TokioIo::new(stream))
                 .await
-                .map_err(|e| AttemptError {
-                    failure: Failure::Ambiguous,
-                    message: format!("reading the answer: {e}"),
-                })?
-                .to_bytes();
-            Ok(Answer {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-            })
+                .map_err(|e| io::Error::other(describe(&e)))
         };
-        match tokio::time::timeout(per_try, exchange).await {
-            Ok(result) => result,
+        match tokio::time::timeout(limit, open).await {
+            Ok(Ok((sender, connection))) => Ok(Link {
+                sender,
+                connection: Box::pin(connection),
+            }),
+            Ok(Err(error)) => Err(AttemptError {
+                failure: Failure::NotSent,
+                message: format!("connect: {error}"),
+            }),
             Err(_) => Err(AttemptError {
-                failure: Failure::Ambiguous,
-                message: format!("no answer within {per_try:?}"),
+                failure: Failure::NotSent,
+                message: format!("connect timed out after {limit:?}"),
             }),
         }
     }
@@ -315,7 +396,11 @@ impl Upstream {
                 )]),
                 body: Bytes::new(),
             };
-            match self.attempt(&outgoing, self.health.timeout).await {
+            // A fresh connection each time: a check also proves the upstream accepts them.
+            match self
+                .attempt(&outgoing, self.health.timeout, &mut Links::new())
+                .await
+            {
                 Ok(answer) if answer.status == StatusCode::NOT_FOUND && path == HEALTH_PATH => {
                     tracing::info!(upstream = %self.label, "no /health here; checking /upcheck instead");
                     self.upcheck_only.store(true, Ordering::Relaxed);
@@ -362,28 +447,6 @@ impl Upstream {
     }
 }
 
-/// Sorts a client error into "never sent" and "maybe sent".
-fn client_error(error: hyper_util::client::legacy::Error) -> AttemptError {
-    // A connect error (refused, unreachable, timed out) happened before any byte was written.
-    // A canceled request was still queued when its connection died: not written either.
-    let canceled = std::iter::successors(std::error::Error::source(&error), |e| e.source())
-        .filter_map(|e| e.downcast_ref::<hyper::Error>())
-        .any(hyper::Error::is_canceled);
-    let failure = if error.is_connect() || canceled {
-        Failure::NotSent
-    } else {
-        Failure::Ambiguous
-    };
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    AttemptError { failure, message }
-}
-
 /// The upstreams behind one listener and the round-robin cursor over them.
 pub struct Group {
     pub(crate) upstreams: Vec<Arc<Upstream>>,
@@ -419,7 +482,6 @@ mod tests {
     fn upstream(index: usize, health: HealthSettings) -> Arc<Upstream> {
         Arc::new(Upstream::new(
             Address::Unix(format!("/nonexistent/{index}").into()),
-            index,
             Duration::from_millis(100),
             health,
             Arc::new(Metrics::default()),
@@ -475,7 +537,6 @@ mod tests {
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
         let u = Upstream::new(
             Address::Unix(path),
-            0,
             Duration::from_millis(200),
             HealthSettings::default(),
             Arc::new(Metrics::default()),
@@ -487,7 +548,7 @@ mod tests {
             body: Bytes::from_static(b"{}"),
         };
         let error = u
-            .attempt(&outgoing, Duration::from_secs(1))
+            .attempt(&outgoing, Duration::from_secs(1), &mut Links::new())
             .await
             .unwrap_err();
         assert_eq!(error.failure, Failure::NotSent, "{}", error.message);
@@ -502,7 +563,6 @@ mod tests {
         let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
         let u = Upstream::new(
             Address::Unix(path),
-            0,
             Duration::from_millis(200),
             HealthSettings::default(),
             Arc::new(Metrics::default()),
@@ -514,7 +574,7 @@ mod tests {
             body: Bytes::from_static(b"{}"),
         };
         let error = u
-            .attempt(&outgoing, Duration::from_millis(200))
+            .attempt(&outgoing, Duration::from_millis(200), &mut Links::new())
             .await
             .unwrap_err();
         assert_eq!(error.failure, Failure::Ambiguous, "{}", error.message);

@@ -1,9 +1,13 @@
 //! Exactly-once writes across replicas: a write sent with an `Idempotency-Key` header (the
 //! proxy adds one to every Q2T write, and keeps it on retries) is recorded in the shared store
 //! in the same transaction as the row it creates. A repeat of the key, on any replica, gets the
-//! first outcome (the same hash) instead of a second encryption, and the first transaction is
+//! first outcome (the same hash) instead of a second transaction, and the first transaction is
 //! pushed to its recipients again, since its first replica may have died before pushing
 //! (pushes merge, so a second one changes nothing where the first arrived).
+//!
+//! The key is not looked up before encrypting: repeats are rare, and the insert that records
+//! the key is what decides (one round trip to the store on the common path, and no window in
+//! which two replicas both see the key as new).
 
 use cloister_core::digest::{PayloadDigest, TxHash};
 use cloister_store::IdempotencyRow;
@@ -63,21 +67,6 @@ impl Idempotency {
 }
 
 impl TransactionManager {
-    /// The first outcome of `idempotency`'s key, if it was recorded (and its transaction is
-    /// still stored), with that transaction pushed again.
-    pub(super) async fn replay(
-        &self,
-        idempotency: Option<&Idempotency>,
-    ) -> Result<Option<Sent>, TransactionError> {
-        let Some(idempotency) = idempotency else {
-            return Ok(None);
-        };
-        match self.store.get_idempotency(&idempotency.key).await? {
-            Some(record) => self.repeat(idempotency, record).await,
-            None => Ok(None),
-        }
-    }
-
     /// Answers a repeat of a recorded key.
     pub(super) async fn repeat(
         &self,

@@ -45,9 +45,6 @@ impl TransactionManager {
         request: SendRequest,
         idempotency: Option<&Idempotency>,
     ) -> Result<Sent, TransactionError> {
-        if let Some(sent) = self.replay(idempotency).await? {
-            return Ok(sent);
-        }
         let (payload, recipients) = self.encrypt(request).await?;
         let hash = self.rules.digest.digest(&payload.cipher_text);
         self.distribute(hash, payload, &recipients, idempotency)
@@ -91,9 +88,6 @@ impl TransactionManager {
         request: SendSignedRequest,
         idempotency: Option<&Idempotency>,
     ) -> Result<Sent, TransactionError> {
-        if let Some(sent) = self.replay(idempotency).await? {
-            return Ok(sent);
-        }
         let raw = self.load_raw(&request.hash).await?;
         let to = self.group_or(&request.privacy, request.to).await?;
         let recipients = distinct(

@@ -5,7 +5,7 @@ use cloister_core::digest::TxHash;
 use tokio_postgres::Row;
 
 use super::error::corrupt;
-use super::{tx_row, PostgresStore, INSERT_TX, SELECT_TX};
+use super::{tx_row, PostgresStore, INSERT_ATTEMPTS, SELECT_TX};
 use crate::rows::{IdempotencyRow, InsertOutcome, OnceOutcome, TransactionRow};
 use crate::StoreError;
 
@@ -31,62 +31,80 @@ pub(super) async fn get(
     found.first().map(record_row).transpose()
 }
 
+/// Records the key and inserts the row in one statement: PostgreSQL runs it as one transaction
+/// and commits it without waiting on this client, so no lock outlives the statement even if
+/// this replica freezes right after sending it (a multi-statement transaction would leave its
+/// twin blocked on the key until the frozen connection died).
+const RECORD_AND_INSERT: &str = "\
+WITH recorded AS (\
+    INSERT INTO CLOISTER_IDEMPOTENCY (IDEMPOTENCY_KEY, FINGERPRINT, HASH, TIMESTAMP) \
+    VALUES ($1, $2, $3, $4) ON CONFLICT (IDEMPOTENCY_KEY) DO NOTHING RETURNING 1), \
+stored AS (\
+    INSERT INTO ENCRYPTED_TRANSACTION (HASH, ENCODED_PAYLOAD, PAYLOAD_CODEC, TIMESTAMP) \
+    SELECT $3, $5, $6, $7::BIGINT WHERE EXISTS (SELECT 1 FROM recorded) \
+    ON CONFLICT (HASH) DO NOTHING RETURNING 1) \
+SELECT (SELECT COUNT(*) FROM recorded), (SELECT COUNT(*) FROM stored)";
+
 pub(super) async fn insert_once(
     store: &PostgresStore,
     row: &TransactionRow,
     record: &IdempotencyRow,
 ) -> Result<OnceOutcome, StoreError> {
     let mut session = store.session().await?;
-    session.begin().await?;
-    // A concurrent recorder of the same key makes this wait for its commit, then conflict:
-    // exactly one replica records, and the others read what it recorded.
-    let recorded = session
-        .execute(
-            "INSERT INTO CLOISTER_IDEMPOTENCY (IDEMPOTENCY_KEY, FINGERPRINT, HASH, TIMESTAMP) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (IDEMPOTENCY_KEY) DO NOTHING",
-            &[
-                &record.key,
-                &record.fingerprint,
-                &record.hash.as_bytes(),
-                &record.timestamp,
-            ],
-        )
-        .await?;
-    if recorded == 0 {
-        let found = session.query(SELECT, &[&record.key]).await?;
-        session.commit().await?;
-        let existing = found.first().map(record_row).transpose()?;
-        return existing.map(OnceOutcome::Repeated).ok_or_else(|| {
-            StoreError::Backend("idempotency insert conflicted with no row".into())
-        });
-    }
-    let inserted = session
-        .execute(
-            INSERT_TX,
-            &[
-                &row.hash.as_bytes(),
-                &row.encoded_payload,
-                &row.codec.name(),
-                &row.timestamp,
-            ],
-        )
-        .await?;
-    let outcome = if inserted == 1 {
-        InsertOutcome::Inserted
-    } else {
+    // A record or row that conflicted can be deleted before it is read back (its write was
+    // undone): then the statement runs again.
+    for _ in 0..INSERT_ATTEMPTS {
+        let counts = session
+            .query(
+                RECORD_AND_INSERT,
+                &[
+                    &record.key,
+                    &record.fingerprint,
+                    &row.hash.as_bytes(),
+                    &record.timestamp,
+                    &row.encoded_payload,
+                    &row.codec.name(),
+                    &row.timestamp,
+                ],
+            )
+            .await?;
+        let count = |i| counts.first().map(|r| r.try_get::<_, i64>(i)).transpose();
+        let (recorded, stored) = (
+            count(0).map_err(corrupt(TABLE))?.unwrap_or(0),
+            count(1).map_err(corrupt(TABLE))?.unwrap_or(0),
+        );
+        if recorded == 0 {
+            let found = session.query(SELECT, &[&record.key]).await?;
+            if let Some(existing) = found.first() {
+                return Ok(OnceOutcome::Repeated(record_row(existing)?));
+            }
+            continue;
+        }
+        if stored == 1 {
+            return Ok(OnceOutcome::Recorded(InsertOutcome::Inserted));
+        }
         let found = session
             .query(
                 &format!("{SELECT_TX} WHERE HASH = $1"),
                 &[&row.hash.as_bytes()],
             )
             .await?;
-        let existing = found
-            .first()
-            .ok_or_else(|| StoreError::Backend("insert conflicted with no row".into()))?;
-        InsertOutcome::AlreadyPresent(tx_row(existing)?)
-    };
-    session.commit().await?;
-    Ok(OnceOutcome::Recorded(outcome))
+        if let Some(existing) = found.first() {
+            return Ok(OnceOutcome::Recorded(InsertOutcome::AlreadyPresent(
+                tx_row(existing)?,
+            )));
+        }
+        // The conflicting row vanished: our record names nothing; take it back and go again.
+        session
+            .execute(
+                "DELETE FROM CLOISTER_IDEMPOTENCY WHERE IDEMPOTENCY_KEY = $1",
+                &[&record.key],
+            )
+            .await?;
+    }
+    Err(StoreError::Backend(
+        "idempotent insert kept conflicting with rows that vanished".into(),
+    ))
 }
 
 pub(super) async fn delete(store: &PostgresStore, key: &str) -> Result<bool, StoreError> {
