@@ -28,7 +28,8 @@ pub(crate) struct ProxyArgs {
     /// JSON config file for several listeners, timeouts and health settings (docs/proxy.md).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Threads of the proxy's async runtime (default 1; `workerThreads` in the config).
+    /// Worker threads, each an event loop owning its connections (default: one per core;
+    /// `workerThreads` in the config).
     #[arg(long)]
     worker_threads: Option<usize>,
 }
@@ -61,8 +62,9 @@ pub(crate) fn run(args: &ProxyArgs) -> Result<i32> {
     if let Some(threads) = args.worker_threads {
         settings.worker_threads = threads;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.worker_threads.max(1))
+    // The workers run their own event loops; this one only runs health checks and the admin
+    // listener.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;

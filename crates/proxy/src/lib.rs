@@ -6,7 +6,8 @@
 //! - [`policy`]: which request is a read or a write and which failure may be retried.
 //! - [`settings`]: the settings and the JSON config file.
 //! - [`error`]: the errors and the one mapping to client statuses (never 404).
-//! - [`upstream`]: a pooled keep-alive client per replica and its health state.
+//! - [`upstream`]: each replica, the client connections' links to it, and its health state.
+//! - `worker`: the event loops that serve the listeners, one thread each (nginx's workers).
 //! - [`metrics`]: Prometheus metrics.
 //!
 //! Every listener shares one health state per upstream: active checks (`GET /health`, falling
@@ -21,6 +22,7 @@ pub mod policy;
 pub mod protocol;
 pub mod settings;
 pub mod upstream;
+mod worker;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,6 +70,7 @@ pub struct Proxy {
     metrics: Arc<Metrics>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    workers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Proxy {
@@ -80,6 +83,7 @@ impl Proxy {
         let mut tasks = Vec::new();
         let mut fronts = Vec::new();
         let mut listening = Vec::new();
+        let mut served = Vec::new();
         // One upstream object per distinct address: two listeners in front of one replica
         // share its pool and its health.
         let mut upstreams: Vec<Arc<Upstream>> = Vec::new();
@@ -117,11 +121,11 @@ impl Proxy {
                 Box::pin(state.clone().handle(request, peer, links))
             });
             tracing::info!(listen = %local, role = %listener.role, upstreams = ?listener.upstreams.iter().map(ToString::to_string).collect::<Vec<_>>(), "proxy listening");
-            tasks.push(tokio::spawn(listener::serve(
-                bound,
-                handler,
-                stopped_signal(stopped.clone()),
-            )));
+            let shared = bound.into_shared().map_err(|source| ListenError::Bind {
+                address: local.to_string(),
+                source,
+            })?;
+            served.push((shared, handler));
             fronts.push(Front {
                 listen: local.clone(),
                 role: listener.role,
@@ -129,6 +133,13 @@ impl Proxy {
             });
             listening.push(local);
         }
+        let workers = (0..settings.worker_threads.max(1))
+            .map(|index| worker::spawn(index, &served, stopped.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| ListenError::Bind {
+                address: "worker threads".into(),
+                source,
+            })?;
         for upstream in &upstreams {
             tasks.push(tokio::spawn(check_forever(
                 upstream.clone(),
@@ -165,6 +176,7 @@ impl Proxy {
             metrics,
             stop,
             tasks,
+            workers,
         })
     }
 
@@ -195,6 +207,13 @@ impl Proxy {
         for task in self.tasks {
             let _ = task.await;
         }
+        let workers = self.workers;
+        let _ = tokio::task::spawn_blocking(move || {
+            for worker in workers {
+                let _ = worker.join();
+            }
+        })
+        .await;
     }
 }
 

@@ -32,7 +32,40 @@ pub(crate) enum Bound {
     Unix(UnixListener, PathBuf),
 }
 
+/// A bound listener as the OS knows it, to be shared by several event loops (each worker
+/// accepts from the same socket, as nginx's worker processes do).
+pub(crate) enum SharedListener {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener, PathBuf),
+}
+
+impl SharedListener {
+    /// Another handle on the same socket.
+    pub(crate) fn try_clone(&self) -> std::io::Result<Self> {
+        Ok(match self {
+            Self::Tcp(listener) => Self::Tcp(listener.try_clone()?),
+            Self::Unix(listener, path) => Self::Unix(listener.try_clone()?, path.clone()),
+        })
+    }
+
+    /// This handle, registered with the current runtime.
+    pub(crate) fn into_bound(self) -> std::io::Result<Bound> {
+        Ok(match self {
+            Self::Tcp(listener) => Bound::Tcp(TcpListener::from_std(listener)?),
+            Self::Unix(listener, path) => Bound::Unix(UnixListener::from_std(listener)?, path),
+        })
+    }
+}
+
 impl Bound {
+    /// The OS socket, leaving the runtime it was bound on.
+    pub(crate) fn into_shared(self) -> std::io::Result<SharedListener> {
+        Ok(match self {
+            Self::Tcp(listener) => SharedListener::Tcp(listener.into_std()?),
+            Self::Unix(listener, path) => SharedListener::Unix(listener.into_std()?, path),
+        })
+    }
+
     /// Where it listens (a TCP port 0 resolved to the real one).
     pub(crate) fn local_address(&self) -> Address {
         match self {

@@ -149,14 +149,15 @@ pub struct ProxySettings {
     pub max_body_bytes: usize,
     /// Ask the next replica when a read answers 404 (see [`crate::policy::retry`]).
     pub confirm_not_found: bool,
-    /// Threads of the async runtime (`workerThreads`, `--worker-threads`).
+    /// Worker threads, each a single-threaded event loop serving the connections it accepts
+    /// (`workerThreads`, `--worker-threads`; nginx's `worker_processes`). Default: one per core.
     pub worker_threads: usize,
 }
 
-/// One runtime thread unless told otherwise: a sidecar's work per request is a few µs, and a
-/// second thread mostly adds cross-thread wake-ups (measured in docs/benchmarks.md); a proxy
-/// carrying many GoQuorum nodes' traffic can ask for more.
-pub const DEFAULT_WORKER_THREADS: usize = 1;
+/// One worker per core, as nginx's `worker_processes auto`.
+fn default_worker_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
 
 /// 64 MiB: far above any private payload GoQuorum sends, low enough that buffering a body to
 /// make retries possible cannot exhaust memory.
@@ -171,7 +172,7 @@ impl Default for ProxySettings {
             health: HealthSettings::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             confirm_not_found: false,
-            worker_threads: DEFAULT_WORKER_THREADS,
+            worker_threads: default_worker_threads(),
         }
     }
 }
