@@ -19,7 +19,7 @@ use crate::metrics::{AttemptLabels, Metrics, RequestLabels, RetryLabels, RouteLa
 use crate::policy::{self, Failure, Role, Route};
 use crate::protocol::{FORWARDED, HOP_BY_HOP, IDEMPOTENCY_KEY};
 use crate::settings::Timeouts;
-use crate::upstream::{Answer, Group, Links, Outgoing};
+use crate::upstream::{Answer, Group, Links, Outgoing, Upstream};
 
 /// Request ids for the access log: unique within this process, and free (a random id per
 /// request costs a `getrandom` call).
@@ -27,7 +27,7 @@ static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
 
 /// What every request on one listener shares.
 pub(crate) struct Listener {
-    pub(crate) label: String,
+    pub(crate) label: Arc<str>,
     pub(crate) role: Role,
     pub(crate) group: Arc<Group>,
     pub(crate) timeouts: Timeouts,
@@ -38,7 +38,7 @@ pub(crate) struct Listener {
 
 /// The record of one client request, for the access log and metrics.
 struct Trace {
-    tried: Vec<String>,
+    tried: Vec<Arc<str>>,
     retries: Vec<&'static str>,
 }
 
@@ -97,7 +97,7 @@ impl Listener {
             path = %path,
             route = route.name,
             kind = route.kind.as_str(),
-            upstreams = %trace.tried.join(","),
+            upstreams = %trace.tried.iter().map(|u| &**u).collect::<Vec<_>>().join(","),
             attempts = trace.tried.len(),
             retries = %trace.retries.join(","),
             status,
@@ -178,13 +178,13 @@ impl Listener {
                 everything_unsent = false;
                 break;
             }
-            trace.tried.push(upstream.label().to_owned());
+            trace.tried.push(upstream.shared_label());
             let per_try = self.timeouts.per_try.min(remaining);
             let failure = match upstream.attempt(outgoing, per_try, links).await {
                 Ok(answer) => {
                     let failure = Failure::Status(answer.status);
                     upstream.record_request(policy::counts_against_upstream(failure));
-                    self.count_attempt(upstream.label(), status_class(answer.status));
+                    self.count_attempt(upstream, status_class(answer.status));
                     let retry = policy::retry(route, failure, self.confirm_not_found);
                     last_answer = Some(answer);
                     everything_unsent = false;
@@ -196,10 +196,7 @@ impl Listener {
                 Err(error) => {
                     upstream.record_request(policy::counts_against_upstream(error.failure));
                     let sent = error.failure != Failure::NotSent;
-                    self.count_attempt(
-                        upstream.label(),
-                        if sent { "no-answer" } else { "not-sent" },
-                    );
+                    self.count_attempt(upstream, if sent { "no-answer" } else { "not-sent" });
                     tracing::debug!(upstream = upstream.label(), error = %error.message, "attempt failed");
                     everything_unsent &= !sent;
                     // A failure without an answer supersedes an earlier answer only if the
@@ -239,11 +236,11 @@ impl Listener {
         }
     }
 
-    fn count_attempt(&self, upstream: &str, result: &'static str) {
+    fn count_attempt(&self, upstream: &Upstream, result: &'static str) {
         self.metrics
             .attempts
             .get_or_create(&AttemptLabels {
-                upstream: upstream.to_owned(),
+                upstream: upstream.shared_label(),
                 result,
             })
             .inc();

@@ -109,7 +109,7 @@ impl Proxy {
             let group = Arc::new(Group::new(members));
             let local = bound.local_address();
             let state = Arc::new(forward::Listener {
-                label: local.to_string(),
+                label: local.to_string().into(),
                 role: listener.role,
                 group: group.clone(),
                 timeouts: settings.timeouts,

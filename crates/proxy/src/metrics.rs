@@ -1,5 +1,8 @@
 //! Prometheus metrics: client requests by route and outcome, attempts and retries by upstream
-//! and reason, and the health of every upstream.
+//! and reason, and the health of every upstream. Label values that name a listener or an
+//! upstream are shared (`Arc<str>`): building the labels of a request allocates nothing.
+
+use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -11,7 +14,7 @@ use prometheus_client::registry::Registry;
 /// Labels of a client request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RequestLabels {
-    pub(crate) listener: String,
+    pub(crate) listener: Arc<str>,
     pub(crate) route: &'static str,
     pub(crate) status: u16,
     pub(crate) outcome: &'static str,
@@ -20,28 +23,28 @@ pub(crate) struct RequestLabels {
 /// Labels of a latency histogram.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RouteLabels {
-    pub(crate) listener: String,
+    pub(crate) listener: Arc<str>,
     pub(crate) route: &'static str,
 }
 
 /// Labels of one attempt on one upstream.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct AttemptLabels {
-    pub(crate) upstream: String,
+    pub(crate) upstream: Arc<str>,
     pub(crate) result: &'static str,
 }
 
 /// Labels of a retry.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RetryLabels {
-    pub(crate) listener: String,
+    pub(crate) listener: Arc<str>,
     pub(crate) reason: &'static str,
 }
 
 /// Labels naming one upstream.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct UpstreamLabels {
-    pub(crate) upstream: String,
+    pub(crate) upstream: Arc<str>,
 }
 
 type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;

@@ -199,7 +199,7 @@ pub(crate) struct AttemptError {
 /// One upstream replica and its health.
 pub struct Upstream {
     address: Address,
-    label: String,
+    label: Arc<str>,
     /// Tells it apart in every client connection's [`Links`].
     id: usize,
     connect_timeout: Duration,
@@ -224,7 +224,7 @@ impl Upstream {
         metrics: Arc<Metrics>,
     ) -> Self {
         let upstream = Self {
-            label: address.to_string(),
+            label: address.to_string().into(),
             address,
             id: NEXT_UPSTREAM_ID.fetch_add(1, Ordering::Relaxed),
             connect_timeout,
@@ -251,6 +251,11 @@ impl Upstream {
         &self.label
     }
 
+    /// Its label, shared (for metric labels and the access log).
+    pub(crate) fn shared_label(&self) -> Arc<str> {
+        self.label.clone()
+    }
+
     /// Whether it is admitted (not ejected).
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
@@ -259,7 +264,7 @@ impl Upstream {
     /// Its state for `/status`.
     pub fn status(&self) -> serde_json::Value {
         serde_json::json!({
-            "address": self.label,
+            "address": &*self.label,
             "healthy": self.is_healthy(),
             "consecutiveRequestFailures": self.request_failures.load(Ordering::Relaxed),
             "consecutiveCheckFailures": self.check_failures.load(Ordering::Relaxed),
