@@ -5,8 +5,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+
+use std::path::PathBuf;
 
 use axum::Router;
 use cloister_core::config::ListenAddress;
@@ -20,21 +20,7 @@ use tower::ServiceExt;
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddress(pub Option<SocketAddr>);
 
-/// Why a listener could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum ListenError {
-    /// Binding failed.
-    #[error("cannot listen on {address}: {source}")]
-    Bind {
-        /// The address.
-        address: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// Another process serves the socket already.
-    #[error("{0} is in use by another process")]
-    SocketInUse(PathBuf),
-}
+pub use cloister_listen::ListenError;
 
 /// An open listener.
 pub enum Bound {
@@ -75,40 +61,11 @@ pub async fn bind(address: &ListenAddress) -> Result<Bound, ListenError> {
                 .map_err(bind_error)?;
             Ok(Bound::Tcp(listener))
         }
-        ListenAddress::Unix(path) => {
-            remove_stale_socket(path).await?;
-            Ok(Bound::Unix(
-                bind_private_socket(path).map_err(bind_error)?,
-                path.clone(),
-            ))
-        }
+        ListenAddress::Unix(path) => Ok(Bound::Unix(
+            cloister_listen::bind_unix(path).await?,
+            path.clone(),
+        )),
     }
-}
-
-/// Binds the socket under a temporary name, restricts it to the owner, then renames it into
-/// place, so there is never a moment when others could connect to it.
-fn bind_private_socket(path: &Path) -> std::io::Result<UnixListener> {
-    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
-    let _ = std::fs::remove_file(&temporary);
-    let listener = UnixListener::bind(&temporary)?;
-    std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))?;
-    std::fs::rename(&temporary, path)?;
-    Ok(listener)
-}
-
-/// A socket file nobody answers on is left over from a crash: remove it. One that answers
-/// belongs to a running process: refuse to steal it.
-async fn remove_stale_socket(path: &Path) -> Result<(), ListenError> {
-    if std::fs::symlink_metadata(path).is_err() {
-        return Ok(());
-    }
-    if tokio::net::UnixStream::connect(path).await.is_ok() {
-        return Err(ListenError::SocketInUse(path.to_owned()));
-    }
-    std::fs::remove_file(path).map_err(|source| ListenError::Bind {
-        address: format!("unix:{}", path.display()),
-        source,
-    })
 }
 
 /// Serves `router` until `shutdown` completes.
@@ -122,7 +79,7 @@ pub async fn serve(bound: Bound, router: Router, shutdown: impl Future<Output = 
                         let _ = stream.set_nodelay(true);
                         tokio::spawn(serve_connection(stream, router.clone(), Some(address)));
                     }
-                    Err(error) => accept_failed(error).await,
+                    Err(error) => cloister_listen::accept_failed(error).await,
                 },
                 () = &mut shutdown => return,
             }
@@ -132,7 +89,7 @@ pub async fn serve(bound: Bound, router: Router, shutdown: impl Future<Output = 
                 tokio::select! {
                     accepted = listener.accept() => match accepted {
                         Ok((stream, _)) => { tokio::spawn(serve_connection(stream, router.clone(), None)); }
-                        Err(error) => accept_failed(error).await,
+                        Err(error) => cloister_listen::accept_failed(error).await,
                     },
                     () = &mut shutdown => break,
                 }
@@ -140,12 +97,6 @@ pub async fn serve(bound: Bound, router: Router, shutdown: impl Future<Output = 
             let _ = std::fs::remove_file(path);
         }
     }
-}
-
-/// Accept errors (out of file descriptors, mostly) are transient: log, pause, go on.
-async fn accept_failed(error: std::io::Error) {
-    tracing::warn!(%error, "accept failed");
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
 }
 
 async fn serve_connection<I>(io: I, router: Router, address: Option<SocketAddr>)

@@ -32,21 +32,7 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// A listener that could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum ListenError {
-    /// Binding failed.
-    #[error("cannot listen on {address}: {source}")]
-    Bind {
-        /// The address.
-        address: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// Another process serves the socket already.
-    #[error("{0} is in use by another process")]
-    SocketInUse(PathBuf),
-}
+pub use cloister_listen::ListenError;
 
 /// Why the proxy itself answers a client request instead of relaying an upstream's answer.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -3,14 +3,14 @@
 //! fail at random, goquorum-client.md §1.2), on TCP or on a unix socket created 0600 that
 //! replaces a stale socket file but never a live one.
 //!
-//! The same ideas as `cloister node`'s listener (crates/node/src/listener.rs), over plain hyper
+//! Sockets are opened by `cloister-listen`, as `cloister node`'s are; served here over plain hyper
 //! services rather than an axum router.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -22,9 +22,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Mutex;
 
-use crate::error::ListenError;
 use crate::settings::Address;
 use crate::upstream::Links;
+use cloister_listen::ListenError;
 
 /// An open listener.
 pub(crate) enum Bound {
@@ -91,40 +91,11 @@ pub(crate) async fn bind(address: &Address) -> Result<Bound, ListenError> {
                 .await
                 .map_err(bind_error)?,
         )),
-        Address::Unix(path) => {
-            remove_stale_socket(path).await?;
-            Ok(Bound::Unix(
-                bind_private_socket(path).map_err(bind_error)?,
-                path.clone(),
-            ))
-        }
+        Address::Unix(path) => Ok(Bound::Unix(
+            cloister_listen::bind_unix(path).await?,
+            path.clone(),
+        )),
     }
-}
-
-/// Binds under a temporary name, restricts to the owner, then renames into place, so nobody
-/// else can ever connect through a moment of default permissions.
-fn bind_private_socket(path: &Path) -> std::io::Result<UnixListener> {
-    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
-    let _ = std::fs::remove_file(&temporary);
-    let listener = UnixListener::bind(&temporary)?;
-    std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))?;
-    std::fs::rename(&temporary, path)?;
-    Ok(listener)
-}
-
-/// A socket file nobody answers on is left over from a crash: remove it. One that answers
-/// belongs to a running process (a node, another proxy): refuse to take it over.
-async fn remove_stale_socket(path: &Path) -> Result<(), ListenError> {
-    if std::fs::symlink_metadata(path).is_err() {
-        return Ok(());
-    }
-    if tokio::net::UnixStream::connect(path).await.is_ok() {
-        return Err(ListenError::SocketInUse(path.to_owned()));
-    }
-    std::fs::remove_file(path).map_err(|source| ListenError::Bind {
-        address: format!("unix:{}", path.display()),
-        source,
-    })
 }
 
 /// A request handler: the request and the caller's TCP address.
@@ -149,7 +120,7 @@ pub(crate) async fn serve(bound: Bound, handler: Handler, shutdown: impl Future<
                         let _ = stream.set_nodelay(true);
                         tokio::spawn(serve_connection(stream, handler.clone(), Some(address)));
                     }
-                    Err(error) => accept_failed(error).await,
+                    Err(error) => cloister_listen::accept_failed(error).await,
                 },
                 () = &mut shutdown => return,
             }
@@ -161,7 +132,7 @@ pub(crate) async fn serve(bound: Bound, handler: Handler, shutdown: impl Future<
                         Ok((stream, _)) => {
                             tokio::spawn(serve_connection(stream, handler.clone(), None));
                         }
-                        Err(error) => accept_failed(error).await,
+                        Err(error) => cloister_listen::accept_failed(error).await,
                     },
                     () = &mut shutdown => break,
                 }
@@ -169,12 +140,6 @@ pub(crate) async fn serve(bound: Bound, handler: Handler, shutdown: impl Future<
             let _ = std::fs::remove_file(path);
         }
     }
-}
-
-/// Accept errors (out of file descriptors, mostly) are transient: log, pause, go on.
-async fn accept_failed(error: std::io::Error) {
-    tracing::warn!(%error, "accept failed");
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
 }
 
 async fn serve_connection<I>(io: I, handler: Handler, address: Option<SocketAddr>)
@@ -193,27 +158,5 @@ where
         .serve_connection(TokioIo::new(io), service);
     if let Err(error) = connection.await {
         tracing::debug!(%error, "client connection ended with an error");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_unix_socket_is_private_and_a_stale_one_is_replaced_but_a_live_one_is_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("tm.ipc");
-        // Stale: a socket file nobody listens on.
-        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-        let address = Address::Unix(path.clone());
-        let bound = bind(&address).await.unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        match bind(&address).await {
-            Err(ListenError::SocketInUse(p)) => assert_eq!(p, path),
-            other => panic!("a live socket was taken over: {:?}", other.err()),
-        }
-        drop(bound);
     }
 }

@@ -1,0 +1,94 @@
+//! `cloister-listen`: opening the sockets Cloister's servers listen on, shared by `cloister
+//! node` and `cloister proxy` so both keep the same promises about GoQuorum's `tm.ipc`:
+//!
+//! - a unix socket is bound under a temporary name, made owner-only (0600) and renamed into
+//!   place, so nobody else can connect through a moment of default permissions;
+//! - a socket file nobody answers on (left by a crash) is replaced; one that answers belongs
+//!   to a running process and is never taken over;
+//! - accept errors (mostly running out of file descriptors) pause the accept loop briefly
+//!   instead of spinning or ending it.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::net::UnixListener;
+
+/// Why a listener could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    /// Binding failed.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Another process serves the socket already.
+    #[error("{0} is in use by another process")]
+    SocketInUse(PathBuf),
+}
+
+/// How long an accept loop pauses after a failed accept.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+/// Binds an owner-only unix socket at `path`, replacing a stale socket file but refusing a
+/// live one. Must run inside a Tokio runtime.
+pub async fn bind_unix(path: &Path) -> Result<UnixListener, ListenError> {
+    remove_stale_socket(path).await?;
+    bind_private_socket(path).map_err(|source| ListenError::Bind {
+        address: format!("unix:{}", path.display()),
+        source,
+    })
+}
+
+/// Binds under a temporary name, restricts to the owner, then renames into place.
+fn bind_private_socket(path: &Path) -> std::io::Result<UnixListener> {
+    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&temporary);
+    let listener = UnixListener::bind(&temporary)?;
+    std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&temporary, path)?;
+    Ok(listener)
+}
+
+/// Removes a socket file nobody answers on; refuses one that answers.
+async fn remove_stale_socket(path: &Path) -> Result<(), ListenError> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(());
+    }
+    if tokio::net::UnixStream::connect(path).await.is_ok() {
+        return Err(ListenError::SocketInUse(path.to_owned()));
+    }
+    std::fs::remove_file(path).map_err(|source| ListenError::Bind {
+        address: format!("unix:{}", path.display()),
+        source,
+    })
+}
+
+/// What an accept loop does after a failed accept: log it and pause.
+pub async fn accept_failed(error: std::io::Error) {
+    tracing::warn!(%error, "accept failed");
+    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_unix_socket_is_private_and_a_stale_one_is_replaced_but_a_live_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tm.ipc");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let live = bind_unix(&path).await.unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        match bind_unix(&path).await {
+            Err(ListenError::SocketInUse(p)) => assert_eq!(p, path),
+            other => panic!("a live socket was taken over: {:?}", other.err()),
+        }
+        drop(live);
+    }
+}
