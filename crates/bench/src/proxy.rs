@@ -76,6 +76,12 @@ pub struct ProxyBench {
     /// The nginx binary.
     #[arg(long, default_value = "nginx")]
     pub nginx: PathBuf,
+
+    /// Rounds per steady-state cell: the cell's budget is split into this many slices per
+    /// front, run in rotating order (direct, nginx, cloister; then nginx, cloister, direct; …)
+    /// so that drift on a shared machine cannot favour whichever front runs last.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
 }
 
 impl ProxyBench {
@@ -83,6 +89,47 @@ impl ProxyBench {
         match self.requests {
             Some(n) => Budget::Requests(n),
             None => Budget::For(Duration::from_secs_f64(self.seconds.max(0.0))),
+        }
+    }
+
+    /// Round `round`'s slice of a cell's budget (see [`ProxyBench::rounds`]); request counts
+    /// add up to the cell's exactly.
+    fn slice(&self, round: usize) -> Budget {
+        let rounds = self.rounds.max(1);
+        match self.budget() {
+            Budget::Requests(n) => Budget::Requests(n / rounds + usize::from(round < n % rounds)),
+            Budget::For(duration) => Budget::For(duration / u32::try_from(rounds).unwrap_or(1)),
+        }
+    }
+}
+
+/// One front's slices of a cell, added up.
+#[derive(Default)]
+struct Tally {
+    requests: usize,
+    errors: usize,
+    error_samples: Vec<String>,
+    latencies: crate::latency::Latencies,
+    elapsed: Duration,
+}
+
+impl Tally {
+    fn add(&mut self, outcome: Outcome) {
+        self.requests += outcome.requests;
+        self.errors += outcome.errors;
+        if self.error_samples.is_empty() {
+            self.error_samples = outcome.error_samples;
+        }
+        self.latencies.merge(outcome.latencies);
+        self.elapsed += outcome.elapsed;
+    }
+
+    fn throughput(&self) -> f64 {
+        let seconds = self.elapsed.as_secs_f64();
+        if seconds > 0.0 {
+            self.latencies.len() as f64 / seconds
+        } else {
+            0.0
         }
     }
 }
@@ -491,8 +538,9 @@ pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyRe
     let send = Requests::send(settings.payload_bytes, vec![party.peer.public_key.clone()]);
     writeln!(
         out,
-        "\npart 1: steady state ({:?} per cell)",
-        settings.budget()
+        "\npart 1: steady state ({:?} per cell and front, in {} rotating rounds)",
+        settings.budget(),
+        settings.rounds.max(1)
     )?;
     writeln!(
         out,
@@ -509,22 +557,33 @@ pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyRe
             CallKind::Send => Check::Key,
         };
         for &concurrency in &settings.concurrency {
-            for (front, running) in Front::ALL.iter().zip(&fronts) {
-                let endpoint = Endpoint::Q2t(running.socket.clone());
+            let endpoints: Vec<Endpoint> = fronts
+                .iter()
+                .map(|running| Endpoint::Q2t(running.socket.clone()))
+                .collect();
+            for endpoint in &endpoints {
                 runtime.block_on(run_level(
-                    &endpoint,
+                    endpoint,
                     requests.clone(),
                     concurrency,
                     Budget::Requests(settings.warmup),
                     check,
                 ))?;
-                let mut outcome: Outcome = runtime.block_on(run_level(
-                    &endpoint,
-                    requests.clone(),
-                    concurrency,
-                    settings.budget(),
-                    check,
-                ))?;
+            }
+            let mut tallies: Vec<Tally> = Front::ALL.iter().map(|_| Tally::default()).collect();
+            for round in 0..settings.rounds.max(1) {
+                for k in 0..Front::ALL.len() {
+                    let i = (round + k) % Front::ALL.len();
+                    tallies[i].add(runtime.block_on(run_level(
+                        &endpoints[i],
+                        requests.clone(),
+                        concurrency,
+                        settings.slice(round),
+                        check,
+                    ))?);
+                }
+            }
+            for (front, mut outcome) in Front::ALL.iter().zip(tallies) {
                 let row = SteadyRow {
                     call,
                     concurrency,
