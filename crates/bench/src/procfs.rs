@@ -45,6 +45,19 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
     parse_cpu_time(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
+/// The CPU time of `pid` and of its children (nginx's master and its worker processes).
+pub fn tree_cpu_time(pid: u32) -> Option<Duration> {
+    let own = cpu_time(pid)?;
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    Some(
+        children
+            .split_whitespace()
+            .filter_map(|child| cpu_time(child.parse().ok()?))
+            .fold(own, |total, time| total + time),
+    )
+}
+
 /// The CPU time of this (the driver's) process.
 pub fn own_cpu_time() -> Option<Duration> {
     cpu_time(std::process::id())

@@ -111,6 +111,8 @@ struct Tally {
     error_samples: Vec<String>,
     latencies: crate::latency::Latencies,
     elapsed: Duration,
+    /// CPU of the front's processes during the slices, when it has any.
+    cpu: Option<Duration>,
 }
 
 impl Tally {
@@ -122,6 +124,17 @@ impl Tally {
         }
         self.latencies.merge(outcome.latencies);
         self.elapsed += outcome.elapsed;
+    }
+
+    fn add_cpu(&mut self, spent: Option<Duration>) {
+        if let Some(spent) = spent {
+            self.cpu = Some(self.cpu.unwrap_or_default() + spent);
+        }
+    }
+
+    fn cpu_per_request(&self) -> Option<Duration> {
+        let requests = u32::try_from(self.requests.max(1)).unwrap_or(u32::MAX);
+        self.cpu.map(|cpu| cpu / requests)
     }
 
     fn throughput(&self) -> f64 {
@@ -197,6 +210,8 @@ pub struct SteadyRow {
     pub requests: usize,
     /// Failed requests.
     pub errors: usize,
+    /// CPU the front spent per request (all its processes and threads); none for direct.
+    pub cpu_per_request: Option<Duration>,
 }
 
 /// How replica 1 fails in a fault run.
@@ -346,6 +361,11 @@ struct Running {
 }
 
 impl Running {
+    /// CPU spent so far by the front's processes; none for direct.
+    fn cpu(&self) -> Option<Duration> {
+        crate::procfs::tree_cpu_time(self.child.as_ref()?.id())
+    }
+
     fn stop(mut self) {
         self.terminate();
     }
@@ -544,8 +564,8 @@ pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyRe
     )?;
     writeln!(
         out,
-        "{:<8} {:>4} {:<9} {:>10} {:>10} {:>10} {:>7}",
-        "call", "conc", "front", "req/s", "p50", "p99", "errors"
+        "{:<8} {:>4} {:<9} {:>10} {:>10} {:>10} {:>7} {:>9}",
+        "call", "conc", "front", "req/s", "p50", "p99", "errors", "cpu/req"
     )?;
     for call in [CallKind::Upcheck, CallKind::Send] {
         let requests = match call {
@@ -574,13 +594,19 @@ pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyRe
             for round in 0..settings.rounds.max(1) {
                 for k in 0..Front::ALL.len() {
                     let i = (round + k) % Front::ALL.len();
-                    tallies[i].add(runtime.block_on(run_level(
+                    let before = fronts[i].cpu();
+                    let outcome = runtime.block_on(run_level(
                         &endpoints[i],
                         requests.clone(),
                         concurrency,
                         settings.slice(round),
                         check,
-                    ))?);
+                    ))?;
+                    let spent = before
+                        .zip(fronts[i].cpu())
+                        .map(|(b, a)| a.saturating_sub(b));
+                    tallies[i].add(outcome);
+                    tallies[i].add_cpu(spent);
                 }
             }
             for (front, mut outcome) in Front::ALL.iter().zip(tallies) {
@@ -593,17 +619,19 @@ pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyRe
                     p99: outcome.latencies.quantile(0.99),
                     requests: outcome.requests,
                     errors: outcome.errors,
+                    cpu_per_request: outcome.cpu_per_request(),
                 };
                 writeln!(
                     out,
-                    "{:<8} {:>4} {:<9} {:>10.0} {:>10} {:>10} {:>7}",
+                    "{:<8} {:>4} {:<9} {:>10.0} {:>10} {:>10} {:>7} {:>9}",
                     call.name(),
                     concurrency,
                     front.name(),
                     row.throughput,
                     micros(row.p50),
                     micros(row.p99),
-                    row.errors
+                    row.errors,
+                    row.cpu_per_request.map_or_else(|| "-".to_owned(), micros),
                 )?;
                 for sample in &outcome.error_samples {
                     writeln!(out, "    error: {sample}")?;
