@@ -6,13 +6,21 @@
 //! - a socket file nobody answers on (left by a crash) is replaced; one that answers belongs
 //!   to a running process and is never taken over;
 //! - accept errors (mostly running out of file descriptors) pause the accept loop briefly
-//!   instead of spinning or ending it.
+//!   instead of spinning or ending it;
+//! - one accept loop ([`serve`]) over TCP or a unix socket hands each connection, as one
+//!   [`Stream`] type, to the server's own HTTP code, and removes the socket file when it ends.
 
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::net::UnixListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 /// Why a listener could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -67,10 +75,101 @@ async fn remove_stale_socket(path: &Path) -> Result<(), ListenError> {
     })
 }
 
+/// An open listener.
+pub enum Bound {
+    /// A TCP listener.
+    Tcp(TcpListener),
+    /// A unix-socket listener and its path (removed when [`serve`] ends).
+    Unix(UnixListener, PathBuf),
+}
+
+/// An accepted (or opened) connection, over TCP or a unix socket.
+pub enum Stream {
+    /// TCP.
+    Tcp(TcpStream),
+    /// A unix socket.
+    Unix(UnixStream),
+}
+
+/// Accepts connections on `bound` until `shutdown` completes, handing each to `accept` with
+/// the caller's TCP address (`None` on a unix socket); TCP connections get `TCP_NODELAY`
+/// (small request/response exchanges). A unix socket's file is removed at the end.
+pub async fn serve(
+    bound: Bound,
+    shutdown: impl Future<Output = ()>,
+    mut accept: impl FnMut(Stream, Option<SocketAddr>),
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = next(&bound) => accepted,
+            () = &mut shutdown => break,
+        };
+        match accepted {
+            Ok((stream, address)) => accept(stream, address),
+            Err(error) => accept_failed(error).await,
+        }
+    }
+    if let Bound::Unix(_, path) = bound {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+async fn next(bound: &Bound) -> io::Result<(Stream, Option<SocketAddr>)> {
+    match bound {
+        Bound::Tcp(listener) => {
+            let (stream, address) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            Ok((Stream::Tcp(stream), Some(address)))
+        }
+        Bound::Unix(listener, _) => Ok((Stream::Unix(listener.accept().await?.0), None)),
+    }
+}
+
 /// What an accept loop does after a failed accept: log it and pause.
-pub async fn accept_failed(error: std::io::Error) {
+async fn accept_failed(error: io::Error) {
     tracing::warn!(%error, "accept failed");
     tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Self::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
 }
 
 #[cfg(test)]

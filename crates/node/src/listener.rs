@@ -6,14 +6,12 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-use std::path::PathBuf;
-
 use axum::Router;
 use cloister_core::config::ListenAddress;
+use cloister_listen::Stream;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 /// The TCP address of the caller, set on every request (`None` over a unix socket).
@@ -22,29 +20,21 @@ pub struct PeerAddress(pub Option<SocketAddr>);
 
 pub use cloister_listen::ListenError;
 
-/// An open listener.
-pub enum Bound {
-    /// A TCP listener.
-    Tcp(TcpListener),
-    /// A unix-socket listener and its path (removed when serving ends).
-    Unix(UnixListener, PathBuf),
-}
+pub use cloister_listen::Bound;
 
-impl Bound {
-    /// Where it listens (a bound TCP port is resolved, so port 0 shows the real one).
-    pub fn local_address(&self) -> ListenAddress {
-        match self {
-            Self::Tcp(listener) => {
-                let address = listener
-                    .local_addr()
-                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-                ListenAddress::Tcp {
-                    host: address.ip().to_string(),
-                    port: address.port(),
-                }
+/// Where `bound` listens (a bound TCP port is resolved, so port 0 shows the real one).
+pub fn local_address(bound: &Bound) -> ListenAddress {
+    match bound {
+        Bound::Tcp(listener) => {
+            let address = listener
+                .local_addr()
+                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+            ListenAddress::Tcp {
+                host: address.ip().to_string(),
+                port: address.port(),
             }
-            Self::Unix(_, path) => ListenAddress::Unix(path.clone()),
         }
+        Bound::Unix(_, path) => ListenAddress::Unix(path.clone()),
     }
 }
 
@@ -70,39 +60,13 @@ pub async fn bind(address: &ListenAddress) -> Result<Bound, ListenError> {
 
 /// Serves `router` until `shutdown` completes.
 pub async fn serve(bound: Bound, router: Router, shutdown: impl Future<Output = ()> + Send) {
-    tokio::pin!(shutdown);
-    match bound {
-        Bound::Tcp(listener) => loop {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, address)) => {
-                        let _ = stream.set_nodelay(true);
-                        tokio::spawn(serve_connection(stream, router.clone(), Some(address)));
-                    }
-                    Err(error) => cloister_listen::accept_failed(error).await,
-                },
-                () = &mut shutdown => return,
-            }
-        },
-        Bound::Unix(listener, path) => {
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => match accepted {
-                        Ok((stream, _)) => { tokio::spawn(serve_connection(stream, router.clone(), None)); }
-                        Err(error) => cloister_listen::accept_failed(error).await,
-                    },
-                    () = &mut shutdown => break,
-                }
-            }
-            let _ = std::fs::remove_file(path);
-        }
-    }
+    cloister_listen::serve(bound, shutdown, |stream, address| {
+        tokio::spawn(serve_connection(stream, router.clone(), address));
+    })
+    .await;
 }
 
-async fn serve_connection<I>(io: I, router: Router, address: Option<SocketAddr>)
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+async fn serve_connection(io: Stream, router: Router, address: Option<SocketAddr>) {
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(PeerAddress(address));
         router.clone().oneshot(request.map(axum::body::Body::new))

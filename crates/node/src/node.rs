@@ -130,8 +130,9 @@ impl Node {
         };
         for server in &settings.servers {
             let bound = listener::bind(&server.listen).await?;
-            node.addresses.push((server.app, bound.local_address()));
-            tracing::info!(app = %server.app, address = %bound.local_address(), "listening");
+            let local = listener::local_address(&bound);
+            node.addresses.push((server.app, local.clone()));
+            tracing::info!(app = %server.app, address = %local, "listening");
             let router = api::router(server.app, server.cors.clone(), state.clone());
             let mut stopped = stopped.clone();
             let shutdown = async move {

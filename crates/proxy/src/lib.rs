@@ -107,7 +107,7 @@ impl Proxy {
                 })
                 .collect();
             let group = Arc::new(Group::new(members));
-            let local = bound.local_address();
+            let local = listener::local_address(&bound);
             let state = Arc::new(forward::Listener {
                 label: local.to_string().into(),
                 role: listener.role,
@@ -121,10 +121,11 @@ impl Proxy {
                 Box::pin(state.clone().handle(request, peer, links))
             });
             tracing::info!(listen = %local, role = %listener.role, upstreams = ?listener.upstreams.iter().map(ToString::to_string).collect::<Vec<_>>(), "proxy listening");
-            let shared = bound.into_shared().map_err(|source| ListenError::Bind {
-                address: local.to_string(),
-                source,
-            })?;
+            let shared =
+                listener::SharedListener::of(bound).map_err(|source| ListenError::Bind {
+                    address: local.to_string(),
+                    source,
+                })?;
             served.push((shared, handler));
             fronts.push(Front {
                 listen: local.clone(),
@@ -151,7 +152,7 @@ impl Proxy {
         let admin = match settings.admin {
             Some(address) => {
                 let bound = listener::bind(&Address::Tcp(address.to_string())).await?;
-                let local = match bound.local_address() {
+                let local = match listener::local_address(&bound) {
                     Address::Tcp(text) => text.parse().ok(),
                     Address::Unix(_) => None,
                 };

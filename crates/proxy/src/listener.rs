@@ -9,28 +9,22 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
-
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use cloister_listen::{ListenError, Stream};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Mutex;
 
 use crate::settings::Address;
 use crate::upstream::Links;
-use cloister_listen::ListenError;
 
-/// An open listener.
-pub(crate) enum Bound {
-    Tcp(TcpListener),
-    Unix(UnixListener, PathBuf),
-}
+pub(crate) use cloister_listen::Bound;
 
 /// A bound listener as the OS knows it, to be shared by several event loops (each worker
 /// accepts from the same socket, as nginx's worker processes do).
@@ -40,6 +34,14 @@ pub(crate) enum SharedListener {
 }
 
 impl SharedListener {
+    /// The OS socket of `bound`, leaving the runtime it was bound on.
+    pub(crate) fn of(bound: Bound) -> std::io::Result<Self> {
+        Ok(match bound {
+            Bound::Tcp(listener) => Self::Tcp(listener.into_std()?),
+            Bound::Unix(listener, path) => Self::Unix(listener.into_std()?, path),
+        })
+    }
+
     /// Another handle on the same socket.
     pub(crate) fn try_clone(&self) -> std::io::Result<Self> {
         Ok(match self {
@@ -57,25 +59,15 @@ impl SharedListener {
     }
 }
 
-impl Bound {
-    /// The OS socket, leaving the runtime it was bound on.
-    pub(crate) fn into_shared(self) -> std::io::Result<SharedListener> {
-        Ok(match self {
-            Self::Tcp(listener) => SharedListener::Tcp(listener.into_std()?),
-            Self::Unix(listener, path) => SharedListener::Unix(listener.into_std()?, path),
-        })
-    }
-
-    /// Where it listens (a TCP port 0 resolved to the real one).
-    pub(crate) fn local_address(&self) -> Address {
-        match self {
-            Self::Tcp(listener) => Address::Tcp(
-                listener
-                    .local_addr()
-                    .map_or_else(|_| "0.0.0.0:0".to_owned(), |a| a.to_string()),
-            ),
-            Self::Unix(_, path) => Address::Unix(path.clone()),
-        }
+/// Where `bound` listens (a TCP port 0 resolved to the real one).
+pub(crate) fn local_address(bound: &Bound) -> Address {
+    match bound {
+        Bound::Tcp(listener) => Address::Tcp(
+            listener
+                .local_addr()
+                .map_or_else(|_| "0.0.0.0:0".to_owned(), |a| a.to_string()),
+        ),
+        Bound::Unix(_, path) => Address::Unix(path.clone()),
     }
 }
 
@@ -111,41 +103,13 @@ pub(crate) type Handler = Arc<
 
 /// Serves `handler` on `bound` until `shutdown` completes; removes the socket file then.
 pub(crate) async fn serve(bound: Bound, handler: Handler, shutdown: impl Future<Output = ()>) {
-    tokio::pin!(shutdown);
-    match bound {
-        Bound::Tcp(listener) => loop {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, address)) => {
-                        let _ = stream.set_nodelay(true);
-                        tokio::spawn(serve_connection(stream, handler.clone(), Some(address)));
-                    }
-                    Err(error) => cloister_listen::accept_failed(error).await,
-                },
-                () = &mut shutdown => return,
-            }
-        },
-        Bound::Unix(listener, path) => {
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => match accepted {
-                        Ok((stream, _)) => {
-                            tokio::spawn(serve_connection(stream, handler.clone(), None));
-                        }
-                        Err(error) => cloister_listen::accept_failed(error).await,
-                    },
-                    () = &mut shutdown => break,
-                }
-            }
-            let _ = std::fs::remove_file(path);
-        }
-    }
+    cloister_listen::serve(bound, shutdown, |stream, address| {
+        tokio::spawn(serve_connection(stream, handler.clone(), address));
+    })
+    .await;
 }
 
-async fn serve_connection<I>(io: I, handler: Handler, address: Option<SocketAddr>)
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+async fn serve_connection(io: Stream, handler: Handler, address: Option<SocketAddr>) {
     // This client connection's own links to the upstreams, dropped (closed) with it.
     let links = Arc::new(Mutex::new(Links::new()));
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
