@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use cloister_harness::http::{path_escape, Request, Target};
 use cloister_harness::nodes::NodeDir;
-use cloister_harness::postgres::{PgCluster, PASSWORD, SUPERUSER};
+use cloister_harness::postgres::PgCluster;
 use serde_json::{json, Value};
 
 use crate::client::Endpoint;
@@ -205,15 +205,14 @@ fn verdict(met: bool) -> &'static str {
 
 /// The `jdbc` section of a node on `pg`.
 fn jdbc(pg: &PgCluster, settings: &HaStoreBench) -> Value {
-    json!({
-        "url": pg.jdbc_url(DATABASE, &format!(
+    pg.jdbc(
+        DATABASE,
+        &format!(
             "connectTimeout={}&socketTimeout={}",
             settings.connect_timeout, settings.socket_timeout
-        )),
-        "username": SUPERUSER,
-        "password": PASSWORD,
-        "autoCreateTables": true,
-    })
+        ),
+        true,
+    )
 }
 
 /// Part 1: the same `/send` load on each backend.

@@ -24,7 +24,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use cloister_harness::http::{eventually, Request, Target};
 use cloister_harness::nodes::{NodeDir, RunningNode};
-use cloister_harness::postgres::{PgCluster, PASSWORD, SUPERUSER};
+use cloister_harness::postgres::PgCluster;
 use hyper::Method;
 use serde_json::{json, Value};
 
@@ -285,12 +285,7 @@ impl Party {
         let one = NodeDir::new(root, "replica1");
         let two = one.replica(root, "replica2");
         let peer = NodeDir::new(root, "peer");
-        let jdbc = json!({
-            "url": pg.jdbc_url("cloister", ""),
-            "username": SUPERUSER,
-            "password": PASSWORD,
-            "autoCreateTables": true,
-        });
+        let jdbc = pg.jdbc("cloister", "", true);
         let configs = [&one, &two].map(|r| r.config(&[&peer], json!({ "jdbc": jdbc })));
         let running = [
             Some(one.start(&configs[0], &[])),

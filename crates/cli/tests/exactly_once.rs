@@ -10,7 +10,7 @@ use std::time::Duration;
 use cloister_core::b64;
 use cloister_harness::http::{eventually, path_escape, Request, Response, Target};
 use cloister_harness::nodes::{NodeDir, RunningNode};
-use cloister_harness::postgres::{PgCluster, PASSWORD, SUPERUSER};
+use cloister_harness::postgres::PgCluster;
 use serde_json::json;
 
 const DATABASE: &str = "cloister";
@@ -34,7 +34,7 @@ impl Party {
         let one = NodeDir::new(root.path(), "replica1");
         let two = one.replica(root.path(), "replica2");
         let peer = NodeDir::new(root.path(), "peer");
-        let jdbc = json!({ "url": pg.jdbc_url(DATABASE, ""), "username": SUPERUSER, "password": PASSWORD, "autoCreateTables": true });
+        let jdbc = pg.jdbc(DATABASE, "", true);
         let running = [&one, &two]
             .map(|replica| replica.start(&replica.config(&[&peer], json!({ "jdbc": jdbc })), &[]))
             .into();

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use cloister_core::b64;
 use cloister_harness::http::{eventually, path_escape, Request, Target};
 use cloister_harness::nodes::{NodeDir, RunningNode};
-use cloister_harness::postgres::{PgCluster, PASSWORD, SUPERUSER};
+use cloister_harness::postgres::PgCluster;
 use serde_json::{json, Value};
 
 const DATABASE: &str = "cloister";
@@ -50,15 +50,11 @@ impl Setup {
         let one = NodeDir::new(root.path(), "replica1");
         let two = one.replica(root.path(), "replica2");
         let peer = NodeDir::new(root.path(), "peer");
-        let jdbc = json!({
-            "url": pg.jdbc_url(
-                DATABASE,
-                &format!("connectTimeout={CONNECT_TIMEOUT_S}&socketTimeout={SOCKET_TIMEOUT_S}"),
-            ),
-            "username": SUPERUSER,
-            "password": PASSWORD,
-            "autoCreateTables": true,
-        });
+        let jdbc = pg.jdbc(
+            DATABASE,
+            &format!("connectTimeout={CONNECT_TIMEOUT_S}&socketTimeout={SOCKET_TIMEOUT_S}"),
+            true,
+        );
         let mut running = Vec::new();
         for replica in [&one, &two] {
             let mut config = replica.config(&[&peer], json!({ "jdbc": jdbc }));

@@ -21,7 +21,7 @@ use cloister_bench::client::{Call, Connection, Endpoint};
 use cloister_core::b64;
 use cloister_harness::http::{eventually, path_escape, Request, Target};
 use cloister_harness::nodes::{free_port, NodeDir, RunningNode};
-use cloister_harness::postgres::{PgCluster, PASSWORD, SUPERUSER};
+use cloister_harness::postgres::PgCluster;
 use hyper::Method;
 use serde_json::{json, Value};
 
@@ -131,12 +131,7 @@ impl Setup {
         let one = NodeDir::new(root.path(), "replica1");
         let two = one.replica(root.path(), "replica2");
         let peer = NodeDir::new(root.path(), "peer");
-        let jdbc = json!({
-            "url": pg.jdbc_url(DATABASE, ""),
-            "username": SUPERUSER,
-            "password": PASSWORD,
-            "autoCreateTables": true,
-        });
+        let jdbc = pg.jdbc(DATABASE, "", true);
         let configs = [&one, &two].map(|r| r.config(&[&peer], json!({ "jdbc": jdbc })));
         let running = [
             Some(one.start(&configs[0], &[])),

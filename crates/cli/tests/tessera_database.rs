@@ -15,7 +15,7 @@ use cloister_core::b64;
 use cloister_core::keys::{KeyPair, PrivateKey};
 use cloister_harness::http::{path_escape, Request};
 use cloister_harness::nodes::NodeDir;
-use cloister_harness::postgres::{PgCluster, PASSWORD, SUPERUSER};
+use cloister_harness::postgres::PgCluster;
 use cloister_harness::tessera::POSTGRES_DDL;
 use serde_json::json;
 
@@ -86,12 +86,7 @@ fn a_tessera_database_is_adopted_unchanged() {
 
     let node = NodeDir::new(root.path(), "adopter");
     let public = install_tessera_key(&node);
-    let jdbc = json!({
-        "url": pg.jdbc_url(DATABASE, ""),
-        "username": SUPERUSER,
-        "password": PASSWORD,
-        "autoCreateTables": false,
-    });
+    let jdbc = pg.jdbc(DATABASE, "", false);
     let _running = node.start(&node.config(&[], json!({ "jdbc": jdbc })), &[]);
 
     for hash in &hashes {

@@ -264,36 +264,41 @@ impl PgCluster {
 
     /// A `postgresql://` URL for `database` over every node, accepting only a writable primary.
     pub fn url(&self, database: &str) -> String {
-        let hosts: Vec<String> = self
-            .nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port))
-            .collect();
         format!(
             "postgresql://{SUPERUSER}:{PASSWORD}@{}/{database}?target_session_attrs=read-write",
-            hosts.join(",")
+            self.host_list()
         )
     }
 
-    /// Tessera's form of [`PgCluster::url`]: `jdbc:postgresql://h1:p1,h2:p2/database` with
-    /// `targetServerType=primary` and `extra` query parameters appended (e.g.
-    /// `"connectTimeout=1&socketTimeout=2"`). The credentials go in `jdbc.username` and
-    /// `jdbc.password`: [`SUPERUSER`] and [`PASSWORD`].
-    pub fn jdbc_url(&self, database: &str, extra: &str) -> String {
-        let hosts: Vec<String> = self
-            .nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port))
-            .collect();
+    /// The `jdbc` section of a Tessera config for `database` on this cluster: Tessera's URL
+    /// form (`jdbc:postgresql://h1:p1,h2:p2/database?targetServerType=primary`, with `extra`
+    /// query parameters appended, e.g. `"connectTimeout=1&socketTimeout=2"`), the harness's
+    /// credentials and `autoCreateTables`.
+    pub fn jdbc(&self, database: &str, extra: &str, auto_create_tables: bool) -> serde_json::Value {
         let extra = if extra.is_empty() {
             String::new()
         } else {
             format!("&{extra}")
         };
-        format!(
-            "jdbc:postgresql://{}/{database}?targetServerType=primary{extra}",
-            hosts.join(",")
-        )
+        serde_json::json!({
+            "url": format!(
+                "jdbc:postgresql://{}/{database}?targetServerType=primary{extra}",
+                self.host_list()
+            ),
+            "username": SUPERUSER,
+            "password": PASSWORD,
+            "autoCreateTables": auto_create_tables,
+        })
+    }
+
+    /// `127.0.0.1:p0,127.0.0.1:p1`: every node, in index order.
+    fn host_list(&self) -> String {
+        let hosts: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        hosts.join(",")
     }
 
     /// The server log of node `i` (for failure messages).
