@@ -487,24 +487,33 @@ mod tests {
         assert_eq!(starts.len(), 2, "round-robin goes on among ejected ones");
     }
 
+    /// An upstream on the unix socket `path`, with a 200 ms connect timeout.
+    fn at(path: std::path::PathBuf) -> Upstream {
+        Upstream::new(
+            Address::Unix(path),
+            Duration::from_millis(200),
+            HealthSettings::default(),
+            Arc::new(Metrics::default()),
+        )
+    }
+
+    fn send() -> Outgoing {
+        Outgoing {
+            method: Method::POST,
+            path_and_query: PathAndQuery::from_static("/send"),
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(b"{}"),
+        }
+    }
+
     #[tokio::test]
     async fn a_refused_connection_is_not_sent() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("dead.sock");
         // A socket file with nobody listening: connect is refused.
         drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-        let u = Upstream::new(
-            Address::Unix(path),
-            Duration::from_millis(200),
-            HealthSettings::default(),
-            Arc::new(Metrics::default()),
-        );
-        let outgoing = Outgoing {
-            method: Method::POST,
-            path_and_query: PathAndQuery::from_static("/send"),
-            headers: HeaderMap::new(),
-            body: Bytes::from_static(b"{}"),
-        };
+        let u = at(path);
+        let outgoing = send();
         let error = u
             .attempt(&outgoing, Duration::from_secs(1), &mut Links::new())
             .await
@@ -519,18 +528,8 @@ mod tests {
         let path = dir.path().join("hung.sock");
         // Accepts (the kernel does, from the backlog) but never answers: as a SIGSTOPped node.
         let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-        let u = Upstream::new(
-            Address::Unix(path),
-            Duration::from_millis(200),
-            HealthSettings::default(),
-            Arc::new(Metrics::default()),
-        );
-        let outgoing = Outgoing {
-            method: Method::POST,
-            path_and_query: PathAndQuery::from_static("/send"),
-            headers: HeaderMap::new(),
-            body: Bytes::from_static(b"{}"),
-        };
+        let u = at(path);
+        let outgoing = send();
         let error = u
             .attempt(&outgoing, Duration::from_millis(200), &mut Links::new())
             .await
