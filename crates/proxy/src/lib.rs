@@ -85,7 +85,7 @@ impl Proxy {
         let mut listening = Vec::new();
         let mut served = Vec::new();
         // One upstream object per distinct address: two listeners in front of one replica
-        // share its pool and its health.
+        // share its health.
         let mut upstreams: Vec<Arc<Upstream>> = Vec::new();
         for listener in &settings.listeners {
             let bound = listener::bind(&listener.listen).await?;

@@ -373,7 +373,7 @@ pub fn classify(role: Role, method: &Method, path: &str) -> Route {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
     /// The request provably never reached the replica: the connection was refused or could
-    /// not be made in time, or the pool reports the request was not written.
+    /// not be made in time, or the connection closed before the request was written.
     NotSent,
     /// The request was (or may have been) sent and no complete answer came: the connection
     /// was reset or closed mid-exchange, or the per-try timeout ran out.
