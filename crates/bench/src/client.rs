@@ -16,6 +16,9 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpStream, UnixStream};
 
+/// The header a client sets to make a write exactly-once across replicas.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
 /// The media type GoQuorum sends and accepts on Q2T calls.
 pub const TESSERA_2_1: &str = "application/vnd.tessera-2.1+json";
 
@@ -49,6 +52,8 @@ pub struct Call {
     pub target: String,
     /// The body; `None` for a GET.
     pub body: Option<Bytes>,
+    /// The `Idempotency-Key` to send, if any.
+    pub idempotency_key: Option<String>,
 }
 
 /// What came back.
@@ -111,6 +116,10 @@ impl Connection {
             .uri(&call.target)
             .header(HOST, &self.host)
             .header(ACCEPT, self.media);
+        let request = match &call.idempotency_key {
+            Some(key) => request.header(IDEMPOTENCY_KEY, key),
+            None => request,
+        };
         let request = match &call.body {
             Some(body) => request
                 .header(CONTENT_TYPE, self.media)

@@ -283,6 +283,7 @@ fn rpc_call(method: &str, params: Value) -> Call {
         method: Method::POST,
         target: "/".into(),
         body: Some(Bytes::from(body.to_string())),
+        idempotency_key: None,
     }
 }
 

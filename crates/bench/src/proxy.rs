@@ -5,8 +5,9 @@
 //! (3) `cloister proxy`. All three are driven the same way, over a unix socket with keep-alive
 //! connections as GoQuorum holds them.
 //!
-//! Part 1, steady state: throughput and p50/p99 for `GET /upcheck` and GoQuorum's `POST /send`,
-//! the three fronts interleaved per level so drifting machine load hits them alike.
+//! Part 1, steady state: throughput and p50/p99 for `GET /upcheck` and GoQuorum's `POST /send`
+//! (plain, and with the client's own `Idempotency-Key` so every front costs the replicas the
+//! same), the three fronts interleaved per level so drifting machine load hits them alike.
 //! Part 2, faults: `/send` load through each front while replica 1 is SIGKILLed, then
 //! SIGSTOPped, mid-run. The client gives up after GoQuorum's default 5 s `--ptm.timeout`, as
 //! GoQuorum would; errors (non-2xx, broken connections, give-ups) and the worst latency of any
@@ -177,8 +178,12 @@ impl Front {
 pub enum CallKind {
     /// `GET /upcheck`: the proxy's own overhead, nearly nothing behind it.
     Upcheck,
-    /// GoQuorum's `POST /send` to one recipient.
+    /// GoQuorum's `POST /send` to one recipient. Through `cloister proxy` it gets an
+    /// idempotency key, so the replica also records the key: exactly-once costs a row.
     Send,
+    /// The same `/send` with the client's own `Idempotency-Key`: the replicas do the same work
+    /// behind every front, so the difference between fronts is the proxy's alone.
+    SendKeyed,
 }
 
 impl CallKind {
@@ -187,6 +192,7 @@ impl CallKind {
         match self {
             CallKind::Upcheck => "upcheck",
             CallKind::Send => "send",
+            CallKind::SendKeyed => "send+key",
         }
     }
 }
@@ -526,6 +532,7 @@ fn upcheck() -> Arc<Requests> {
         method: Method::GET,
         target: "/upcheck".into(),
         body: None,
+        idempotency_key: None,
     })
 }
 
@@ -551,6 +558,8 @@ pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyRe
         .map(|front| start_front(*front, &party, root.path(), settings))
         .collect::<anyhow::Result<_>>()?;
     let send = Requests::send(settings.payload_bytes, vec![party.peer.public_key.clone()]);
+    let keyed_send =
+        Requests::keyed_send(settings.payload_bytes, vec![party.peer.public_key.clone()]);
     writeln!(
         out,
         "\npart 1: steady state ({:?} per cell and front, in {} rotating rounds)",
@@ -559,17 +568,18 @@ pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyRe
     )?;
     writeln!(
         out,
-        "{:<8} {:>4} {:<9} {:>10} {:>10} {:>10} {:>7} {:>9}",
+        "{:<9} {:>4} {:<9} {:>10} {:>10} {:>10} {:>7} {:>9}",
         "call", "conc", "front", "req/s", "p50", "p99", "errors", "cpu/req"
     )?;
-    for call in [CallKind::Upcheck, CallKind::Send] {
+    for call in [CallKind::Upcheck, CallKind::Send, CallKind::SendKeyed] {
         let requests = match call {
             CallKind::Upcheck => upcheck(),
             CallKind::Send => send.clone(),
+            CallKind::SendKeyed => keyed_send.clone(),
         };
         let check = match call {
             CallKind::Upcheck => Check::Status,
-            CallKind::Send => Check::Key,
+            CallKind::Send | CallKind::SendKeyed => Check::Key,
         };
         for &concurrency in &settings.concurrency {
             let endpoints: Vec<Endpoint> = fronts
@@ -618,7 +628,7 @@ pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyRe
                 };
                 writeln!(
                     out,
-                    "{:<8} {:>4} {:<9} {:>10.0} {:>10} {:>10} {:>7} {:>9}",
+                    "{:<9} {:>4} {:<9} {:>10.0} {:>10} {:>10} {:>7} {:>9}",
                     call.name(),
                     concurrency,
                     front.name(),

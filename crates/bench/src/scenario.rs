@@ -87,6 +87,9 @@ pub enum Requests {
         payload_bytes: usize,
         /// Base64 recipient keys.
         to: Vec<String>,
+        /// Whether each carries a fresh `Idempotency-Key`, as a client that wants exactly-once
+        /// writes (or `cloister proxy`) sends.
+        keyed: bool,
     },
     /// Reads of these transactions, taken round-robin so every worker reads different rows.
     Get {
@@ -102,7 +105,20 @@ pub enum Requests {
 impl Requests {
     /// `/send` requests to `to`.
     pub fn send(payload_bytes: usize, to: Vec<String>) -> Arc<Self> {
-        Arc::new(Requests::Send { payload_bytes, to })
+        Arc::new(Requests::Send {
+            payload_bytes,
+            to,
+            keyed: false,
+        })
+    }
+
+    /// `/send` requests to `to`, each with a fresh `Idempotency-Key`.
+    pub fn keyed_send(payload_bytes: usize, to: Vec<String>) -> Arc<Self> {
+        Arc::new(Requests::Send {
+            payload_bytes,
+            to,
+            keyed: true,
+        })
     }
 
     /// Reads of `hashes` (base64 transaction hashes).
@@ -126,7 +142,11 @@ impl Requests {
     pub fn next(&self) -> Call {
         match self {
             Requests::Fixed(call) => call.clone(),
-            Requests::Send { payload_bytes, to } => {
+            Requests::Send {
+                payload_bytes,
+                to,
+                keyed,
+            } => {
                 let mut payload = vec![0; *payload_bytes];
                 OsRng.fill_bytes(&mut payload);
                 // Exactly what GoQuorum sends for a plain private transaction.
@@ -141,6 +161,11 @@ impl Requests {
                     method: Method::POST,
                     target: "/send".into(),
                     body: Some(Bytes::from(body.to_string())),
+                    idempotency_key: keyed.then(|| {
+                        let mut key = [0u8; 16];
+                        OsRng.fill_bytes(&mut key);
+                        key.iter().map(|b| format!("{b:02x}")).collect()
+                    }),
                 }
             }
             Requests::Get { targets, next } => {
@@ -149,6 +174,7 @@ impl Requests {
                     method: Method::GET,
                     target: targets.get(index).cloned().unwrap_or_default(),
                     body: None,
+                    idempotency_key: None,
                 }
             }
         }

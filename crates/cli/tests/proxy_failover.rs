@@ -208,6 +208,7 @@ fn send_call(payload: &[u8], to: &str) -> Call {
         method: Method::POST,
         target: "/send".into(),
         body: Some(Bytes::from(bytes)),
+        idempotency_key: None,
     }
 }
 
@@ -216,6 +217,7 @@ fn receive_call(key: &str) -> Call {
         method: Method::GET,
         target: format!("/transaction/{}?isRaw=false", path_escape(key)),
         body: None,
+        idempotency_key: None,
     }
 }
 

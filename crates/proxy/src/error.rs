@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use hyper::StatusCode;
+use http::StatusCode;
+
+use crate::http1::{BodyError, HeadError, ReadError};
 
 /// A config file or command line the proxy cannot run with.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,9 @@ pub enum ProxyError {
         /// The maximum.
         limit: usize,
     },
+    /// The client's request head was refused.
+    #[error("cannot read the request: {0}")]
+    BadHead(#[from] HeadError),
     /// The client's request could not be read.
     #[error("cannot read the request: {0}")]
     BadRequest(String),
@@ -71,12 +76,25 @@ pub enum ProxyError {
 }
 
 impl ProxyError {
+    /// Why a client request whose body was being read under `limit` cannot be forwarded.
+    pub fn from_read(error: ReadError, limit: usize) -> Self {
+        match error {
+            ReadError::Head(error) => Self::BadHead(error),
+            ReadError::Body(BodyError::TooLarge(_)) => Self::BodyTooLarge { limit },
+            other => Self::BadRequest(other.to_string()),
+        }
+    }
+
     /// The status the client gets: never 404, because GoQuorum reads a 404 on a transaction
     /// as "not a party" and would silently drop private state.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadHead(HeadError::TooManyHeaders | HeadError::TooLarge(_)) => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
+            Self::BadHead(HeadError::UnsupportedTransferEncoding) => StatusCode::NOT_IMPLEMENTED,
+            Self::BadHead(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NoUpstream { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::NoAnswer { .. } | Self::NotRetriable { .. } => StatusCode::BAD_GATEWAY,
         }
@@ -86,7 +104,7 @@ impl ProxyError {
     pub fn outcome(&self) -> &'static str {
         match self {
             Self::BodyTooLarge { .. } => "body-too-large",
-            Self::BadRequest(_) => "bad-request",
+            Self::BadHead(_) | Self::BadRequest(_) => "bad-request",
             Self::NoUpstream { .. } => "no-upstream",
             Self::NoAnswer { .. } => "no-answer",
             Self::NotRetriable { .. } => "not-retriable",
@@ -103,6 +121,8 @@ mod tests {
         let all = [
             ProxyError::BodyTooLarge { limit: 1 },
             ProxyError::BadRequest("x".into()),
+            ProxyError::BadHead(HeadError::BadContentLength),
+            ProxyError::BadHead(HeadError::TooLarge(1)),
             ProxyError::NoUpstream { attempts: 2 },
             ProxyError::NoAnswer {
                 attempts: 2,

@@ -8,18 +8,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
-use hyper::{HeaderMap, Request, Response, StatusCode};
-use tokio::sync::Mutex;
+use http::StatusCode;
 
 use crate::error::ProxyError;
+use crate::http1::{self, Answer, ReadError, RequestHead, Response, CONTENT_LENGTH};
 use crate::metrics::{AttemptLabels, Metrics, RequestLabels, RetryLabels, RouteLabels};
 use crate::policy::{self, Failure, Role, Route};
-use crate::protocol::{FORWARDED, HOP_BY_HOP, IDEMPOTENCY_KEY};
+use crate::protocol::{FORWARDED, IDEMPOTENCY_KEY};
 use crate::settings::Timeouts;
-use crate::upstream::{Answer, Group, Links, Outgoing, Upstream};
+use crate::upstream::{Group, Links, Outgoing, Upstream};
 
 /// Request ids for the access log: unique within this process, and free (a random id per
 /// request costs a `getrandom` call).
@@ -43,35 +40,35 @@ struct Trace {
 }
 
 impl Listener {
-    /// Answers one client request; `peer` is the caller's TCP address (none on a unix socket).
+    /// Answers one client request: its head, its body as read (or why it could not be), and
+    /// the caller's TCP address (none on a unix socket).
     pub(crate) async fn handle(
-        self: Arc<Self>,
-        request: Request<Incoming>,
+        &self,
+        head: &RequestHead,
+        body: Result<Bytes, ReadError>,
         peer: Option<SocketAddr>,
-        links: Arc<Mutex<Links>>,
-    ) -> Response<Full<Bytes>> {
+        links: &mut Links,
+    ) -> Answer {
         let started = Instant::now();
         let request_id = NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed);
-        let method = request.method().clone();
-        let path = request.uri().path().to_owned();
-        let route = policy::classify(self.role, &method, &path);
+        let route = policy::classify(self.role, &head.method, head.path());
         let mut trace = Trace {
             tried: Vec::new(),
             retries: Vec::new(),
         };
-        let result = match self.buffer(request, &route, peer).await {
-            Ok(outgoing) => {
-                let mut links = links.lock().await;
-                self.forward(&outgoing, &route, started, &mut trace, &mut links)
+        let result = match body {
+            Ok(body) => {
+                let outgoing = self.outgoing(head, &body, &route, peer);
+                self.forward(&outgoing, &route, started, &mut trace, links)
                     .await
             }
-            Err(error) => Err(error),
+            Err(error) => Err(ProxyError::from_read(error, self.max_body_bytes)),
         };
-        let (response, outcome) = match result {
-            Ok(answer) => (relay(answer), "answered"),
+        let (answer, outcome) = match result {
+            Ok(response) => (Answer::relayed(response), "answered"),
             Err(error) => (refuse(&error), error.outcome()),
         };
-        let status = response.status().as_u16();
+        let status = answer.status.as_u16();
         let latency = started.elapsed();
         self.metrics
             .requests
@@ -93,8 +90,8 @@ impl Listener {
             target: "cloister_proxy::access",
             request_id = %request_id,
             listener = %self.label,
-            %method,
-            path = %path,
+            method = %head.method,
+            path = %head.path(),
             route = route.name,
             kind = route.kind.as_str(),
             upstreams = %trace.tried.iter().map(|u| &**u).collect::<Vec<_>>().join(","),
@@ -104,57 +101,46 @@ impl Listener {
             outcome,
             latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
         );
-        response
+        answer
     }
 
-    /// Reads the whole body (so any retry is possible) and prepares the headers to forward.
-    async fn buffer(
+    /// The request as every attempt sends it: the client's request line and end-to-end fields,
+    /// an idempotency key on a write that has none, `Forwarded` on the P2P side, and the body
+    /// re-framed with `Content-Length`.
+    fn outgoing(
         &self,
-        request: Request<Incoming>,
+        head: &RequestHead,
+        body: &Bytes,
         route: &Route,
         peer: Option<SocketAddr>,
-    ) -> Result<Outgoing, ProxyError> {
-        let too_large = ProxyError::BodyTooLarge {
-            limit: self.max_body_bytes,
-        };
-        let declared = request
-            .headers()
-            .get(CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > self.max_body_bytes as u64) {
-            return Err(too_large);
-        }
-        let (parts, body) = request.into_parts();
-        let body = match Limited::new(body, self.max_body_bytes).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => return Err(too_large),
-            Err(error) => return Err(ProxyError::BadRequest(error.to_string())),
-        };
-        let mut headers = end_to_end(parts.headers);
-        if route.kind.is_write() && !headers.contains_key(IDEMPOTENCY_KEY) {
-            let key = uuid::Uuid::new_v4().to_string();
-            headers.insert(
-                HeaderName::from_static(IDEMPOTENCY_KEY),
-                HeaderValue::try_from(key).map_err(|e| ProxyError::BadRequest(e.to_string()))?,
-            );
+    ) -> Outgoing {
+        let mut line = Vec::with_capacity(head.target.len() + 20);
+        http1::request_line(&mut line, &head.method, &head.target);
+        let key;
+        let forwarded;
+        let mut length = itoa::Buffer::new();
+        let mut extra: [(&str, &[u8]); 3] = [("", b""); 3];
+        let mut used = 0;
+        if route.kind.is_write() && !head.has_idempotency_key {
+            key = uuid::Uuid::new_v4().hyphenated().to_string();
+            extra[used] = (IDEMPOTENCY_KEY, key.as_bytes());
+            used += 1;
         }
         if matches!(self.role, Role::P2p | Role::ThirdParty) {
-            // Appended, never replaced: a client can write any Forwarded it likes, so the
-            // replica must trust only the element this proxy adds, the last one.
-            headers.append(HeaderName::from_static(FORWARDED), forwarded_for(peer));
+            // Appended after any the client sent: a client can write any Forwarded it likes,
+            // so the replica trusts only the element this proxy adds, the last one.
+            forwarded = forwarded_for(peer);
+            extra[used] = (FORWARDED, forwarded.as_bytes());
+            used += 1;
         }
-        let path_and_query = parts
-            .uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/"));
-        Ok(Outgoing {
-            method: parts.method,
-            path_and_query,
-            headers,
-            body,
-        })
+        if head.declares_body() || !body.is_empty() {
+            extra[used] = (CONTENT_LENGTH, length.format(body.len()).as_bytes());
+            used += 1;
+        }
+        Outgoing {
+            method: head.method.clone(),
+            wire: http1::message(&[&line, &head.fields], &extra[..used], body).into(),
+        }
     }
 
     /// Tries the upstreams in order until one gives an answer the policy accepts.
@@ -165,10 +151,10 @@ impl Listener {
         started: Instant,
         trace: &mut Trace,
         links: &mut Links,
-    ) -> Result<Answer, ProxyError> {
+    ) -> Result<Response, ProxyError> {
         let deadline = started + self.timeouts.total;
         let plan = self.group.plan();
-        let mut last_answer: Option<Answer> = None;
+        let mut last_answer: Option<Response> = None;
         let mut last_error: Option<String> = None;
         let mut everything_unsent = true;
         for (index, upstream) in plan.iter().enumerate() {
@@ -182,9 +168,9 @@ impl Listener {
             let per_try = self.timeouts.per_try.min(remaining);
             let failure = match upstream.attempt(outgoing, per_try, links).await {
                 Ok(answer) => {
-                    let failure = Failure::Status(answer.status);
+                    let failure = Failure::Status(answer.head.status);
                     upstream.record_request(policy::counts_against_upstream(failure));
-                    self.count_attempt(upstream, status_class(answer.status));
+                    self.count_attempt(upstream, status_class(answer.head.status));
                     let retry = policy::retry(route, failure, self.confirm_not_found);
                     last_answer = Some(answer);
                     everything_unsent = false;
@@ -256,75 +242,27 @@ fn status_class(status: StatusCode) -> &'static str {
     }
 }
 
-/// Drops hop-by-hop headers, including any the `Connection` header names.
-fn end_to_end(mut headers: HeaderMap) -> HeaderMap {
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::try_from(name.trim()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-    headers
-}
-
 /// RFC 7239 `for=`: an IPv6 address is quoted and bracketed; a unix-socket caller is `unknown`.
-fn forwarded_for(peer: Option<SocketAddr>) -> HeaderValue {
-    let value = match peer {
+fn forwarded_for(peer: Option<SocketAddr>) -> String {
+    match peer {
         Some(SocketAddr::V4(address)) => format!("for={}", address.ip()),
         Some(SocketAddr::V6(address)) => format!("for=\"[{}]\"", address.ip()),
         None => "for=unknown".to_owned(),
-    };
-    HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("for=unknown"))
-}
-
-fn relay(answer: Answer) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(answer.body));
-    *response.status_mut() = answer.status;
-    // Content-Length is re-derived from the buffered body by the server.
-    let mut headers = end_to_end(answer.headers);
-    headers.remove(CONTENT_LENGTH);
-    *response.headers_mut() = headers;
-    response
+    }
 }
 
 /// The proxy's own answer: plain text, so GoQuorum logs a readable reason.
-pub(crate) fn refuse(error: &ProxyError) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(error.to_string())));
-    *response.status_mut() = error.status();
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
+pub(crate) fn refuse(error: &ProxyError) -> Answer {
+    Answer::own(
+        error.status(),
+        "text/plain; charset=utf-8",
+        error.to_string(),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hop_by_hop_headers_are_dropped_and_the_rest_kept() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "connection",
-            HeaderValue::from_static("keep-alive, x-private"),
-        );
-        headers.insert("x-private", HeaderValue::from_static("1"));
-        headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
-        headers.insert("c11n-to", HeaderValue::from_static("key"));
-        headers.insert("host", HeaderValue::from_static("c"));
-        let kept = end_to_end(headers);
-        assert_eq!(kept.len(), 2);
-        assert_eq!(kept["c11n-to"], "key");
-        assert_eq!(kept["host"], "c");
-    }
 
     #[test]
     fn forwarded_follows_rfc_7239() {

@@ -6,7 +6,9 @@
 //! - [`policy`]: which request is a read or a write and which failure may be retried.
 //! - [`settings`]: the settings and the JSON config file.
 //! - [`error`]: the errors and the one mapping to client statuses (never 404).
+//! - [`http1`]: HTTP/1.1 on both sides: heads, bodies, connections.
 //! - [`upstream`]: each replica, the client connections' links to it, and its health state.
+//! - [`admin`]: `/metrics` and `/status`.
 //! - `worker`: the event loops that serve the listeners, one thread each (nginx's workers).
 //! - [`metrics`]: Prometheus metrics.
 //!
@@ -14,8 +16,10 @@
 //! back to `/upcheck`) run in the background, passive ejection happens on live traffic, and
 //! `/metrics` and `/status` are served on a separate admin listener.
 
+pub mod admin;
 pub mod error;
 mod forward;
+pub mod http1;
 mod listener;
 pub mod metrics;
 pub mod policy;
@@ -27,13 +31,10 @@ mod worker;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{Method, Response, StatusCode};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use admin::{Admin, Front};
 pub use error::{ConfigError, ListenError, ProxyError};
 pub use metrics::Metrics;
 pub use policy::Role;
@@ -49,17 +50,6 @@ pub enum StartError {
     /// A listener could not be opened.
     #[error(transparent)]
     Listen(#[from] ListenError),
-}
-
-/// Admin paths (on the admin listener only, so no Tessera path is shadowed).
-const METRICS_PATH: &str = "/metrics";
-const STATUS_PATH: &str = "/status";
-
-/// One listener's group, for `/status`.
-struct Front {
-    listen: Address,
-    role: Role,
-    group: Arc<Group>,
 }
 
 /// A running proxy.
@@ -117,16 +107,13 @@ impl Proxy {
                 confirm_not_found: settings.confirm_not_found,
                 metrics: metrics.clone(),
             });
-            let handler: listener::Handler = Arc::new(move |request, peer, links| {
-                Box::pin(state.clone().handle(request, peer, links))
-            });
             tracing::info!(listen = %local, role = %listener.role, upstreams = ?listener.upstreams.iter().map(ToString::to_string).collect::<Vec<_>>(), "proxy listening");
             let shared =
                 listener::SharedListener::of(bound).map_err(|source| ListenError::Bind {
                     address: local.to_string(),
                     source,
                 })?;
-            served.push((shared, handler));
+            served.push((shared, listener::Service::Forward(state)));
             fronts.push(Front {
                 listen: local.clone(),
                 role: listener.role,
@@ -156,14 +143,13 @@ impl Proxy {
                     Address::Tcp(text) => text.parse().ok(),
                     Address::Unix(_) => None,
                 };
-                let (fronts, metrics) = (fronts.clone(), metrics.clone());
-                let handler: listener::Handler = Arc::new(move |request, _, _| {
-                    let response = admin(request.method(), request.uri().path(), &fronts, &metrics);
-                    Box::pin(async move { response })
-                });
+                let admin = Admin {
+                    fronts: fronts.clone(),
+                    metrics: metrics.clone(),
+                };
                 tasks.push(tokio::spawn(listener::serve(
                     bound,
-                    handler,
+                    listener::Service::Admin(Arc::new(admin)),
                     stopped_signal(stopped.clone()),
                 )));
                 local
@@ -193,7 +179,7 @@ impl Proxy {
 
     /// Every listener's upstreams and their health, as `/status` shows it.
     pub fn status(&self) -> serde_json::Value {
-        status(&self.fronts)
+        admin::status(&self.fronts)
     }
 
     /// The metrics, as `/metrics` shows them.
@@ -242,49 +228,4 @@ async fn check_forever(
             () = &mut stop => return,
         }
     }
-}
-
-fn status(fronts: &[Front]) -> serde_json::Value {
-    let listeners: Vec<_> = fronts
-        .iter()
-        .map(|front| {
-            serde_json::json!({
-                "listen": front.listen.to_string(),
-                "role": front.role.as_str(),
-                "upstreams": front.group.upstreams.iter().map(|u| u.status()).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
-    serde_json::json!({ "listeners": listeners })
-}
-
-fn admin(
-    method: &Method,
-    path: &str,
-    fronts: &[Front],
-    metrics: &Metrics,
-) -> Response<Full<Bytes>> {
-    let (status, content_type, body) = match (method, path) {
-        (&Method::GET, METRICS_PATH) => (
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            metrics.render(),
-        ),
-        (&Method::GET, STATUS_PATH) => (
-            StatusCode::OK,
-            "application/json",
-            status(fronts).to_string(),
-        ),
-        _ => (
-            StatusCode::NOT_FOUND,
-            "text/plain; charset=utf-8",
-            format!("the admin listener serves GET {METRICS_PATH} and GET {STATUS_PATH}"),
-        ),
-    };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
 }

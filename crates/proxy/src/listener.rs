@@ -3,24 +3,21 @@
 //! fail at random, goquorum-client.md §1.2), on TCP or on a unix socket created 0600 that
 //! replaces a stale socket file but never a live one.
 //!
-//! Sockets are opened by `cloister-listen`, as `cloister node`'s are; served here over plain hyper
-//! services rather than an axum router.
+//! Sockets are opened by `cloister-listen`, as `cloister node`'s are; each connection is served
+//! by one task reading requests with [`crate::http1`] and answering them in order.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use cloister_listen::{ListenError, Stream};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::Mutex;
 
+use crate::admin::Admin;
+use crate::error::ProxyError;
+use crate::forward::{self, Listener};
+use crate::http1::{Answer, Connection, Persistence, ReadError};
 use crate::settings::Address;
 use crate::upstream::Links;
 
@@ -90,37 +87,63 @@ pub(crate) async fn bind(address: &Address) -> Result<Bound, ListenError> {
     }
 }
 
-/// A request handler: the request and the caller's TCP address.
-pub(crate) type Handler = Arc<
-    dyn Fn(
-            Request<Incoming>,
-            Option<SocketAddr>,
-            Arc<Mutex<Links>>,
-        ) -> std::pin::Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>
-        + Send
-        + Sync,
->;
+/// What a listener does with the requests it reads.
+#[derive(Clone)]
+pub(crate) enum Service {
+    /// Forwards them to the listener's upstreams.
+    Forward(Arc<Listener>),
+    /// Answers `/metrics` and `/status`.
+    Admin(Arc<Admin>),
+}
 
-/// Serves `handler` on `bound` until `shutdown` completes; removes the socket file then.
-pub(crate) async fn serve(bound: Bound, handler: Handler, shutdown: impl Future<Output = ()>) {
+impl Service {
+    fn max_body_bytes(&self) -> usize {
+        match self {
+            Self::Forward(listener) => listener.max_body_bytes,
+            Self::Admin(_) => crate::admin::MAX_BODY_BYTES,
+        }
+    }
+}
+
+/// Serves `service` on `bound` until `shutdown` completes; removes the socket file then.
+pub(crate) async fn serve(bound: Bound, service: Service, shutdown: impl Future<Output = ()>) {
     cloister_listen::serve(bound, shutdown, |stream, address| {
-        tokio::spawn(serve_connection(stream, handler.clone(), address));
+        tokio::spawn(serve_connection(stream, service.clone(), address));
     })
     .await;
 }
 
-async fn serve_connection(io: Stream, handler: Handler, address: Option<SocketAddr>) {
+/// Answers one client connection's requests in order until it closes, asks to, or breaks.
+async fn serve_connection(io: Stream, service: Service, peer: Option<SocketAddr>) {
+    let mut client = Connection::new(io);
     // This client connection's own links to the upstreams, dropped (closed) with it.
-    let links = Arc::new(Mutex::new(Links::new()));
-    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let response = handler(request, address, links.clone());
-        async move { Ok::<_, Infallible>(response.await) }
-    });
-    let connection = hyper::server::conn::http1::Builder::new()
-        .keep_alive(true)
-        .header_read_timeout(None)
-        .serve_connection(TokioIo::new(io), service);
-    if let Err(error) = connection.await {
-        tracing::debug!(%error, "client connection ended with an error");
+    let mut links = Links::new();
+    loop {
+        let head = match client.read_request_head().await {
+            Ok(Some(head)) => head,
+            Ok(None) => return,
+            Err(ReadError::Head(error)) => {
+                let refusal = forward::refuse(&ProxyError::BadHead(error));
+                let _ = client.write_answer(&refusal, Persistence::Close).await;
+                return;
+            }
+            Err(error) => {
+                tracing::debug!(%error, "client connection ended in a request head");
+                return;
+            }
+        };
+        let body = client
+            .read_request_body(&head, service.max_body_bytes())
+            .await;
+        // A body not read to its end leaves the connection out of step: answer, then close.
+        let persistence = Persistence::of(&head, body.is_err());
+        let answer: Answer = match &service {
+            Service::Forward(listener) => listener.handle(&head, body, peer, &mut links).await,
+            Service::Admin(admin) => admin.answer(&head),
+        };
+        let written = client.write_answer(&answer, persistence).await;
+        if written.is_err() || persistence == Persistence::Close {
+            return;
+        }
     }
 }

@@ -7,7 +7,7 @@
 //! which `cloister node` answers before committing), or when a repeat is harmless (P2P pushes
 //! merge; Q2T sends carry an idempotency key the node deduplicates on).
 
-use hyper::{Method, StatusCode};
+use http::{Method, StatusCode};
 
 use crate::protocol::paths;
 

@@ -10,13 +10,9 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// to the caller's real address.
 pub const FORWARDED: &str = "forwarded";
 
-/// The request id the proxy logs for each client request (not forwarded: GoQuorum never sends
-/// one and the node does not read it).
-pub const REQUEST_ID: &str = "x-request-id";
-
 /// Hop-by-hop headers (RFC 9110 §7.6.1) that apply to one connection and are never forwarded.
-/// `Transfer-Encoding` is among them because the proxy buffers bodies and re-frames them with
-/// `Content-Length`.
+/// `Transfer-Encoding` and `Content-Length` are handled apart ([`crate::http1`]): the proxy
+/// buffers bodies and re-frames them.
 pub const HOP_BY_HOP: [&str; 8] = [
     "connection",
     "keep-alive",

@@ -9,136 +9,68 @@
 //! than the proxy's own work.
 
 use std::collections::HashMap;
-use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cloister_listen::Stream;
-use futures_util::FutureExt;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1;
-use hyper::header::HOST;
-use hyper::http::uri::PathAndQuery;
-use hyper::{HeaderMap, Method, Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use http::{Method, StatusCode};
 use tokio::net::{TcpStream, UnixStream};
 
+use crate::http1::{self, Connection, Response};
 use crate::metrics::{Metrics, UpstreamLabels};
 use crate::policy::Failure;
 use crate::protocol::{HEALTH_PATH, UPCHECK_PATH};
 use crate::settings::{Address, HealthSettings};
 
-/// One client connection's connections to the upstreams, by upstream id, opened on first use.
-/// Requests on one client connection come one at a time, so the lock is never contended.
-pub(crate) type Links = HashMap<usize, Link>;
-
-/// A kept HTTP/1.1 connection to one upstream.
-pub(crate) struct Link {
-    sender: http1::SendRequest<Full<Bytes>>,
-    connection: Pin<Box<http1::Connection<TokioIo<Stream>, Full<Bytes>>>>,
-}
+/// One client connection's kept connections to the upstreams, by upstream id, opened on first
+/// use and closed with it.
+pub(crate) type Links = HashMap<usize, Connection>;
 
 /// How an exchange on a link failed.
 enum ExchangeError {
-    /// The request was never written: here it is back.
-    Unsent(Box<Request<Full<Bytes>>>),
+    /// Not a byte of the request was written.
+    Unsent(std::io::Error),
     /// It may have been written.
     Failed(String),
 }
 
-impl Link {
-    /// Whether the upstream has not closed it while it sat idle. Polls the connection once
-    /// without waiting, so an end of stream that arrived meanwhile is seen before a request is
-    /// written into a dead socket (which would leave its fate unknown).
-    fn is_open(&mut self) -> bool {
-        self.connection.as_mut().now_or_never().is_none() && !self.sender.is_closed()
-    }
-
-    /// Sends `request` and reads the whole answer, driving the connection in this task.
-    async fn exchange(&mut self, request: Request<Full<Bytes>>) -> Result<Answer, ExchangeError> {
-        let Self { sender, connection } = self;
-        let exchange =
-            async {
-                if sender.ready().await.is_err() {
-                    return Err(ExchangeError::Unsent(Box::new(request)));
-                }
-                let response = sender.try_send_request(request).await.map_err(|mut e| {
-                    match e.take_message() {
-                        Some(request) => ExchangeError::Unsent(Box::new(request)),
-                        None => ExchangeError::Failed(describe(&e.into_error())),
-                    }
-                })?;
-                let (parts, body) = response.into_parts();
-                let body = body
-                    .collect()
-                    .await
-                    .map_err(|e| {
-                        ExchangeError::Failed(format!("reading the answer: {}", describe(&e)))
-                    })?
-                    .to_bytes();
-                Ok(Answer {
-                    status: parts.status,
-                    headers: parts.headers,
-                    body,
-                })
-            };
-        tokio::pin!(exchange);
-        let mut connection_ended = false;
-        loop {
-            tokio::select! {
-                biased;
-                result = &mut exchange => return result,
-                // Once the connection ends, the exchange fails by itself; wait for its verdict.
-                _ = connection.as_mut(), if !connection_ended => connection_ended = true,
-            }
+/// Writes `outgoing` on `link` and reads the whole answer.
+async fn exchange(link: &mut Connection, outgoing: &Outgoing) -> Result<Response, ExchangeError> {
+    link.write_all(&outgoing.wire).await.map_err(|error| {
+        if error.nothing_written {
+            ExchangeError::Unsent(error.source)
+        } else {
+            ExchangeError::Failed(format!("writing the request: {error}"))
         }
-    }
-}
-
-fn describe(error: &hyper::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
+    })?;
+    link.read_response(outgoing.method == Method::HEAD)
+        .await
+        .map_err(|error| ExchangeError::Failed(format!("reading the answer: {error}")))
 }
 
 /// Ids that tell upstreams apart in [`Links`].
 static NEXT_UPSTREAM_ID: AtomicUsize = AtomicUsize::new(0);
 
-/// A buffered client request, ready to be sent any number of times.
+/// A buffered client request as it goes upstream, ready to be written any number of times.
 #[derive(Debug, Clone)]
 pub(crate) struct Outgoing {
     pub(crate) method: Method,
-    pub(crate) path_and_query: PathAndQuery,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Bytes,
+    /// The whole message: request line, fields, body.
+    pub(crate) wire: Bytes,
 }
 
 impl Outgoing {
-    /// The request as sent upstream: origin-form target, the forwarded headers (`Host`
-    /// included, as the client sent it), the buffered body.
-    fn request(&self) -> Request<Full<Bytes>> {
-        let mut request = Request::new(Full::new(self.body.clone()));
-        *request.method_mut() = self.method.clone();
-        *request.uri_mut() = self.path_and_query.clone().into();
-        *request.headers_mut() = self.headers.clone();
-        request
+    /// A bodiless GET of `path`, as a health check sends it.
+    fn get(path: &str) -> Self {
+        let mut line = Vec::new();
+        http1::request_line(&mut line, &Method::GET, path);
+        Self {
+            method: Method::GET,
+            wire: http1::message(&[&line], &[("host", b"c")], b"").into(),
+        }
     }
-}
-
-/// A complete answer from an upstream.
-#[derive(Debug)]
-pub(crate) struct Answer {
-    pub(crate) status: StatusCode,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Bytes,
 }
 
 /// An attempt that produced no answer.
@@ -245,36 +177,37 @@ impl Upstream {
 
     /// Sends `outgoing` once and reads the whole answer within `per_try`, on this client
     /// connection's link to the upstream (opened, or reopened, as needed). A kept link the
-    /// upstream closed without taking the request is replaced once, transparently.
+    /// upstream closed, or that took not a byte of the request, is replaced once, transparently.
     pub(crate) async fn attempt(
         &self,
         outgoing: &Outgoing,
         per_try: Duration,
         links: &mut Links,
-    ) -> Result<Answer, AttemptError> {
+    ) -> Result<Response, AttemptError> {
         let deadline = Instant::now() + per_try;
-        let mut request = outgoing.request();
         let mut kept = links.remove(&self.id);
         loop {
             let reusable = kept
                 .take()
-                .and_then(|mut link| link.is_open().then_some(link));
+                .and_then(|mut link| link.is_reusable().then_some(link));
             let reused = reusable.is_some();
             let mut link = match reusable {
                 Some(link) => link,
                 None => self.connect(deadline).await?,
             };
             let remaining = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(remaining, link.exchange(request)).await {
-                Ok(Ok(answer)) => {
-                    links.insert(self.id, link);
-                    return Ok(answer);
+            match tokio::time::timeout(remaining, exchange(&mut link, outgoing)).await {
+                Ok(Ok(response)) => {
+                    if response.head.keep_alive {
+                        links.insert(self.id, link);
+                    }
+                    return Ok(response);
                 }
-                Ok(Err(ExchangeError::Unsent(back))) if reused => request = *back,
-                Ok(Err(ExchangeError::Unsent(_))) => {
+                Ok(Err(ExchangeError::Unsent(_))) if reused => {}
+                Ok(Err(ExchangeError::Unsent(error))) => {
                     return Err(AttemptError {
                         failure: Failure::NotSent,
-                        message: "the connection closed before the request was written".into(),
+                        message: format!("writing the request: {error}"),
                     })
                 }
                 Ok(Err(ExchangeError::Failed(message))) => {
@@ -293,14 +226,14 @@ impl Upstream {
         }
     }
 
-    /// Opens a link: connect and handshake within the connect timeout and before `deadline`.
-    /// Nothing has been written when this fails.
-    async fn connect(&self, deadline: Instant) -> Result<Link, AttemptError> {
+    /// Opens a link within the connect timeout and before `deadline`. Nothing has been
+    /// written when this fails.
+    async fn connect(&self, deadline: Instant) -> Result<Connection, AttemptError> {
         let limit = self
             .connect_timeout
             .min(deadline.saturating_duration_since(Instant::now()));
         let open = async {
-            let stream = match &self.address {
+            Ok::<_, std::io::Error>(match &self.address {
                 Address::Tcp(authority) => {
                     let stream = TcpStream::connect(authority.as_str()).await?;
                     // Small request/response exchanges: Nagle would add 40 ms stalls.
@@ -308,16 +241,10 @@ impl Upstream {
                     Stream::Tcp(stream)
                 }
                 Address::Unix(path) => Stream::Unix(UnixStream::connect(path).await?),
-            };
-            http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(|e| io::Error::other(describe(&e)))
+            })
         };
         match tokio::time::timeout(limit, open).await {
-            Ok(Ok((sender, connection))) => Ok(Link {
-                sender,
-                connection: Box::pin(connection),
-            }),
+            Ok(Ok(stream)) => Ok(Connection::new(stream)),
             Ok(Err(error)) => Err(AttemptError {
                 failure: Failure::NotSent,
                 message: format!("connect: {error}"),
@@ -345,25 +272,19 @@ impl Upstream {
     pub(crate) async fn check(&self) -> bool {
         loop {
             let path = self.health_path();
-            let outgoing = Outgoing {
-                method: Method::GET,
-                path_and_query: PathAndQuery::from_static(path),
-                headers: HeaderMap::from_iter([(
-                    HOST,
-                    hyper::header::HeaderValue::from_static("c"),
-                )]),
-                body: Bytes::new(),
-            };
+            let outgoing = Outgoing::get(path);
             // A fresh connection each time: a check also proves the upstream accepts them.
             match self
                 .attempt(&outgoing, self.health.timeout, &mut Links::new())
                 .await
             {
-                Ok(answer) if answer.status == StatusCode::NOT_FOUND && path == HEALTH_PATH => {
+                Ok(answer)
+                    if answer.head.status == StatusCode::NOT_FOUND && path == HEALTH_PATH =>
+                {
                     tracing::info!(upstream = %self.label, "no /health here; checking /upcheck instead");
                     self.upcheck_only.store(true, Ordering::Relaxed);
                 }
-                Ok(answer) => return answer.status == StatusCode::OK,
+                Ok(answer) => return answer.head.status == StatusCode::OK,
                 Err(_) => return false,
             }
         }
@@ -500,9 +421,7 @@ mod tests {
     fn send() -> Outgoing {
         Outgoing {
             method: Method::POST,
-            path_and_query: PathAndQuery::from_static("/send"),
-            headers: HeaderMap::new(),
-            body: Bytes::from_static(b"{}"),
+            wire: Bytes::from_static(b"POST /send HTTP/1.1\r\ncontent-length: 2\r\n\r\n{}"),
         }
     }
 

@@ -9,17 +9,17 @@ use std::thread::JoinHandle;
 
 use tokio::sync::watch;
 
-use crate::listener::{self, Handler, SharedListener};
+use crate::listener::{self, Service, SharedListener};
 
 /// Starts worker `index` serving `listeners` until `stopped` turns true.
 pub(crate) fn spawn(
     index: usize,
-    listeners: &[(SharedListener, Handler)],
+    listeners: &[(SharedListener, Service)],
     stopped: watch::Receiver<bool>,
 ) -> io::Result<JoinHandle<()>> {
     let listeners = listeners
         .iter()
-        .map(|(shared, handler)| Ok((shared.try_clone()?, handler.clone())))
+        .map(|(shared, service)| Ok((shared.try_clone()?, service.clone())))
         .collect::<io::Result<Vec<_>>>()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -29,11 +29,11 @@ pub(crate) fn spawn(
         .spawn(move || {
             runtime.block_on(async move {
                 let mut serving = Vec::new();
-                for (shared, handler) in listeners {
+                for (shared, service) in listeners {
                     match shared.into_bound() {
                         Ok(bound) => serving.push(tokio::spawn(listener::serve(
                             bound,
-                            handler,
+                            service,
                             crate::stopped_signal(stopped.clone()),
                         ))),
                         Err(error) => tracing::error!(%error, "a worker could not take a listener"),
