@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 use crate::client::{Call, Endpoint};
 use crate::load::{run_level, Budget, Check, Outcome};
 use crate::procfs;
+use crate::relay::{self, Relay};
 use crate::scenario::Requests;
 use crate::settings::GatewayBench;
 
@@ -221,61 +222,6 @@ impl Drop for GatewayProcess {
     }
 }
 
-/// A plain TCP relay on a thread of its own (one single-threaded runtime, as a minimal proxy
-/// would run): accepts on a loopback port and copies bytes to and from the node, untouched.
-struct Relay {
-    endpoint: Endpoint,
-    /// Its thread's id, whose CPU time `/proc/<tid>/stat` gives.
-    thread_id: u32,
-}
-
-impl Relay {
-    fn start(node: SocketAddr) -> anyhow::Result<Self> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.set_nonblocking(true)?;
-        let address = listener.local_addr()?;
-        let (started, thread_id) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("tcp-relay".into())
-            .spawn(move || {
-                // "/proc/thread-self" links to "<pid>/task/<tid>".
-                let tid = std::fs::read_link("/proc/thread-self")
-                    .ok()
-                    .and_then(|link| link.file_name()?.to_str()?.parse::<u32>().ok());
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                let (Ok(runtime), Some(tid)) = (runtime, tid) else {
-                    return;
-                };
-                let _ = started.send(tid);
-                runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                        return;
-                    };
-                    while let Ok((mut client, _)) = listener.accept().await {
-                        tokio::spawn(async move {
-                            let Ok(mut upstream) = tokio::net::TcpStream::connect(node).await
-                            else {
-                                return;
-                            };
-                            let _ = client.set_nodelay(true);
-                            let _ = upstream.set_nodelay(true);
-                            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-                        });
-                    }
-                });
-            })?;
-        let thread_id = thread_id
-            .recv_timeout(Duration::from_secs(5))
-            .map_err(|_| anyhow::anyhow!("the TCP relay thread did not start"))?;
-        Ok(Self {
-            endpoint: Endpoint::JsonRpc(address),
-            thread_id,
-        })
-    }
-}
-
 /// A JSON-RPC call as the load sends it.
 fn rpc_call(method: &str, params: Value) -> Call {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
@@ -321,7 +267,7 @@ pub fn run(settings: &GatewayBench, out: &mut dyn Write) -> anyhow::Result<Gatew
     );
     let gateway = GatewayProcess::start(&urls, &settings.mode, settings.gateway_threads)?;
     let relay = if settings.relay {
-        Some(Relay::start(nodes[0].address)?)
+        Some(Relay::start(relay::Upstream::Tcp(nodes[0].address))?)
     } else {
         None
     };
@@ -419,9 +365,9 @@ pub fn run(settings: &GatewayBench, out: &mut dyn Write) -> anyhow::Result<Gatew
             out.flush()?;
             let floor = match &relay {
                 Some(relay) if method == "eth_blockNumber" => {
-                    let cpu_before = procfs::cpu_time(relay.thread_id);
+                    let cpu_before = relay.cpu();
                     let mut outcome = measure(&relay.endpoint, concurrency, settings.budget())?;
-                    let cpu_after = procfs::cpu_time(relay.thread_id);
+                    let cpu_after = relay.cpu();
                     let calls = outcome.latencies.len().max(1) as u32;
                     Some(Comparison {
                         gateway: Figures::of(&mut outcome),
@@ -499,34 +445,6 @@ mod tests {
             gateway_cpu_per_call: None,
             relay: false,
         }
-    }
-
-    #[test]
-    fn the_relay_copies_bytes_both_ways_untouched() {
-        use std::io::Read;
-        let node = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = node.local_addr().unwrap();
-        // An echo server standing in for the node.
-        std::thread::spawn(move || {
-            let (mut stream, _) = node.accept().unwrap();
-            let mut buffer = [0u8; 64];
-            while let Ok(n) = stream.read(&mut buffer) {
-                if n == 0 || stream.write_all(&buffer[..n]).is_err() {
-                    break;
-                }
-            }
-        });
-        let relay = Relay::start(address).unwrap();
-        let Endpoint::JsonRpc(relay_address) = relay.endpoint else {
-            panic!("the relay is a JSON-RPC endpoint");
-        };
-        assert_ne!(relay_address, address);
-        assert!(procfs::cpu_time(relay.thread_id).is_some());
-        let mut client = std::net::TcpStream::connect(relay_address).unwrap();
-        client.write_all(b"{\"id\":1}").unwrap();
-        let mut echoed = [0u8; 8];
-        client.read_exact(&mut echoed).unwrap();
-        assert_eq!(&echoed, b"{\"id\":1}");
     }
 
     #[test]

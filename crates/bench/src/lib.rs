@@ -33,6 +33,7 @@ pub mod latency;
 pub mod load;
 pub mod procfs;
 pub mod proxy;
+pub mod relay;
 pub mod report;
 pub mod scenario;
 pub mod server_time;

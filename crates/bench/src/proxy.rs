@@ -2,12 +2,13 @@
 //! one PostgreSQL store, behind (1) nothing (direct to replica 1's socket), (2) nginx from the
 //! distribution configured as the reference HA recipe (unix-socket listener, two upstreams,
 //! `proxy_next_upstream error timeout http_404 non_idempotent`, keep-alive to the upstreams),
-//! (3) `cloister proxy`. All three are driven the same way, over a unix socket with keep-alive
+//! (3) `cloister proxy`; and, as the floor of what any hop costs here, a byte relay to replica 1
+//! ([`crate::relay`]). All are driven the same way, over a unix socket with keep-alive
 //! connections as GoQuorum holds them.
 //!
 //! Part 1, steady state: throughput and p50/p99 for `GET /upcheck` and GoQuorum's `POST /send`
 //! (plain, and with the client's own `Idempotency-Key` so every front costs the replicas the
-//! same), the three fronts interleaved per level so drifting machine load hits them alike.
+//! same), the fronts interleaved per level so drifting machine load hits them alike.
 //! Part 2, faults: `/send` load through each front while replica 1 is SIGKILLed, then
 //! SIGSTOPped, mid-run. The client gives up after GoQuorum's default 5 s `--ptm.timeout`, as
 //! GoQuorum would; errors (non-2xx, broken connections, give-ups) and the worst latency of any
@@ -31,6 +32,7 @@ use serde_json::{json, Value};
 
 use crate::client::{Call, Connection, Endpoint};
 use crate::load::{run_level, Budget, Check, Outcome};
+use crate::relay::{self, Relay};
 use crate::scenario::Requests;
 
 /// GoQuorum's default `--ptm.timeout` (with `PRIVATE_CONFIG`): the client gives up after it.
@@ -153,6 +155,9 @@ impl Tally {
 pub enum Front {
     /// Replica 1's own socket.
     Direct,
+    /// A byte relay to replica 1 ([`crate::relay`]): what one hop costs here, whatever a proxy
+    /// does. Steady state only (it has no failover to measure).
+    Relay,
     /// nginx as the reference recipe.
     Nginx,
     /// `cloister proxy`.
@@ -160,13 +165,14 @@ pub enum Front {
 }
 
 impl Front {
-    /// All three, in the order they run.
-    pub const ALL: [Front; 3] = [Front::Direct, Front::Nginx, Front::Cloister];
+    /// All of them, in the order they run.
+    pub const ALL: [Front; 4] = [Front::Direct, Front::Relay, Front::Nginx, Front::Cloister];
 
     /// The name in the report.
     pub fn name(self) -> &'static str {
         match self {
             Front::Direct => "direct",
+            Front::Relay => "relay",
             Front::Nginx => "nginx",
             Front::Cloister => "cloister",
         }
@@ -359,12 +365,17 @@ fn signal(pid: u32, signal: &str) -> anyhow::Result<()> {
 struct Running {
     socket: PathBuf,
     child: Option<Child>,
+    relay: Option<Relay>,
 }
 
 impl Running {
-    /// CPU spent so far by the front's processes; none for direct.
+    /// CPU spent so far by the front's processes (or the relay's thread); none for direct.
     fn cpu(&self) -> Option<Duration> {
-        crate::procfs::tree_cpu_time(self.child.as_ref()?.id())
+        match (&self.child, &self.relay) {
+            (Some(child), _) => crate::procfs::tree_cpu_time(child.id()),
+            (None, Some(relay)) => relay.cpu(),
+            (None, None) => None,
+        }
     }
 
     fn stop(mut self) {
@@ -459,7 +470,20 @@ fn start_front(
         Front::Direct => Running {
             socket: upstreams[0].clone(),
             child: None,
+            relay: None,
         },
+        Front::Relay => {
+            let socket = root.join("relay.ipc");
+            let relay = Relay::start(relay::Upstream::Unix {
+                node: upstreams[0].clone(),
+                listen: socket.clone(),
+            })?;
+            Running {
+                socket,
+                child: None,
+                relay: Some(relay),
+            }
+        }
         Front::Nginx => {
             let dir = root.join("nginx");
             std::fs::create_dir_all(&dir)?;
@@ -487,6 +511,7 @@ fn start_front(
             Running {
                 socket,
                 child: Some(child),
+                relay: None,
             }
         }
         Front::Cloister => {
@@ -509,6 +534,7 @@ fn start_front(
             Running {
                 socket,
                 child: Some(child),
+                relay: None,
             }
         }
     };
@@ -661,7 +687,8 @@ pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyRe
             "fault", "front", "requests", "errors", "worst"
         )?;
         for fault in [Fault::Kill, Fault::Stop] {
-            for front in Front::ALL {
+            // A byte relay has no failover: it would only repeat direct's figures.
+            for front in Front::ALL.into_iter().filter(|f| *f != Front::Relay) {
                 let running = start_front(front, &party, root.path(), settings)?;
                 let endpoint = Endpoint::Q2t(running.socket.clone());
                 runtime.block_on(run_level(
@@ -705,8 +732,9 @@ fn print_ratios(
         rows.iter()
             .find(|r| r.call == call && r.concurrency == concurrency && r.front == front)
     };
-    let (Some(direct), Some(nginx), Some(cloister)) = (
+    let (Some(direct), Some(relay), Some(nginx), Some(cloister)) = (
         find(Front::Direct),
+        find(Front::Relay),
         find(Front::Nginx),
         find(Front::Cloister),
     ) else {
@@ -716,7 +744,7 @@ fn print_ratios(
     let added = |r: &SteadyRow| r.p50.as_micros() as i64 - direct.p50.as_micros() as i64;
     writeln!(
         out,
-        "    cloister/nginx: throughput {:.2}, p50 {:.2} | cloister/direct: throughput {:.2}, p50 {:.2} | added p50 over direct: cloister {:+} µs (goal < {} µs), nginx {:+} µs",
+        "    cloister/nginx: throughput {:.2}, p50 {:.2} | cloister/direct: throughput {:.2}, p50 {:.2} | added p50 over direct: cloister {:+} µs (goal < {} µs), nginx {:+} µs, byte relay {:+} µs",
         ratio(cloister.throughput, nginx.throughput),
         ratio(cloister.p50.as_secs_f64(), nginx.p50.as_secs_f64()),
         ratio(cloister.throughput, direct.throughput),
@@ -724,6 +752,7 @@ fn print_ratios(
         added(cloister),
         ADDED_P50_GOAL.as_micros(),
         added(nginx),
+        added(relay),
     )?;
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! `cloister-bench proxy`, very briefly, so CI notices when it stops working: every call
-//! through all three fronts (direct, nginx, cloister proxy) for 20 requests, then the SIGKILL
-//! and SIGSTOP runs for a few seconds. Needs Debian's nginx (scripts/test.sh installs it). No
-//! timing is asserted; the only outcome asserted under faults is the issue's: a SIGKILL costs
-//! `cloister proxy` no request.
+//! through all four fronts (direct, byte relay, nginx, cloister proxy) for 20 requests, then the
+//! SIGKILL and SIGSTOP runs for a few seconds. Needs Debian's nginx (scripts/test.sh installs
+//! it). No timing is asserted; the only outcome asserted under faults is the issue's: a SIGKILL
+//! costs `cloister proxy` no request.
 
 #![allow(clippy::unwrap_used)]
 
@@ -35,7 +35,7 @@ fn the_proxy_benchmark_runs_every_front_and_fault() {
     let mut out = Vec::new();
     let report = cloister_bench::proxy::run(&settings, &mut out).unwrap();
     let text = String::from_utf8_lossy(&out);
-    assert_eq!(report.steady.len(), 9, "{text}");
+    assert_eq!(report.steady.len(), 12, "{text}");
     for row in &report.steady {
         assert_eq!((row.requests, row.errors), (20, 0), "{text}");
     }
