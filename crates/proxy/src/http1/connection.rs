@@ -134,7 +134,7 @@ impl Connection {
     pub async fn read_request_head(&mut self) -> Result<Option<RequestHead>, ReadError> {
         loop {
             if !self.buf.is_empty() {
-                if let Some((head, length)) = head::parse_request(&self.buf)? {
+                if let Some((head, length)) = head::parse_request(self.head_window())? {
                     let _ = self.buf.split_to(length);
                     return Ok(Some(head));
                 }
@@ -225,7 +225,8 @@ impl Connection {
         loop {
             let head = loop {
                 if !self.buf.is_empty() {
-                    if let Some((head, length)) = head::parse_response(&self.buf, to_head)? {
+                    if let Some((head, length)) = head::parse_response(self.head_window(), to_head)?
+                    {
                         let _ = self.buf.split_to(length);
                         break head;
                     }
@@ -308,8 +309,14 @@ impl Connection {
         Ok(self.io.read_buf(&mut self.buf).await? > 0)
     }
 
+    /// Where a head may be: no further than the longest head accepted.
+    fn head_window(&self) -> &[u8] {
+        &self.buf[..self.buf.len().min(MAX_HEAD_BYTES)]
+    }
+
+    /// Called when no complete head fits in [`Self::head_window`].
     fn refuse_long_head(&self) -> Result<(), HeadError> {
-        if self.buf.len() > MAX_HEAD_BYTES {
+        if self.buf.len() >= MAX_HEAD_BYTES {
             Err(HeadError::TooLarge(MAX_HEAD_BYTES))
         } else {
             Ok(())

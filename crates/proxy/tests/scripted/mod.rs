@@ -1,0 +1,232 @@
+//! Scripted upstreams for the proxy's tests: raw HTTP/1.1 servers on unix sockets that record
+//! every request they get and answer, hang up after reading, never answer, or write raw bytes,
+//! as each test says; and the proxy in-process in front of them.
+
+#![allow(clippy::unwrap_used, dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cloister_harness::http::{Request, Response, Target};
+use cloister_proxy::{Address, ListenerSettings, Proxy, ProxySettings, Role, Timeouts};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixListener;
+
+/// A request as an upstream saw it.
+#[derive(Debug, Clone)]
+pub(crate) struct Seen {
+    pub(crate) upstream: usize,
+    pub(crate) request_line: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Seen {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a scripted upstream does with a request.
+#[derive(Debug, Clone)]
+pub(crate) enum Act {
+    Answer(u16, &'static str),
+    /// Writes these bytes as they are, then reads the next request.
+    Raw(&'static [u8]),
+    /// Writes these bytes as they are, then closes the connection.
+    RawThenClose(&'static [u8]),
+    /// Reads the request, then closes the connection: sent, no answer.
+    HangUp,
+    /// Reads the request and never answers.
+    Stall,
+}
+
+pub(crate) type Script = Arc<dyn Fn(&Seen) -> Act + Send + Sync>;
+
+pub(crate) struct Upstreams {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    pub(crate) sockets: Vec<PathBuf>,
+}
+
+impl Upstreams {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Requests other than health checks.
+    pub(crate) fn proxied(&self) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| {
+                !s.request_line.starts_with("GET /health")
+                    && !s.request_line.starts_with("GET /upcheck")
+            })
+            .collect()
+    }
+}
+
+pub(crate) async fn upstreams(dir: &Path, scripts: Vec<Script>) -> Upstreams {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let mut sockets = Vec::new();
+    for (index, script) in scripts.into_iter().enumerate() {
+        let path = dir.join(format!("upstream{index}.sock"));
+        let listener = UnixListener::bind(&path).unwrap();
+        sockets.push(path);
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let (seen, script) = (seen.clone(), script.clone());
+                tokio::spawn(async move {
+                    let mut buffer = Vec::new();
+                    loop {
+                        let Some(request) = read_request(&mut stream, &mut buffer, index).await
+                        else {
+                            return;
+                        };
+                        seen.lock().unwrap().push(request.clone());
+                        match script(&request) {
+                            Act::Answer(status, body) => {
+                                let text = format!(
+                                    "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+                                    body.len()
+                                );
+                                if stream.write_all(text.as_bytes()).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Act::Raw(bytes) => {
+                                if stream.write_all(bytes).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Act::RawThenClose(bytes) => {
+                                let _ = stream.write_all(bytes).await;
+                                return;
+                            }
+                            Act::HangUp => return,
+                            Act::Stall => {
+                                tokio::time::sleep(Duration::from_secs(30)).await;
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+    }
+    Upstreams { seen, sockets }
+}
+
+async fn read_request(
+    stream: &mut tokio::net::UnixStream,
+    buffer: &mut Vec<u8>,
+    upstream: usize,
+) -> Option<Seen> {
+    loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+            let mut lines = head.split("\r\n");
+            let request_line = lines.next()?.to_owned();
+            let headers: Vec<(String, String)> = lines
+                .filter_map(|l| l.split_once(':'))
+                .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+                .collect();
+            let length: usize = headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                .map_or(0, |(_, v)| v.parse().unwrap());
+            while buffer.len() < end + 4 + length {
+                let mut chunk = [0u8; 4096];
+                let n = stream.read(&mut chunk).await.ok()?;
+                if n == 0 {
+                    return None;
+                }
+                buffer.extend_from_slice(&chunk[..n]);
+            }
+            let body = buffer[end + 4..end + 4 + length].to_vec();
+            buffer.drain(..end + 4 + length);
+            return Some(Seen {
+                upstream,
+                request_line,
+                headers,
+                body,
+            });
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Answers every proxied request with `status` and `body`, and health checks with 200.
+pub(crate) fn answer(status: u16, body: &'static str) -> Script {
+    Arc::new(move |s| {
+        if s.request_line.starts_with("GET /health") {
+            Act::Answer(200, "{}")
+        } else {
+            Act::Answer(status, body)
+        }
+    })
+}
+
+/// Answers everything, health checks included, with `status` and `body`.
+pub(crate) fn always(status: u16, body: &'static str) -> Script {
+    Arc::new(move |_| Act::Answer(status, body))
+}
+
+pub(crate) async fn proxy(
+    dir: &Path,
+    role: Role,
+    ups: &Upstreams,
+    tweak: impl FnOnce(&mut ProxySettings),
+) -> (Proxy, Target) {
+    let socket = dir.join("proxy.ipc");
+    let listen = match role {
+        Role::Q2t => Address::Unix(socket.clone()),
+        _ => Address::Tcp("127.0.0.1:0".into()),
+    };
+    let mut settings = ProxySettings {
+        listeners: vec![ListenerSettings {
+            listen,
+            role,
+            upstreams: ups
+                .sockets
+                .iter()
+                .map(|p| Address::Unix(p.clone()))
+                .collect(),
+        }],
+        admin: Some("127.0.0.1:0".parse().unwrap()),
+        timeouts: Timeouts {
+            connect: Duration::from_millis(200),
+            per_try: Duration::from_millis(500),
+            total: Duration::from_secs(2),
+        },
+        ..ProxySettings::default()
+    };
+    tweak(&mut settings);
+    let proxy = Proxy::start(settings).await.unwrap();
+    let target = match &proxy.listening()[0] {
+        Address::Unix(path) => Target::Unix(path.clone()),
+        Address::Tcp(authority) => Target::Tcp(authority.parse().unwrap()),
+    };
+    (proxy, target)
+}
+
+pub(crate) async fn send(target: &Target, request: Request<'static>) -> Response {
+    let target = target.clone();
+    tokio::task::spawn_blocking(move || request.send(&target))
+        .await
+        .unwrap()
+}
+
+pub(crate) fn post(path: &'static str, body: &'static str) -> Request<'static> {
+    Request::new("POST", path).body_with_type("application/json", body.as_bytes().to_vec())
+}
