@@ -132,6 +132,24 @@ async fn accept_failed(error: io::Error) {
     tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
 }
 
+impl Stream {
+    /// Waits until the socket is readable (data, end of stream or an error).
+    pub async fn readable(&self) -> io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.readable().await,
+            Self::Unix(s) => s.readable().await,
+        }
+    }
+
+    /// Reads what is there without waiting (`WouldBlock` if nothing is).
+    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Self::Tcp(s) => s.try_read(buf),
+            Self::Unix(s) => s.try_read(buf),
+        }
+    }
+}
+
 impl AsyncRead for Stream {
     fn poll_read(
         self: Pin<&mut Self>,

@@ -116,30 +116,26 @@ impl Listener {
     ) -> Outgoing {
         let mut line = Vec::with_capacity(head.target.len() + 20);
         http1::request_line(&mut line, &head.method, &head.target);
-        let key;
-        let forwarded;
+        let key = (route.kind.is_write() && !head.has_idempotency_key)
+            .then(|| uuid::Uuid::new_v4().hyphenated().to_string());
+        // Appended after any the client sent: a client can write any Forwarded it likes, so
+        // the replica trusts only the element this proxy adds, the last one.
+        let forwarded =
+            matches!(self.role, Role::P2p | Role::ThirdParty).then(|| forwarded_for(peer));
         let mut length = itoa::Buffer::new();
-        let mut extra: [(&str, &[u8]); 3] = [("", b""); 3];
-        let mut used = 0;
-        if route.kind.is_write() && !head.has_idempotency_key {
-            key = uuid::Uuid::new_v4().hyphenated().to_string();
-            extra[used] = (IDEMPOTENCY_KEY, key.as_bytes());
-            used += 1;
+        let mut extra: Vec<(&str, &[u8])> = Vec::with_capacity(3);
+        if let Some(key) = &key {
+            extra.push((IDEMPOTENCY_KEY, key.as_bytes()));
         }
-        if matches!(self.role, Role::P2p | Role::ThirdParty) {
-            // Appended after any the client sent: a client can write any Forwarded it likes,
-            // so the replica trusts only the element this proxy adds, the last one.
-            forwarded = forwarded_for(peer);
-            extra[used] = (FORWARDED, forwarded.as_bytes());
-            used += 1;
+        if let Some(forwarded) = &forwarded {
+            extra.push((FORWARDED, forwarded.as_bytes()));
         }
         if head.declares_body() || !body.is_empty() {
-            extra[used] = (CONTENT_LENGTH, length.format(body.len()).as_bytes());
-            used += 1;
+            extra.push((CONTENT_LENGTH, length.format(body.len()).as_bytes()));
         }
         Outgoing {
             method: head.method.clone(),
-            wire: http1::message(&[&line, &head.fields], &extra[..used], body).into(),
+            wire: http1::message(&[&line, &head.fields], &extra, body).into(),
         }
     }
 

@@ -72,6 +72,10 @@ impl Dechunker {
     pub fn feed(&mut self, buf: &mut BytesMut) -> Result<Option<BytesMut>, BodyError> {
         loop {
             match self.step {
+                // httparse reads a size line without digits as 0, the last chunk: refuse it.
+                Step::Size if buf.first().is_some_and(|b| !b.is_ascii_hexdigit()) => {
+                    return Err(BodyError::BadChunk)
+                }
                 Step::Size => match httparse::parse_chunk_size(buf) {
                     Ok(httparse::Status::Complete((used, size))) => {
                         buf.advance(used);
@@ -168,6 +172,8 @@ mod tests {
     #[test]
     fn bad_or_oversized_chunks_are_refused() {
         assert_eq!(decode(b"zz\r\n", 10, 100), Err(BodyError::BadChunk));
+        assert_eq!(decode(b";ext\r\n\r\n", 10, 100), Err(BodyError::BadChunk));
+        assert_eq!(decode(b"\r\n\r\n", 1, 100), Err(BodyError::BadChunk));
         assert_eq!(decode(b"3\r\nabcXY", 10, 100), Err(BodyError::BadChunk));
         assert_eq!(
             decode(b"6\r\nabcdef\r\n0\r\n\r\n", 10, 5),

@@ -198,24 +198,16 @@ impl Connection {
         persistence: Persistence,
     ) -> Result<(), WriteError> {
         let mut length = itoa::Buffer::new();
-        let mut extra: [(&str, &[u8]); 2] = [("", b""); 2];
-        let mut used = 0;
+        let mut extra: Vec<(&str, &[u8])> = Vec::with_capacity(2);
         if answer.framed {
-            extra[used] = (CONTENT_LENGTH, length.format(answer.body.len()).as_bytes());
-            used += 1;
+            extra.push((CONTENT_LENGTH, length.format(answer.body.len()).as_bytes()));
         }
         match persistence {
             Persistence::KeepAlive => {}
-            Persistence::KeepAlive1_0 => {
-                extra[used] = (CONNECTION, b"keep-alive");
-                used += 1;
-            }
-            Persistence::Close => {
-                extra[used] = (CONNECTION, b"close");
-                used += 1;
-            }
+            Persistence::KeepAlive1_0 => extra.push((CONNECTION, b"keep-alive")),
+            Persistence::Close => extra.push((CONNECTION, b"close")),
         }
-        let message = message(&[&answer.head], &extra[..used], &answer.body);
+        let message = message(&[&answer.head], &extra, &answer.body);
         self.write_all(&message).await
     }
 
@@ -250,17 +242,11 @@ impl Connection {
         if !self.buf.is_empty() {
             return false;
         }
-        let mut probe = [0u8; 1];
-        match &self.io {
-            Stream::Tcp(s) => match s.readable().now_or_never() {
-                None => true,
-                Some(_) => would_block(s.try_read(&mut probe)),
-            },
-            Stream::Unix(s) => match s.readable().now_or_never() {
-                None => true,
-                Some(_) => would_block(s.try_read(&mut probe)),
-            },
+        if self.io.readable().now_or_never().is_none() {
+            return true;
         }
+        let mut probe = [0u8; 1];
+        would_block(self.io.try_read(&mut probe))
     }
 
     async fn read_body(&mut self, framing: Framing, limit: usize) -> Result<Bytes, ReadError> {
