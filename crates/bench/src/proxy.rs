@@ -81,10 +81,20 @@ pub struct ProxyBench {
     pub nginx: PathBuf,
 
     /// Rounds per steady-state cell: the cell's budget is split into this many slices per
-    /// front, run in rotating order (direct, nginx, cloister; then nginx, cloister, direct; …)
-    /// so that drift on a shared machine cannot favour whichever front runs last.
+    /// front, run in rotating order (direct, relay, nginx, cloister; then relay, nginx,
+    /// cloister, direct; …) so that drift on a shared machine cannot favour whichever front
+    /// runs last.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
+
+    /// The calls of the steady-state part.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "upcheck,send,send+key"
+    )]
+    pub calls: Vec<CallKind>,
 }
 
 impl ProxyBench {
@@ -180,7 +190,7 @@ impl Front {
 }
 
 /// The measured call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CallKind {
     /// `GET /upcheck`: the proxy's own overhead, nearly nothing behind it.
     Upcheck,
@@ -189,6 +199,7 @@ pub enum CallKind {
     Send,
     /// The same `/send` with the client's own `Idempotency-Key`: the replicas do the same work
     /// behind every front, so the difference between fronts is the proxy's alone.
+    #[value(name = "send+key")]
     SendKeyed,
 }
 
@@ -597,7 +608,7 @@ pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyRe
         "{:<9} {:>4} {:<9} {:>10} {:>10} {:>10} {:>7} {:>9}",
         "call", "conc", "front", "req/s", "p50", "p99", "errors", "cpu/req"
     )?;
-    for call in [CallKind::Upcheck, CallKind::Send, CallKind::SendKeyed] {
+    for &call in &settings.calls {
         let requests = match call {
             CallKind::Upcheck => upcheck(),
             CallKind::Send => send.clone(),
