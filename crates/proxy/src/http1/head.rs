@@ -89,11 +89,8 @@ pub struct ResponseHead {
 pub fn parse_request(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadError> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut fields);
-    let length = match request.parse(buf) {
-        Ok(httparse::Status::Complete(length)) => length,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
-        Err(error) => return Err(error.into()),
+    let Some(length) = complete(request.parse(buf))? else {
+        return Ok(None);
     };
     let (Some(method), Some(target), Some(minor)) = (request.method, request.path, request.version)
     else {
@@ -123,11 +120,8 @@ pub fn parse_response(
 ) -> Result<Option<(ResponseHead, usize)>, HeadError> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut fields);
-    let length = match response.parse(buf) {
-        Ok(httparse::Status::Complete(length)) => length,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooManyHeaders),
-        Err(error) => return Err(error.into()),
+    let Some(length) = complete(response.parse(buf))? else {
+        return Ok(None);
     };
     let (Some(code), Some(minor)) = (response.code, response.version) else {
         return Ok(None);
@@ -167,6 +161,16 @@ pub fn parse_response(
         keep_alive,
     };
     Ok(Some((head, length)))
+}
+
+/// The length of a complete head, `None` for a partial one.
+fn complete(parsed: httparse::Result<usize>) -> Result<Option<usize>, HeadError> {
+    match parsed {
+        Ok(httparse::Status::Complete(length)) => Ok(Some(length)),
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(httparse::Error::TooManyHeaders) => Err(HeadError::TooManyHeaders),
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Appends `HTTP/1.1 <code> <reason>` and CRLF.
