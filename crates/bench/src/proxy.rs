@@ -87,6 +87,13 @@ pub struct ProxyBench {
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
 
+    /// Steady state only: nginx and cloister forward to replica 1 alone, as direct and the
+    /// relay do, so what they add over direct is their hop and nothing else (two replicas on
+    /// one store and two cores are slower than one). Part 2, which needs a second replica to
+    /// fail over to, is skipped.
+    #[arg(long)]
+    pub one_replica: bool,
+
     /// The calls of the steady-state part.
     #[arg(
         long,
@@ -415,7 +422,7 @@ impl Drop for Running {
 /// The reference recipe (proxy-and-gateway.md §1) plus what keep-alive needs on nginx 1.22:
 /// HTTP/1.1 with an empty `Connection` to the upstreams, a pool of idle upstream connections,
 /// and no cap on requests per client connection (GoQuorum keeps its connections forever).
-fn nginx_config(dir: &Path, socket: &Path, upstreams: [&Path; 2]) -> String {
+fn nginx_config(dir: &Path, socket: &Path, upstreams: &[PathBuf]) -> String {
     let d = dir.display();
     // As root nginx would run its workers as `nobody`, who cannot open the replicas' 0600
     // sockets; run them as the owner, as a deployment would with `user`.
@@ -436,9 +443,7 @@ http {{
   keepalive_requests 100000000;
   keepalive_timeout 3600s;
   upstream q2t {{
-    server unix:{one};
-    server unix:{two};
-    keepalive 64;
+{servers}    keepalive 64;
     keepalive_requests 100000000;
   }}
   server {{
@@ -454,8 +459,10 @@ http {{
   }}
 }}
 ",
-        one = upstreams[0].display(),
-        two = upstreams[1].display(),
+        servers = upstreams
+            .iter()
+            .map(|u| format!("    server unix:{};\n", u.display()))
+            .collect::<String>(),
         socket = socket.display(),
     )
 }
@@ -473,10 +480,11 @@ fn start_front(
     root: &Path,
     settings: &ProxyBench,
 ) -> anyhow::Result<Running> {
-    let upstreams = [
-        party.replicas[0].q2t_socket(),
-        party.replicas[1].q2t_socket(),
-    ];
+    let replicas = if settings.one_replica { 1 } else { 2 };
+    let upstreams: Vec<PathBuf> = party.replicas[..replicas]
+        .iter()
+        .map(|replica| replica.q2t_socket())
+        .collect();
     let running = match front {
         Front::Direct => Running {
             socket: upstreams[0].clone(),
@@ -501,10 +509,7 @@ fn start_front(
             let socket = dir.join("nginx.ipc");
             let _ = std::fs::remove_file(&socket);
             let config = dir.join("nginx.conf");
-            std::fs::write(
-                &config,
-                nginx_config(&dir, &socket, [&upstreams[0], &upstreams[1]]),
-            )?;
+            std::fs::write(&config, nginx_config(&dir, &socket, &upstreams))?;
             let child = Command::new(&settings.nginx)
                 .arg("-p")
                 .arg(&dir)
@@ -686,7 +691,7 @@ pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyRe
     for running in fronts {
         running.stop();
     }
-    if settings.fault_seconds > 0.0 {
+    if settings.fault_seconds > 0.0 && !settings.one_replica {
         writeln!(
             out,
             "\npart 2: replica 1 fails a third into {:.0} s of /send at concurrency {}; the client gives up after {:?} as GoQuorum does",
