@@ -25,10 +25,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Args;
 use cloister_harness::http::{eventually, Request, Target};
-use cloister_harness::nodes::{NodeDir, RunningNode};
-use cloister_harness::postgres::PgCluster;
+use cloister_harness::party::TwinParty;
 use hyper::Method;
-use serde_json::{json, Value};
 
 use crate::client::{Call, Connection, Endpoint};
 use crate::load::{run_level, Budget, Check, Outcome};
@@ -298,85 +296,20 @@ impl ProxyReport {
     }
 }
 
-/// The two replicas, the peer they send to, and the store.
-struct Party {
-    replicas: [NodeDir; 2],
-    configs: [Value; 2],
-    running: [Option<RunningNode>; 2],
-    peer: NodeDir,
-    _peer: RunningNode,
-    _pg: PgCluster,
-}
-
-impl Party {
-    fn start(root: &Path) -> anyhow::Result<Self> {
-        let pg = PgCluster::single();
-        pg.create_database("cloister");
-        let one = NodeDir::new(root, "replica1");
-        let two = one.replica(root, "replica2");
-        let peer = NodeDir::new(root, "peer");
-        let jdbc = pg.jdbc("cloister", "", true);
-        let configs = [&one, &two].map(|r| r.config(&[&peer], json!({ "jdbc": jdbc })));
-        let running = [
-            Some(one.start(&configs[0], &[])),
-            Some(two.start(&configs[1], &[])),
-        ];
-        let peer_running = peer.start(&peer.config(&[&one, &two], json!({})), &[]);
-        for replica in [&one, &two] {
-            if !eventually(Duration::from_secs(30), || {
-                replica.known_keys().contains(&peer.public_key)
-            }) {
-                bail!("{} never learnt the peer's key", replica.name);
-            }
-        }
-        Ok(Self {
-            replicas: [one, two],
-            configs,
-            running,
-            peer,
-            _peer: peer_running,
-            _pg: pg,
-        })
-    }
-
-    fn pid(&self, i: usize) -> anyhow::Result<u32> {
-        self.running[i]
-            .as_ref()
-            .map(RunningNode::pid)
-            .context("the replica is not running")
-    }
-
-    fn apply(&mut self, fault: Fault) -> anyhow::Result<()> {
-        match fault {
-            Fault::Kill => {
-                if let Some(mut node) = self.running[0].take() {
-                    node.kill();
-                }
-                Ok(())
-            }
-            Fault::Stop => signal(self.pid(0)?, "-STOP"),
-        }
-    }
-
-    fn heal(&mut self, fault: Fault) -> anyhow::Result<()> {
-        match fault {
-            Fault::Kill => {
-                self.running[0] = Some(self.replicas[0].start(&self.configs[0], &[]));
-                Ok(())
-            }
-            Fault::Stop => signal(self.pid(0)?, "-CONT"),
-        }
+/// Applies `fault` to replica 1.
+fn apply(party: &mut TwinParty, fault: Fault) {
+    match fault {
+        Fault::Kill => party.kill(0),
+        Fault::Stop => party.node(0).hang(),
     }
 }
 
-fn signal(pid: u32, signal: &str) -> anyhow::Result<()> {
-    let status = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()?;
-    if !status.success() {
-        bail!("kill {signal} {pid} failed");
+/// Undoes `fault`: replica 1 runs again.
+fn heal(party: &mut TwinParty, fault: Fault) {
+    match fault {
+        Fault::Kill => party.restart(0),
+        Fault::Stop => party.node(0).resume(),
     }
-    Ok(())
 }
 
 /// A running front: its socket and, for the proxies, the process.
@@ -474,17 +407,13 @@ fn is_root() -> bool {
     }) == 0
 }
 
-fn start_front(
-    front: Front,
-    party: &Party,
-    root: &Path,
-    settings: &ProxyBench,
-) -> anyhow::Result<Running> {
+fn start_front(front: Front, party: &TwinParty, settings: &ProxyBench) -> anyhow::Result<Running> {
     let replicas = if settings.one_replica { 1 } else { 2 };
     let upstreams: Vec<PathBuf> = party.replicas[..replicas]
         .iter()
         .map(|replica| replica.q2t_socket())
         .collect();
+    let root = party.root();
     let running = match front {
         Front::Direct => Running {
             socket: upstreams[0].clone(),
@@ -580,16 +509,13 @@ fn upcheck() -> Arc<Requests> {
 
 /// Runs both parts, printing as it goes.
 pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyReport> {
-    let root = tempfile::Builder::new()
-        .prefix("cloister-bench-proxy-")
-        .tempdir()?;
     writeln!(
         out,
         "cloister-bench proxy: {} cores, load average {:.2}; two replicas on one PostgreSQL store, a peer as the recipient",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         crate::procfs::load_average().unwrap_or(f64::NAN)
     )?;
-    let mut party = Party::start(root.path())?;
+    let mut party = TwinParty::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.client_threads.max(1))
         .enable_all()
@@ -597,7 +523,7 @@ pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyRe
     let mut report = ProxyReport::default();
     let fronts: Vec<Running> = Front::ALL
         .iter()
-        .map(|front| start_front(*front, &party, root.path(), settings))
+        .map(|front| start_front(*front, &party, settings))
         .collect::<anyhow::Result<_>>()?;
     let send = Requests::send(settings.payload_bytes, vec![party.peer.public_key.clone()]);
     let keyed_send =
@@ -705,7 +631,7 @@ pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyRe
         for fault in [Fault::Kill, Fault::Stop] {
             // A byte relay has no failover: it would only repeat direct's figures.
             for front in Front::ALL.into_iter().filter(|f| *f != Front::Relay) {
-                let running = start_front(front, &party, root.path(), settings)?;
+                let running = start_front(front, &party, settings)?;
                 let endpoint = Endpoint::Q2t(running.socket.clone());
                 runtime.block_on(run_level(
                     &endpoint,
@@ -718,7 +644,7 @@ pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyRe
                     &runtime, &mut party, &endpoint, &send, fault, front, settings,
                 )?;
                 running.stop();
-                party.heal(fault)?;
+                heal(&mut party, fault);
                 writeln!(
                     out,
                     "{:<8} {:<9} {:>9} {:>7} {:>10}",
@@ -784,7 +710,7 @@ fn micros(duration: Duration) -> String {
 /// `/send` load through `endpoint` with `fault` applied to replica 1 a third of the way in.
 fn fault_run(
     runtime: &tokio::runtime::Runtime,
-    party: &mut Party,
+    party: &mut TwinParty,
     endpoint: &Endpoint,
     send: &Arc<Requests>,
     fault: Fault,
@@ -797,7 +723,7 @@ fn fault_run(
         .collect();
     let length = Duration::from_secs_f64(settings.fault_seconds);
     std::thread::sleep(length / 3);
-    party.apply(fault)?;
+    apply(party, fault);
     std::thread::sleep(length - length / 3);
     stop.store(true, Ordering::Relaxed);
     let mut row = FaultRow {

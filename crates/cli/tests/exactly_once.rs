@@ -9,69 +9,17 @@ use std::time::Duration;
 
 use cloister_core::b64;
 use cloister_harness::http::{eventually, path_escape, Request, Response, Target};
-use cloister_harness::nodes::{NodeDir, RunningNode};
-use cloister_harness::postgres::PgCluster;
+use cloister_harness::party::{TwinParty, DATABASE};
 use serde_json::json;
 
-const DATABASE: &str = "cloister";
 const KEY_HEADER: &str = "Idempotency-Key";
 
-struct Party {
-    pg: PgCluster,
-    replicas: [NodeDir; 2],
-    running: Vec<RunningNode>,
-    peer: NodeDir,
-    peer_running: RunningNode,
-    _root: tempfile::TempDir,
-}
-
-impl Party {
-    fn start() -> Self {
-        cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
-        let root = tempfile::tempdir().unwrap();
-        let pg = PgCluster::single();
-        pg.create_database(DATABASE);
-        let one = NodeDir::new(root.path(), "replica1");
-        let two = one.replica(root.path(), "replica2");
-        let peer = NodeDir::new(root.path(), "peer");
-        let jdbc = pg.jdbc(DATABASE, "", true);
-        let running = [&one, &two]
-            .map(|replica| replica.start(&replica.config(&[&peer], json!({ "jdbc": jdbc })), &[]))
-            .into();
-        let peer_running = peer.start(&peer.config(&[&one, &two], json!({})), &[]);
-        for replica in [&one, &two] {
-            assert!(
-                eventually(Duration::from_secs(20), || replica
-                    .known_keys()
-                    .contains(&peer.public_key)),
-                "{} never learnt the peer's key",
-                replica.name
-            );
-        }
-        Self {
-            pg,
-            replicas: [one, two],
-            running,
-            peer,
-            peer_running,
-            _root: root,
-        }
-    }
-
-    fn stored(&self) -> usize {
-        self.pg
-            .sql(0, DATABASE, "SELECT COUNT(*) FROM ENCRYPTED_TRANSACTION")
-            .trim()
-            .parse()
-            .unwrap()
-    }
-
-    fn send(&self, replica: usize, key: &str, payload: &[u8]) -> Response {
-        Request::new("POST", "/send")
-            .header(KEY_HEADER, key)
-            .json(&json!({ "payload": b64::encode(payload), "to": [self.peer.public_key] }))
-            .send(&self.replicas[replica].q2t())
-    }
+/// A keyed `/send` of `payload` to the peer through replica `replica`.
+fn send(party: &TwinParty, replica: usize, key: &str, payload: &[u8]) -> Response {
+    Request::new("POST", "/send")
+        .header(KEY_HEADER, key)
+        .json(&json!({ "payload": b64::encode(payload), "to": [party.peer.public_key] }))
+        .send(&party.replicas[replica].q2t())
 }
 
 fn hash_of(response: &Response) -> String {
@@ -88,22 +36,23 @@ fn readable(target: &Target, hash: &str) -> bool {
 
 #[test]
 fn a_key_gets_one_transaction_on_any_replica() {
-    let mut party = Party::start();
+    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
+    let mut party = TwinParty::start();
 
     // Repeated on the other replica: the first hash, nothing new stored.
-    let first = hash_of(&party.send(0, "key-1", b"once"));
+    let first = hash_of(&send(&party, 0, "key-1", b"once"));
     let before = party.stored();
-    assert_eq!(hash_of(&party.send(1, "key-1", b"once")), first);
-    assert_eq!(hash_of(&party.send(0, "key-1", b"once")), first);
+    assert_eq!(hash_of(&send(&party, 1, "key-1", b"once")), first);
+    assert_eq!(hash_of(&send(&party, 0, "key-1", b"once")), first);
     assert_eq!(party.stored(), before);
     assert!(readable(&party.peer.q2t(), &first));
 
     // The same key for another request: refused, nothing stored.
-    let reused = party.send(1, "key-1", b"something else");
+    let reused = send(&party, 1, "key-1", b"something else");
     assert_eq!(reused.status, 422, "{}", reused.text());
     assert_eq!(party.stored(), before);
     for bad in ["has space", &"k".repeat(256)] {
-        assert_eq!(party.send(0, bad, b"x").status, 400, "{bad:?}");
+        assert_eq!(send(&party, 0, bad, b"x").status, 400, "{bad:?}");
     }
 
     // /sendsignedtx repeated on the other replica: the original answer, not a duplicate error.
@@ -138,7 +87,7 @@ fn a_key_gets_one_transaction_on_any_replica() {
         eventually(Duration::from_secs(10), || party.stored() == before + 1),
         "replica 1 never committed"
     );
-    party.running[0].kill();
+    party.kill(0);
     assert!(
         doomed.join().unwrap().is_err(),
         "replica 1 died before answering"
@@ -156,7 +105,7 @@ fn a_key_gets_one_transaction_on_any_replica() {
     let target = format!("/transaction/{}", path_escape(&committed));
     let _ = Request::new("DELETE", &target).send(&peer);
     assert!(!readable(&peer, &committed));
-    let completed = hash_of(&party.send(1, "key-died", b"committed then died"));
+    let completed = hash_of(&send(&party, 1, "key-died", b"committed then died"));
     assert_eq!(
         completed, committed,
         "replica 1's transaction, not a new one"

@@ -20,13 +20,11 @@ use bytes::Bytes;
 use cloister_bench::client::{Call, Connection, Endpoint};
 use cloister_core::b64;
 use cloister_harness::http::{eventually, path_escape, Request, Target};
-use cloister_harness::nodes::{free_port, NodeDir, RunningNode};
-use cloister_harness::postgres::PgCluster;
+use cloister_harness::nodes::{free_port, NodeDir};
+use cloister_harness::party::{TwinParty, DATABASE};
 use hyper::Method;
 use serde_json::{json, Value};
 
-const DATABASE: &str = "cloister";
-const DISCOVERY: Duration = Duration::from_secs(20);
 /// The proxy's defaults that the bounds are stated in.
 const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 const TOTAL_TIMEOUT: Duration = Duration::from_secs(4);
@@ -112,80 +110,16 @@ impl Drop for Proxy {
 /// Two replicas of one party on one PostgreSQL database, a peer, and the proxy in front of
 /// the replicas.
 struct Setup {
-    replicas: [NodeDir; 2],
-    configs: [Value; 2],
-    running: [Option<RunningNode>; 2],
-    peer: NodeDir,
-    peer_process: RunningNode,
+    party: TwinParty,
     proxy: Proxy,
-    pg: PgCluster,
-    _root: tempfile::TempDir,
 }
 
 impl Setup {
     fn start() -> Self {
         cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
-        let root = tempfile::tempdir().unwrap();
-        let pg = PgCluster::single();
-        pg.create_database(DATABASE);
-        let one = NodeDir::new(root.path(), "replica1");
-        let two = one.replica(root.path(), "replica2");
-        let peer = NodeDir::new(root.path(), "peer");
-        let jdbc = pg.jdbc(DATABASE, "", true);
-        let configs = [&one, &two].map(|r| r.config(&[&peer], json!({ "jdbc": jdbc })));
-        let running = [
-            Some(one.start(&configs[0], &[])),
-            Some(two.start(&configs[1], &[])),
-        ];
-        let peer_running = peer.start(&peer.config(&[&one, &two], json!({})), &[]);
-        for replica in [&one, &two] {
-            assert!(
-                eventually(DISCOVERY, || replica
-                    .known_keys()
-                    .contains(&peer.public_key)),
-                "{} never learnt the peer's key",
-                replica.name
-            );
-        }
-        let proxy = Proxy::start(root.path(), &[&one, &two]);
-        Self {
-            replicas: [one, two],
-            configs,
-            running,
-            peer,
-            peer_process: peer_running,
-            proxy,
-            pg,
-            _root: root,
-        }
-    }
-
-    fn kill(&mut self, i: usize) {
-        if let Some(mut node) = self.running[i].take() {
-            node.kill();
-        }
-    }
-
-    fn restart(&mut self, i: usize) {
-        self.running[i] = Some(self.replicas[i].start(&self.configs[i], &[]));
-    }
-
-    fn signal(&self, i: usize, signal: &str) {
-        let pid = self.running[i].as_ref().unwrap().pid();
-        let status = Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill {signal} {pid}");
-    }
-
-    /// Rows in the party's `ENCRYPTED_TRANSACTION`.
-    fn stored(&self) -> usize {
-        self.pg
-            .sql(0, DATABASE, "SELECT COUNT(*) FROM ENCRYPTED_TRANSACTION")
-            .trim()
-            .parse()
-            .unwrap()
+        let party = TwinParty::start();
+        let proxy = Proxy::start(party.root(), &[&party.replicas[0], &party.replicas[1]]);
+        Self { party, proxy }
     }
 
     fn endpoint(&self) -> Endpoint {
@@ -329,7 +263,7 @@ fn under_load(setup: &mut Setup, during: impl FnOnce(&mut Setup)) -> Vec<Outcome
         .map(|id| {
             runtime.spawn(worker(
                 setup.endpoint(),
-                setup.peer.public_key.clone(),
+                setup.party.peer.public_key.clone(),
                 id,
                 stop.clone(),
             ))
@@ -367,7 +301,7 @@ fn a_sigkilled_replica_costs_no_client_request() {
     let mut setup = Setup::start();
     let mut killed = Instant::now();
     let outcomes = under_load(&mut setup, |setup| {
-        setup.kill(0);
+        setup.party.kill(0);
         killed = Instant::now();
         std::thread::sleep(Duration::from_secs(3));
     });
@@ -401,7 +335,7 @@ fn a_sigstopped_replica_is_ejected_in_time_and_stalls_no_request_past_the_budget
     let mut setup = Setup::start();
     let mut ejected_after = None;
     let outcomes = under_load(&mut setup, |setup| {
-        setup.signal(0, "-STOP");
+        setup.party.node(0).hang();
         let stopped = Instant::now();
         while stopped.elapsed() < Duration::from_secs(5) {
             if !setup.proxy.healthy(0) {
@@ -412,7 +346,7 @@ fn a_sigstopped_replica_is_ejected_in_time_and_stalls_no_request_past_the_budget
         }
         std::thread::sleep(Duration::from_secs(3));
     });
-    setup.signal(0, "-CONT");
+    setup.party.node(0).resume();
     let ejected_after = ejected_after.expect("the hung replica was never ejected");
     eprintln!(
         "SIGSTOP: ejected after {ejected_after:?}; {}",
@@ -443,7 +377,7 @@ fn with_both_replicas_down_the_client_gets_503_never_404_and_service_returns_wit
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut setup = Setup::start();
     let target = setup.proxy.target();
-    let to = setup.peer.public_key.clone();
+    let to = setup.party.peer.public_key.clone();
     let sent = Request::new("POST", "/send")
         .json(&json!({ "payload": b64::encode(b"before"), "to": [to] }))
         .send(&target);
@@ -454,8 +388,8 @@ fn with_both_replicas_down_the_client_gets_503_never_404_and_service_returns_wit
         sent.text()
     );
     let key = sent.json()["key"].as_str().unwrap().to_owned();
-    setup.kill(0);
-    setup.kill(1);
+    setup.party.kill(0);
+    setup.party.kill(1);
     let receive = format!("/transaction/{}?isRaw=false", path_escape(&key));
     for _ in 0..3 {
         for response in [
@@ -478,7 +412,7 @@ fn with_both_replicas_down_the_client_gets_503_never_404_and_service_returns_wit
         .proxy
         .healthy(0)
         && !setup.proxy.healthy(1)));
-    setup.restart(1);
+    setup.party.restart(1);
     let read = Request::new("GET", &receive).send(&target);
     assert_eq!(read.status, 200, "{}", read.text());
     assert_eq!(
@@ -508,11 +442,11 @@ fn a_replica_that_commits_a_send_and_dies_unanswered_leaves_one_transaction_and_
     let mut setup = Setup::start();
     // Replica 2 frozen and ejected, so the send goes to replica 1; the peer frozen, so replica
     // 1 commits and then waits on its push.
-    setup.signal(1, "-STOP");
+    setup.party.node(1).hang();
     assert!(eventually(CHECK_INTERVAL * 3, || !setup.proxy.healthy(1)));
-    let before = setup.stored();
-    setup.peer_process.hang();
-    let (target, to) = (setup.proxy.target(), setup.peer.public_key.clone());
+    let before = setup.party.stored();
+    setup.party.peer_running.hang();
+    let (target, to) = (setup.proxy.target(), setup.party.peer.public_key.clone());
     let client = std::thread::spawn(move || {
         let started = Instant::now();
         let response = Request::new("POST", "/send")
@@ -521,19 +455,24 @@ fn a_replica_that_commits_a_send_and_dies_unanswered_leaves_one_transaction_and_
         (response, started.elapsed())
     });
     assert!(
-        eventually(TOTAL_TIMEOUT, || setup.stored() == before + 1),
+        eventually(TOTAL_TIMEOUT, || setup.party.stored() == before + 1),
         "replica 1 never committed"
     );
     // Replica 1 dies unanswered; replica 2 and the peer come back.
-    setup.kill(0);
-    setup.signal(1, "-CONT");
-    setup.peer_process.resume();
+    setup.party.kill(0);
+    setup.party.node(1).resume();
+    setup.party.peer_running.resume();
     let (response, took) = client.join().unwrap();
     assert_eq!(response.status, 201, "{}", response.text());
     assert!(took < TOTAL_TIMEOUT + SLACK, "{took:?}");
     let hash = response.json()["key"].as_str().unwrap().to_owned();
-    assert_eq!(setup.stored(), before + 1, "exactly one transaction stored");
+    assert_eq!(
+        setup.party.stored(),
+        before + 1,
+        "exactly one transaction stored"
+    );
     let committed = setup
+        .party
         .pg
         .sql(
             0,
@@ -545,7 +484,7 @@ fn a_replica_that_commits_a_send_and_dies_unanswered_leaves_one_transaction_and_
     assert_eq!(hash, committed, "the client got replica 1's hash");
     let at_peer = Request::new("GET", &format!("/transaction/{}", path_escape(&hash)))
         .header("Accept", "application/json")
-        .send(&setup.peer.q2t());
+        .send(&setup.party.peer.q2t());
     assert_eq!(at_peer.status, 200, "pushed: {}", at_peer.text());
     assert_eq!(
         b64::decode(at_peer.json()["payload"].as_str().unwrap()).unwrap(),

@@ -6,6 +6,7 @@
 //! - [`ganache`]: real Ethereum JSON-RPC nodes (ganache processes) for gateway tests.
 //! - [`nodes`]: `cloister node` processes on loopback, configured only by Tessera-format config
 //!   files and key files made by `cloister keygen`.
+//! - [`party`]: two replicas of one party on one PostgreSQL database, and a peer.
 //! - [`postgres`]: PostgreSQL clusters on loopback (a primary, or a primary with a synchronous
 //!   standby) that tests can crash, hang, promote and rejoin.
 //! - [`tessera`]: Tessera's own database DDL, to lay out a database as a Tessera deployment has it.
@@ -19,5 +20,6 @@
 pub mod ganache;
 pub mod http;
 pub mod nodes;
+pub mod party;
 pub mod postgres;
 pub mod tessera;
