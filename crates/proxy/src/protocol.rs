@@ -24,6 +24,10 @@ pub const HOP_BY_HOP: [&str; 8] = [
     "proxy-authorization",
 ];
 
+/// The `Host` GoQuorum's unix-socket transport puts on every Q2T request; health checks send
+/// it too, so a replica sees them as it sees GoQuorum.
+pub const GOQUORUM_HOST: &str = "c";
+
 /// `cloister node`'s health endpoint on every app: 200 when its store answers, 503 otherwise.
 pub const HEALTH_PATH: &str = "/health";
 

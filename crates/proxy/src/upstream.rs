@@ -18,10 +18,10 @@ use cloister_listen::Stream;
 use http::{Method, StatusCode};
 use tokio::net::{TcpStream, UnixStream};
 
-use crate::http1::{self, Connection, Response};
+use crate::http1::{self, Connection, Response, HOST};
 use crate::metrics::{Metrics, UpstreamLabels};
 use crate::policy::Failure;
-use crate::protocol::{HEALTH_PATH, UPCHECK_PATH};
+use crate::protocol::{GOQUORUM_HOST, HEALTH_PATH, UPCHECK_PATH};
 use crate::settings::{Address, HealthSettings};
 
 /// One client connection's kept connections to the upstreams, by upstream id, opened on first
@@ -68,7 +68,7 @@ impl Outgoing {
         http1::request_line(&mut line, &Method::GET, path);
         Self {
             method: Method::GET,
-            wire: http1::message(&[&line], &[("host", b"c")], b"").into(),
+            wire: http1::message(&[&line], &[(HOST, GOQUORUM_HOST.as_bytes())], b"").into(),
         }
     }
 }

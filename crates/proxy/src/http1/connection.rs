@@ -5,7 +5,7 @@
 
 use std::io;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use cloister_listen::Stream;
 use futures_util::FutureExt;
 use http::StatusCode;
@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::body::{BodyError, Dechunker, Framing};
 use super::head::{self, HeadError, RequestHead, ResponseHead};
-use super::{CONNECTION, CONTENT_LENGTH, CONTINUE, CRLF, MAX_HEAD_BYTES};
+use super::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, CONTINUE, CRLF, MAX_HEAD_BYTES};
 
 /// How much the read buffer grows by when it is full.
 const READ_CHUNK: usize = 16 * 1024;
@@ -83,7 +83,7 @@ impl Answer {
     pub fn own(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Self {
         let mut head = Vec::with_capacity(64 + content_type.len());
         head::status_line(&mut head, status, status.canonical_reason().unwrap_or(""));
-        head::field(&mut head, "content-type", content_type.as_bytes());
+        head::field(&mut head, CONTENT_TYPE, content_type.as_bytes());
         Self {
             status,
             head,
@@ -135,7 +135,7 @@ impl Connection {
         loop {
             if !self.buf.is_empty() {
                 if let Some((head, length)) = head::parse_request(self.head_window())? {
-                    let _ = self.buf.split_to(length);
+                    self.buf.advance(length);
                     return Ok(Some(head));
                 }
                 self.refuse_long_head()?;
@@ -219,7 +219,7 @@ impl Connection {
                 if !self.buf.is_empty() {
                     if let Some((head, length)) = head::parse_response(self.head_window(), to_head)?
                     {
-                        let _ = self.buf.split_to(length);
+                        self.buf.advance(length);
                         break head;
                     }
                     self.refuse_long_head()?;

@@ -33,6 +33,12 @@ pub const CRLF: &[u8] = b"\r\n";
 /// The framing field the proxy writes on every body it forwards.
 pub const CONTENT_LENGTH: &str = "content-length";
 
+/// The target host field.
+pub const HOST: &str = "host";
+
+/// The media type field of the proxy's own answers.
+pub const CONTENT_TYPE: &str = "content-type";
+
 /// The persistence field.
 pub const CONNECTION: &str = "connection";
 
