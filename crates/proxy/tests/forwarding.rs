@@ -15,18 +15,12 @@ use std::time::Duration;
 use cloister_harness::http::{Request, Target};
 use cloister_proxy::protocol::IDEMPOTENCY_KEY;
 use cloister_proxy::Role;
-use scripted::{always, answer, post, proxy, send, upstreams, Act, Script};
+use scripted::{always, answer, on_post, post, proxy, send, upstreams, Act, Script};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_retried_after_a_hang_up_carries_the_same_idempotency_key() {
     let dir = tempfile::tempdir().unwrap();
-    let hang_up: Script = Arc::new(|s| {
-        if s.request_line.starts_with("POST") {
-            Act::HangUp
-        } else {
-            Act::Answer(200, "ok")
-        }
-    });
+    let hang_up = on_post(Act::HangUp);
     let ups = upstreams(
         dir.path(),
         vec![hang_up.clone(), answer(200, r#"{"key":"k"}"#)],
@@ -65,13 +59,7 @@ fn uuid_v4(text: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_key_is_kept_and_a_send_that_stalls_is_retried_within_the_budget() {
     let dir = tempfile::tempdir().unwrap();
-    let stall: Script = Arc::new(|s| {
-        if s.request_line.starts_with("POST") {
-            Act::Stall
-        } else {
-            Act::Answer(200, "ok")
-        }
-    });
+    let stall = on_post(Act::Stall);
     let ups = upstreams(dir.path(), vec![stall.clone(), stall]).await;
     let (_proxy, target) = proxy(dir.path(), Role::Q2t, &ups, |_| {}).await;
     let started = std::time::Instant::now();
@@ -97,13 +85,7 @@ async fn a_client_key_is_kept_and_a_send_that_stalls_is_retried_within_the_budge
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unkeyed_write_is_not_repeated_after_it_reached_a_replica() {
     let dir = tempfile::tempdir().unwrap();
-    let hang_up: Script = Arc::new(|s| {
-        if s.request_line.starts_with("POST") {
-            Act::HangUp
-        } else {
-            Act::Answer(200, "ok")
-        }
-    });
+    let hang_up = on_post(Act::HangUp);
     let ups = upstreams(dir.path(), vec![hang_up.clone(), hang_up]).await;
     let (_proxy, target) = proxy(dir.path(), Role::Q2t, &ups, |_| {}).await;
     let response = send(&target, post("/storeraw", "{}")).await;
@@ -199,13 +181,7 @@ async fn a_body_over_the_limit_gets_413_and_reaches_no_replica() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn p2p_appends_forwarded_and_retries_a_push_after_a_hang_up() {
     let dir = tempfile::tempdir().unwrap();
-    let hang_up: Script = Arc::new(|s| {
-        if s.request_line.starts_with("POST") {
-            Act::HangUp
-        } else {
-            Act::Answer(200, "ok")
-        }
-    });
+    let hang_up = on_post(Act::HangUp);
     let ups = upstreams(dir.path(), vec![hang_up, answer(201, "hash")]).await;
     let (_proxy, target) = proxy(dir.path(), Role::P2p, &ups, |_| {}).await;
     for _ in 0..2 {

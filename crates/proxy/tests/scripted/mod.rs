@@ -177,6 +177,17 @@ pub(crate) fn answer(status: u16, body: &'static str) -> Script {
     })
 }
 
+/// Does `act` with every POST and answers everything else (health checks, reads) 200 "ok".
+pub(crate) fn on_post(act: Act) -> Script {
+    Arc::new(move |s| {
+        if s.request_line.starts_with("POST") {
+            act.clone()
+        } else {
+            Act::Answer(200, "ok")
+        }
+    })
+}
+
 /// Answers everything, health checks included, with `status` and `body`.
 pub(crate) fn always(status: u16, body: &'static str) -> Script {
     Arc::new(move |_| Act::Answer(status, body))
