@@ -378,15 +378,21 @@ fn with_both_replicas_down_the_client_gets_503_never_404_and_service_returns_wit
     let mut setup = Setup::start();
     let target = setup.proxy.target();
     let to = setup.party.peer.public_key.clone();
-    let sent = Request::new("POST", "/send")
-        .json(&json!({ "payload": b64::encode(b"before"), "to": [to] }))
-        .send(&target);
-    assert!(
-        matches!(sent.status, 200 | 201),
-        "{} {}",
-        sent.status,
-        sent.text()
-    );
+    let send = |payload: &[u8]| {
+        Request::new("POST", "/send")
+            .json(&json!({ "payload": b64::encode(payload), "to": [to] }))
+            .send(&target)
+    };
+    let stored = |sent: &cloister_harness::http::Response| {
+        assert!(
+            matches!(sent.status, 200 | 201),
+            "{} {}",
+            sent.status,
+            sent.text()
+        );
+    };
+    let sent = send(b"before");
+    stored(&sent);
     let key = sent.json()["key"].as_str().unwrap().to_owned();
     setup.party.kill(0);
     setup.party.kill(1);
@@ -395,9 +401,7 @@ fn with_both_replicas_down_the_client_gets_503_never_404_and_service_returns_wit
         for response in [
             Request::new("GET", "/upcheck").send(&target),
             Request::new("GET", &receive).send(&target),
-            Request::new("POST", "/send")
-                .json(&json!({ "payload": b64::encode(b"during"), "to": [to] }))
-                .send(&target),
+            send(b"during"),
         ] {
             assert_eq!(response.status, 503, "{}", response.text());
             assert!(
@@ -419,15 +423,7 @@ fn with_both_replicas_down_the_client_gets_503_never_404_and_service_returns_wit
         b64::decode(read.json()["payload"].as_str().unwrap()).unwrap(),
         b"before"
     );
-    let sent = Request::new("POST", "/send")
-        .json(&json!({ "payload": b64::encode(b"after"), "to": [to] }))
-        .send(&target);
-    assert!(
-        matches!(sent.status, 200 | 201),
-        "{} {}",
-        sent.status,
-        sent.text()
-    );
+    stored(&send(b"after"));
     // And the checks re-admit it.
     assert!(
         eventually(Duration::from_secs(5), || setup.proxy.healthy(1)),
