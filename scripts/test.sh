@@ -5,6 +5,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "scripts/test.sh: $1 is missing; $2" >&2; exit 1; }; }
+# Installs Debian package $1 when we can (root with apt-get); otherwise stops with sentence $2.
+apt_install_or_stop() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing $1 (apt-get install $1)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null
+  else
+    echo "scripts/test.sh: $2" >&2
+    exit 1
+  fi
+}
 need cargo "install Rust (https://rustup.rs) and rerun."
 
 # The gateway's integration tests run real Ethereum JSON-RPC nodes: ganache, pinned, from npm.
@@ -27,14 +38,7 @@ have_pg_server() {
   command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ]
 }
 if ! have_pg_server; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing PostgreSQL server binaries (apt-get install postgresql)"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
-  else
-    echo "scripts/test.sh: PostgreSQL server binaries (initdb, pg_ctl) are missing; install them (e.g. 'sudo apt-get install postgresql') or set CLOISTER_PG_BIN to their directory, and rerun." >&2
-    exit 1
-  fi
+  apt_install_or_stop postgresql "PostgreSQL server binaries (initdb, pg_ctl) are missing; install them (e.g. 'sudo apt-get install postgresql') or set CLOISTER_PG_BIN to their directory, and rerun."
 fi
 # The harness's cleanup watchdog needs setsid, and as root it runs the servers as an
 # unprivileged user with setpriv (both util-linux).
@@ -44,14 +48,7 @@ if [ "$(id -u)" = 0 ]; then need setpriv "install util-linux and rerun."; fi
 # The proxy benchmark's smoke test (crates/cli/tests/proxy_bench_smoke.rs) compares against
 # Debian's nginx, as the reference HA recipe uses it.
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing nginx (apt-get install nginx)"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null
-  else
-    echo "scripts/test.sh: nginx is missing; install it (e.g. 'sudo apt-get install nginx') and rerun." >&2
-    exit 1
-  fi
+  apt_install_or_stop nginx "nginx is missing; install it (e.g. 'sudo apt-get install nginx') and rerun."
 fi
 
 echo "== cargo fmt --check"
