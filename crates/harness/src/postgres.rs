@@ -415,12 +415,7 @@ impl PgCluster {
                 .arg(&self.nodes[i].data)
                 .arg(format!("--source-server={source}"));
         });
-        self.nodes[i].role = Role::Standby;
-        self.write_role_conf(i, Some(primary));
-        self.start_node(i);
-        self.write_role_conf(primary, Some(i));
-        self.reload(primary);
-        self.wait_sync(primary, i);
+        self.follow(i, primary);
     }
 
     /// Starts a node that is down again in the role it had (a primary restarted after a crash
@@ -489,6 +484,12 @@ impl PgCluster {
             .arg(&self.nodes[i].data)
             .args(["-R", "-X", "stream", "--checkpoint=fast", "--no-sync"]);
         });
+        self.follow(i, primary);
+    }
+
+    /// Starts node `i`, whose data directory is a copy of `primary`'s, as its synchronous
+    /// standby, and waits until it is in sync.
+    fn follow(&mut self, i: usize, primary: usize) {
         self.nodes[i].role = Role::Standby;
         self.write_role_conf(i, Some(primary));
         self.start_node(i);
