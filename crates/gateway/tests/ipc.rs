@@ -294,14 +294,7 @@ fn an_ipc_node_that_dies_fails_over_and_comes_back_after_restarting() {
         "b:eth_sendTransaction"
     );
     gateway.await_health(0, false);
-    let status = gateway.status();
-    assert!(
-        status["upstreams"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("ejected"),
-        "{status}"
-    );
+    gateway.assert_reason(0, "ejected");
 
     ipc.listen(runtime);
     gateway.await_health(0, true);

@@ -98,6 +98,17 @@ impl Running {
             .text()
     }
 
+    /// Asserts that `/status` gives upstream `index` a reason containing `text`, and returns the
+    /// status.
+    pub fn assert_reason(&self, index: usize, text: &str) -> Value {
+        let status = self.status();
+        let reason = status["upstreams"][index]["reason"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(reason.contains(text), "{status}");
+        status
+    }
+
     /// Waits until upstream `index` is (or is not) healthy.
     pub fn await_health(&self, index: usize, healthy: bool) {
         let reached = eventually(Duration::from_secs(20), || {
