@@ -83,6 +83,36 @@ pub enum Bound {
     Unix(UnixListener, PathBuf),
 }
 
+impl Bound {
+    /// Binds TCP `address` (anything `TcpListener::bind` takes); `shown` names it in the error.
+    pub async fn tcp(
+        address: impl tokio::net::ToSocketAddrs,
+        shown: &str,
+    ) -> Result<Self, ListenError> {
+        TcpListener::bind(address)
+            .await
+            .map(Self::Tcp)
+            .map_err(|source| ListenError::Bind {
+                address: shown.to_owned(),
+                source,
+            })
+    }
+
+    /// Binds an owner-only unix socket at `path`, as [`bind_unix`] does.
+    pub async fn unix(path: &Path) -> Result<Self, ListenError> {
+        Ok(Self::Unix(bind_unix(path).await?, path.to_path_buf()))
+    }
+
+    /// The address a TCP listener is bound to (a port 0 resolved to the real one); `None` for a
+    /// unix socket.
+    pub fn tcp_address(&self) -> Option<SocketAddr> {
+        match self {
+            Self::Tcp(listener) => listener.local_addr().ok(),
+            Self::Unix(..) => None,
+        }
+    }
+}
+
 /// An accepted (or opened) connection, over TCP or a unix socket.
 pub enum Stream {
     /// TCP.

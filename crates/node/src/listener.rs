@@ -11,7 +11,6 @@ use cloister_core::config::ListenAddress;
 use cloister_listen::Stream;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 /// The TCP address of the caller, set on every request (`None` over a unix socket).
@@ -25,10 +24,10 @@ pub use cloister_listen::Bound;
 /// Where `bound` listens (a bound TCP port is resolved, so port 0 shows the real one).
 pub fn local_address(bound: &Bound) -> ListenAddress {
     match bound {
-        Bound::Tcp(listener) => {
-            let address = listener
-                .local_addr()
-                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        Bound::Tcp(_) => {
+            let address = bound
+                .tcp_address()
+                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
             ListenAddress::Tcp {
                 host: address.ip().to_string(),
                 port: address.port(),
@@ -40,21 +39,11 @@ pub fn local_address(bound: &Bound) -> ListenAddress {
 
 /// Opens a listener.
 pub async fn bind(address: &ListenAddress) -> Result<Bound, ListenError> {
-    let bind_error = |source| ListenError::Bind {
-        address: address.to_string(),
-        source,
-    };
     match address {
         ListenAddress::Tcp { host, port } => {
-            let listener = TcpListener::bind((host.as_str(), *port))
-                .await
-                .map_err(bind_error)?;
-            Ok(Bound::Tcp(listener))
+            Bound::tcp((host.as_str(), *port), &address.to_string()).await
         }
-        ListenAddress::Unix(path) => Ok(Bound::Unix(
-            cloister_listen::bind_unix(path).await?,
-            path.clone(),
-        )),
+        ListenAddress::Unix(path) => Bound::unix(path).await,
     }
 }
 

@@ -138,11 +138,8 @@ impl Proxy {
         let fronts = Arc::new(fronts);
         let admin = match settings.admin {
             Some(address) => {
-                let bound = listener::bind(&Address::Tcp(address.to_string())).await?;
-                let local = match listener::local_address(&bound) {
-                    Address::Tcp(text) => text.parse().ok(),
-                    Address::Unix(_) => None,
-                };
+                let bound = listener::Bound::tcp(address, &address.to_string()).await?;
+                let local = bound.tcp_address();
                 let admin = Admin {
                     fronts: fronts.clone(),
                     metrics: metrics.clone(),

@@ -59,10 +59,10 @@ impl SharedListener {
 /// Where `bound` listens (a TCP port 0 resolved to the real one).
 pub(crate) fn local_address(bound: &Bound) -> Address {
     match bound {
-        Bound::Tcp(listener) => Address::Tcp(
-            listener
-                .local_addr()
-                .map_or_else(|_| "0.0.0.0:0".to_owned(), |a| a.to_string()),
+        Bound::Tcp(_) => Address::Tcp(
+            bound
+                .tcp_address()
+                .map_or_else(|| "0.0.0.0:0".to_owned(), |a| a.to_string()),
         ),
         Bound::Unix(_, path) => Address::Unix(path.clone()),
     }
@@ -70,20 +70,9 @@ pub(crate) fn local_address(bound: &Bound) -> Address {
 
 /// Opens a listener.
 pub(crate) async fn bind(address: &Address) -> Result<Bound, ListenError> {
-    let bind_error = |source| ListenError::Bind {
-        address: address.to_string(),
-        source,
-    };
     match address {
-        Address::Tcp(authority) => Ok(Bound::Tcp(
-            TcpListener::bind(authority.as_str())
-                .await
-                .map_err(bind_error)?,
-        )),
-        Address::Unix(path) => Ok(Bound::Unix(
-            cloister_listen::bind_unix(path).await?,
-            path.clone(),
-        )),
+        Address::Tcp(authority) => Bound::tcp(authority.as_str(), &address.to_string()).await,
+        Address::Unix(path) => Bound::unix(path).await,
     }
 }
 
