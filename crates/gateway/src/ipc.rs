@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,7 +20,7 @@ use tokio::net::UnixStream;
 /// Idle connections kept per upstream: enough for the concurrency a gateway sees, few enough
 /// not to pin many of the node's file descriptors.
 const MAX_IDLE: usize = 64;
-/// Bytes read from the socket at a time.
+/// Room made in a connection's buffer before each read.
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Why an IPC exchange failed, and whether the call can have reached the node.
@@ -52,6 +52,12 @@ impl Framer {
         self.buffer.extend_from_slice(bytes);
     }
 
+    /// Reads what `stream` has straight into the buffer: 0 at end of stream.
+    async fn read_from(&mut self, stream: &mut UnixStream) -> std::io::Result<usize> {
+        self.buffer.reserve(READ_CHUNK);
+        stream.read_buf(&mut self.buffer).await
+    }
+
     /// The next complete value, if the buffer holds one. Whitespace between values is
     /// skipped; a value that is not an object or array (which no JSON-RPC peer sends) is an
     /// error, since its end could not be told from the stream.
@@ -63,7 +69,7 @@ impl Framer {
                 match byte {
                     b' ' | b'\t' | b'\r' | b'\n' => {
                         // Between values: drop it so values start at the buffer's front.
-                        let _ = self.buffer.split_to(self.scanned);
+                        self.buffer.advance(self.scanned);
                         self.scanned = 0;
                     }
                     b'{' | b'[' => self.depth = 1,
@@ -222,13 +228,12 @@ impl IpcPool {
             self.idle_again(connection);
             return Ok(Bytes::new());
         }
-        let mut chunk = vec![0u8; READ_CHUNK];
         loop {
             if let Some(value) = connection.framer.next_value().map_err(IpcError::Failed)? {
                 self.idle_again(connection);
                 return Ok(value);
             }
-            match connection.stream.read(&mut chunk).await {
+            match connection.framer.read_from(&mut connection.stream).await {
                 Ok(0) => {
                     return Err(IpcError::Failed(format!(
                         "{} closed the connection before answering{}",
@@ -240,7 +245,7 @@ impl IpcPool {
                         }
                     )))
                 }
-                Ok(n) => connection.framer.extend(&chunk[..n]),
+                Ok(_) => {}
                 Err(error) => {
                     return Err(IpcError::Failed(format!(
                         "reading from {}: {error}",
