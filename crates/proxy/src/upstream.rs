@@ -343,14 +343,13 @@ impl Group {
     /// The order to try upstreams in for one request: the admitted ones round-robin, then the
     /// ejected ones, so that when every replica is ejected the proxy still tries them all (a
     /// replica that came back answers at once, before any check re-admits it).
-    pub(crate) fn plan(&self) -> Vec<Arc<Upstream>> {
+    pub(crate) fn plan(&self) -> Vec<&Upstream> {
         let n = self.upstreams.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let rotated = (0..n).map(|i| &self.upstreams[(start + i) % n]);
-        let (mut healthy, ejected): (Vec<_>, Vec<_>) =
-            rotated.cloned().partition(|u| u.is_healthy());
-        healthy.extend(ejected);
-        healthy
+        let mut plan: Vec<&Upstream> = (0..n).map(|i| &*self.upstreams[(start + i) % n]).collect();
+        // Stable: the admitted keep their round-robin order, then the ejected keep theirs.
+        plan.sort_by_key(|u| !u.is_healthy());
+        plan
     }
 }
 
