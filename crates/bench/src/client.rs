@@ -9,21 +9,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use bytes::Bytes;
+use cloister_protocol::{header, media, GOQUORUM_HOST};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{ACCEPT, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpStream, UnixStream};
-
-/// The header a client sets to make a write exactly-once across replicas.
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
-
-/// The media type GoQuorum sends and accepts on Q2T calls.
-pub const TESSERA_2_1: &str = "application/vnd.tessera-2.1+json";
-
-/// The media type of JSON-RPC over HTTP.
-pub const JSON: &str = "application/json";
 
 /// Where load goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,8 +77,9 @@ impl Connection {
                         .await
                         .map_err(handshake)?;
                 tokio::spawn(connection);
-                // GoQuorum's unix-socket transport addresses every request to host "c".
-                (sender, "c".to_owned(), TESSERA_2_1)
+                // GoQuorum's unix-socket transport addresses every request to host "c", and
+                // sends and accepts Tessera's 2.1 media type on Q2T calls.
+                (sender, GOQUORUM_HOST.to_owned(), media::TESSERA_2_1)
             }
             Endpoint::JsonRpc(address) => {
                 let stream = TcpStream::connect(address).await?;
@@ -99,7 +92,7 @@ impl Connection {
                 // An error in a connection task means the server closed the connection; the
                 // next request on it fails and its worker reconnects.
                 tokio::spawn(connection);
-                (sender, address.to_string(), JSON)
+                (sender, address.to_string(), media::JSON)
             }
         };
         Ok(Self {
@@ -117,7 +110,7 @@ impl Connection {
             .header(HOST, &self.host)
             .header(ACCEPT, self.media);
         let request = match &call.idempotency_key {
-            Some(key) => request.header(IDEMPOTENCY_KEY, key),
+            Some(key) => request.header(header::IDEMPOTENCY_KEY, key),
             None => request,
         };
         let request = match &call.body {

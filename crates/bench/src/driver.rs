@@ -4,6 +4,8 @@
 use std::io::Write;
 use std::time::Duration;
 
+use cloister_protocol::path;
+
 use crate::client::Endpoint;
 use crate::cluster::Cluster;
 use crate::load::{run_level, Budget, Check, Outcome};
@@ -195,7 +197,7 @@ impl Snapshot {
             push: cluster
                 .recipients()
                 .iter()
-                .map(|m| RouteTotals::of(&m.dir, "P2P", "/push"))
+                .map(|m| RouteTotals::of(&m.dir, "P2P", path::PUSH))
                 .fold(RouteTotals::default(), RouteTotals::plus),
         }
     }

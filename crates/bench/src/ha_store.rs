@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use cloister_harness::http::{path_escape, Request, Target};
 use cloister_harness::nodes::NodeDir;
 use cloister_harness::postgres::PgCluster;
+use cloister_protocol::{media, path};
 use serde_json::{json, Value};
 
 use crate::client::Endpoint;
@@ -394,7 +395,7 @@ fn start_writers(
                         SEQUENCE.fetch_add(1, Ordering::Relaxed)
                     ));
                     let started = Instant::now();
-                    let response = Request::new("POST", "/send")
+                    let response = Request::new("POST", path::SEND)
                         .json(&json!({ "payload": payload, "to": [] }))
                         .try_send(&target, None);
                     let finished = Instant::now();
@@ -424,8 +425,11 @@ fn readable(target: &Target, sample: &Sample) -> bool {
     let Some(key) = &sample.key else {
         return false;
     };
-    let response = Request::new("GET", &format!("/transaction/{}", path_escape(key)))
-        .header("Accept", "application/json")
-        .try_send(target, None);
+    let response = Request::new(
+        "GET",
+        &format!("{}{}", path::TRANSACTION_PREFIX, path_escape(key)),
+    )
+    .header("Accept", media::JSON)
+    .try_send(target, None);
     response.is_ok_and(|r| r.status == 200 && r.json()["payload"] == sample.payload.as_str())
 }

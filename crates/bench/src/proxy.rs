@@ -26,6 +26,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use cloister_harness::http::{eventually, Request, Target};
 use cloister_harness::party::TwinParty;
+use cloister_protocol::path;
 use hyper::Method;
 
 use crate::client::{Call, Connection, Endpoint};
@@ -485,7 +486,7 @@ fn start_front(front: Front, party: &TwinParty, settings: &ProxyBench) -> anyhow
     };
     let target = Target::Unix(running.socket.clone());
     if !eventually(Duration::from_secs(10), || {
-        Request::new("GET", "/upcheck")
+        Request::new("GET", path::UPCHECK)
             .try_send(&target, None)
             .is_ok_and(|r| r.status == 200)
     }) {
@@ -501,7 +502,7 @@ fn start_front(front: Front, party: &TwinParty, settings: &ProxyBench) -> anyhow
 fn upcheck() -> Arc<Requests> {
     Requests::fixed(Call {
         method: Method::GET,
-        target: "/upcheck".into(),
+        target: path::UPCHECK.into(),
         body: None,
         idempotency_key: None,
     })

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cloister_harness::http::path_escape;
+use cloister_protocol::path;
 use hyper::Method;
 use rand_core::{OsRng, RngCore};
 use serde_json::json;
@@ -50,8 +51,8 @@ impl Scenario {
     /// The app and route (as the node's metrics label it) that serve the scenario on A.
     pub fn route(self) -> (&'static str, &'static str) {
         match self {
-            Scenario::SendOne | Scenario::SendFive => ("Q2T", "/send"),
-            Scenario::Get => ("Q2T", "/transaction/{hash}"),
+            Scenario::SendOne | Scenario::SendFive => ("Q2T", path::SEND),
+            Scenario::Get => ("Q2T", path::TRANSACTION),
         }
     }
 
@@ -125,7 +126,13 @@ impl Requests {
     pub fn get(hashes: &[String]) -> Arc<Self> {
         let targets = hashes
             .iter()
-            .map(|hash| format!("/transaction/{}?isRaw=false", path_escape(hash)))
+            .map(|hash| {
+                format!(
+                    "{}{}?isRaw=false",
+                    path::TRANSACTION_PREFIX,
+                    path_escape(hash)
+                )
+            })
             .collect();
         Arc::new(Requests::Get {
             targets,
@@ -159,7 +166,7 @@ impl Requests {
                 });
                 Call {
                     method: Method::POST,
-                    target: "/send".into(),
+                    target: path::SEND.into(),
                     body: Some(Bytes::from(body.to_string())),
                     idempotency_key: keyed.then(|| {
                         let mut key = [0u8; 16];

@@ -6,6 +6,7 @@
 
 use cloister_harness::http::Request;
 use cloister_harness::nodes::NodeDir;
+use cloister_protocol::path;
 
 /// The node's request-duration histogram (`crates/node/src/metrics.rs`).
 const DURATION: &str = "cloister_http_request_duration_seconds";
@@ -23,7 +24,7 @@ impl RouteTotals {
     /// Reads `app`'s `route` totals from `node` (over ThirdParty, which serves the node-wide
     /// registry); zero when the route has not been called or the node does not answer.
     pub fn of(node: &NodeDir, app: &str, route: &str) -> Self {
-        Request::new("GET", "/metrics")
+        Request::new("GET", path::METRICS)
             .try_send(&node.third_party_target(), None)
             .ok()
             .filter(|response| response.status == 200)

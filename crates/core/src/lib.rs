@@ -10,7 +10,6 @@
 //! - [`privacy_group`]: the privacy-group record and Tessera's bit-exact group ids.
 //! - [`resend`]: the JSON bodies of `/resend`, `/resendBatch` and `/pushBatch`.
 //! - [`config`]: the Tessera JSON config model and its validation.
-//! - [`version`]: the API versions Tessera peers advertise to each other.
 //!
 //! Nothing here opens a file or a socket: callers hand in bytes (or a file reader, for the
 //! config's key paths) and get typed values or precise errors back.
@@ -26,4 +25,3 @@ pub mod partyinfo;
 pub mod payload;
 pub mod privacy_group;
 pub mod resend;
-pub mod version;

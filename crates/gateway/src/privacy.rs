@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use cloister_protocol::path::{HEALTH as HEALTH_PATH, UPCHECK as UPCHECK_PATH};
 use http_body_util::{BodyExt, Empty};
 use hyper::header::HOST;
 use hyper::{Request, StatusCode};
@@ -14,11 +15,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::settings::PrivacyTarget;
 
-/// Cloister's health endpoint (on `cloister node` and `cloister proxy`): 200 when the replica
-/// can serve, 503 when it cannot (its store is unreachable, say).
-pub const HEALTH_PATH: &str = "/health";
-/// Tessera's liveness endpoint, served on all its apps; used where `/health` answers 404.
-pub const UPCHECK_PATH: &str = "/upcheck";
 /// The `Host` header sent over a unix socket, where there is no host (as curl and GoQuorum do).
 const UNIX_HOST: &str = "localhost";
 

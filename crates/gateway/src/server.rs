@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
+use cloister_protocol::{media, path};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -103,8 +104,8 @@ impl Gateway {
         });
         let prober = tokio::spawn(health.run(upstreams));
         let router = Router::new()
-            .route("/status", get(status))
-            .route("/metrics", get(metrics_text))
+            .route(path::STATUS, get(status))
+            .route(path::METRICS, get(metrics_text))
             .fallback(rpc)
             .with_state(proxy.clone());
         let (shutdown, stop) = oneshot::channel::<()>();
@@ -165,14 +166,7 @@ async fn status(State(proxy): State<Arc<Proxy>>) -> Json<Status> {
 }
 
 async fn metrics_text(State(proxy): State<Arc<Proxy>>) -> Response {
-    (
-        [(
-            CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        proxy.metrics.render(),
-    )
-        .into_response()
+    ([(CONTENT_TYPE, media::OPENMETRICS)], proxy.metrics.render()).into_response()
 }
 
 /// JSON-RPC on any path, over HTTP or WebSocket, as geth serves it.
@@ -204,7 +198,7 @@ async fn rpc(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
             let body = rpc::error_body(None, codes::INVALID_REQUEST, &message);
             return (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                [(CONTENT_TYPE, "application/json")],
+                [(CONTENT_TYPE, media::JSON)],
                 body,
             )
                 .into_response();
@@ -239,6 +233,6 @@ fn forwarded(headers: &HeaderMap) -> HeaderMap {
 fn into_response(reply: Reply) -> Response {
     let content_type = reply
         .content_type
-        .unwrap_or_else(|| HeaderValue::from_static("application/json"));
+        .unwrap_or_else(|| HeaderValue::from_static(media::JSON));
     (reply.status, [(CONTENT_TYPE, content_type)], reply.body).into_response()
 }

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use cloister_protocol::media;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use hyper::{Request, StatusCode, Uri};
@@ -93,9 +94,6 @@ enum Link {
         connect_timeout: Duration,
     },
 }
-
-/// The content type of an answer read over IPC, where there are no headers.
-const JSON_CONTENT_TYPE: &str = "application/json";
 
 /// One upstream node.
 #[derive(Debug)]
@@ -200,7 +198,7 @@ impl Upstream {
                 match answer {
                     Ok(body) => Ok(Answer {
                         status: StatusCode::OK,
-                        content_type: Some(HeaderValue::from_static(JSON_CONTENT_TYPE)),
+                        content_type: Some(HeaderValue::from_static(media::JSON)),
                         body,
                     }),
                     Err(IpcError::Unsent(reason)) => Err(UpstreamError::Unsent {
@@ -227,7 +225,7 @@ impl Upstream {
             None => uri.clone(),
         };
         let mut request = Request::post(uri)
-            .header(CONTENT_TYPE, JSON_CONTENT_TYPE)
+            .header(CONTENT_TYPE, media::JSON)
             .body(Full::new(body))
             .map_err(|error| self.failed(error))?;
         for (name, value) in headers {

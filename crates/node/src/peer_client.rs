@@ -7,38 +7,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cloister_core::payload::{EncodedPayload, PayloadCodec};
-use cloister_core::version;
+use cloister_protocol::{header, media, path, version};
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-
-use crate::transaction::TransactionError;
-
-/// P2P paths this client calls.
-pub mod paths {
-    /// Payload push.
-    pub const PUSH: &str = "push";
-    /// PartyInfo exchange.
-    pub const PARTY_INFO: &str = "partyinfo";
-    /// Recovery request.
-    pub const RESEND_BATCH: &str = "resendBatch";
-    /// Recovery delivery.
-    pub const PUSH_BATCH: &str = "pushBatch";
-    /// Legacy resend.
-    pub const RESEND: &str = "resend";
-    /// Key-ownership proof.
-    pub const VALIDATE: &str = "partyinfo/validate";
-    /// Privacy-group sharing.
-    pub const PUSH_PRIVACY_GROUP: &str = "pushPrivacyGroup";
-}
-
-/// The media type of binary P2P bodies.
-pub const OCTET_STREAM: &str = "application/octet-stream";
-/// The media type of JSON P2P bodies.
-pub const JSON: &str = "application/json";
 
 /// Why a P2P call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -95,30 +70,30 @@ impl PeerClient {
         url: &str,
         peer_versions: &[String],
         payload: &EncodedPayload,
-    ) -> Result<(), TransactionError> {
+    ) -> Result<(), PeerError> {
         let body = PayloadCodec::preferred_for(peer_versions).encode(payload);
-        self.post(url, paths::PUSH, OCTET_STREAM, body)
+        self.post(url, path::PUSH, media::OCTET_STREAM, body)
             .await
             .map(drop)
-            .map_err(|error| TransactionError::from_peer(url, error))
     }
 
     /// POSTs this node's encoded PartyInfo; the reply body is ignored, as Tessera does.
     pub async fn post_party_info(&self, url: &str, body: Vec<u8>) -> Result<(), PeerError> {
-        self.post(url, paths::PARTY_INFO, OCTET_STREAM, body)
+        self.post(url, path::PARTYINFO, media::OCTET_STREAM, body)
             .await
             .map(drop)
     }
 
-    /// POSTs `body` to `base_url` + `path`; success is 200 or 201.
+    /// POSTs `body` to the API path `path` (one of [`cloister_protocol::path`]) under the
+    /// peer's `base_url`; success is 200 or 201.
     pub async fn post(
         &self,
         base_url: &str,
-        path: &str,
+        api_path: &str,
         content_type: &'static str,
         body: Vec<u8>,
     ) -> Result<Bytes, PeerError> {
-        let uri = join(base_url, path);
+        let uri = join(base_url, path::relative(api_path));
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(&uri)
@@ -126,10 +101,9 @@ impl PeerClient {
             .body(Full::new(Bytes::from(body)))
             .map_err(|_| PeerError::InvalidUrl(uri.clone()))?;
         for v in version::ADVERTISED_TO_PEERS {
-            request.headers_mut().append(
-                version::SUPPORTED_API_VERSIONS_HEADER,
-                HeaderValue::from_static(v),
-            );
+            request
+                .headers_mut()
+                .append(header::SUPPORTED_API_VERSIONS, HeaderValue::from_static(v));
         }
         let exchange = async {
             let response = self

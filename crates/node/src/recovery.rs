@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 
 use cloister_core::keys::PublicKey;
 use cloister_core::resend::{ResendBatchRequest, ResendRequest, ResendType};
-use cloister_core::version;
+use cloister_protocol::version;
+use cloister_protocol::{media, path};
 
 use crate::discovery::{Network, PeerNode};
-use crate::peer_client::{paths, PeerClient, PeerError, JSON};
+
+use crate::peer_client::{PeerClient, PeerError};
 use crate::transaction::recovery::Outcome;
 use crate::transaction::TransactionManager;
 
@@ -70,24 +72,27 @@ pub async fn recover(
 
 async fn request(peers: &PeerClient, node: &PeerNode, key: &PublicKey) -> Result<(), PeerError> {
     let batched = node.versions.iter().any(|v| v == version::V2);
-    let (path, body) = if batched {
+    let (api_path, body) = if batched {
         let body = ResendBatchRequest {
             public_key: key.to_base64(),
             batch_size: ResendBatchRequest::DEFAULT_BATCH_SIZE,
         };
-        (paths::RESEND_BATCH, serde_json::to_vec(&body))
+        (path::RESEND_BATCH, serde_json::to_vec(&body))
     } else {
         let body = ResendRequest {
             resend_type: ResendType::All,
             public_key: key.to_base64(),
             key: None,
         };
-        (paths::RESEND, serde_json::to_vec(&body))
+        (path::RESEND, serde_json::to_vec(&body))
     };
     let body = body.expect("request bodies always serialize");
     let mut last = None;
     for _ in 0..ATTEMPTS {
-        match peers.post(&node.url, path, JSON, body.clone()).await {
+        match peers
+            .post(&node.url, api_path, media::JSON, body.clone())
+            .await
+        {
             Ok(_) => return Ok(()),
             Err(error) => last = Some(error),
         }

@@ -310,7 +310,7 @@ fn every_documented_operation_is_served_and_unknown_paths_are_404() {
             assert_ne!(response.status, 405, "{app} {method} {path}");
             assert_ne!(
                 response.text(),
-                cloister_node::api::NOT_FOUND_BODY,
+                "HTTP 404 Not Found",
                 "{app} {method} {path} is not routed"
             );
         }
@@ -318,7 +318,7 @@ fn every_documented_operation_is_served_and_unknown_paths_are_404() {
     let unknown = Request::new("GET", "/no/such/path").send(&node.q2t);
     assert_eq!(
         (unknown.status, unknown.text().as_str()),
-        (404, cloister_node::api::NOT_FOUND_BODY)
+        (404, "HTTP 404 Not Found")
     );
     let wrong_method = Request::new("PUT", "/send").send(&node.q2t);
     assert_eq!(wrong_method.status, 405);

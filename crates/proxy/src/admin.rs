@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use cloister_protocol::media;
+use cloister_protocol::path::{METRICS as METRICS_PATH, STATUS as STATUS_PATH};
 use http::{Method, StatusCode};
 
 use crate::http1::{Answer, RequestHead};
@@ -11,11 +13,6 @@ use crate::metrics::Metrics;
 use crate::policy::Role;
 use crate::settings::Address;
 use crate::upstream::Group;
-
-/// The admin paths.
-pub const METRICS_PATH: &str = "/metrics";
-/// See [`METRICS_PATH`].
-pub const STATUS_PATH: &str = "/status";
 
 /// The largest request body the admin listener reads (it expects none).
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -37,14 +34,12 @@ impl Admin {
     /// Answers one admin request.
     pub(crate) fn answer(&self, head: &RequestHead) -> Answer {
         match (&head.method, head.path()) {
-            (&Method::GET, METRICS_PATH) => Answer::own(
-                StatusCode::OK,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                self.metrics.render(),
-            ),
+            (&Method::GET, METRICS_PATH) => {
+                Answer::own(StatusCode::OK, media::OPENMETRICS, self.metrics.render())
+            }
             (&Method::GET, STATUS_PATH) => Answer::own(
                 StatusCode::OK,
-                "application/json",
+                media::JSON,
                 status(&self.fronts).to_string(),
             ),
             _ => Answer::own(

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use cloister_protocol::header::{FORWARDED, IDEMPOTENCY_KEY};
 use http::StatusCode;
 
 use crate::error::ProxyError;
 use crate::http1::{self, Answer, ReadError, RequestHead, Response, CONTENT_LENGTH};
 use crate::metrics::{AttemptLabels, Metrics, RequestLabels, RetryLabels, RouteLabels};
 use crate::policy::{self, Failure, Role, Route};
-use crate::protocol::{FORWARDED, IDEMPOTENCY_KEY};
 use crate::settings::Timeouts;
 use crate::upstream::{Group, Links, Outgoing, Upstream};
 

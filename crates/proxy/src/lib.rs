@@ -2,7 +2,6 @@
 //! the P2P / ThirdParty front), replacing the reference recipe's nginx with a proxy that knows
 //! what each Tessera call means.
 //!
-//! - [`protocol`]: header names and API paths, in one place.
 //! - [`policy`]: which request is a read or a write and which failure may be retried.
 //! - [`settings`]: the settings and the JSON config file.
 //! - [`error`]: the errors and the one mapping to client statuses (never 404).
@@ -23,7 +22,6 @@ pub mod http1;
 mod listener;
 pub mod metrics;
 pub mod policy;
-pub mod protocol;
 pub mod settings;
 pub mod upstream;
 mod worker;

@@ -7,9 +7,8 @@
 //! which `cloister node` answers before committing), or when a repeat is harmless (P2P pushes
 //! merge; Q2T sends carry an idempotency key the node deduplicates on).
 
+use cloister_protocol::path as paths;
 use http::{Method, StatusCode};
-
-use crate::protocol::paths;
 
 /// Which API a listener fronts; it decides how requests are classified.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
@@ -64,7 +63,7 @@ pub enum Kind {
     /// Side effects a repeat merges (P2P pushes, resends, party info): retried on any failure
     /// except a complete non-503 answer.
     Idempotent,
-    /// A write the node deduplicates by [`crate::protocol::IDEMPOTENCY_KEY`] (`/send`,
+    /// A write the node deduplicates by [`cloister_protocol::header::IDEMPOTENCY_KEY`] (`/send`,
     /// `/sendraw`, `/sendsignedtx`): also retried after an ambiguous failure, with the same key.
     KeyedWrite,
     /// Any other write: retried only when the replica provably did nothing with it.

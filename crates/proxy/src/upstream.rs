@@ -15,13 +15,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cloister_listen::Stream;
+use cloister_protocol::path::{HEALTH as HEALTH_PATH, UPCHECK as UPCHECK_PATH};
+use cloister_protocol::GOQUORUM_HOST;
 use http::{Method, StatusCode};
 use tokio::net::{TcpStream, UnixStream};
 
 use crate::http1::{self, Connection, Response, HOST};
 use crate::metrics::{Metrics, UpstreamLabels};
 use crate::policy::Failure;
-use crate::protocol::{GOQUORUM_HOST, HEALTH_PATH, UPCHECK_PATH};
 use crate::settings::{Address, HealthSettings};
 
 /// One client connection's kept connections to the upstreams, by upstream id, opened on first

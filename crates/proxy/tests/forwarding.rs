@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cloister_harness::http::{Request, Target};
-use cloister_proxy::protocol::IDEMPOTENCY_KEY;
 use cloister_proxy::Role;
 use scripted::{always, answer, on_post, post, proxy, send, upstreams, Act, Script};
 
@@ -36,7 +35,7 @@ async fn a_send_retried_after_a_hang_up_carries_the_same_idempotency_key() {
     let sends = ups.proxied();
     let keys: Vec<_> = sends
         .iter()
-        .map(|s| s.header(IDEMPOTENCY_KEY).unwrap().to_owned())
+        .map(|s| s.header("idempotency-key").unwrap().to_owned())
         .collect();
     assert_eq!(sends.len(), 3, "{sends:?}");
     // The hung-up attempt and its retry on the other upstream share one key; the next send has
@@ -79,7 +78,7 @@ async fn a_client_key_is_kept_and_a_send_that_stalls_is_retried_within_the_budge
     assert_eq!(sends.len(), 2);
     assert!(sends
         .iter()
-        .all(|s| s.header(IDEMPOTENCY_KEY) == Some("client-chosen")));
+        .all(|s| s.header("idempotency-key") == Some("client-chosen")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,7 +161,7 @@ async fn the_request_target_and_headers_pass_unchanged() {
         Some("application/vnd.tessera-2.1+json")
     );
     assert_eq!(seen.header("user-agent"), Some("quorum-v24.4.1"));
-    assert_eq!(seen.header(IDEMPOTENCY_KEY), None, "reads carry no key");
+    assert_eq!(seen.header("idempotency-key"), None, "reads carry no key");
     assert_eq!(seen.header("forwarded"), None, "Q2T adds no Forwarded");
 }
 
@@ -206,7 +205,7 @@ async fn p2p_appends_forwarded_and_retries_a_push_after_a_hang_up() {
             ["for=6.6.6.6", "for=127.0.0.1"],
             "the proxy's element comes last"
         );
-        assert_eq!(push.header(IDEMPOTENCY_KEY), None);
+        assert_eq!(push.header("idempotency-key"), None);
     }
 }
 

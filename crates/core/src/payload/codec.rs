@@ -1,5 +1,5 @@
 use super::{cbor, legacy, EncodedPayload, PayloadError};
-use crate::version;
+use cloister_protocol::version;
 
 /// The two wire encodings of an [`EncodedPayload`], named as in the `PAYLOAD_CODEC` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,82 +1,124 @@
-//! The one mapping from errors to HTTP status and Tessera's plain-text error bodies.
+//! The one mapping from a failed request to the HTTP status and Tessera's plain-text error
+//! body. Handlers return an [`ApiError`] and never pick a status themselves.
 
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cloister_core::enclave::EnclaveError;
 use cloister_store::StoreError;
 
+use super::response;
 use crate::discovery::DiscoveryError;
 use crate::transaction::TransactionError;
 
-/// An error answer: a status and a plain-text body, as every Tessera exception mapper writes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    /// The HTTP status.
-    pub status: StatusCode,
-    /// The text body (may be empty).
-    pub body: String,
+/// Why a request failed. The `Display` text is the body, as every Tessera exception mapper
+/// writes it (several are empty on purpose: Tessera answers those with no body).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The request is malformed; the text names the field and never echoes its value.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A JSON body in a media type the app does not serve.
+    #[error("Unsupported media type {0}; use application/json or application/vnd.tessera-{{2.1,3.0,4.0}}+json")]
+    UnsupportedMediaType(String),
+    /// No route matches the path (JAX-RS's answer).
+    #[error("HTTP 404 Not Found")]
+    NoRoute,
+    /// A delete of a hash that is not stored: Tessera answers 404 with an empty body.
+    #[error("")]
+    NothingToDelete,
+    /// `/groups/resident` on a node without multiple private states.
+    #[error("Multiple private state feature is not available on this privacy manager")]
+    MultiplePrivateStatesDisabled,
+    /// A P2P caller that is not on the whitelist (`useWhiteList`): 401 with no body.
+    #[error("")]
+    NotWhitelisted,
+    /// With remote key validation on, the sender of a PartyInfo proved none of the keys it
+    /// claims: Tessera answers 500 with no body.
+    #[error("")]
+    KeysNotProven,
+    /// A `/partyinfo/validate` challenge this node cannot decrypt.
+    #[error("{0}")]
+    ChallengeUndecryptable(EnclaveError),
+    /// A `/partyinfo/validate` challenge whose plaintext is not a UUID: 400 with no body.
+    #[error("")]
+    NotAChallenge,
+    /// The transaction manager failed.
+    #[error(transparent)]
+    Transaction(#[from] TransactionError),
+    /// A PartyInfo from a node that is not a configured peer, with discovery disabled.
+    #[error("{0}")]
+    UnknownPeer(DiscoveryError),
 }
 
 impl ApiError {
     /// A 400 naming what is wrong with the request.
     pub fn bad_request(body: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            body: body.into(),
+        Self::BadRequest(body.into())
+    }
+
+    /// A failed delete: an unknown hash is [`ApiError::NothingToDelete`].
+    pub fn deleting(error: TransactionError) -> Self {
+        match error {
+            TransactionError::NotFound(_) => Self::NothingToDelete,
+            other => other.into(),
         }
     }
 
-    /// An error with this status and body.
-    pub fn new(status: StatusCode, body: impl Into<String>) -> Self {
-        Self {
-            status,
-            body: body.into(),
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) | Self::NotAChallenge => StatusCode::BAD_REQUEST,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::NoRoute | Self::NothingToDelete => StatusCode::NOT_FOUND,
+            Self::MultiplePrivateStatesDisabled => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotWhitelisted => StatusCode::UNAUTHORIZED,
+            Self::KeysNotProven | Self::ChallengeUndecryptable(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            Self::Transaction(error) => transaction_status(error),
+            Self::UnknownPeer(_) => StatusCode::FORBIDDEN,
         }
     }
 }
 
-impl From<TransactionError> for ApiError {
-    fn from(error: TransactionError) -> Self {
-        use TransactionError as E;
-        let status = match &error {
-            E::NotFound(_)
-            | E::RawNotFound(_)
-            | E::RawTransactionNotFound(_)
-            | E::UnknownSender(_)
-            | E::RecipientNotFound(_)
-            | E::PrivacyGroupNotFound(_)
-            | E::Enclave(EnclaveError::UnknownKey(_))
-            | E::Unavailable(_) => StatusCode::NOT_FOUND,
-            E::BadRequest(_) | E::NotMandatoryRecipients => StatusCode::BAD_REQUEST,
-            E::PrivacyViolation(_) => StatusCode::FORBIDDEN,
-            E::ConflictingPayload => StatusCode::CONFLICT,
-            E::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            E::PeerUnreachable { .. } => StatusCode::GONE,
-            E::Store(store) if store.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
-            E::NoSuitableKey(_)
-            | E::PushRejected { .. }
-            | E::Store(_)
-            | E::Payload(_)
-            | E::Enclave(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        if status.is_server_error() {
-            tracing::warn!(%error, "request failed");
+fn transaction_status(error: &TransactionError) -> StatusCode {
+    use TransactionError as E;
+    match error {
+        E::NotFound(_)
+        | E::RawNotFound(_)
+        | E::RawTransactionNotFound(_)
+        | E::UnknownSender(_)
+        | E::RecipientNotFound(_)
+        | E::PrivacyGroupNotFound(_)
+        | E::Enclave(EnclaveError::UnknownKey(_))
+        | E::Unavailable(_) => StatusCode::NOT_FOUND,
+        E::BadRequest(_) | E::NotMandatoryRecipients => StatusCode::BAD_REQUEST,
+        E::PrivacyViolation(_) => StatusCode::FORBIDDEN,
+        E::ConflictingPayload => StatusCode::CONFLICT,
+        E::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+        E::PeerUnreachable { .. } => StatusCode::GONE,
+        E::Store(store) => store_status(store),
+        E::NoSuitableKey(_) | E::PushRejected { .. } | E::Payload(_) | E::Enclave(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
         }
-        Self {
-            status,
-            body: error.to_string(),
-        }
+    }
+}
+
+/// Never a 404: a store that cannot answer says nothing about what it holds.
+fn store_status(error: &StoreError) -> StatusCode {
+    if error.is_transient() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
     }
 }
 
 impl From<DiscoveryError> for ApiError {
     fn from(error: DiscoveryError) -> Self {
         match error {
-            DiscoveryError::UnknownPeer(_) => Self {
-                status: StatusCode::FORBIDDEN,
-                body: error.to_string(),
-            },
             DiscoveryError::Store(store) => store.into(),
+            unknown @ DiscoveryError::UnknownPeer(_) => Self::UnknownPeer(unknown),
         }
     }
 }
@@ -90,11 +132,10 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            [(header::CONTENT_TYPE, "text/plain")],
-            self.body,
-        )
-            .into_response()
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(error = %self, "request failed");
+        }
+        response::text(status, self.to_string())
     }
 }

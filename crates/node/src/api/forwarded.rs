@@ -6,9 +6,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use axum::http::HeaderMap;
-
-/// RFC 7239's header.
-pub const FORWARDED: &str = "forwarded";
+use cloister_protocol::header::FORWARDED;
 
 /// The caller's address: the last `for=` of `Forwarded` (the hop the trusted proxy appended;
 /// earlier ones came from the caller and prove nothing) when `peer` is a trusted proxy, else

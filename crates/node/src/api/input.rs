@@ -135,12 +135,12 @@ mod tests {
         }
         let error = json::<Body>(br#"{"to": ["a", 5]}"#).unwrap_err();
         assert_eq!(
-            error.body,
+            error.to_string(),
             "Invalid request body: to[1] is missing or of the wrong type"
         );
         assert!(json::<Body>(b"not json")
             .unwrap_err()
-            .body
+            .to_string()
             .contains("not valid JSON"));
     }
 }

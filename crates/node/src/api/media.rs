@@ -1,7 +1,8 @@
 //! Media types: how a client picks the API version of a Q2T call (tessera-api §2).
 
 use axum::http::header::{ACCEPT, CONTENT_TYPE};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
+use cloister_protocol::media;
 
 use super::error::ApiError;
 
@@ -18,28 +19,22 @@ pub enum MediaType {
     V4_0,
 }
 
-/// `application/octet-stream`.
-pub const OCTET_STREAM: &str = "application/octet-stream";
-/// `text/plain`.
-pub const TEXT_PLAIN: &str = "text/plain";
-
 impl MediaType {
     /// The media type string.
     pub const fn as_str(self) -> &'static str {
         match self {
-            Self::Json => "application/json",
-            Self::V2_1 => "application/vnd.tessera-2.1+json",
-            Self::V3_0 => "application/vnd.tessera-3.0+json",
-            Self::V4_0 => "application/vnd.tessera-4.0+json",
+            Self::Json => media::JSON,
+            Self::V2_1 => media::TESSERA_2_1,
+            Self::V3_0 => media::TESSERA_3_0,
+            Self::V4_0 => media::TESSERA_4_0,
         }
     }
 
     /// Recognises a media type, ignoring parameters (`; charset=utf-8`) and case.
     pub fn parse(value: &str) -> Option<Self> {
-        let essence = value.split(';').next().unwrap_or_default().trim();
         [Self::Json, Self::V2_1, Self::V3_0, Self::V4_0]
             .into_iter()
-            .find(|m| essence.eq_ignore_ascii_case(m.as_str()))
+            .find(|m| media::is(value, m.as_str()))
     }
 
     /// Whether responses carry `managedParties` and `senderKey` (multi-tenancy, 2.1+).
@@ -49,16 +44,18 @@ impl MediaType {
 
     /// The type of a JSON request body: `Content-Type`, `application/json` when absent.
     pub fn of_request(headers: &HeaderMap) -> Result<Self, ApiError> {
-        match header(headers, CONTENT_TYPE.as_str()) {
+        match header_text(headers, CONTENT_TYPE.as_str()) {
             None => Ok(Self::Json),
-            Some(value) => Self::parse(value).ok_or_else(|| unsupported(value)),
+            Some(value) => {
+                Self::parse(value).ok_or_else(|| ApiError::UnsupportedMediaType(value.to_owned()))
+            }
         }
     }
 
     /// The type to answer in: a recognised `Accept`, else the request's own type. `*/*` and
     /// absent mean "whatever the request used".
     pub fn of_response(headers: &HeaderMap, request: Self) -> Self {
-        header(headers, ACCEPT.as_str())
+        header_text(headers, ACCEPT.as_str())
             .and_then(|accept| accept.split(',').find_map(Self::parse))
             .unwrap_or(request)
     }
@@ -66,7 +63,7 @@ impl MediaType {
     /// The type of a GET (no body): `Accept` if recognised, else `Content-Type` (GoQuorum sends
     /// both), else legacy JSON.
     pub fn of_read(headers: &HeaderMap) -> Self {
-        let request = header(headers, CONTENT_TYPE.as_str())
+        let request = header_text(headers, CONTENT_TYPE.as_str())
             .and_then(Self::parse)
             .unwrap_or(Self::Json);
         Self::of_response(headers, request)
@@ -75,25 +72,12 @@ impl MediaType {
 
 /// Whether the request's `Content-Type` is `application/octet-stream`.
 pub fn is_octet_stream(headers: &HeaderMap) -> bool {
-    header(headers, CONTENT_TYPE.as_str()).is_some_and(|v| {
-        v.split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .eq_ignore_ascii_case(OCTET_STREAM)
-    })
+    header_text(headers, CONTENT_TYPE.as_str()).is_some_and(|v| media::is(v, media::OCTET_STREAM))
 }
 
 /// A header's value as text, if present and valid.
-pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
-}
-
-fn unsupported(value: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        format!("Unsupported media type {value}; use application/json or application/vnd.tessera-{{2.1,3.0,4.0}}+json"),
-    )
 }
 
 #[cfg(test)]

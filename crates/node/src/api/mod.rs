@@ -4,21 +4,24 @@
 //! - [`third_party`]: `/storeraw` and key listings for external tools;
 //! - [`p2p`]: the Tessera-to-Tessera protocol (push, partyinfo, resend), behind the optional
 //!   IP whitelist ([`forwarded`] names the real caller behind a trusted proxy);
-//! - [`common`]: `/upcheck`, `/version*`, `/health`, `/metrics` on every app.
+//! - [`status`]: `/upcheck`, `/version*`, `/health`, `/metrics` on every app;
+//! - [`openapi`]: `/api`, the OpenAPI document of each app.
 //!
-//! Handlers parse, call one service method and shape the answer; [`error`] is the one place an
-//! error becomes a status code and body.
+//! Handlers parse ([`input`], [`media`]), call one service method and shape the answer
+//! ([`body`], [`response`]); [`error`] is the one place an error becomes a status code and
+//! body.
 
-pub mod common;
+pub mod body;
 pub mod cors;
 pub mod error;
 pub mod forwarded;
 pub mod input;
 pub mod media;
-pub mod model;
 pub mod openapi;
 pub mod p2p;
 pub mod q2t;
+pub mod response;
+pub mod status;
 pub mod third_party;
 
 use std::sync::Arc;
@@ -28,6 +31,7 @@ use axum::Router;
 use cloister_core::config::server::Cors;
 use cloister_core::config::{AppType, Features};
 use cloister_core::privacy_group::PrivacyGroup;
+use cloister_protocol::path;
 
 use crate::discovery::Network;
 use crate::metrics::Metrics;
@@ -63,15 +67,15 @@ pub fn router(app: AppType, cors: Option<Cors>, state: AppState) -> Router {
         AppType::Q2T => q2t::router(),
         AppType::P2P => p2p::router(state.clone()),
         AppType::ThirdParty => third_party::router(),
-        AppType::Enclave | AppType::Admin => common::router(),
+        AppType::Enclave | AppType::Admin => status::router(),
     };
     let label = app.as_str();
     let routes = routes
         .route(
-            "/api",
+            path::API,
             axum::routing::get(move || async move { openapi::serve(app) }),
         )
-        .fallback(not_found)
+        .fallback(|| async { error::ApiError::NoRoute })
         .layer(axum::middleware::from_fn_with_state(
             (state.metrics.clone(), label),
             crate::metrics::record,
@@ -86,11 +90,3 @@ pub fn router(app: AppType, cors: Option<Cors>, state: AppState) -> Router {
     };
     routes.with_state(state)
 }
-
-/// Unmatched paths answer as JAX-RS does: 404 with `HTTP 404 Not Found`.
-async fn not_found() -> error::ApiError {
-    error::ApiError::new(axum::http::StatusCode::NOT_FOUND, NOT_FOUND_BODY)
-}
-
-/// The body of a 404 for a path no route matches.
-pub const NOT_FOUND_BODY: &str = "HTTP 404 Not Found";

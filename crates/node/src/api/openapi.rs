@@ -5,10 +5,12 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use cloister_core::config::AppType;
+use cloister_protocol::media::{JSON, OCTET_STREAM, OPENMETRICS, TESSERA_JSON, TEXT_PLAIN};
+use cloister_protocol::path;
 use serde_json::{json, Map, Value};
 
 use super::media::MediaType;
-use super::q2t::json_response;
+use super::response;
 
 /// One documented operation.
 #[derive(Debug, Clone, Copy)]
@@ -25,14 +27,9 @@ pub struct Operation {
     pub success: (u16, &'static str),
 }
 
-const JSON_TYPES: &[&str] = &[
-    "application/json",
-    "application/vnd.tessera-2.1+json",
-    "application/vnd.tessera-3.0+json",
-    "application/vnd.tessera-4.0+json",
-];
-const JSON_ONLY: &[&str] = &["application/json"];
-const OCTETS: &[&str] = &["application/octet-stream"];
+const JSON_TYPES: &[&str] = &TESSERA_JSON;
+const JSON_ONLY: &[&str] = &[JSON];
+const OCTETS: &[&str] = &[OCTET_STREAM];
 const NONE: &[&str] = &[];
 
 const fn op(
@@ -55,195 +52,189 @@ const fn op(
 pub const COMMON: &[Operation] = &[
     op(
         "get",
-        "/",
+        path::ROOT,
         "Empty 200, for load-balancer health checks",
         NONE,
-        (200, "text/plain"),
+        (200, TEXT_PLAIN),
     ),
     op(
         "get",
-        "/upcheck",
+        path::UPCHECK,
         "Liveness: `I'm up!`",
         NONE,
-        (200, "text/plain"),
+        (200, TEXT_PLAIN),
     ),
     op(
         "get",
-        "/version",
+        path::VERSION,
         "Distribution version",
         NONE,
-        (200, "text/plain"),
+        (200, TEXT_PLAIN),
     ),
     op(
         "get",
-        "/version/distribution",
+        path::VERSION_DISTRIBUTION,
         "Distribution version",
         NONE,
-        (200, "text/plain"),
+        (200, TEXT_PLAIN),
     ),
     op(
         "get",
-        "/version/api",
+        path::VERSION_API,
         "Supported API versions",
         NONE,
-        (200, "application/json"),
+        (200, JSON),
     ),
     op(
         "get",
-        "/health",
+        path::HEALTH,
         "Store reachability and replica identity",
         NONE,
-        (200, "application/json"),
+        (200, JSON),
     ),
     op(
         "get",
-        "/metrics",
+        path::METRICS,
         "Prometheus metrics",
         NONE,
-        (200, "text/plain"),
+        (200, OPENMETRICS),
     ),
-    op(
-        "get",
-        "/api",
-        "This document",
-        NONE,
-        (200, "application/json"),
-    ),
+    op("get", path::API, "This document", NONE, (200, JSON)),
 ];
 
 /// The Q2T app's own operations.
 pub const Q2T: &[Operation] = &[
     op(
         "post",
-        "/send",
+        path::SEND,
         "Encrypt, store and distribute a private transaction",
         JSON_TYPES,
-        (201, "application/json"),
+        (201, JSON),
     ),
     op(
         "post",
-        "/sendsignedtx",
+        path::SEND_SIGNED_TX,
         "Distribute a stored raw transaction",
         &[
-            "application/octet-stream",
-            "application/json",
-            "application/vnd.tessera-2.1+json",
-            "application/vnd.tessera-3.0+json",
-            "application/vnd.tessera-4.0+json",
+            OCTET_STREAM,
+            JSON,
+            TESSERA_JSON[1],
+            TESSERA_JSON[2],
+            TESSERA_JSON[3],
         ],
-        (201, "application/json"),
+        (201, JSON),
     ),
     op(
         "post",
-        "/sendraw",
+        path::SEND_RAW,
         "Send an octet-stream payload (c11n-from, c11n-to headers)",
         OCTETS,
-        (200, "text/plain"),
+        (200, TEXT_PLAIN),
     ),
     op(
         "get",
-        "/receiveraw",
+        path::RECEIVE_RAW,
         "Decrypt a transaction (c11n-key, c11n-to headers)",
         NONE,
-        (200, "application/octet-stream"),
+        (200, OCTET_STREAM),
     ),
     op(
         "post",
-        "/storeraw",
+        path::STORE_RAW,
         "Store a payload sealed for its sender only",
         JSON_TYPES,
-        (200, "application/json"),
+        (200, JSON),
     ),
     op(
         "get",
-        "/transaction/{hash}",
+        path::TRANSACTION,
         "Decrypt a stored transaction (`to`, `isRaw` query)",
         NONE,
-        (200, "application/json"),
+        (200, JSON),
     ),
     op(
         "delete",
-        "/transaction/{hash}",
+        path::TRANSACTION,
         "Delete a stored transaction",
         NONE,
-        (204, "text/plain"),
+        (204, TEXT_PLAIN),
     ),
     op(
         "get",
-        "/transaction/{hash}/isSender",
+        path::TRANSACTION_IS_SENDER,
         "Whether this node sent it",
         NONE,
-        (200, "text/plain"),
+        (200, TEXT_PLAIN),
     ),
     op(
         "get",
-        "/transaction/{hash}/participants",
+        path::TRANSACTION_PARTICIPANTS,
         "Its recipient keys",
         NONE,
-        (200, "text/plain"),
+        (200, TEXT_PLAIN),
     ),
     op(
         "get",
-        "/transaction/{hash}/mandatory",
+        path::TRANSACTION_MANDATORY,
         "Its mandatory recipients",
         NONE,
-        (200, "text/plain"),
+        (200, TEXT_PLAIN),
     ),
     op(
         "post",
-        "/delete",
+        path::DELETE,
         "Delete a stored transaction (deprecated)",
         JSON_ONLY,
-        (200, "text/plain"),
+        (200, TEXT_PLAIN),
     ),
     op(
         "post",
-        "/encodedpayload/create",
+        path::ENCODED_PAYLOAD_CREATE,
         "Encrypt without storing",
         JSON_TYPES,
-        (200, "application/json"),
+        (200, JSON),
     ),
     op(
         "post",
-        "/encodedpayload/decrypt",
+        path::ENCODED_PAYLOAD_DECRYPT,
         "Decrypt a given payload",
         JSON_TYPES,
-        (200, "application/json"),
+        (200, JSON),
     ),
     op(
         "get",
-        "/groups/{type}",
+        path::GROUPS,
         "Privacy groups of a type (legacy, pantheon, resident)",
         NONE,
-        (200, "application/json"),
+        (200, JSON),
     ),
     op(
         "post",
-        "/createPrivacyGroup",
+        path::CREATE_PRIVACY_GROUP,
         "Create and share a privacy group",
         JSON_ONLY,
-        (200, "application/json"),
+        (200, JSON),
     ),
     op(
         "post",
-        "/findPrivacyGroup",
+        path::FIND_PRIVACY_GROUP,
         "Groups with exactly these members",
         JSON_ONLY,
-        (200, "application/json"),
+        (200, JSON),
     ),
     op(
         "post",
-        "/retrievePrivacyGroup",
+        path::RETRIEVE_PRIVACY_GROUP,
         "One privacy group",
         JSON_ONLY,
-        (200, "application/json"),
+        (200, JSON),
     ),
     op(
         "post",
-        "/deletePrivacyGroup",
+        path::DELETE_PRIVACY_GROUP,
         "Delete a privacy group",
         JSON_ONLY,
-        (200, "application/json"),
+        (200, JSON),
     ),
 ];
 
@@ -251,52 +242,52 @@ pub const Q2T: &[Operation] = &[
 pub const P2P: &[Operation] = &[
     op(
         "get",
-        "/partyinfo",
+        path::PARTYINFO,
         "This node's view of the network",
         NONE,
-        (200, "application/json"),
+        (200, JSON),
     ),
     op(
         "post",
-        "/partyinfo",
+        path::PARTYINFO,
         "Exchange PartyInfo",
         OCTETS,
-        (200, "application/octet-stream"),
+        (200, OCTET_STREAM),
     ),
     op(
         "post",
-        "/partyinfo/validate",
+        path::PARTYINFO_VALIDATE,
         "Prove ownership of a key",
         OCTETS,
-        (200, "text/plain"),
+        (200, TEXT_PLAIN),
     ),
     op(
         "post",
-        "/push",
+        path::PUSH,
         "Store a pushed payload",
         OCTETS,
-        (201, "text/plain"),
+        (201, TEXT_PLAIN),
     ),
     op(
         "post",
-        "/resend",
+        path::RESEND,
         "Resend transactions (ALL, INDIVIDUAL)",
         JSON_ONLY,
-        (200, "application/octet-stream"),
+        (200, OCTET_STREAM),
     ),
     op(
         "post",
-        "/resendBatch",
+        path::RESEND_BATCH,
         "Deliver a recovering node's transactions with /pushBatch",
         JSON_ONLY,
-        (200, "application/json"),
+        (200, JSON),
     ),
     op(
         "post",
-        "/pushPrivacyGroup",
+        path::PUSH_PRIVACY_GROUP,
         "Store a shared privacy group",
         OCTETS,
-        (200, "text/plain"),
+        (200, TEXT_PLAIN),
     ),
 ];
 
@@ -304,24 +295,24 @@ pub const P2P: &[Operation] = &[
 pub const THIRD_PARTY: &[Operation] = &[
     op(
         "post",
-        "/storeraw",
+        path::STORE_RAW,
         "Store a payload sealed for its sender only",
         JSON_TYPES,
-        (200, "application/json"),
+        (200, JSON),
     ),
     op(
         "get",
-        "/keys",
+        path::KEYS,
         "This node's public keys",
         NONE,
-        (200, "application/json"),
+        (200, JSON),
     ),
     op(
         "get",
-        "/partyinfo/keys",
+        path::PARTYINFO_KEYS,
         "Every key known in the network",
         NONE,
-        (200, "application/json"),
+        (200, JSON),
     ),
 ];
 
@@ -345,7 +336,7 @@ pub fn document(app: AppType) -> Value {
     }
     json!({
         "openapi": "3.0.3",
-        "info": { "title": format!("Cloister {app} API"), "version": super::common::DISTRIBUTION_VERSION },
+        "info": { "title": format!("Cloister {app} API"), "version": super::status::DISTRIBUTION_VERSION },
         "paths": paths,
     })
 }
@@ -376,5 +367,5 @@ fn operation_object(operation: &Operation) -> Value {
 
 /// Serves the document.
 pub fn serve(app: AppType) -> Response {
-    json_response(MediaType::Json, StatusCode::OK, &document(app))
+    response::json(MediaType::Json, StatusCode::OK, &document(app))
 }

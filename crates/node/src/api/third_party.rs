@@ -3,45 +3,40 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
-use cloister_core::keys::PublicKey;
+use cloister_protocol::path;
 
+use super::body::KeysResponse;
 use super::error::ApiError;
 use super::media::MediaType;
-use super::q2t::json_response;
-use super::{common, model, AppState};
+use super::{q2t, response, status, AppState};
 
 /// The ThirdParty routes (plus the common ones).
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route(
-            "/storeraw",
-            axum::routing::post(super::q2t::store_raw_handler),
-        )
-        .route("/keys", get(keys))
-        .route("/partyinfo/keys", get(partyinfo_keys))
-        .merge(common::router())
+        .route(path::STORE_RAW, post(q2t::send::store_raw))
+        .route(path::KEYS, get(keys))
+        .route(path::PARTYINFO_KEYS, get(partyinfo_keys))
+        .merge(status::router())
 }
 
-fn keys_response(keys: impl Iterator<Item = PublicKey>) -> Response {
-    let keys = keys
-        .map(|key| model::KeyEntry {
-            key: key.to_base64(),
-        })
-        .collect();
-    json_response(
-        MediaType::Json,
-        StatusCode::OK,
-        &model::KeysResponse { keys },
-    )
+fn keys_json(keys: KeysResponse) -> Response {
+    response::json(MediaType::Json, StatusCode::OK, &keys)
 }
 
 async fn keys(State(state): State<AppState>) -> Response {
-    keys_response(state.transactions.enclave().public_keys().copied())
+    keys_json(
+        state
+            .transactions
+            .enclave()
+            .public_keys()
+            .copied()
+            .collect(),
+    )
 }
 
 async fn partyinfo_keys(State(state): State<AppState>) -> Result<Response, ApiError> {
     let known = state.network.known_keys().await?;
-    Ok(keys_response(known.into_iter().map(|(key, _)| key)))
+    Ok(keys_json(known.into_iter().map(|(key, _)| key).collect()))
 }

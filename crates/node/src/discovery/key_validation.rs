@@ -8,8 +8,9 @@ use std::collections::BTreeSet;
 use cloister_core::enclave::{Enclave, PrivacyMetadata};
 use cloister_core::keys::PublicKey;
 use cloister_core::payload::PayloadCodec;
+use cloister_protocol::{media, path};
 
-use crate::peer_client::{paths, PeerClient, OCTET_STREAM};
+use crate::peer_client::PeerClient;
 
 /// The claimed keys that `url` proved it holds.
 pub async fn validated_keys(
@@ -41,7 +42,10 @@ async fn proves(enclave: &Enclave, peers: &PeerClient, url: &str, key: &PublicKe
         return false;
     };
     let body = PayloadCodec::Legacy.encode(&payload);
-    match peers.post(url, paths::VALIDATE, OCTET_STREAM, body).await {
+    match peers
+        .post(url, path::PARTYINFO_VALIDATE, media::OCTET_STREAM, body)
+        .await
+    {
         Ok(answer) => answer.as_ref() == challenge.as_bytes(),
         Err(_) => false,
     }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use cloister_core::keys::PublicKey;
 use cloister_core::partyinfo::{normalize_url, PartyInfo};
-use cloister_core::version;
+use cloister_protocol::version;
 use cloister_store::{PeerRow, Store, StoreError};
 
 /// A node of the network as this node knows it: its normalised P2P URL and the API versions

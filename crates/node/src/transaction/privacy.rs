@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use cloister_core::enclave::AffectedTransaction;
 use cloister_core::keys::PublicKey;
 use cloister_core::payload::{EncodedPayload, PrivacyMode};
-use cloister_core::version;
+use cloister_protocol::version;
 
 use super::{PrivacyRequest, TransactionError};
 

@@ -3,7 +3,7 @@
 
 use cloister_core::keys::PublicKey;
 use cloister_core::privacy_group::{self, GroupState, GroupType, PrivacyGroup, PrivacyGroupId};
-use cloister_core::version;
+use cloister_protocol::version;
 use cloister_store::PrivacyGroupRow;
 use rand_core::RngCore;
 
@@ -167,8 +167,8 @@ impl TransactionManager {
             self.peers
                 .post(
                     &node.url,
-                    crate::peer_client::paths::PUSH_PRIVACY_GROUP,
-                    crate::peer_client::OCTET_STREAM,
+                    cloister_protocol::path::PUSH_PRIVACY_GROUP,
+                    cloister_protocol::media::OCTET_STREAM,
                     body.clone(),
                 )
                 .await

@@ -6,6 +6,7 @@ use cloister_core::digest::TxHash;
 use cloister_core::keys::PublicKey;
 use cloister_core::payload::{EncodedPayload, PayloadCodec, PrivacyMode};
 use cloister_core::resend::PushBatchRequest;
+use cloister_protocol::{media, path};
 
 use super::{TransactionError, TransactionManager};
 
@@ -58,7 +59,10 @@ impl TransactionManager {
                 } else {
                     continue;
                 };
-                self.peers.push(&node.url, &node.versions, &copy).await?;
+                self.peers
+                    .push(&node.url, &node.versions, &copy)
+                    .await
+                    .map_err(|error| TransactionError::from_peer(&node.url, error))?;
                 pushed += 1;
             }
         }
@@ -135,12 +139,7 @@ impl TransactionManager {
         };
         let json = serde_json::to_vec(&body).expect("batch bodies always serialize");
         self.peers
-            .post(
-                url,
-                crate::peer_client::paths::PUSH_BATCH,
-                crate::peer_client::JSON,
-                json,
-            )
+            .post(url, path::PUSH_BATCH, media::JSON, json)
             .await
             .map_err(|error| TransactionError::from_peer(url, error))?;
         Ok(count)

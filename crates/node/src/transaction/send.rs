@@ -272,7 +272,10 @@ impl TransactionManager {
     ) -> Result<(), TransactionError> {
         let pushes = targets.iter().map(|(key, node)| async {
             let copy = payload.for_recipient(key)?;
-            self.peers.push(&node.url, &node.versions, &copy).await
+            self.peers
+                .push(&node.url, &node.versions, &copy)
+                .await
+                .map_err(|error| TransactionError::from_peer(&node.url, error))
         });
         try_join_all(pushes).await.map(drop)
     }

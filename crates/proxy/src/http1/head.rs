@@ -5,11 +5,13 @@
 //! target, framing, persistence); the fields it forwards stay as raw `name: value\r\n` lines, so
 //! nothing is hashed, case-folded or re-encoded on the way through.
 
+use cloister_protocol::header::IDEMPOTENCY_KEY;
 use http::{Method, StatusCode};
 
 use super::body::Framing;
 use super::{CONNECTION, CONTENT_LENGTH, CRLF, HTTP_1_1, MAX_HEADERS};
-use crate::protocol::{HOP_BY_HOP, IDEMPOTENCY_KEY};
+
+use super::HOP_BY_HOP;
 
 /// Why a head was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

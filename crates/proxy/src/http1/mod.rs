@@ -42,6 +42,20 @@ pub const CONTENT_TYPE: &str = "content-type";
 /// The persistence field.
 pub const CONNECTION: &str = "connection";
 
+/// Hop-by-hop fields (RFC 9110 §7.6.1) that apply to one connection and are never forwarded.
+/// `Transfer-Encoding` and `Content-Length` are handled apart: the proxy buffers bodies and
+/// re-frames them.
+pub const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+];
+
 /// The interim answer to `Expect: 100-continue`.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 

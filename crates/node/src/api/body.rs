@@ -1,9 +1,21 @@
-//! The JSON bodies of the Q2T, ThirdParty and P2P APIs, with Tessera's member names.
-//! `null` is accepted wherever GoQuorum may send a nil slice.
+//! The JSON bodies of the Q2T, ThirdParty and P2P APIs, with Tessera's member names, and their
+//! conversions from and to the transaction manager's types. `null` is accepted wherever
+//! GoQuorum may send a nil slice.
 
 use std::collections::BTreeMap;
 
+use cloister_core::b64;
+use cloister_core::digest::{SecurityHash, TxHash};
+use cloister_core::keys::PublicKey;
+use cloister_core::nacl::Nonce;
+use cloister_core::payload::{EncodedPayload, PrivacyMode};
+use cloister_core::privacy_group::PrivacyGroup;
 use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::input;
+use crate::transaction::receive::Received;
+use crate::transaction::Sent;
 
 /// The body of `/send`, `/sendsignedtx` and `/encodedpayload/create`. One model for the three
 /// (each call reads the members it has; unknown members are ignored anyway), so their shared
@@ -212,4 +224,129 @@ pub struct PrivacyGroupRequest {
     /// Base64 group id.
     #[serde(default)]
     pub privacy_group_id: Option<String>,
+}
+
+fn base64_keys(keys: &[PublicKey]) -> Vec<String> {
+    keys.iter().map(PublicKey::to_base64).collect()
+}
+
+impl SendResponse {
+    /// What a send answers; `tenant` (2.1+ media types) adds the managed parties and sender.
+    pub fn new(sent: &Sent, tenant: bool) -> Self {
+        Self {
+            key: sent.hash.to_base64(),
+            managed_parties: tenant.then(|| base64_keys(&sent.managed_parties)),
+            sender_key: tenant.then(|| sent.sender.to_base64()),
+        }
+    }
+}
+
+impl ReceiveResponse {
+    /// What a read answers; `tenant` (2.1+ media types) adds the managed parties and sender.
+    pub fn new(received: &Received, tenant: bool) -> Self {
+        Self {
+            payload: b64::encode(&received.payload),
+            privacy_flag: received.privacy_mode.flag(),
+            affected_contract_transactions: received
+                .affected
+                .iter()
+                .map(TxHash::to_base64)
+                .collect(),
+            exec_hash: String::from_utf8_lossy(&received.exec_hash).into_owned(),
+            managed_parties: tenant.then(|| base64_keys(&received.managed_parties)),
+            sender_key: tenant.then(|| received.sender.to_base64()),
+            privacy_group_id: received.privacy_group_id.as_ref().map(|g| g.to_base64()),
+        }
+    }
+}
+
+impl From<&EncodedPayload> for PayloadJson {
+    fn from(payload: &EncodedPayload) -> Self {
+        Self {
+            sender_key: payload.sender_key.to_base64(),
+            cipher_text: b64::encode(&payload.cipher_text),
+            cipher_text_nonce: b64::encode(payload.cipher_text_nonce),
+            recipient_boxes: Some(payload.recipient_boxes.iter().map(b64::encode).collect()),
+            recipient_nonce: b64::encode(payload.recipient_nonce),
+            recipient_keys: Some(base64_keys(&payload.recipient_keys)),
+            privacy_mode: Some(payload.privacy_mode.flag().into()),
+            affected_contract_transactions: Some(
+                payload
+                    .affected_contract_transactions
+                    .iter()
+                    .map(|(tx, security)| (tx.to_base64(), b64::encode(&security.0)))
+                    .collect(),
+            ),
+            exec_hash: Some(b64::encode(&payload.exec_hash)),
+        }
+    }
+}
+
+impl TryFrom<&PayloadJson> for EncodedPayload {
+    type Error = ApiError;
+
+    /// Errors name the member that is not valid.
+    fn try_from(json: &PayloadJson) -> Result<Self, ApiError> {
+        let nonce = |text: &str, field: &str| {
+            Nonce::from_slice(&input::bytes(text, field)?)
+                .ok_or_else(|| ApiError::bad_request(format!("{field} must be 24 bytes")))
+        };
+        let affected = json
+            .affected_contract_transactions
+            .iter()
+            .flatten()
+            .map(|(tx, security)| {
+                let field = "affectedContractTransactions";
+                Ok((
+                    TxHash::new(input::bytes(tx, field)?),
+                    SecurityHash(input::bytes(security, field)?),
+                ))
+            })
+            .collect::<Result<_, ApiError>>()?;
+        let boxes = json.recipient_boxes.iter().flatten().enumerate();
+        Ok(Self {
+            sender_key: input::key(&json.sender_key, "senderKey")?,
+            cipher_text: input::bytes(&json.cipher_text, "cipherText")?,
+            cipher_text_nonce: nonce(&json.cipher_text_nonce, "cipherTextNonce")?,
+            recipient_boxes: boxes
+                .map(|(i, b)| input::bytes(b, &format!("recipientBoxes[{i}]")))
+                .collect::<Result<_, _>>()?,
+            recipient_nonce: nonce(&json.recipient_nonce, "recipientNonce")?,
+            recipient_keys: input::keys(json.recipient_keys.as_deref(), "recipientKeys")?,
+            privacy_mode: PrivacyMode::from_flag(
+                json.privacy_mode
+                    .and_then(|f| u64::try_from(f).ok())
+                    .unwrap_or(0),
+            ),
+            affected_contract_transactions: affected,
+            exec_hash: input::bytes(json.exec_hash.as_deref().unwrap_or_default(), "execHash")?,
+            mandatory_recipients: Default::default(),
+            privacy_group_id: None,
+        })
+    }
+}
+
+impl From<&PrivacyGroup> for PrivacyGroupResponse {
+    fn from(group: &PrivacyGroup) -> Self {
+        Self {
+            privacy_group_id: group.id.to_base64(),
+            name: group.name.clone(),
+            description: group.description.clone(),
+            group_type: group.group_type.name().into(),
+            members: base64_keys(&group.members),
+        }
+    }
+}
+
+impl FromIterator<PublicKey> for KeysResponse {
+    fn from_iter<I: IntoIterator<Item = PublicKey>>(keys: I) -> Self {
+        Self {
+            keys: keys
+                .into_iter()
+                .map(|key| KeyEntry {
+                    key: key.to_base64(),
+                })
+                .collect(),
+        }
+    }
 }

@@ -1,47 +1,41 @@
-//! Routes every app serves: Tessera's `/`, `/upcheck`, `/version*`, and Cloister's `/health`
-//! and `/metrics`.
+//! The routes every app serves: Tessera's `/`, `/upcheck` and `/version*`, and Cloister's
+//! `/health` and `/metrics`.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use cloister_protocol::{media, path, version, UPCHECK_BODY};
 use serde::Serialize;
 
-use super::media::{MediaType, TEXT_PLAIN};
-use super::q2t::json_response;
-use super::AppState;
+use super::media::MediaType;
+use super::{response, AppState};
 
-/// `/upcheck`'s body, exactly as Tessera's.
-pub const UPCHECK_BODY: &str = "I'm up!";
 /// The distribution version `/version` reports.
 pub const DISTRIBUTION_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The common routes.
+/// The routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { text("") }))
-        .route("/upcheck", get(|| async { text(UPCHECK_BODY) }))
-        .route("/version", get(|| async { text(DISTRIBUTION_VERSION) }))
+        .route(path::ROOT, get(|| async { text("") }))
+        .route(path::UPCHECK, get(|| async { text(UPCHECK_BODY) }))
+        .route(path::VERSION, get(|| async { text(DISTRIBUTION_VERSION) }))
         .route(
-            "/version/distribution",
+            path::VERSION_DISTRIBUTION,
             get(|| async { text(DISTRIBUTION_VERSION) }),
         )
-        .route("/version/api", get(api_versions))
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
+        .route(path::VERSION_API, get(api_versions))
+        .route(path::HEALTH, get(health))
+        .route(path::METRICS, get(metrics))
 }
 
 fn text(body: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, TEXT_PLAIN)], body).into_response()
+    response::text(StatusCode::OK, body)
 }
 
 async fn api_versions() -> Response {
-    json_response(
-        MediaType::Json,
-        StatusCode::OK,
-        &cloister_core::version::SUPPORTED,
-    )
+    response::json(MediaType::Json, StatusCode::OK, &version::SUPPORTED)
 }
 
 #[derive(Serialize)]
@@ -87,15 +81,12 @@ async fn health(State(state): State<AppState>) -> Response {
             version: DISTRIBUTION_VERSION,
         },
     };
-    json_response(MediaType::Json, status, &body)
+    response::json(MediaType::Json, status, &body)
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, media::OPENMETRICS)],
         state.metrics.render(),
     )
         .into_response()

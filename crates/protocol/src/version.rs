@@ -1,9 +1,5 @@
 //! API versions: the capability strings Tessera nodes advertise to each other in the
-//! `tesseraSupportedApiVersions` header and to GoQuorum from `/version/api`.
-
-/// The P2P header that carries a node's supported API versions (one value per version, or
-/// comma-separated values).
-pub const SUPPORTED_API_VERSIONS_HEADER: &str = "tesseraSupportedApiVersions";
+//! [`crate::header::SUPPORTED_API_VERSIONS`] header and to GoQuorum from `/version/api`.
 
 /// The base API every node speaks.
 pub const V1: &str = "v1";

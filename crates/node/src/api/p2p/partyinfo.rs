@@ -1,0 +1,90 @@
+//! Discovery on the P2P app: `GET /partyinfo` (this node's view, as JSON), `POST /partyinfo`
+//! (a peer's PartyInfo merged in) and `POST /partyinfo/validate` (proving this node holds a key).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use cloister_core::partyinfo::PartyInfo;
+use cloister_core::payload::PayloadCodec;
+
+use super::caller_versions;
+use crate::api::body::{KeyUrlEntry, PartyInfoResponse, UrlEntry};
+use crate::api::error::ApiError;
+use crate::api::media::MediaType;
+use crate::api::{response, AppState};
+use crate::discovery::{key_validation, Network};
+
+/// `GET /partyinfo`: this node's URL, the peers it knows and every key with its node.
+pub async fn get(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let peers = state.network.parties().await?;
+    let keys = state.network.known_keys().await?;
+    let body = PartyInfoResponse {
+        url: state.network.own_url().to_owned(),
+        peers: peers.into_iter().map(|url| UrlEntry { url }).collect(),
+        keys: keys
+            .into_iter()
+            .map(|(key, url)| KeyUrlEntry {
+                key: key.to_base64(),
+                url,
+            })
+            .collect(),
+    };
+    Ok(response::json(MediaType::Json, StatusCode::OK, &body))
+}
+
+/// `POST /partyinfo`: records the sender's keys (proven first when remote key validation is
+/// on) and the parties it knows.
+pub async fn post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let info = PartyInfo::decode(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    state.network.admit(&info)?;
+    let claimed = Network::claimed_keys(&info);
+    if !state.features.enable_remote_key_validation {
+        state
+            .network
+            .receive(&info, claimed, caller_versions(&headers))
+            .await?;
+        return Ok(response::octets(
+            StatusCode::OK,
+            state.network.reply_party_info().encode(),
+        ));
+    }
+    let enclave = state.transactions.enclave();
+    let proven =
+        key_validation::validated_keys(enclave, &state.peers, &info.url, claimed.clone()).await;
+    if proven.is_empty() && !claimed.is_empty() {
+        return Err(ApiError::KeysNotProven);
+    }
+    state
+        .network
+        .receive(&info, proven, caller_versions(&headers))
+        .await?;
+    Ok(response::empty(StatusCode::OK))
+}
+
+/// `POST /partyinfo/validate`: decrypts the LEGACY payload with its first recipient key and
+/// answers with the plaintext if it is a UUID, proving this node holds the key.
+pub async fn validate(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let payload = PayloadCodec::Legacy
+        .decode(&body)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let key = payload
+        .recipient_keys
+        .first()
+        .copied()
+        .ok_or_else(|| ApiError::bad_request("payload has no recipient key"))?;
+    let plaintext = state
+        .transactions
+        .enclave()
+        .unencrypt_transaction(&payload, &key)
+        .map_err(ApiError::ChallengeUndecryptable)?;
+    let uuid = String::from_utf8(plaintext)
+        .ok()
+        .filter(|t| uuid::Uuid::parse_str(t).is_ok())
+        .ok_or(ApiError::NotAChallenge)?;
+    Ok(response::text(StatusCode::OK, uuid))
+}
