@@ -2,6 +2,33 @@
 //! `autoCreateTables`, and Cloister's own tables. Tessera's table DDL differs per dialect and
 //! stays in each backend.
 
+/// The name of every table the store uses, spelled once: error labels, schema checks and lists
+/// name tables through these. SQL statements keep the names in their own text, so that each is
+/// one `&'static str`, prepared and cached by that text, with no formatting per call.
+pub(crate) mod table {
+    /// Tessera's stored transactions ([`crate::TransactionRow`]).
+    pub(crate) const TRANSACTION: &str = "ENCRYPTED_TRANSACTION";
+    /// Tessera's raw transactions, stored before they are sent ([`crate::RawTransactionRow`]).
+    pub(crate) const RAW_TRANSACTION: &str = "ENCRYPTED_RAW_TRANSACTION";
+    /// Tessera's privacy groups ([`crate::PrivacyGroupRow`]).
+    pub(crate) const PRIVACY_GROUP: &str = "PRIVACY_GROUP";
+    /// Tessera's staging rows ([`crate::StagedTransaction`]).
+    pub(crate) const STAGED_TRANSACTION: &str = "ST_TRANSACTION";
+    /// The hashes each staging row affects, pointing at it by `TXN_ID`.
+    pub(crate) const AFFECTED_TRANSACTION: &str = "ST_AFFECTED_TRANSACTION";
+    /// Cloister's configured parties (discovery).
+    pub(crate) const PARTY: &str = "CLOISTER_PARTY";
+    /// Cloister's known peers (discovery, [`crate::PeerRow`]).
+    pub(crate) const PEER: &str = "CLOISTER_PEER";
+    /// Which peer announced which public key (discovery, [`crate::PeerKeyRow`]).
+    pub(crate) const PEER_KEY: &str = "CLOISTER_PEER_KEY";
+    /// First outcomes of keyed writes ([`crate::IdempotencyRow`]).
+    pub(crate) const IDEMPOTENCY: &str = "CLOISTER_IDEMPOTENCY";
+    /// Not a table: what [`crate::StoreError::Corrupt`] names when the damage or the failed
+    /// statement belongs to no one table.
+    pub(crate) const DATABASE: &str = "database";
+}
+
 /// Indexes: Tessera's two (`ST_TRANSACTION_VALSTG` from the DDL, `PRIVACY_GROUP_LOOKUPID`
 /// from the entity), `ST_TRANSACTION_HASH` (in Tessera's entity annotation only) and one of
 /// ours on the affected rows' foreign key. The last two keep the staging pass from being
@@ -31,10 +58,10 @@ CREATE INDEX IF NOT EXISTS CLOISTER_IDEMPOTENCY_TIMESTAMP ON CLOISTER_IDEMPOTENC
 
 /// The names of Cloister's own tables.
 pub(crate) const CLOISTER_TABLES: &[&str] = &[
-    "CLOISTER_PARTY",
-    "CLOISTER_PEER",
-    "CLOISTER_PEER_KEY",
-    "CLOISTER_IDEMPOTENCY",
+    table::PARTY,
+    table::PEER,
+    table::PEER_KEY,
+    table::IDEMPOTENCY,
 ];
 
 /// How `CLOISTER_PEER.VERSIONS` joins a peer's versions (version names never contain it).
@@ -57,11 +84,11 @@ pub(crate) fn split_versions(column: &str) -> Vec<String> {
 /// Every table and the columns the store reads or writes.
 pub(crate) const REQUIRED: &[(&str, &[&str])] = &[
     (
-        "ENCRYPTED_TRANSACTION",
+        table::TRANSACTION,
         &["HASH", "ENCODED_PAYLOAD", "PAYLOAD_CODEC", "TIMESTAMP"],
     ),
     (
-        "ENCRYPTED_RAW_TRANSACTION",
+        table::RAW_TRANSACTION,
         &[
             "HASH",
             "ENCRYPTED_PAYLOAD",
@@ -71,9 +98,12 @@ pub(crate) const REQUIRED: &[(&str, &[&str])] = &[
             "TIMESTAMP",
         ],
     ),
-    ("PRIVACY_GROUP", &["ID", "LOOKUP_ID", "DATA", "TIMESTAMP"]),
     (
-        "ST_TRANSACTION",
+        table::PRIVACY_GROUP,
+        &["ID", "LOOKUP_ID", "DATA", "TIMESTAMP"],
+    ),
+    (
+        table::STAGED_TRANSACTION,
         &[
             "ID",
             "HASH",
@@ -85,14 +115,14 @@ pub(crate) const REQUIRED: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "ST_AFFECTED_TRANSACTION",
+        table::AFFECTED_TRANSACTION,
         &["ID", "AFFECTED_HASH", "TXN_ID"],
     ),
-    ("CLOISTER_PARTY", &["URL"]),
-    ("CLOISTER_PEER", &["URL", "VERSIONS", "TIMESTAMP"]),
-    ("CLOISTER_PEER_KEY", &["PUBLIC_KEY", "URL"]),
+    (table::PARTY, &["URL"]),
+    (table::PEER, &["URL", "VERSIONS", "TIMESTAMP"]),
+    (table::PEER_KEY, &["PUBLIC_KEY", "URL"]),
     (
-        "CLOISTER_IDEMPOTENCY",
+        table::IDEMPOTENCY,
         &["IDEMPOTENCY_KEY", "FINGERPRINT", "HASH", "TIMESTAMP"],
     ),
 ];

@@ -7,24 +7,22 @@ use tokio_postgres::Row;
 use super::error::corrupt;
 use super::{bad, rows, PostgresStore};
 use crate::rows::{PeerKeyRow, PeerRow};
-use crate::schema::{join_versions, split_versions};
+use crate::schema::{join_versions, split_versions, table};
 use crate::StoreError;
-
-const PEER: &str = "CLOISTER_PEER";
-const PEER_KEY: &str = "CLOISTER_PEER_KEY";
 
 fn peer_row(row: &Row) -> Result<PeerRow, StoreError> {
     Ok(PeerRow {
-        url: row.try_get(0).map_err(corrupt(PEER))?,
-        versions: split_versions(row.try_get(1).map_err(corrupt(PEER))?),
+        url: row.try_get(0).map_err(corrupt(table::PEER))?,
+        versions: split_versions(row.try_get(1).map_err(corrupt(table::PEER))?),
     })
 }
 
 fn peer_key_row(row: &Row) -> Result<PeerKeyRow, StoreError> {
-    let key: &[u8] = row.try_get(0).map_err(corrupt(PEER_KEY))?;
+    let key: &[u8] = row.try_get(0).map_err(corrupt(table::PEER_KEY))?;
     Ok(PeerKeyRow {
-        key: PublicKey::from_slice(key, "PUBLIC_KEY").map_err(|e| bad(PEER_KEY, &e.to_string()))?,
-        url: row.try_get(1).map_err(corrupt(PEER_KEY))?,
+        key: PublicKey::from_slice(key, "PUBLIC_KEY")
+            .map_err(|e| bad(table::PEER_KEY, &e.to_string()))?,
+        url: row.try_get(1).map_err(corrupt(table::PEER_KEY))?,
     })
 }
 
@@ -52,7 +50,7 @@ pub(super) async fn list_parties(store: &PostgresStore) -> Result<Vec<String>, S
         .await?;
     found
         .iter()
-        .map(|r| r.try_get(0).map_err(corrupt("CLOISTER_PARTY")))
+        .map(|r| r.try_get(0).map_err(corrupt(table::PARTY)))
         .collect()
 }
 

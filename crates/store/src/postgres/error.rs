@@ -4,6 +4,7 @@
 
 use tokio_postgres::error::SqlState;
 
+use crate::schema::table::DATABASE;
 use crate::StoreError;
 
 /// Whether `error` means the connection must be discarded instead of going back to the pool:
@@ -66,7 +67,7 @@ pub(super) fn from_pg(error: &tokio_postgres::Error) -> StoreError {
     }
     if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED {
         return StoreError::Corrupt {
-            table: "database",
+            table: DATABASE,
             reason: text,
         };
     }

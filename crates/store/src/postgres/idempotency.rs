@@ -7,19 +7,21 @@ use tokio_postgres::Row;
 use super::error::corrupt;
 use super::{tx_row, PostgresStore, INSERT_ATTEMPTS, SELECT_TX};
 use crate::rows::{IdempotencyRow, InsertOutcome, OnceOutcome, TransactionRow};
+use crate::schema::table;
 use crate::StoreError;
-
-const TABLE: &str = "CLOISTER_IDEMPOTENCY";
 const SELECT: &str =
     "SELECT IDEMPOTENCY_KEY, FINGERPRINT, HASH, TIMESTAMP FROM CLOISTER_IDEMPOTENCY \
                       WHERE IDEMPOTENCY_KEY = $1";
 
 fn record_row(row: &Row) -> Result<IdempotencyRow, StoreError> {
     Ok(IdempotencyRow {
-        key: row.try_get(0).map_err(corrupt(TABLE))?,
-        fingerprint: row.try_get(1).map_err(corrupt(TABLE))?,
-        hash: TxHash::new(row.try_get::<_, Vec<u8>>(2).map_err(corrupt(TABLE))?),
-        timestamp: row.try_get(3).map_err(corrupt(TABLE))?,
+        key: row.try_get(0).map_err(corrupt(table::IDEMPOTENCY))?,
+        fingerprint: row.try_get(1).map_err(corrupt(table::IDEMPOTENCY))?,
+        hash: TxHash::new(
+            row.try_get::<_, Vec<u8>>(2)
+                .map_err(corrupt(table::IDEMPOTENCY))?,
+        ),
+        timestamp: row.try_get(3).map_err(corrupt(table::IDEMPOTENCY))?,
     })
 }
 
@@ -70,8 +72,8 @@ pub(super) async fn insert_once(
             .await?;
         let count = |i| counts.first().map(|r| r.try_get::<_, i64>(i)).transpose();
         let (recorded, stored) = (
-            count(0).map_err(corrupt(TABLE))?.unwrap_or(0),
-            count(1).map_err(corrupt(TABLE))?.unwrap_or(0),
+            count(0).map_err(corrupt(table::IDEMPOTENCY))?.unwrap_or(0),
+            count(1).map_err(corrupt(table::IDEMPOTENCY))?.unwrap_or(0),
         );
         if recorded == 0 {
             let found = session.query(SELECT, &[&record.key]).await?;

@@ -39,6 +39,7 @@ use crate::rows::{
     IdempotencyRow, InsertOutcome, NewStagedTransaction, OnceOutcome, PeerKeyRow, PeerRow,
     PrivacyGroupRow, RawTransactionRow, StagedTransaction, StagingCounts, TransactionRow,
 };
+use crate::schema::table;
 use crate::{Store, StoreError, StoreHealth};
 
 /// A [`Store`] over a PostgreSQL database, possibly behind several hosts.
@@ -124,11 +125,6 @@ impl PostgresStore {
     }
 }
 
-const ET: &str = "ENCRYPTED_TRANSACTION";
-const ERT: &str = "ENCRYPTED_RAW_TRANSACTION";
-const PG: &str = "PRIVACY_GROUP";
-const ST: &str = "ST_TRANSACTION";
-
 const INSERT_TX: &str =
     "INSERT INTO ENCRYPTED_TRANSACTION (HASH, ENCODED_PAYLOAD, PAYLOAD_CODEC, TIMESTAMP) \
                          VALUES ($1, $2, $3, $4::BIGINT) ON CONFLICT (HASH) DO NOTHING";
@@ -159,54 +155,67 @@ fn timestamp(row: &Row, index: usize, table: &'static str) -> Result<i64, StoreE
 
 fn tx_row(row: &Row) -> Result<TransactionRow, StoreError> {
     Ok(TransactionRow {
-        hash: TxHash::new(row.try_get::<_, Vec<u8>>(0).map_err(corrupt(ET))?),
-        encoded_payload: row.try_get(1).map_err(corrupt(ET))?,
-        codec: codec(row, 2, ET)?,
-        timestamp: timestamp(row, 3, ET)?,
+        hash: TxHash::new(
+            row.try_get::<_, Vec<u8>>(0)
+                .map_err(corrupt(table::TRANSACTION))?,
+        ),
+        encoded_payload: row.try_get(1).map_err(corrupt(table::TRANSACTION))?,
+        codec: codec(row, 2, table::TRANSACTION)?,
+        timestamp: timestamp(row, 3, table::TRANSACTION)?,
     })
 }
 
 fn raw_row(row: &Row) -> Result<RawTransactionRow, StoreError> {
-    let get = |i| row.try_get::<_, Vec<u8>>(i).map_err(corrupt(ERT));
+    let get = |i| {
+        row.try_get::<_, Vec<u8>>(i)
+            .map_err(corrupt(table::RAW_TRANSACTION))
+    };
     Ok(RawTransactionRow {
         hash: TxHash::new(get(0)?),
         encrypted_payload: get(1)?,
         encrypted_key: get(2)?,
         nonce: get(3)?,
         sender: get(4)?,
-        timestamp: timestamp(row, 5, ERT)?,
+        timestamp: timestamp(row, 5, table::RAW_TRANSACTION)?,
     })
 }
 
 fn group_row(row: &Row) -> Result<PrivacyGroupRow, StoreError> {
-    let get = |i| row.try_get::<_, Vec<u8>>(i).map_err(corrupt(PG));
+    let get = |i| {
+        row.try_get::<_, Vec<u8>>(i)
+            .map_err(corrupt(table::PRIVACY_GROUP))
+    };
     Ok(PrivacyGroupRow {
         id: get(0)?,
         lookup_id: get(1)?,
         data: get(2)?,
-        timestamp: timestamp(row, 3, PG)?,
+        timestamp: timestamp(row, 3, table::PRIVACY_GROUP)?,
     })
 }
 
 fn staged_row(row: &Row) -> Result<StagedTransaction, StoreError> {
-    let hash: String = row.try_get(1).map_err(corrupt(ST))?;
-    let hash = b64::decode(&hash).map_err(|_| bad(ST, "HASH is not base64"))?;
-    let privacy_mode = match row.try_get::<_, Option<i64>>(4).map_err(corrupt(ST))? {
+    let hash: String = row.try_get(1).map_err(corrupt(table::STAGED_TRANSACTION))?;
+    let hash =
+        b64::decode(&hash).map_err(|_| bad(table::STAGED_TRANSACTION, "HASH is not base64"))?;
+    let privacy_mode = match row
+        .try_get::<_, Option<i64>>(4)
+        .map_err(corrupt(table::STAGED_TRANSACTION))?
+    {
         None => PrivacyMode::StandardPrivate,
         Some(flag @ 0..=3) => PrivacyMode::from_flag(flag.unsigned_abs()),
-        Some(_) => return Err(bad(ST, "PRIVACY_MODE is not 0-3")),
+        Some(_) => return Err(bad(table::STAGED_TRANSACTION, "PRIVACY_MODE is not 0-3")),
     };
     Ok(StagedTransaction {
-        id: row.try_get(0).map_err(corrupt(ST))?,
+        id: row.try_get(0).map_err(corrupt(table::STAGED_TRANSACTION))?,
         hash: TxHash::new(hash),
         payload: row
             .try_get::<_, Option<Vec<u8>>>(2)
-            .map_err(corrupt(ST))?
-            .ok_or_else(|| bad(ST, "PAYLOAD is NULL"))?,
-        codec: codec(row, 3, ST)?,
+            .map_err(corrupt(table::STAGED_TRANSACTION))?
+            .ok_or_else(|| bad(table::STAGED_TRANSACTION, "PAYLOAD is NULL"))?,
+        codec: codec(row, 3, table::STAGED_TRANSACTION)?,
         privacy_mode,
-        timestamp: timestamp(row, 5, ST)?,
-        validation_stage: row.try_get(6).map_err(corrupt(ST))?,
+        timestamp: timestamp(row, 5, table::STAGED_TRANSACTION)?,
+        validation_stage: row.try_get(6).map_err(corrupt(table::STAGED_TRANSACTION))?,
     })
 }
 
@@ -223,7 +232,7 @@ fn count(row: Option<&Row>, index: usize) -> Result<u64, StoreError> {
     let n: i64 = row
         .ok_or_else(|| StoreError::Backend("COUNT returned no row".into()))?
         .try_get(index)
-        .map_err(corrupt("database"))?;
+        .map_err(corrupt(table::DATABASE))?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
@@ -459,8 +468,10 @@ impl Store for PostgresStore {
         let ids = ids
             .first()
             .ok_or_else(|| StoreError::Backend("MAX(ID) returned no row".into()))?;
-        let id: i64 = ids.try_get(0).map_err(corrupt(ST))?;
-        let first_affected: i64 = ids.try_get(1).map_err(corrupt("ST_AFFECTED_TRANSACTION"))?;
+        let id: i64 = ids.try_get(0).map_err(corrupt(table::STAGED_TRANSACTION))?;
+        let first_affected: i64 = ids
+            .try_get(1)
+            .map_err(corrupt(table::AFFECTED_TRANSACTION))?;
         session
             .execute(
                 "INSERT INTO ST_TRANSACTION (ID, HASH, PAYLOAD, PAYLOAD_CODEC, PRIVACY_MODE, TIMESTAMP, VALIDATION_STAGE) \
@@ -604,7 +615,7 @@ impl Store for PostgresStore {
                 .first()
                 .ok_or_else(|| StoreError::Backend("pg_is_in_recovery() returned no row".into()))?
                 .try_get(0)
-                .map_err(corrupt("database"))?;
+                .map_err(corrupt(table::DATABASE))?;
             if !in_recovery {
                 // Assigning a transaction id makes the commit write WAL, so it waits for the
                 // synchronous standby like any write: a primary that cannot commit (standby

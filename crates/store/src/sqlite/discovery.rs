@@ -7,11 +7,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::error::{from_sqlite, in_table};
 use super::{bad, execute};
 use crate::rows::{PeerKeyRow, PeerRow};
-use crate::schema::{join_versions, split_versions};
+use crate::schema::{join_versions, split_versions, table};
 use crate::StoreError;
-
-const PEER: &str = "CLOISTER_PEER";
-const PEER_KEY: &str = "CLOISTER_PEER_KEY";
 
 fn peer_row(row: &Row<'_>) -> rusqlite::Result<PeerRow> {
     Ok(PeerRow {
@@ -87,7 +84,7 @@ pub(super) fn forget_peer(conn: &Connection, url: &str) -> Result<(), StoreError
 pub(super) fn list_peers(conn: &Connection) -> Result<Vec<PeerRow>, StoreError> {
     conn.prepare_cached("SELECT URL, VERSIONS FROM CLOISTER_PEER ORDER BY URL")
         .and_then(|mut s| s.query_map([], peer_row)?.collect())
-        .map_err(in_table(PEER))
+        .map_err(in_table(table::PEER))
 }
 
 pub(super) fn peer_for_key(
@@ -102,11 +99,11 @@ pub(super) fn peer_for_key(
         s.query_row([key.as_bytes().as_slice()], peer_row)
             .optional()
     })
-    .map_err(in_table(PEER))
+    .map_err(in_table(table::PEER))
 }
 
 pub(super) fn list_peer_keys(conn: &Connection) -> Result<Vec<PeerKeyRow>, StoreError> {
     conn.prepare_cached("SELECT PUBLIC_KEY, URL FROM CLOISTER_PEER_KEY ORDER BY PUBLIC_KEY")
         .and_then(|mut s| s.query_map([], peer_key_row)?.collect())
-        .map_err(in_table(PEER_KEY))
+        .map_err(in_table(table::PEER_KEY))
 }

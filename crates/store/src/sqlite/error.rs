@@ -3,11 +3,12 @@
 
 use rusqlite::ErrorCode;
 
+use crate::schema::table::DATABASE;
 use crate::StoreError;
 
 /// Maps an error from a statement that does not read a particular table's rows.
 pub(super) fn from_sqlite(error: rusqlite::Error) -> StoreError {
-    in_table("database")(error)
+    in_table(DATABASE)(error)
 }
 
 /// Maps an error from reading rows of `table`: a value of the wrong type is a corrupt row of
@@ -28,7 +29,7 @@ pub(super) fn in_table(table: &'static str) -> impl Fn(rusqlite::Error) -> Store
                 | ErrorCode::NoLargeFileSupport
                 | ErrorCode::OperationInterrupted => StoreError::Unavailable(text),
                 ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => StoreError::Corrupt {
-                    table: "database",
+                    table: DATABASE,
                     reason: text,
                 },
                 _ if text.contains("no such table") || text.contains("no such column") => {

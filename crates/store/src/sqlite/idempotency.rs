@@ -6,9 +6,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::error::in_table;
 use super::{execute, insert_tx};
 use crate::rows::{IdempotencyRow, OnceOutcome, TransactionRow};
+use crate::schema::table;
 use crate::StoreError;
-
-const TABLE: &str = "CLOISTER_IDEMPOTENCY";
 
 fn record_row(row: &Row<'_>) -> rusqlite::Result<IdempotencyRow> {
     Ok(IdempotencyRow {
@@ -25,7 +24,7 @@ pub(super) fn get(conn: &Connection, key: &str) -> Result<Option<IdempotencyRow>
          WHERE IDEMPOTENCY_KEY = ?1",
     )
     .and_then(|mut s| s.query_row([key], record_row).optional())
-    .map_err(in_table(TABLE))
+    .map_err(in_table(table::IDEMPOTENCY))
 }
 
 /// Runs inside the writer's transaction, so the record and the row commit together.

@@ -33,6 +33,7 @@ use crate::rows::{
     IdempotencyRow, InsertOutcome, NewStagedTransaction, OnceOutcome, PeerKeyRow, PeerRow,
     PrivacyGroupRow, RawTransactionRow, StagedTransaction, StagingCounts, TransactionRow,
 };
+use crate::schema::table;
 use crate::{Store, StoreError, StoreHealth};
 
 /// How to open a SQLite store.
@@ -177,11 +178,6 @@ fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection, StoreErro
     Ok(conn)
 }
 
-const ET: &str = "ENCRYPTED_TRANSACTION";
-const ERT: &str = "ENCRYPTED_RAW_TRANSACTION";
-const PG: &str = "PRIVACY_GROUP";
-const ST: &str = "ST_TRANSACTION";
-
 const SELECT_TX: &str =
     "SELECT HASH, ENCODED_PAYLOAD, PAYLOAD_CODEC, TIMESTAMP FROM ENCRYPTED_TRANSACTION";
 const SELECT_RAW: &str = "SELECT HASH, ENCRYPTED_PAYLOAD, ENCRYPTED_KEY, NONCE, SENDER, TIMESTAMP FROM ENCRYPTED_RAW_TRANSACTION";
@@ -269,13 +265,13 @@ fn count(n: i64) -> u64 {
 fn get_tx(conn: &Connection, hash: &[u8]) -> Result<Option<TransactionRow>, StoreError> {
     conn.prepare_cached(&format!("{SELECT_TX} WHERE HASH = ?1"))
         .and_then(|mut s| s.query_row([hash], tx_row).optional())
-        .map_err(in_table(ET))
+        .map_err(in_table(table::TRANSACTION))
 }
 
 fn get_raw(conn: &Connection, hash: &[u8]) -> Result<Option<RawTransactionRow>, StoreError> {
     conn.prepare_cached(&format!("{SELECT_RAW} WHERE HASH = ?1"))
         .and_then(|mut s| s.query_row([hash], raw_row).optional())
-        .map_err(in_table(ERT))
+        .map_err(in_table(table::RAW_TRANSACTION))
 }
 
 /// Inserts `row` unless its hash is stored; returns the stored row then.
@@ -383,7 +379,7 @@ impl Store for SqliteStore {
                     s.query_map([clamp(limit), clamp(offset)], tx_row)?
                         .collect::<Result<Vec<_>, _>>()
                 })
-                .map_err(in_table(ET))
+                .map_err(in_table(table::TRANSACTION))
             })
             .await
     }
@@ -475,7 +471,7 @@ impl Store for SqliteStore {
             .read(move |conn| {
                 conn.prepare_cached(&format!("{SELECT_GROUP} WHERE ID = ?1"))
                     .and_then(|mut s| s.query_row([id], group_row).optional())
-                    .map_err(in_table(PG))
+                    .map_err(in_table(table::PRIVACY_GROUP))
             })
             .await
     }
@@ -492,7 +488,7 @@ impl Store for SqliteStore {
                         s.query_map([lookup_id], group_row)?
                             .collect::<Result<Vec<_>, _>>()
                     })
-                    .map_err(in_table(PG))
+                    .map_err(in_table(table::PRIVACY_GROUP))
             })
             .await
     }
@@ -502,7 +498,7 @@ impl Store for SqliteStore {
             .read(|conn| {
                 conn.prepare_cached(&format!("{SELECT_GROUP} ORDER BY ID"))
                     .and_then(|mut s| s.query_map([], group_row)?.collect::<Result<Vec<_>, _>>())
-                    .map_err(in_table(PG))
+                    .map_err(in_table(table::PRIVACY_GROUP))
             })
             .await
     }
@@ -521,20 +517,20 @@ impl Store for SqliteStore {
                 }
                 // Ids come from the table itself: the writer holds SQLite's write lock, so no
                 // other process can take the same one in between.
-                let next_id = |table: &str| {
-                    conn.query_row(&format!("SELECT COALESCE(MAX(ID), 0) + 1 FROM {table}"), [], |r| {
+                let next_id = |name: &str| {
+                    conn.query_row(&format!("SELECT COALESCE(MAX(ID), 0) + 1 FROM {name}"), [], |r| {
                         r.get::<_, i64>(0)
                     })
                     .map_err(from_sqlite)
                 };
-                let id = next_id(ST)?;
+                let id = next_id(table::STAGED_TRANSACTION)?;
                 execute(
                     conn,
                     "INSERT INTO ST_TRANSACTION (ID, HASH, PAYLOAD, PAYLOAD_CODEC, PRIVACY_MODE, TIMESTAMP, VALIDATION_STAGE) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)",
                     params![id, hash, tx.payload, tx.codec.name(), tx.privacy_mode.flag(), tx.timestamp],
                 )?;
-                let first = next_id("ST_AFFECTED_TRANSACTION")?;
+                let first = next_id(table::AFFECTED_TRANSACTION)?;
                 for (affected_id, affected) in (first..).zip(&tx.affected) {
                     execute(
                         conn,
@@ -565,7 +561,7 @@ impl Store for SqliteStore {
                         s.query_map([], |r| r.get::<_, i64>(0))?
                             .collect::<Result<Vec<_>, _>>()
                     })
-                    .map_err(in_table(ST))?;
+                    .map_err(in_table(table::STAGED_TRANSACTION))?;
                 for id in &ready {
                     execute(
                         conn,
@@ -612,7 +608,7 @@ impl Store for SqliteStore {
                     s.query_map([clamp(limit), clamp(offset)], staged_row)?
                         .collect::<Result<Vec<_>, _>>()
                 })
-                .map_err(in_table(ST))
+                .map_err(in_table(table::STAGED_TRANSACTION))
             })
             .await
     }

@@ -4,7 +4,7 @@
 //! Tessera's, so a database created by Tessera can be adopted and one created here can be
 //! handed back. `IF NOT EXISTS` everywhere: several replicas may start at once on one file.
 
-use crate::schema::{cloister_tables, INDEXES, REQUIRED};
+use crate::schema::{cloister_tables, table, INDEXES, REQUIRED};
 use rusqlite::Connection;
 
 use super::error::from_sqlite;
@@ -23,10 +23,10 @@ CREATE TABLE IF NOT EXISTS ST_AFFECTED_TRANSACTION (ID NUMBER(19) NOT NULL PRIMA
 /// older databases. With `autoCreateTables` a database from before them is brought forward the
 /// same way, nullable, so old rows keep their NULLs (read as LEGACY and 0).
 const MIGRATED: &[(&str, &str, &str)] = &[
-    ("ENCRYPTED_TRANSACTION", "PAYLOAD_CODEC", "VARCHAR(50)"),
-    ("ST_TRANSACTION", "PAYLOAD_CODEC", "VARCHAR(50)"),
-    ("ENCRYPTED_TRANSACTION", "TIMESTAMP", "NUMBER(19)"),
-    ("ENCRYPTED_RAW_TRANSACTION", "TIMESTAMP", "NUMBER(19)"),
+    (table::TRANSACTION, "PAYLOAD_CODEC", "VARCHAR(50)"),
+    (table::STAGED_TRANSACTION, "PAYLOAD_CODEC", "VARCHAR(50)"),
+    (table::TRANSACTION, "TIMESTAMP", "NUMBER(19)"),
+    (table::RAW_TRANSACTION, "TIMESTAMP", "NUMBER(19)"),
 ];
 
 /// Creates what is missing (Tessera's tables when `auto_create`, Cloister's always), then checks
