@@ -5,10 +5,11 @@ use cloister_core::digest::TxHash;
 use tokio_postgres::Row;
 
 use super::error::corrupt;
-use super::{tx_row, PostgresStore, INSERT_ATTEMPTS, SELECT_TX};
+use super::{transactions, PostgresStore, INSERT_ATTEMPTS};
 use crate::rows::{IdempotencyRow, InsertOutcome, OnceOutcome, TransactionRow};
 use crate::schema::table;
 use crate::StoreError;
+
 const SELECT: &str =
     "SELECT IDEMPOTENCY_KEY, FINGERPRINT, HASH, TIMESTAMP FROM CLOISTER_IDEMPOTENCY \
                       WHERE IDEMPOTENCY_KEY = $1";
@@ -87,13 +88,13 @@ pub(super) async fn insert_once(
         }
         let found = session
             .query(
-                &format!("{SELECT_TX} WHERE HASH = $1"),
+                &format!("{} WHERE HASH = $1", transactions::SELECT),
                 &[&row.hash.as_bytes()],
             )
             .await?;
         if let Some(existing) = found.first() {
             return Ok(OnceOutcome::Recorded(InsertOutcome::AlreadyPresent(
-                tx_row(existing)?,
+                transactions::tx_row(existing)?,
             )));
         }
         // The conflicting row vanished: our record names nothing; take it back and go again.

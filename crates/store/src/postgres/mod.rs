@@ -16,17 +16,20 @@ mod discovery;
 mod error;
 mod idempotency;
 mod options;
+mod privacy_groups;
+mod raw_transactions;
 mod schema;
 mod session;
+mod staging;
+mod transactions;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cloister_core::b64;
 use cloister_core::config::TargetServer;
 use cloister_core::digest::TxHash;
 use cloister_core::keys::PublicKey;
-use cloister_core::payload::{PayloadCodec, PrivacyMode};
+use cloister_core::payload::PayloadCodec;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::Row;
 
@@ -125,14 +128,6 @@ impl PostgresStore {
     }
 }
 
-const INSERT_TX: &str =
-    "INSERT INTO ENCRYPTED_TRANSACTION (HASH, ENCODED_PAYLOAD, PAYLOAD_CODEC, TIMESTAMP) \
-                         VALUES ($1, $2, $3, $4::BIGINT) ON CONFLICT (HASH) DO NOTHING";
-const SELECT_TX: &str =
-    "SELECT HASH, ENCODED_PAYLOAD, PAYLOAD_CODEC, TIMESTAMP::BIGINT FROM ENCRYPTED_TRANSACTION";
-const SELECT_RAW: &str = "SELECT HASH, ENCRYPTED_PAYLOAD, ENCRYPTED_KEY, NONCE, SENDER, TIMESTAMP::BIGINT FROM ENCRYPTED_RAW_TRANSACTION";
-const SELECT_GROUP: &str = "SELECT ID, LOOKUP_ID, DATA, TIMESTAMP::BIGINT FROM PRIVACY_GROUP";
-
 fn bad(table: &'static str, reason: &str) -> StoreError {
     StoreError::Corrupt {
         table,
@@ -151,72 +146,6 @@ fn timestamp(row: &Row, index: usize, table: &'static str) -> Result<i64, StoreE
         .try_get::<_, Option<i64>>(index)
         .map_err(corrupt(table))?
         .unwrap_or(0))
-}
-
-fn tx_row(row: &Row) -> Result<TransactionRow, StoreError> {
-    Ok(TransactionRow {
-        hash: TxHash::new(
-            row.try_get::<_, Vec<u8>>(0)
-                .map_err(corrupt(table::TRANSACTION))?,
-        ),
-        encoded_payload: row.try_get(1).map_err(corrupt(table::TRANSACTION))?,
-        codec: codec(row, 2, table::TRANSACTION)?,
-        timestamp: timestamp(row, 3, table::TRANSACTION)?,
-    })
-}
-
-fn raw_row(row: &Row) -> Result<RawTransactionRow, StoreError> {
-    let get = |i| {
-        row.try_get::<_, Vec<u8>>(i)
-            .map_err(corrupt(table::RAW_TRANSACTION))
-    };
-    Ok(RawTransactionRow {
-        hash: TxHash::new(get(0)?),
-        encrypted_payload: get(1)?,
-        encrypted_key: get(2)?,
-        nonce: get(3)?,
-        sender: get(4)?,
-        timestamp: timestamp(row, 5, table::RAW_TRANSACTION)?,
-    })
-}
-
-fn group_row(row: &Row) -> Result<PrivacyGroupRow, StoreError> {
-    let get = |i| {
-        row.try_get::<_, Vec<u8>>(i)
-            .map_err(corrupt(table::PRIVACY_GROUP))
-    };
-    Ok(PrivacyGroupRow {
-        id: get(0)?,
-        lookup_id: get(1)?,
-        data: get(2)?,
-        timestamp: timestamp(row, 3, table::PRIVACY_GROUP)?,
-    })
-}
-
-fn staged_row(row: &Row) -> Result<StagedTransaction, StoreError> {
-    let hash: String = row.try_get(1).map_err(corrupt(table::STAGED_TRANSACTION))?;
-    let hash =
-        b64::decode(&hash).map_err(|_| bad(table::STAGED_TRANSACTION, "HASH is not base64"))?;
-    let privacy_mode = match row
-        .try_get::<_, Option<i64>>(4)
-        .map_err(corrupt(table::STAGED_TRANSACTION))?
-    {
-        None => PrivacyMode::StandardPrivate,
-        Some(flag @ 0..=3) => PrivacyMode::from_flag(flag.unsigned_abs()),
-        Some(_) => return Err(bad(table::STAGED_TRANSACTION, "PRIVACY_MODE is not 0-3")),
-    };
-    Ok(StagedTransaction {
-        id: row.try_get(0).map_err(corrupt(table::STAGED_TRANSACTION))?,
-        hash: TxHash::new(hash),
-        payload: row
-            .try_get::<_, Option<Vec<u8>>>(2)
-            .map_err(corrupt(table::STAGED_TRANSACTION))?
-            .ok_or_else(|| bad(table::STAGED_TRANSACTION, "PAYLOAD is NULL"))?,
-        codec: codec(row, 3, table::STAGED_TRANSACTION)?,
-        privacy_mode,
-        timestamp: timestamp(row, 5, table::STAGED_TRANSACTION)?,
-        validation_stage: row.try_get(6).map_err(corrupt(table::STAGED_TRANSACTION))?,
-    })
 }
 
 fn rows<T>(rows: &[Row], decode: fn(&Row) -> Result<T, StoreError>) -> Result<Vec<T>, StoreError> {
@@ -277,19 +206,7 @@ impl Store for PostgresStore {
         &self,
         row: &TransactionRow,
     ) -> Result<InsertOutcome<TransactionRow>, StoreError> {
-        self.insert_if_absent(
-            INSERT_TX,
-            &[
-                &row.hash.as_bytes(),
-                &row.encoded_payload,
-                &row.codec.name(),
-                &row.timestamp,
-            ],
-            SELECT_TX,
-            &row.hash,
-            tx_row,
-        )
-        .await
+        transactions::insert(self, row).await
     }
 
     async fn replace_transaction(
@@ -299,36 +216,15 @@ impl Store for PostgresStore {
         new_payload: &[u8],
         new_codec: PayloadCodec,
     ) -> Result<bool, StoreError> {
-        let changed = self
-            .execute(
-                "UPDATE ENCRYPTED_TRANSACTION SET ENCODED_PAYLOAD = $1, PAYLOAD_CODEC = $2 \
-                 WHERE HASH = $3 AND ENCODED_PAYLOAD = $4",
-                &[
-                    &new_payload,
-                    &new_codec.name(),
-                    &hash.as_bytes(),
-                    &expected_payload,
-                ],
-            )
-            .await?;
-        Ok(changed == 1)
+        transactions::replace(self, hash, expected_payload, new_payload, new_codec).await
     }
 
     async fn get_transaction(&self, hash: &TxHash) -> Result<Option<TransactionRow>, StoreError> {
-        let found = self
-            .query(&format!("{SELECT_TX} WHERE HASH = $1"), &[&hash.as_bytes()])
-            .await?;
-        found.first().map(tx_row).transpose()
+        transactions::get(self, hash).await
     }
 
     async fn delete_transaction(&self, hash: &TxHash) -> Result<bool, StoreError> {
-        let deleted = self
-            .execute(
-                "DELETE FROM ENCRYPTED_TRANSACTION WHERE HASH = $1",
-                &[&hash.as_bytes()],
-            )
-            .await?;
-        Ok(deleted == 1)
+        transactions::delete(self, hash).await
     }
 
     async fn list_transactions(
@@ -336,197 +232,60 @@ impl Store for PostgresStore {
         offset: u64,
         limit: u64,
     ) -> Result<Vec<TransactionRow>, StoreError> {
-        // NULL timestamps first, as SQLite sorts them (and as they read: 0); BYTEA compares
-        // bytewise.
-        let found = self
-            .query(
-                &format!("{SELECT_TX} ORDER BY TIMESTAMP ASC NULLS FIRST, HASH LIMIT $1 OFFSET $2"),
-                &[&clamp(limit), &clamp(offset)],
-            )
-            .await?;
-        rows(&found, tx_row)
+        transactions::list(self, offset, limit).await
     }
 
     async fn count_transactions(&self) -> Result<u64, StoreError> {
-        let found = self
-            .query("SELECT COUNT(*) FROM ENCRYPTED_TRANSACTION", &[])
-            .await?;
-        count(found.first(), 0)
+        transactions::total(self).await
     }
 
     async fn insert_raw_transaction(
         &self,
         row: &RawTransactionRow,
     ) -> Result<InsertOutcome<RawTransactionRow>, StoreError> {
-        self.insert_if_absent(
-            "INSERT INTO ENCRYPTED_RAW_TRANSACTION \
-             (HASH, ENCRYPTED_PAYLOAD, ENCRYPTED_KEY, NONCE, SENDER, TIMESTAMP) \
-             VALUES ($1, $2, $3, $4, $5, $6::BIGINT) ON CONFLICT (HASH) DO NOTHING",
-            &[
-                &row.hash.as_bytes(),
-                &row.encrypted_payload,
-                &row.encrypted_key,
-                &row.nonce,
-                &row.sender,
-                &row.timestamp,
-            ],
-            SELECT_RAW,
-            &row.hash,
-            raw_row,
-        )
-        .await
+        raw_transactions::insert(self, row).await
     }
 
     async fn get_raw_transaction(
         &self,
         hash: &TxHash,
     ) -> Result<Option<RawTransactionRow>, StoreError> {
-        let found = self
-            .query(
-                &format!("{SELECT_RAW} WHERE HASH = $1"),
-                &[&hash.as_bytes()],
-            )
-            .await?;
-        found.first().map(raw_row).transpose()
+        raw_transactions::get(self, hash).await
     }
 
     async fn delete_raw_transaction(&self, hash: &TxHash) -> Result<bool, StoreError> {
-        let deleted = self
-            .execute(
-                "DELETE FROM ENCRYPTED_RAW_TRANSACTION WHERE HASH = $1",
-                &[&hash.as_bytes()],
-            )
-            .await?;
-        Ok(deleted == 1)
+        raw_transactions::delete(self, hash).await
     }
 
     async fn upsert_privacy_group(&self, row: &PrivacyGroupRow) -> Result<(), StoreError> {
-        self.execute(
-            "INSERT INTO PRIVACY_GROUP (ID, LOOKUP_ID, DATA, TIMESTAMP) VALUES ($1, $2, $3, $4::BIGINT) \
-             ON CONFLICT (ID) DO UPDATE SET LOOKUP_ID = EXCLUDED.LOOKUP_ID, DATA = EXCLUDED.DATA",
-            &[&row.id, &row.lookup_id, &row.data, &row.timestamp],
-        )
-        .await
-        .map(drop)
+        privacy_groups::upsert(self, row).await
     }
 
     async fn get_privacy_group(&self, id: &[u8]) -> Result<Option<PrivacyGroupRow>, StoreError> {
-        let found = self
-            .query(&format!("{SELECT_GROUP} WHERE ID = $1"), &[&id])
-            .await?;
-        found.first().map(group_row).transpose()
+        privacy_groups::get(self, id).await
     }
 
     async fn find_privacy_groups(
         &self,
         lookup_id: &[u8],
     ) -> Result<Vec<PrivacyGroupRow>, StoreError> {
-        let found = self
-            .query(
-                &format!("{SELECT_GROUP} WHERE LOOKUP_ID = $1 ORDER BY ID"),
-                &[&lookup_id],
-            )
-            .await?;
-        rows(&found, group_row)
+        privacy_groups::find(self, lookup_id).await
     }
 
     async fn list_privacy_groups(&self) -> Result<Vec<PrivacyGroupRow>, StoreError> {
-        let found = self
-            .query(&format!("{SELECT_GROUP} ORDER BY ID"), &[])
-            .await?;
-        rows(&found, group_row)
+        privacy_groups::list(self).await
     }
 
     async fn stage_transaction(&self, tx: &NewStagedTransaction) -> Result<bool, StoreError> {
-        let hash = tx.hash.to_base64();
-        let affected: Vec<String> = tx.affected.iter().map(TxHash::to_base64).collect();
-        let mut session = self.session().await?;
-        session.begin().await?;
-        // Ids are MAX(ID) + 1, as Tessera's tables have no sequence: the lock makes concurrent
-        // stagers (replicas) take turns, and makes the duplicate check below race-free. Reads
-        // are not blocked.
-        session
-            .batch("LOCK TABLE ST_TRANSACTION, ST_AFFECTED_TRANSACTION IN EXCLUSIVE MODE")
-            .await?;
-        let known = session
-            .query(
-                "SELECT 1 FROM ST_TRANSACTION WHERE HASH = $1 AND PAYLOAD = $2",
-                &[&hash, &tx.payload],
-            )
-            .await?;
-        if !known.is_empty() {
-            session.commit().await?;
-            return Ok(false);
-        }
-        let ids = session
-            .query(
-                "SELECT (SELECT COALESCE(MAX(ID), 0) + 1 FROM ST_TRANSACTION)::BIGINT, \
-                        (SELECT COALESCE(MAX(ID), 0) + 1 FROM ST_AFFECTED_TRANSACTION)::BIGINT",
-                &[],
-            )
-            .await?;
-        let ids = ids
-            .first()
-            .ok_or_else(|| StoreError::Backend("MAX(ID) returned no row".into()))?;
-        let id: i64 = ids.try_get(0).map_err(corrupt(table::STAGED_TRANSACTION))?;
-        let first_affected: i64 = ids
-            .try_get(1)
-            .map_err(corrupt(table::AFFECTED_TRANSACTION))?;
-        session
-            .execute(
-                "INSERT INTO ST_TRANSACTION (ID, HASH, PAYLOAD, PAYLOAD_CODEC, PRIVACY_MODE, TIMESTAMP, VALIDATION_STAGE) \
-                 VALUES ($1::BIGINT, $2, $3, $4, $5::BIGINT, $6::BIGINT, NULL)",
-                &[
-                    &id,
-                    &hash,
-                    &tx.payload,
-                    &tx.codec.name(),
-                    &i64::from(tx.privacy_mode.flag()),
-                    &tx.timestamp,
-                ],
-            )
-            .await?;
-        if !affected.is_empty() {
-            // One statement for all affected hashes, ids consecutive in list order.
-            session
-                .execute(
-                    "INSERT INTO ST_AFFECTED_TRANSACTION (ID, AFFECTED_HASH, TXN_ID) \
-                     SELECT $1::BIGINT + ord - 1, h, $3::BIGINT FROM unnest($2::VARCHAR[]) WITH ORDINALITY AS a(h, ord)",
-                    &[&first_affected, &affected, &id],
-                )
-                .await?;
-        }
-        session.commit().await?;
-        Ok(true)
+        staging::stage(self, tx).await
     }
 
     async fn assign_validation_stage(&self, stage: i64) -> Result<u64, StoreError> {
-        // Ready: unstaged, and no affected hash of any version of this hash names a staging
-        // row that is still unstaged. One statement: its subqueries see the table as it was
-        // before the update, so rows staged in this round do not free their dependants in the
-        // same round.
-        self.execute(
-            "UPDATE ST_TRANSACTION st SET VALIDATION_STAGE = $1::BIGINT WHERE st.VALIDATION_STAGE IS NULL \
-             AND NOT EXISTS (SELECT 1 FROM ST_TRANSACTION src \
-               JOIN ST_AFFECTED_TRANSACTION act ON act.TXN_ID = src.ID \
-               WHERE src.HASH = st.HASH AND EXISTS (SELECT 1 FROM ST_TRANSACTION dep \
-                 WHERE dep.HASH = act.AFFECTED_HASH AND dep.VALIDATION_STAGE IS NULL))",
-            &[&stage],
-        )
-        .await
+        staging::assign_validation_stage(self, stage).await
     }
 
     async fn staging_counts(&self) -> Result<StagingCounts, StoreError> {
-        let found = self
-            .query(
-                "SELECT COUNT(*), COUNT(VALIDATION_STAGE) FROM ST_TRANSACTION",
-                &[],
-            )
-            .await?;
-        Ok(StagingCounts {
-            total: count(found.first(), 0)?,
-            staged: count(found.first(), 1)?,
-        })
+        staging::counts(self).await
     }
 
     async fn list_staged(
@@ -534,25 +293,11 @@ impl Store for PostgresStore {
         offset: u64,
         limit: u64,
     ) -> Result<Vec<StagedTransaction>, StoreError> {
-        // COLLATE "C": the base64 text compared bytewise, as SQLite does, whatever the
-        // database's default collation.
-        let found = self
-            .query(
-                "SELECT ID::BIGINT, HASH, PAYLOAD, PAYLOAD_CODEC, PRIVACY_MODE::BIGINT, TIMESTAMP::BIGINT, VALIDATION_STAGE::BIGINT \
-                 FROM ST_TRANSACTION ORDER BY VALIDATION_STAGE ASC NULLS LAST, HASH COLLATE \"C\", ID \
-                 LIMIT $1 OFFSET $2",
-                &[&clamp(limit), &clamp(offset)],
-            )
-            .await?;
-        rows(&found, staged_row)
+        staging::list(self, offset, limit).await
     }
 
     async fn clear_staging(&self) -> Result<(), StoreError> {
-        // Two statements in one simple-protocol batch run as one implicit transaction.
-        self.session()
-            .await?
-            .batch("DELETE FROM ST_AFFECTED_TRANSACTION; DELETE FROM ST_TRANSACTION;")
-            .await
+        staging::clear(self).await
     }
 
     async fn add_parties(&self, urls: &[String]) -> Result<(), StoreError> {

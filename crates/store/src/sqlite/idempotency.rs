@@ -4,7 +4,7 @@ use cloister_core::digest::TxHash;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::error::in_table;
-use super::{execute, insert_tx};
+use super::{execute, transactions};
 use crate::rows::{IdempotencyRow, OnceOutcome, TransactionRow};
 use crate::schema::table;
 use crate::StoreError;
@@ -51,7 +51,7 @@ pub(super) fn insert_once(
                 StoreError::Backend("idempotency insert conflicted with no row".into())
             });
     }
-    insert_tx(conn, row).map(OnceOutcome::Recorded)
+    transactions::insert(conn, row).map(OnceOutcome::Recorded)
 }
 
 pub(super) fn delete(conn: &Connection, key: &str) -> Result<bool, StoreError> {

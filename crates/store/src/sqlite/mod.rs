@@ -11,29 +11,31 @@
 mod discovery;
 mod error;
 mod idempotency;
+mod privacy_groups;
+mod raw_transactions;
 mod readers;
 mod schema;
+mod staging;
+mod transactions;
 mod writer;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cloister_core::b64;
 use cloister_core::digest::TxHash;
 use cloister_core::keys::PublicKey;
-use cloister_core::payload::{PayloadCodec, PrivacyMode};
+use cloister_core::payload::PayloadCodec;
 use rusqlite::types::Type;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+use rusqlite::{Connection, OpenFlags, Row};
 
-use self::error::{from_sqlite, in_table};
+use self::error::from_sqlite;
 use self::readers::Readers;
 use self::writer::Writer;
 use crate::rows::{
     IdempotencyRow, InsertOutcome, NewStagedTransaction, OnceOutcome, PeerKeyRow, PeerRow,
     PrivacyGroupRow, RawTransactionRow, StagedTransaction, StagingCounts, TransactionRow,
 };
-use crate::schema::table;
 use crate::{Store, StoreError, StoreHealth};
 
 /// How to open a SQLite store.
@@ -178,11 +180,6 @@ fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection, StoreErro
     Ok(conn)
 }
 
-const SELECT_TX: &str =
-    "SELECT HASH, ENCODED_PAYLOAD, PAYLOAD_CODEC, TIMESTAMP FROM ENCRYPTED_TRANSACTION";
-const SELECT_RAW: &str = "SELECT HASH, ENCRYPTED_PAYLOAD, ENCRYPTED_KEY, NONCE, SENDER, TIMESTAMP FROM ENCRYPTED_RAW_TRANSACTION";
-const SELECT_GROUP: &str = "SELECT ID, LOOKUP_ID, DATA, TIMESTAMP FROM PRIVACY_GROUP";
-
 /// A value that does not fit its column's meaning (reported as a corrupt row).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -203,56 +200,6 @@ fn timestamp(row: &Row<'_>, index: usize) -> rusqlite::Result<i64> {
     Ok(row.get::<_, Option<i64>>(index)?.unwrap_or(0))
 }
 
-fn tx_row(row: &Row<'_>) -> rusqlite::Result<TransactionRow> {
-    Ok(TransactionRow {
-        hash: TxHash::new(row.get::<_, Vec<u8>>(0)?),
-        encoded_payload: row.get(1)?,
-        codec: codec(row, 2)?,
-        timestamp: timestamp(row, 3)?,
-    })
-}
-
-fn raw_row(row: &Row<'_>) -> rusqlite::Result<RawTransactionRow> {
-    Ok(RawTransactionRow {
-        hash: TxHash::new(row.get::<_, Vec<u8>>(0)?),
-        encrypted_payload: row.get(1)?,
-        encrypted_key: row.get(2)?,
-        nonce: row.get(3)?,
-        sender: row.get(4)?,
-        timestamp: timestamp(row, 5)?,
-    })
-}
-
-fn group_row(row: &Row<'_>) -> rusqlite::Result<PrivacyGroupRow> {
-    Ok(PrivacyGroupRow {
-        id: row.get(0)?,
-        lookup_id: row.get(1)?,
-        data: row.get(2)?,
-        timestamp: timestamp(row, 3)?,
-    })
-}
-
-fn staged_row(row: &Row<'_>) -> rusqlite::Result<StagedTransaction> {
-    let hash: String = row.get(1)?;
-    let hash = b64::decode(&hash).map_err(|_| bad(1, Type::Text, "HASH is not base64"))?;
-    let privacy_mode = match row.get::<_, Option<i64>>(4)? {
-        None => PrivacyMode::StandardPrivate,
-        Some(flag @ 0..=3) => PrivacyMode::from_flag(flag.unsigned_abs()),
-        Some(_) => return Err(bad(4, Type::Integer, "PRIVACY_MODE is not 0-3")),
-    };
-    Ok(StagedTransaction {
-        id: row.get(0)?,
-        hash: TxHash::new(hash),
-        payload: row
-            .get::<_, Option<Vec<u8>>>(2)?
-            .ok_or_else(|| bad(2, Type::Null, "PAYLOAD is NULL"))?,
-        codec: codec(row, 3)?,
-        privacy_mode,
-        timestamp: timestamp(row, 5)?,
-        validation_stage: row.get(6)?,
-    })
-}
-
 /// SQLite takes signed 64-bit limits; larger ones mean "everything" anyway.
 fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -262,39 +209,20 @@ fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-fn get_tx(conn: &Connection, hash: &[u8]) -> Result<Option<TransactionRow>, StoreError> {
-    conn.prepare_cached(&format!("{SELECT_TX} WHERE HASH = ?1"))
-        .and_then(|mut s| s.query_row([hash], tx_row).optional())
-        .map_err(in_table(table::TRANSACTION))
-}
-
-fn get_raw(conn: &Connection, hash: &[u8]) -> Result<Option<RawTransactionRow>, StoreError> {
-    conn.prepare_cached(&format!("{SELECT_RAW} WHERE HASH = ?1"))
-        .and_then(|mut s| s.query_row([hash], raw_row).optional())
-        .map_err(in_table(table::RAW_TRANSACTION))
-}
-
-/// Inserts `row` unless its hash is stored; returns the stored row then.
-fn insert_tx(
+/// Runs `insert` (an `INSERT … ON CONFLICT (HASH) DO NOTHING`); on a conflict, reads the row
+/// that won with `get` and hands it back unchanged. Both run in the writer's one transaction, so
+/// the conflicting row cannot vanish in between.
+fn insert_if_absent<T>(
     conn: &Connection,
-    row: &TransactionRow,
-) -> Result<InsertOutcome<TransactionRow>, StoreError> {
-    let inserted = execute(
-        conn,
-        "INSERT INTO ENCRYPTED_TRANSACTION (HASH, ENCODED_PAYLOAD, PAYLOAD_CODEC, TIMESTAMP) \
-         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (HASH) DO NOTHING",
-        params![
-            row.hash.as_bytes(),
-            row.encoded_payload,
-            row.codec.name(),
-            row.timestamp
-        ],
-    )?;
-    if inserted == 1 {
+    insert: &str,
+    params: impl rusqlite::Params,
+    hash: &TxHash,
+    get: fn(&Connection, &[u8]) -> Result<Option<T>, StoreError>,
+) -> Result<InsertOutcome<T>, StoreError> {
+    if execute(conn, insert, params)? == 1 {
         return Ok(InsertOutcome::Inserted);
     }
-    // Same transaction as the insert: the conflicting row cannot vanish in between.
-    get_tx(conn, row.hash.as_bytes())?
+    get(conn, hash.as_bytes())?
         .map(InsertOutcome::AlreadyPresent)
         .ok_or_else(|| StoreError::Backend("insert conflicted with no row".into()))
 }
@@ -316,7 +244,9 @@ impl Store for SqliteStore {
         row: &TransactionRow,
     ) -> Result<InsertOutcome<TransactionRow>, StoreError> {
         let row = row.clone();
-        self.writer.write(move |conn| insert_tx(conn, &row)).await
+        self.writer
+            .write(move |conn| transactions::insert(conn, &row))
+            .await
     }
 
     async fn replace_transaction(
@@ -332,35 +262,21 @@ impl Store for SqliteStore {
             new_payload.to_vec(),
         );
         self.writer
-            .write(move |conn| {
-                let changed = execute(
-                    conn,
-                    "UPDATE ENCRYPTED_TRANSACTION SET ENCODED_PAYLOAD = ?1, PAYLOAD_CODEC = ?2 \
-                     WHERE HASH = ?3 AND ENCODED_PAYLOAD = ?4",
-                    params![new, new_codec.name(), hash.as_bytes(), expected],
-                )?;
-                Ok(changed == 1)
-            })
+            .write(move |conn| transactions::replace(conn, &hash, &expected, &new, new_codec))
             .await
     }
 
     async fn get_transaction(&self, hash: &TxHash) -> Result<Option<TransactionRow>, StoreError> {
         let hash = hash.clone();
         self.readers
-            .read(move |conn| get_tx(conn, hash.as_bytes()))
+            .read(move |conn| transactions::get(conn, hash.as_bytes()))
             .await
     }
 
     async fn delete_transaction(&self, hash: &TxHash) -> Result<bool, StoreError> {
         let hash = hash.clone();
         self.writer
-            .write(move |conn| {
-                Ok(execute(
-                    conn,
-                    "DELETE FROM ENCRYPTED_TRANSACTION WHERE HASH = ?1",
-                    [hash.as_bytes()],
-                )? == 1)
-            })
+            .write(move |conn| transactions::delete(conn, &hash))
             .await
     }
 
@@ -370,30 +286,12 @@ impl Store for SqliteStore {
         limit: u64,
     ) -> Result<Vec<TransactionRow>, StoreError> {
         self.readers
-            .read(move |conn| {
-                // SQLite sorts NULL first and BLOBs bytewise: NULL timestamps count as 0.
-                conn.prepare_cached(&format!(
-                    "{SELECT_TX} ORDER BY TIMESTAMP, HASH LIMIT ?1 OFFSET ?2"
-                ))
-                .and_then(|mut s| {
-                    s.query_map([clamp(limit), clamp(offset)], tx_row)?
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .map_err(in_table(table::TRANSACTION))
-            })
+            .read(move |conn| transactions::list(conn, offset, limit))
             .await
     }
 
     async fn count_transactions(&self) -> Result<u64, StoreError> {
-        self.readers
-            .read(|conn| {
-                conn.query_row("SELECT COUNT(*) FROM ENCRYPTED_TRANSACTION", [], |r| {
-                    r.get::<_, i64>(0)
-                })
-                .map(count)
-                .map_err(from_sqlite)
-            })
-            .await
+        self.readers.read(transactions::total).await
     }
 
     async fn insert_raw_transaction(
@@ -402,28 +300,7 @@ impl Store for SqliteStore {
     ) -> Result<InsertOutcome<RawTransactionRow>, StoreError> {
         let row = row.clone();
         self.writer
-            .write(move |conn| {
-                let inserted = execute(
-                    conn,
-                    "INSERT INTO ENCRYPTED_RAW_TRANSACTION \
-                     (HASH, ENCRYPTED_PAYLOAD, ENCRYPTED_KEY, NONCE, SENDER, TIMESTAMP) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (HASH) DO NOTHING",
-                    params![
-                        row.hash.as_bytes(),
-                        row.encrypted_payload,
-                        row.encrypted_key,
-                        row.nonce,
-                        row.sender,
-                        row.timestamp
-                    ],
-                )?;
-                if inserted == 1 {
-                    return Ok(InsertOutcome::Inserted);
-                }
-                get_raw(conn, row.hash.as_bytes())?
-                    .map(InsertOutcome::AlreadyPresent)
-                    .ok_or_else(|| StoreError::Backend("insert conflicted with no row".into()))
-            })
+            .write(move |conn| raw_transactions::insert(conn, &row))
             .await
     }
 
@@ -433,46 +310,28 @@ impl Store for SqliteStore {
     ) -> Result<Option<RawTransactionRow>, StoreError> {
         let hash = hash.clone();
         self.readers
-            .read(move |conn| get_raw(conn, hash.as_bytes()))
+            .read(move |conn| raw_transactions::get(conn, hash.as_bytes()))
             .await
     }
 
     async fn delete_raw_transaction(&self, hash: &TxHash) -> Result<bool, StoreError> {
         let hash = hash.clone();
         self.writer
-            .write(move |conn| {
-                Ok(execute(
-                    conn,
-                    "DELETE FROM ENCRYPTED_RAW_TRANSACTION WHERE HASH = ?1",
-                    [hash.as_bytes()],
-                )? == 1)
-            })
+            .write(move |conn| raw_transactions::delete(conn, &hash))
             .await
     }
 
     async fn upsert_privacy_group(&self, row: &PrivacyGroupRow) -> Result<(), StoreError> {
         let row = row.clone();
         self.writer
-            .write(move |conn| {
-                execute(
-                    conn,
-                    "INSERT INTO PRIVACY_GROUP (ID, LOOKUP_ID, DATA, TIMESTAMP) VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT (ID) DO UPDATE SET LOOKUP_ID = excluded.LOOKUP_ID, DATA = excluded.DATA",
-                    params![row.id, row.lookup_id, row.data, row.timestamp],
-                )
-                .map(drop)
-            })
+            .write(move |conn| privacy_groups::upsert(conn, &row))
             .await
     }
 
     async fn get_privacy_group(&self, id: &[u8]) -> Result<Option<PrivacyGroupRow>, StoreError> {
         let id = id.to_vec();
         self.readers
-            .read(move |conn| {
-                conn.prepare_cached(&format!("{SELECT_GROUP} WHERE ID = ?1"))
-                    .and_then(|mut s| s.query_row([id], group_row).optional())
-                    .map_err(in_table(table::PRIVACY_GROUP))
-            })
+            .read(move |conn| privacy_groups::get(conn, &id))
             .await
     }
 
@@ -482,114 +341,29 @@ impl Store for SqliteStore {
     ) -> Result<Vec<PrivacyGroupRow>, StoreError> {
         let lookup_id = lookup_id.to_vec();
         self.readers
-            .read(move |conn| {
-                conn.prepare_cached(&format!("{SELECT_GROUP} WHERE LOOKUP_ID = ?1 ORDER BY ID"))
-                    .and_then(|mut s| {
-                        s.query_map([lookup_id], group_row)?
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                    .map_err(in_table(table::PRIVACY_GROUP))
-            })
+            .read(move |conn| privacy_groups::find(conn, &lookup_id))
             .await
     }
 
     async fn list_privacy_groups(&self) -> Result<Vec<PrivacyGroupRow>, StoreError> {
-        self.readers
-            .read(|conn| {
-                conn.prepare_cached(&format!("{SELECT_GROUP} ORDER BY ID"))
-                    .and_then(|mut s| s.query_map([], group_row)?.collect::<Result<Vec<_>, _>>())
-                    .map_err(in_table(table::PRIVACY_GROUP))
-            })
-            .await
+        self.readers.read(privacy_groups::list).await
     }
 
     async fn stage_transaction(&self, tx: &NewStagedTransaction) -> Result<bool, StoreError> {
         let tx = tx.clone();
         self.writer
-            .write(move |conn| {
-                let hash = tx.hash.to_base64();
-                let known = conn
-                    .prepare_cached("SELECT 1 FROM ST_TRANSACTION WHERE HASH = ?1 AND PAYLOAD = ?2")
-                    .and_then(|mut s| s.exists(params![hash, tx.payload]))
-                    .map_err(from_sqlite)?;
-                if known {
-                    return Ok(false);
-                }
-                // Ids come from the table itself: the writer holds SQLite's write lock, so no
-                // other process can take the same one in between.
-                let next_id = |name: &str| {
-                    conn.query_row(&format!("SELECT COALESCE(MAX(ID), 0) + 1 FROM {name}"), [], |r| {
-                        r.get::<_, i64>(0)
-                    })
-                    .map_err(from_sqlite)
-                };
-                let id = next_id(table::STAGED_TRANSACTION)?;
-                execute(
-                    conn,
-                    "INSERT INTO ST_TRANSACTION (ID, HASH, PAYLOAD, PAYLOAD_CODEC, PRIVACY_MODE, TIMESTAMP, VALIDATION_STAGE) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)",
-                    params![id, hash, tx.payload, tx.codec.name(), tx.privacy_mode.flag(), tx.timestamp],
-                )?;
-                let first = next_id(table::AFFECTED_TRANSACTION)?;
-                for (affected_id, affected) in (first..).zip(&tx.affected) {
-                    execute(
-                        conn,
-                        "INSERT INTO ST_AFFECTED_TRANSACTION (ID, AFFECTED_HASH, TXN_ID) VALUES (?1, ?2, ?3)",
-                        params![affected_id, affected.to_base64(), id],
-                    )?;
-                }
-                Ok(true)
-            })
+            .write(move |conn| staging::stage(conn, &tx))
             .await
     }
 
     async fn assign_validation_stage(&self, stage: i64) -> Result<u64, StoreError> {
         self.writer
-            .write(move |conn| {
-                // Ready: unstaged, and no affected hash of any version of this hash names a
-                // staging row that is still unstaged. The ids are read before any is updated,
-                // so rows staged in this round do not free their dependants in the same round.
-                let ready = conn
-                    .prepare_cached(
-                        "SELECT st.ID FROM ST_TRANSACTION st WHERE st.VALIDATION_STAGE IS NULL \
-                         AND NOT EXISTS (SELECT 1 FROM ST_TRANSACTION src \
-                           JOIN ST_AFFECTED_TRANSACTION act ON act.TXN_ID = src.ID \
-                           WHERE src.HASH = st.HASH AND EXISTS (SELECT 1 FROM ST_TRANSACTION dep \
-                             WHERE dep.HASH = act.AFFECTED_HASH AND dep.VALIDATION_STAGE IS NULL))",
-                    )
-                    .and_then(|mut s| {
-                        s.query_map([], |r| r.get::<_, i64>(0))?
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                    .map_err(in_table(table::STAGED_TRANSACTION))?;
-                for id in &ready {
-                    execute(
-                        conn,
-                        "UPDATE ST_TRANSACTION SET VALIDATION_STAGE = ?1 WHERE ID = ?2",
-                        params![stage, id],
-                    )?;
-                }
-                Ok(ready.len() as u64)
-            })
+            .write(move |conn| staging::assign_validation_stage(conn, stage))
             .await
     }
 
     async fn staging_counts(&self) -> Result<StagingCounts, StoreError> {
-        self.readers
-            .read(|conn| {
-                conn.query_row(
-                    "SELECT COUNT(*), COUNT(VALIDATION_STAGE) FROM ST_TRANSACTION",
-                    [],
-                    |r| {
-                        Ok(StagingCounts {
-                            total: count(r.get(0)?),
-                            staged: count(r.get(1)?),
-                        })
-                    },
-                )
-                .map_err(from_sqlite)
-            })
-            .await
+        self.readers.read(staging::counts).await
     }
 
     async fn list_staged(
@@ -598,30 +372,12 @@ impl Store for SqliteStore {
         limit: u64,
     ) -> Result<Vec<StagedTransaction>, StoreError> {
         self.readers
-            .read(move |conn| {
-                conn.prepare_cached(
-                    "SELECT ID, HASH, PAYLOAD, PAYLOAD_CODEC, PRIVACY_MODE, TIMESTAMP, VALIDATION_STAGE \
-                     FROM ST_TRANSACTION ORDER BY VALIDATION_STAGE IS NULL, VALIDATION_STAGE, HASH, ID \
-                     LIMIT ?1 OFFSET ?2",
-                )
-                .and_then(|mut s| {
-                    s.query_map([clamp(limit), clamp(offset)], staged_row)?
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .map_err(in_table(table::STAGED_TRANSACTION))
-            })
+            .read(move |conn| staging::list(conn, offset, limit))
             .await
     }
 
     async fn clear_staging(&self) -> Result<(), StoreError> {
-        self.writer
-            .write(|conn| {
-                conn.execute_batch(
-                    "DELETE FROM ST_AFFECTED_TRANSACTION; DELETE FROM ST_TRANSACTION;",
-                )
-                .map_err(from_sqlite)
-            })
-            .await
+        self.writer.write(staging::clear).await
     }
 
     async fn add_parties(&self, urls: &[String]) -> Result<(), StoreError> {

@@ -1,0 +1,61 @@
+//! Tessera's `ENCRYPTED_RAW_TRANSACTION` on SQLite (see [`crate::Store::insert_raw_transaction`]
+//! and its siblings).
+
+use cloister_core::digest::TxHash;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::error::in_table;
+use super::{execute, insert_if_absent, timestamp};
+use crate::rows::{InsertOutcome, RawTransactionRow};
+use crate::schema::table;
+use crate::StoreError;
+
+const SELECT: &str = "SELECT HASH, ENCRYPTED_PAYLOAD, ENCRYPTED_KEY, NONCE, SENDER, TIMESTAMP FROM ENCRYPTED_RAW_TRANSACTION";
+
+fn raw_row(row: &Row<'_>) -> rusqlite::Result<RawTransactionRow> {
+    Ok(RawTransactionRow {
+        hash: TxHash::new(row.get::<_, Vec<u8>>(0)?),
+        encrypted_payload: row.get(1)?,
+        encrypted_key: row.get(2)?,
+        nonce: row.get(3)?,
+        sender: row.get(4)?,
+        timestamp: timestamp(row, 5)?,
+    })
+}
+
+pub(super) fn get(conn: &Connection, hash: &[u8]) -> Result<Option<RawTransactionRow>, StoreError> {
+    conn.prepare_cached(&format!("{SELECT} WHERE HASH = ?1"))
+        .and_then(|mut s| s.query_row([hash], raw_row).optional())
+        .map_err(in_table(table::RAW_TRANSACTION))
+}
+
+/// Inserts `row` unless its hash is stored; returns the stored row then.
+pub(super) fn insert(
+    conn: &Connection,
+    row: &RawTransactionRow,
+) -> Result<InsertOutcome<RawTransactionRow>, StoreError> {
+    insert_if_absent(
+        conn,
+        "INSERT INTO ENCRYPTED_RAW_TRANSACTION \
+         (HASH, ENCRYPTED_PAYLOAD, ENCRYPTED_KEY, NONCE, SENDER, TIMESTAMP) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (HASH) DO NOTHING",
+        params![
+            row.hash.as_bytes(),
+            row.encrypted_payload,
+            row.encrypted_key,
+            row.nonce,
+            row.sender,
+            row.timestamp
+        ],
+        &row.hash,
+        get,
+    )
+}
+
+pub(super) fn delete(conn: &Connection, hash: &TxHash) -> Result<bool, StoreError> {
+    Ok(execute(
+        conn,
+        "DELETE FROM ENCRYPTED_RAW_TRANSACTION WHERE HASH = ?1",
+        [hash.as_bytes()],
+    )? == 1)
+}
