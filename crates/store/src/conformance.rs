@@ -638,9 +638,9 @@ pub async fn racing_compare_and_swap(store: Arc<dyn Store>) {
 /// A working store says it is reachable.
 pub async fn health_reports_reachable(store: Arc<dyn Store>) {
     let health = store.health().await;
-    assert!(health.reachable, "unreachable: {:?}", health.detail);
-    assert!(!health.role.is_empty());
-    assert_eq!(health.detail, None);
+    assert!(health.is_reachable(), "unreachable: {:?}", health.problem);
+    assert!(!health.role.as_str().is_empty());
+    assert_eq!(health.problem, None);
 }
 
 fn peer(url: &str, versions: &[&str]) -> PeerRow {

@@ -36,7 +36,7 @@ pub use rows::{
     PrivacyGroupRow, RawTransactionRow, StagedTransaction, StagingCounts, TransactionRow,
 };
 pub use sqlite::{SqliteOptions, SqliteStore};
-pub use store::{Store, StoreHealth};
+pub use store::{Store, StoreHealth, StoreProblem, StoreRole};
 
 /// Milliseconds since the Unix epoch, the unit of every `TIMESTAMP` column (Tessera's
 /// `System.currentTimeMillis()`). A clock before 1970 reads as 0.

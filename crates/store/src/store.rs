@@ -175,10 +175,53 @@ pub trait Store: Send + Sync {
 /// The answer to a health probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreHealth {
+    /// What serves the store.
+    pub role: StoreRole,
+    /// Why it cannot serve, when it cannot.
+    pub problem: Option<StoreProblem>,
+}
+
+impl StoreHealth {
     /// Whether the store answered a trivial query and can accept writes.
-    pub reachable: bool,
-    /// What serves the store: `"sqlite"`, or for PostgreSQL the role of the host answering.
-    pub role: String,
-    /// Why it is unreachable, when it is.
-    pub detail: Option<String>,
+    pub fn is_reachable(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+/// What serves a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreRole {
+    /// The embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL primary (accepts writes).
+    PostgresqlPrimary,
+    /// A PostgreSQL standby (read-only).
+    PostgresqlStandby,
+    /// PostgreSQL, whose role could not be asked.
+    Postgresql,
+}
+
+impl StoreRole {
+    /// `sqlite`, `postgresql-primary`, `postgresql-standby` or `postgresql`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::PostgresqlPrimary => "postgresql-primary",
+            Self::PostgresqlStandby => "postgresql-standby",
+            Self::Postgresql => "postgresql",
+        }
+    }
+}
+
+/// Why a store cannot serve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreProblem {
+    /// The probe failed.
+    #[error(transparent)]
+    Error(#[from] StoreError),
+    /// The only host reached is a standby, and the store needs a writable primary.
+    #[error("connected to a standby, which cannot accept writes")]
+    ReadOnlyStandby,
 }

@@ -94,8 +94,8 @@ async fn a_first_host_that_never_answers_is_skipped_after_the_per_host_timeout()
     let row = tx(b"silent-first", b"payload", 1);
     assert!(store.insert_transaction(&row).await.unwrap().is_inserted());
     let health = store.health().await;
-    assert!(health.reachable, "{health:?}");
-    assert_eq!(health.role, "postgresql-primary");
+    assert!(health.is_reachable(), "{health:?}");
+    assert_eq!(health.role.as_str(), "postgresql-primary");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,8 +143,11 @@ async fn no_writable_primary_is_unavailable_promptly() {
     writer.insert_transaction(&row).await.unwrap();
     let store = PostgresStore::connect(&options).await.unwrap();
     let health = store.health().await;
-    assert_eq!(health.role, "postgresql-standby");
-    assert!(health.reachable, "target any accepts a standby: {health:?}");
+    assert_eq!(health.role.as_str(), "postgresql-standby");
+    assert!(
+        health.is_reachable(),
+        "target any accepts a standby: {health:?}"
+    );
     let started = Instant::now();
     let error = store
         .insert_transaction(&tx(b"on-standby", b"payload", 2))

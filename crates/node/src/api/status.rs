@@ -48,7 +48,7 @@ struct Health {
 #[derive(Serialize)]
 struct StoreStatus {
     reachable: bool,
-    role: String,
+    role: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
 }
@@ -63,17 +63,18 @@ struct Replica {
 /// `/health`: 200 when the store answers, 503 otherwise, with the details as JSON.
 async fn health(State(state): State<AppState>) -> Response {
     let store = state.transactions.store().health().await;
-    let status = if store.reachable {
+    let reachable = store.is_reachable();
+    let status = if reachable {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let body = Health {
-        status: if store.reachable { "UP" } else { "DOWN" },
+        status: if reachable { "UP" } else { "DOWN" },
         store: StoreStatus {
-            reachable: store.reachable,
-            role: store.role,
-            detail: store.detail,
+            reachable,
+            role: store.role.as_str(),
+            detail: store.problem.map(|problem| problem.to_string()),
         },
         replica: Replica {
             url: state.network.own_url().to_owned(),

@@ -30,8 +30,7 @@ pub(super) async fn get(
     store: &PostgresStore,
     key: &str,
 ) -> Result<Option<IdempotencyRow>, StoreError> {
-    let found = store.query(SELECT, &[&key]).await?;
-    found.first().map(record_row).transpose()
+    store.one(SELECT, &[&key], record_row).await
 }
 
 /// Records the key and inserts the row in one statement: PostgreSQL runs it as one transaction
@@ -111,13 +110,8 @@ pub(super) async fn insert_once(
 }
 
 pub(super) async fn delete(store: &PostgresStore, key: &str) -> Result<bool, StoreError> {
-    let deleted = store
-        .execute(
-            "DELETE FROM CLOISTER_IDEMPOTENCY WHERE IDEMPOTENCY_KEY = $1",
-            &[&key],
-        )
-        .await?;
-    Ok(deleted == 1)
+    let sql = "DELETE FROM CLOISTER_IDEMPOTENCY WHERE IDEMPOTENCY_KEY = $1";
+    store.deleted(sql, &[&key]).await
 }
 
 pub(super) async fn expire(store: &PostgresStore, before: i64) -> Result<u64, StoreError> {

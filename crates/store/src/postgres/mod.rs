@@ -43,7 +43,7 @@ use crate::rows::{
     PrivacyGroupRow, RawTransactionRow, StagedTransaction, StagingCounts, TransactionRow,
 };
 use crate::schema::table;
-use crate::{Store, StoreError, StoreHealth};
+use crate::{Store, StoreError, StoreHealth, StoreProblem, StoreRole};
 
 /// A [`Store`] over a PostgreSQL database, possibly behind several hosts.
 pub struct PostgresStore {
@@ -125,6 +125,21 @@ impl PostgresStore {
 
     async fn execute(&self, sql: &str, params: session::Params<'_>) -> Result<u64, StoreError> {
         self.session().await?.execute(sql, params).await
+    }
+
+    /// The first row `sql` selects, mapped by `map`; `None` when there is none.
+    async fn one<T>(
+        &self,
+        sql: &str,
+        params: session::Params<'_>,
+        map: fn(&Row) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        self.query(sql, params).await?.first().map(map).transpose()
+    }
+
+    /// Runs a `DELETE` of one row by key; whether there was one.
+    async fn deleted(&self, sql: &str, params: session::Params<'_>) -> Result<bool, StoreError> {
+        Ok(self.execute(sql, params).await? == 1)
     }
 }
 
@@ -373,21 +388,18 @@ impl Store for PostgresStore {
             Ok(in_recovery) => {
                 let writable_needed = self.options.target == TargetServer::Primary;
                 StoreHealth {
-                    reachable: !(in_recovery && writable_needed),
                     role: if in_recovery {
-                        "postgresql-standby"
+                        StoreRole::PostgresqlStandby
                     } else {
-                        "postgresql-primary"
-                    }
-                    .into(),
-                    detail: (in_recovery && writable_needed)
-                        .then(|| "connected to a standby, which cannot accept writes".into()),
+                        StoreRole::PostgresqlPrimary
+                    },
+                    problem: (in_recovery && writable_needed)
+                        .then_some(StoreProblem::ReadOnlyStandby),
                 }
             }
             Err(error) => StoreHealth {
-                reachable: false,
-                role: "postgresql".into(),
-                detail: Some(error.to_string()),
+                role: StoreRole::Postgresql,
+                problem: Some(error.into()),
             },
         }
     }

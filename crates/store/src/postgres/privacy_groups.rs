@@ -39,10 +39,8 @@ pub(super) async fn get(
     store: &PostgresStore,
     id: &[u8],
 ) -> Result<Option<PrivacyGroupRow>, StoreError> {
-    let found = store
-        .query(&format!("{SELECT} WHERE ID = $1"), &[&id])
-        .await?;
-    found.first().map(group_row).transpose()
+    let sql = format!("{SELECT} WHERE ID = $1");
+    store.one(&sql, &[&id], group_row).await
 }
 
 pub(super) async fn find(

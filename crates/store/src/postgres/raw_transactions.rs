@@ -55,18 +55,11 @@ pub(super) async fn get(
     store: &PostgresStore,
     hash: &TxHash,
 ) -> Result<Option<RawTransactionRow>, StoreError> {
-    let found = store
-        .query(&format!("{SELECT} WHERE HASH = $1"), &[&hash.as_bytes()])
-        .await?;
-    found.first().map(raw_row).transpose()
+    let sql = format!("{SELECT} WHERE HASH = $1");
+    store.one(&sql, &[&hash.as_bytes()], raw_row).await
 }
 
 pub(super) async fn delete(store: &PostgresStore, hash: &TxHash) -> Result<bool, StoreError> {
-    let deleted = store
-        .execute(
-            "DELETE FROM ENCRYPTED_RAW_TRANSACTION WHERE HASH = $1",
-            &[&hash.as_bytes()],
-        )
-        .await?;
-    Ok(deleted == 1)
+    let sql = "DELETE FROM ENCRYPTED_RAW_TRANSACTION WHERE HASH = $1";
+    store.deleted(sql, &[&hash.as_bytes()]).await
 }

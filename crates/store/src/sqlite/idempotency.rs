@@ -1,10 +1,9 @@
 //! Cloister's idempotency records on SQLite (see [`crate::Store::insert_transaction_once`]).
 
 use cloister_core::digest::TxHash;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, Row};
 
-use super::error::in_table;
-use super::{execute, transactions};
+use super::{deleted, execute, one, transactions};
 use crate::rows::{IdempotencyRow, OnceOutcome, TransactionRow};
 use crate::schema::table;
 use crate::StoreError;
@@ -19,12 +18,9 @@ fn record_row(row: &Row<'_>) -> rusqlite::Result<IdempotencyRow> {
 }
 
 pub(super) fn get(conn: &Connection, key: &str) -> Result<Option<IdempotencyRow>, StoreError> {
-    conn.prepare_cached(
-        "SELECT IDEMPOTENCY_KEY, FINGERPRINT, HASH, TIMESTAMP FROM CLOISTER_IDEMPOTENCY \
-         WHERE IDEMPOTENCY_KEY = ?1",
-    )
-    .and_then(|mut s| s.query_row([key], record_row).optional())
-    .map_err(in_table(table::IDEMPOTENCY))
+    let sql = "SELECT IDEMPOTENCY_KEY, FINGERPRINT, HASH, TIMESTAMP FROM CLOISTER_IDEMPOTENCY \
+               WHERE IDEMPOTENCY_KEY = ?1";
+    one(conn, sql, [key], record_row, table::IDEMPOTENCY)
 }
 
 /// Runs inside the writer's transaction, so the record and the row commit together.
@@ -55,11 +51,8 @@ pub(super) fn insert_once(
 }
 
 pub(super) fn delete(conn: &Connection, key: &str) -> Result<bool, StoreError> {
-    Ok(execute(
-        conn,
-        "DELETE FROM CLOISTER_IDEMPOTENCY WHERE IDEMPOTENCY_KEY = ?1",
-        [key],
-    )? == 1)
+    let sql = "DELETE FROM CLOISTER_IDEMPOTENCY WHERE IDEMPOTENCY_KEY = ?1";
+    deleted(conn, sql, [key])
 }
 
 pub(super) fn expire(conn: &Connection, before: i64) -> Result<u64, StoreError> {

@@ -27,16 +27,16 @@ use cloister_core::digest::TxHash;
 use cloister_core::keys::PublicKey;
 use cloister_core::payload::PayloadCodec;
 use rusqlite::types::Type;
-use rusqlite::{Connection, OpenFlags, Row};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 
-use self::error::from_sqlite;
+use self::error::{from_sqlite, in_table};
 use self::readers::Readers;
 use self::writer::Writer;
 use crate::rows::{
     IdempotencyRow, InsertOutcome, NewStagedTransaction, OnceOutcome, PeerKeyRow, PeerRow,
     PrivacyGroupRow, RawTransactionRow, StagedTransaction, StagingCounts, TransactionRow,
 };
-use crate::{Store, StoreError, StoreHealth};
+use crate::{Store, StoreError, StoreHealth, StoreProblem, StoreRole};
 
 /// How to open a SQLite store.
 #[derive(Debug, Clone)]
@@ -235,6 +235,24 @@ fn execute(
     conn.prepare_cached(sql)
         .and_then(|mut s| s.execute(params))
         .map_err(from_sqlite)
+}
+
+/// The one row `sql` selects by `key`, mapped by `map`; `None` when there is none.
+fn one<T>(
+    conn: &Connection,
+    sql: &str,
+    key: impl rusqlite::Params,
+    map: fn(&Row<'_>) -> rusqlite::Result<T>,
+    table: &'static str,
+) -> Result<Option<T>, StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.query_row(key, map).optional())
+        .map_err(in_table(table))
+}
+
+/// Runs a `DELETE` of one row by key; whether there was one.
+fn deleted(conn: &Connection, sql: &str, key: impl rusqlite::Params) -> Result<bool, StoreError> {
+    Ok(execute(conn, sql, key)? == 1)
 }
 
 #[async_trait]
@@ -476,9 +494,8 @@ impl Store for SqliteStore {
             Err(e) => Err(e),
         };
         StoreHealth {
-            reachable: write.is_ok(),
-            role: "sqlite".into(),
-            detail: write.err().map(|e| e.to_string()),
+            role: StoreRole::Sqlite,
+            problem: write.err().map(StoreProblem::from),
         }
     }
 }

@@ -1,10 +1,10 @@
 //! Tessera's `PRIVACY_GROUP` on SQLite (see [`crate::Store::upsert_privacy_group`] and its
 //! siblings).
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, Row};
 
 use super::error::in_table;
-use super::{execute, timestamp};
+use super::{execute, one, timestamp};
 use crate::rows::PrivacyGroupRow;
 use crate::schema::table;
 use crate::StoreError;
@@ -31,9 +31,8 @@ pub(super) fn upsert(conn: &Connection, row: &PrivacyGroupRow) -> Result<(), Sto
 }
 
 pub(super) fn get(conn: &Connection, id: &[u8]) -> Result<Option<PrivacyGroupRow>, StoreError> {
-    conn.prepare_cached(&format!("{SELECT} WHERE ID = ?1"))
-        .and_then(|mut s| s.query_row([id], group_row).optional())
-        .map_err(in_table(table::PRIVACY_GROUP))
+    let sql = format!("{SELECT} WHERE ID = ?1");
+    one(conn, &sql, [id], group_row, table::PRIVACY_GROUP)
 }
 
 pub(super) fn find(

@@ -2,10 +2,9 @@
 //! and its siblings).
 
 use cloister_core::digest::TxHash;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, Row};
 
-use super::error::in_table;
-use super::{execute, insert_if_absent, timestamp};
+use super::{deleted, insert_if_absent, one, timestamp};
 use crate::rows::{InsertOutcome, RawTransactionRow};
 use crate::schema::table;
 use crate::StoreError;
@@ -24,9 +23,8 @@ fn raw_row(row: &Row<'_>) -> rusqlite::Result<RawTransactionRow> {
 }
 
 pub(super) fn get(conn: &Connection, hash: &[u8]) -> Result<Option<RawTransactionRow>, StoreError> {
-    conn.prepare_cached(&format!("{SELECT} WHERE HASH = ?1"))
-        .and_then(|mut s| s.query_row([hash], raw_row).optional())
-        .map_err(in_table(table::RAW_TRANSACTION))
+    let sql = format!("{SELECT} WHERE HASH = ?1");
+    one(conn, &sql, [hash], raw_row, table::RAW_TRANSACTION)
 }
 
 /// Inserts `row` unless its hash is stored; returns the stored row then.
@@ -53,9 +51,6 @@ pub(super) fn insert(
 }
 
 pub(super) fn delete(conn: &Connection, hash: &TxHash) -> Result<bool, StoreError> {
-    Ok(execute(
-        conn,
-        "DELETE FROM ENCRYPTED_RAW_TRANSACTION WHERE HASH = ?1",
-        [hash.as_bytes()],
-    )? == 1)
+    let sql = "DELETE FROM ENCRYPTED_RAW_TRANSACTION WHERE HASH = ?1";
+    deleted(conn, sql, [hash.as_bytes()])
 }

@@ -3,10 +3,10 @@
 
 use cloister_core::digest::TxHash;
 use cloister_core::payload::PayloadCodec;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, Row};
 
 use super::error::{from_sqlite, in_table};
-use super::{clamp, codec, count, execute, insert_if_absent, timestamp};
+use super::{clamp, codec, count, deleted, execute, insert_if_absent, one, timestamp};
 use crate::rows::{InsertOutcome, TransactionRow};
 use crate::schema::table;
 use crate::StoreError;
@@ -24,9 +24,8 @@ fn tx_row(row: &Row<'_>) -> rusqlite::Result<TransactionRow> {
 }
 
 pub(super) fn get(conn: &Connection, hash: &[u8]) -> Result<Option<TransactionRow>, StoreError> {
-    conn.prepare_cached(&format!("{SELECT} WHERE HASH = ?1"))
-        .and_then(|mut s| s.query_row([hash], tx_row).optional())
-        .map_err(in_table(table::TRANSACTION))
+    let sql = format!("{SELECT} WHERE HASH = ?1");
+    one(conn, &sql, [hash], tx_row, table::TRANSACTION)
 }
 
 /// Inserts `row` unless its hash is stored; returns the stored row then.
@@ -71,11 +70,8 @@ pub(super) fn replace(
 }
 
 pub(super) fn delete(conn: &Connection, hash: &TxHash) -> Result<bool, StoreError> {
-    Ok(execute(
-        conn,
-        "DELETE FROM ENCRYPTED_TRANSACTION WHERE HASH = ?1",
-        [hash.as_bytes()],
-    )? == 1)
+    let sql = "DELETE FROM ENCRYPTED_TRANSACTION WHERE HASH = ?1";
+    deleted(conn, sql, [hash.as_bytes()])
 }
 
 pub(super) fn list(
