@@ -1,51 +1,49 @@
-//! One persistent HTTP/1.1 connection: to a Q2T unix socket, as GoQuorum holds them, or to a
-//! JSON-RPC server over TCP, as Ethereum clients hold them.
+//! One persistent HTTP/1.1 connection to any endpoint: a Q2T unix socket, as GoQuorum holds
+//! them, or a JSON-RPC server over TCP, as Ethereum clients hold them.
 //!
 //! GoQuorum keeps its `tm.ipc` connections alive, so the load measures request handling only;
 //! the harness's one-request-per-connection client would add a connect and an accept to every
 //! request and measure those instead.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-
 use bytes::Bytes;
-use cloister_protocol::{header, media, GOQUORUM_HOST};
+use cloister_addr::Endpoint;
+use cloister_protocol::{header, media};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{ACCEPT, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpStream, UnixStream};
 
-/// Where load goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
-    /// A Q2T unix socket, spoken to as GoQuorum does.
-    Q2t(PathBuf),
-    /// A JSON-RPC server (a node or the gateway) on TCP.
-    JsonRpc(SocketAddr),
-}
+/// How long opening a load connection may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-impl std::fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Endpoint::Q2t(path) => write!(f, "{}", path.display()),
-            Endpoint::JsonRpc(address) => write!(f, "http://{address}"),
-        }
-    }
-}
-
-/// A request to make: method, request target and optional JSON body.
+/// A request to make: method, request target, media type and optional body.
 #[derive(Debug, Clone)]
 pub struct Call {
     /// `GET` or `POST`.
     pub method: Method,
     /// Path and query, already escaped.
     pub target: String,
+    /// The media type sent as `Accept` and, with a body, `Content-Type`: Tessera's 2.1 type on
+    /// Q2T calls, as GoQuorum sends it, or JSON on JSON-RPC calls.
+    pub media: &'static str,
     /// The body; `None` for a GET.
     pub body: Option<Bytes>,
     /// The `Idempotency-Key` to send, if any.
     pub idempotency_key: Option<String>,
+}
+
+impl Call {
+    /// A Q2T call as GoQuorum makes it.
+    pub fn q2t(method: Method, target: impl Into<String>, body: Option<Bytes>) -> Self {
+        Self {
+            method,
+            target: target.into(),
+            media: media::TESSERA_2_1,
+            body,
+            idempotency_key: None,
+        }
+    }
 }
 
 /// What came back.
@@ -60,45 +58,23 @@ pub struct Answer {
 /// A keep-alive connection; one per load worker, since HTTP/1.1 carries one request at a time.
 pub struct Connection {
     sender: SendRequest<Full<Bytes>>,
+    /// `c` over a unix socket, as GoQuorum sends; `host:port` over TCP.
     host: String,
-    media: &'static str,
 }
 
 impl Connection {
     /// Connects to `endpoint` and completes the HTTP/1.1 handshake. The connection's I/O runs
-    /// on its own task for as long as the connection lives.
+    /// on its own task for as long as the connection lives; an error there means the server
+    /// closed the connection, so the next request on it fails and its worker reconnects.
     pub async fn open(endpoint: &Endpoint) -> anyhow::Result<Self> {
-        let handshake = |e: hyper::Error| anyhow::anyhow!("HTTP handshake on {endpoint}: {e}");
-        let (sender, host, media) = match endpoint {
-            Endpoint::Q2t(socket) => {
-                let stream = UnixStream::connect(socket).await?;
-                let (sender, connection) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                        .await
-                        .map_err(handshake)?;
-                tokio::spawn(connection);
-                // GoQuorum's unix-socket transport addresses every request to host "c", and
-                // sends and accepts Tessera's 2.1 media type on Q2T calls.
-                (sender, GOQUORUM_HOST.to_owned(), media::TESSERA_2_1)
-            }
-            Endpoint::JsonRpc(address) => {
-                let stream = TcpStream::connect(address).await?;
-                // As every HTTP client library does for small request/response exchanges.
-                stream.set_nodelay(true)?;
-                let (sender, connection) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                        .await
-                        .map_err(handshake)?;
-                // An error in a connection task means the server closed the connection; the
-                // next request on it fails and its worker reconnects.
-                tokio::spawn(connection);
-                (sender, address.to_string(), media::JSON)
-            }
-        };
+        let stream = cloister_net::connect(endpoint, CONNECT_TIMEOUT).await?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| anyhow::anyhow!("HTTP handshake on {endpoint}: {e}"))?;
+        tokio::spawn(connection);
         Ok(Self {
             sender,
-            host,
-            media,
+            host: endpoint.host_header(),
         })
     }
 
@@ -108,14 +84,14 @@ impl Connection {
             .method(call.method.clone())
             .uri(&call.target)
             .header(HOST, &self.host)
-            .header(ACCEPT, self.media);
+            .header(ACCEPT, call.media);
         let request = match &call.idempotency_key {
             Some(key) => request.header(header::IDEMPOTENCY_KEY, key),
             None => request,
         };
         let request = match &call.body {
             Some(body) => request
-                .header(CONTENT_TYPE, self.media)
+                .header(CONTENT_TYPE, call.media)
                 .body(Full::new(body.clone()))?,
             None => request.body(Full::new(Bytes::new()))?,
         };

@@ -4,9 +4,9 @@
 use std::io::Write;
 use std::time::Duration;
 
+use cloister_addr::Endpoint;
 use cloister_protocol::path;
 
-use crate::client::Endpoint;
 use crate::cluster::Cluster;
 use crate::load::{run_level, Budget, Check, Outcome};
 use crate::procfs::{self, Memory};
@@ -44,7 +44,7 @@ pub fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<Report> {
             writeln!(out, "{}", Level::header())?;
             header_shown = true;
         }
-        let endpoint = Endpoint::Q2t(cluster.q2t_socket());
+        let endpoint = Endpoint::Unix(cluster.q2t_socket());
         let send_to_one = Requests::send(settings.payload_bytes, cluster.recipient_keys(1));
         if scenario == Scenario::Get && written.is_empty() {
             let prefill = runtime.block_on(run_level(

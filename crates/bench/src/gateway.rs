@@ -17,14 +17,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use cloister_addr::Endpoint;
 use cloister_harness::ganache::{self, Ganache, ACCOUNT_0};
+use cloister_protocol::media;
 use hyper::Method;
 use serde_json::{json, Value};
 
-use crate::client::{Call, Endpoint};
+use crate::client::Call;
 use crate::load::{run_level, Budget, Check, Outcome};
 use crate::procfs;
-use crate::relay::{self, Relay};
+use crate::relay::Relay;
 use crate::scenario::Requests;
 use crate::settings::GatewayBench;
 
@@ -228,6 +230,7 @@ fn rpc_call(method: &str, params: Value) -> Call {
     Call {
         method: Method::POST,
         target: "/".into(),
+        media: media::JSON,
         body: Some(Bytes::from(body.to_string())),
         idempotency_key: None,
     }
@@ -267,12 +270,15 @@ pub fn run(settings: &GatewayBench, out: &mut dyn Write) -> anyhow::Result<Gatew
     );
     let gateway = GatewayProcess::start(&urls, &settings.mode, settings.gateway_threads)?;
     let relay = if settings.relay {
-        Some(Relay::start(relay::Upstream::Tcp(nodes[0].address))?)
+        Some(Relay::start(
+            "127.0.0.1:0".parse()?,
+            Endpoint::from(nodes[0].address),
+        )?)
     } else {
         None
     };
-    let direct = Endpoint::JsonRpc(nodes[0].address);
-    let through = Endpoint::JsonRpc(gateway.address);
+    let direct = Endpoint::from(nodes[0].address);
+    let through = Endpoint::from(gateway.address);
     let methods = [
         ("eth_blockNumber", rpc_call("eth_blockNumber", json!([]))),
         (

@@ -17,13 +17,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use cloister_harness::http::{path_escape, Request, Target};
+use cloister_addr::Endpoint;
+use cloister_harness::http::{path_escape, Request};
 use cloister_harness::nodes::NodeDir;
 use cloister_harness::postgres::PgCluster;
 use cloister_protocol::{media, path};
 use serde_json::{json, Value};
 
-use crate::client::Endpoint;
 use crate::cluster::Cluster;
 use crate::load::{run_level, Budget, Check};
 use crate::scenario::Requests;
@@ -244,7 +244,7 @@ fn throughput(settings: &HaStoreBench, out: &mut dyn Write) -> anyhow::Result<Ve
             .map_or_else(|| json!({}), |pg| json!({ "jdbc": jdbc(pg, settings) }));
         let cluster = Cluster::start(None, sender_config)?;
         cluster.wait_for_discovery()?;
-        let endpoint = Endpoint::Q2t(cluster.q2t_socket());
+        let endpoint = Endpoint::Unix(cluster.q2t_socket());
         let requests = Requests::send(settings.payload_bytes, cluster.recipient_keys(1));
         if settings.warmup > 0 {
             runtime.block_on(run_level(
@@ -379,7 +379,7 @@ fn failover_run(settings: &HaStoreBench) -> anyhow::Result<FailoverRun> {
 
 /// Writers sending `/send` (to this node only) back to back, one connection per request.
 fn start_writers(
-    target: &Target,
+    target: &Endpoint,
     count: usize,
     stop: &Arc<AtomicBool>,
 ) -> Vec<JoinHandle<Vec<Sample>>> {
@@ -421,7 +421,7 @@ fn start_writers(
 }
 
 /// Whether an acknowledged write reads back with its payload.
-fn readable(target: &Target, sample: &Sample) -> bool {
+fn readable(target: &Endpoint, sample: &Sample) -> bool {
     let Some(key) = &sample.key else {
         return false;
     };

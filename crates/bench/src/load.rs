@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::client::{Connection, Endpoint};
+use cloister_addr::Endpoint;
+
+use crate::client::Connection;
 use crate::latency::Latencies;
 use crate::scenario::Requests;
 

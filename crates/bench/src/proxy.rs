@@ -24,14 +24,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use cloister_harness::http::{eventually, Request, Target};
+use cloister_addr::Endpoint;
+use cloister_harness::http::{eventually, Request};
 use cloister_harness::party::TwinParty;
 use cloister_protocol::path;
 use hyper::Method;
 
-use crate::client::{Call, Connection, Endpoint};
+use crate::client::{Call, Connection};
 use crate::load::{run_level, Budget, Check, Outcome};
-use crate::relay::{self, Relay};
+use crate::relay::Relay;
 use crate::scenario::Requests;
 
 /// GoQuorum's default `--ptm.timeout` (with `PRIVATE_CONFIG`): the client gives up after it.
@@ -423,10 +424,10 @@ fn start_front(front: Front, party: &TwinParty, settings: &ProxyBench) -> anyhow
         },
         Front::Relay => {
             let socket = root.join("relay.ipc");
-            let relay = Relay::start(relay::Upstream::Unix {
-                node: upstreams[0].clone(),
-                listen: socket.clone(),
-            })?;
+            let relay = Relay::start(
+                Endpoint::Unix(socket.clone()),
+                Endpoint::Unix(upstreams[0].clone()),
+            )?;
             Running {
                 socket,
                 child: None,
@@ -484,7 +485,7 @@ fn start_front(front: Front, party: &TwinParty, settings: &ProxyBench) -> anyhow
             }
         }
     };
-    let target = Target::Unix(running.socket.clone());
+    let target = Endpoint::Unix(running.socket.clone());
     if !eventually(Duration::from_secs(10), || {
         Request::new("GET", path::UPCHECK)
             .try_send(&target, None)
@@ -500,12 +501,7 @@ fn start_front(front: Front, party: &TwinParty, settings: &ProxyBench) -> anyhow
 }
 
 fn upcheck() -> Arc<Requests> {
-    Requests::fixed(Call {
-        method: Method::GET,
-        target: path::UPCHECK.into(),
-        body: None,
-        idempotency_key: None,
-    })
+    Requests::fixed(Call::q2t(Method::GET, path::UPCHECK, None))
 }
 
 /// Runs both parts, printing as it goes.
@@ -553,7 +549,7 @@ pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyRe
         for &concurrency in &settings.concurrency {
             let endpoints: Vec<Endpoint> = fronts
                 .iter()
-                .map(|running| Endpoint::Q2t(running.socket.clone()))
+                .map(|running| Endpoint::Unix(running.socket.clone()))
                 .collect();
             for endpoint in &endpoints {
                 runtime.block_on(run_level(
@@ -633,7 +629,7 @@ pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyRe
             // A byte relay has no failover: it would only repeat direct's figures.
             for front in Front::ALL.into_iter().filter(|f| *f != Front::Relay) {
                 let running = start_front(front, &party, settings)?;
-                let endpoint = Endpoint::Q2t(running.socket.clone());
+                let endpoint = Endpoint::Unix(running.socket.clone());
                 runtime.block_on(run_level(
                     &endpoint,
                     send.clone(),

@@ -4,28 +4,15 @@
 //! machine whatever a proxy does with the bytes: the floor under nginx, `cloister proxy` and
 //! `cloister gateway`.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use cloister_addr::Endpoint;
+use cloister_net::{Bound, Stream};
 
-use crate::client::Endpoint;
 use crate::procfs;
 
-/// Where the relay's upstream is, and so how it listens itself.
-#[derive(Debug, Clone)]
-pub enum Upstream {
-    /// A TCP node: the relay listens on a loopback port.
-    Tcp(SocketAddr),
-    /// A unix-socket node: the relay listens on the given socket path.
-    Unix {
-        /// The node's socket.
-        node: PathBuf,
-        /// The relay's own socket.
-        listen: PathBuf,
-    },
-}
+/// How long the relay may take to connect to its upstream.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A running relay (it lives as long as this process).
 pub struct Relay {
@@ -36,23 +23,9 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Starts a relay in front of `upstream`.
-    pub fn start(upstream: Upstream) -> anyhow::Result<Self> {
-        let (listener, endpoint) = match &upstream {
-            Upstream::Tcp(_) => {
-                let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-                listener.set_nonblocking(true)?;
-                let endpoint = Endpoint::JsonRpc(listener.local_addr()?);
-                (Listener::Tcp(listener), endpoint)
-            }
-            Upstream::Unix { listen, .. } => {
-                let _ = std::fs::remove_file(listen);
-                let listener = std::os::unix::net::UnixListener::bind(listen)?;
-                listener.set_nonblocking(true)?;
-                (Listener::Unix(listener), Endpoint::Q2t(listen.clone()))
-            }
-        };
-        let (started, thread_id) = std::sync::mpsc::channel();
+    /// Starts a relay listening at `listen` (a TCP port 0 is resolved) in front of `upstream`.
+    pub fn start(listen: Endpoint, upstream: Endpoint) -> anyhow::Result<Self> {
+        let (started, bound) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("byte-relay".into())
             .spawn(move || {
@@ -66,10 +39,13 @@ impl Relay {
                 let (Ok(runtime), Some(tid)) = (runtime, tid) else {
                     return;
                 };
-                let _ = started.send(tid);
+                let Ok(listener) = runtime.block_on(Bound::endpoint(&listen)) else {
+                    return;
+                };
+                let _ = started.send((tid, listener.local_endpoint()));
                 runtime.block_on(serve(listener, upstream));
             })?;
-        let thread_id = thread_id
+        let (thread_id, endpoint) = bound
             .recv_timeout(Duration::from_secs(5))
             .map_err(|_| anyhow::anyhow!("the relay thread did not start"))?;
         Ok(Self {
@@ -84,50 +60,19 @@ impl Relay {
     }
 }
 
-enum Listener {
-    Tcp(std::net::TcpListener),
-    Unix(std::os::unix::net::UnixListener),
-}
-
-async fn serve(listener: Listener, upstream: Upstream) {
-    match listener {
-        Listener::Tcp(listener) => {
-            let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
-                return;
-            };
-            while let Ok((client, _)) = listener.accept().await {
-                let _ = client.set_nodelay(true);
-                tokio::spawn(relay(client, upstream.clone()));
-            }
-        }
-        Listener::Unix(listener) => {
-            let Ok(listener) = tokio::net::UnixListener::from_std(listener) else {
-                return;
-            };
-            while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(relay(client, upstream.clone()));
-            }
-        }
-    }
+async fn serve(listener: Bound, upstream: Endpoint) {
+    cloister_net::serve(listener, std::future::pending(), |client, _| {
+        tokio::spawn(relay(client, upstream.clone()));
+    })
+    .await;
 }
 
 /// Copies bytes both ways between `client` and a fresh connection to `upstream`.
-async fn relay(mut client: impl AsyncRead + AsyncWrite + Unpin, upstream: Upstream) {
-    match upstream {
-        Upstream::Tcp(address) => {
-            let Ok(mut node) = tokio::net::TcpStream::connect(address).await else {
-                return;
-            };
-            let _ = node.set_nodelay(true);
-            let _ = tokio::io::copy_bidirectional(&mut client, &mut node).await;
-        }
-        Upstream::Unix { node, .. } => {
-            let Ok(mut node) = tokio::net::UnixStream::connect(node).await else {
-                return;
-            };
-            let _ = tokio::io::copy_bidirectional(&mut client, &mut node).await;
-        }
-    }
+async fn relay(mut client: Stream, upstream: Endpoint) {
+    let Ok(mut node) = cloister_net::connect(&upstream, CONNECT_TIMEOUT).await else {
+        return;
+    };
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut node).await;
 }
 
 #[cfg(test)]
@@ -157,24 +102,24 @@ mod tests {
         let node = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = node.local_addr().unwrap();
         std::thread::spawn(move || echo_once(node.accept().unwrap().0));
-        let relay = Relay::start(Upstream::Tcp(address)).unwrap();
-        let Endpoint::JsonRpc(relay_address) = relay.endpoint else {
+        let relay = Relay::start("127.0.0.1:0".parse().unwrap(), Endpoint::from(address)).unwrap();
+        let Endpoint::Tcp(relay_address) = &relay.endpoint else {
             panic!("a TCP relay listens on TCP");
         };
-        assert_ne!(relay_address, address);
+        assert_ne!(relay_address.port, address.port());
         assert!(relay.cpu().is_some());
-        round_trip(std::net::TcpStream::connect(relay_address).unwrap());
+        round_trip(std::net::TcpStream::connect(relay_address.authority()).unwrap());
 
         let dir = tempfile::tempdir().unwrap();
         let node_path = dir.path().join("node.ipc");
         let node = std::os::unix::net::UnixListener::bind(&node_path).unwrap();
         std::thread::spawn(move || echo_once(node.accept().unwrap().0));
-        let relay = Relay::start(Upstream::Unix {
-            node: node_path,
-            listen: dir.path().join("relay.ipc"),
-        })
+        let relay = Relay::start(
+            Endpoint::Unix(dir.path().join("relay.ipc")),
+            Endpoint::Unix(node_path),
+        )
         .unwrap();
-        let Endpoint::Q2t(relay_path) = relay.endpoint else {
+        let Endpoint::Unix(relay_path) = relay.endpoint else {
             panic!("a unix relay listens on a unix socket");
         };
         round_trip(std::os::unix::net::UnixStream::connect(relay_path).unwrap());

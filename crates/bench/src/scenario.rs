@@ -165,24 +165,25 @@ impl Requests {
                     "mandatoryRecipients": null,
                 });
                 Call {
-                    method: Method::POST,
-                    target: path::SEND.into(),
-                    body: Some(Bytes::from(body.to_string())),
                     idempotency_key: keyed.then(|| {
                         let mut key = [0u8; 16];
                         OsRng.fill_bytes(&mut key);
                         key.iter().map(|b| format!("{b:02x}")).collect()
                     }),
+                    ..Call::q2t(
+                        Method::POST,
+                        path::SEND,
+                        Some(Bytes::from(body.to_string())),
+                    )
                 }
             }
             Requests::Get { targets, next } => {
                 let index = next.fetch_add(1, Ordering::Relaxed) % targets.len().max(1);
-                Call {
-                    method: Method::GET,
-                    target: targets.get(index).cloned().unwrap_or_default(),
-                    body: None,
-                    idempotency_key: None,
-                }
+                Call::q2t(
+                    Method::GET,
+                    targets.get(index).cloned().unwrap_or_default(),
+                    None,
+                )
             }
         }
     }

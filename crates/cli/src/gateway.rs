@@ -1,18 +1,19 @@
 //! `cloister gateway`: the JSON-RPC gateway in front of a group of GoQuorum nodes.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use cloister_gateway::settings::listen_endpoint;
 use cloister_gateway::{Gateway, GatewaySettings, Mode, UpstreamSettings};
 
 /// Arguments of `cloister gateway`; the command line overrides the config file.
 #[derive(Debug, Args)]
 pub(crate) struct GatewayArgs {
-    /// Where JSON-RPC clients connect (default 127.0.0.1:8545).
+    /// Where JSON-RPC clients connect: `host:port` or `http://host:port` (default
+    /// 127.0.0.1:8545).
     #[arg(long)]
-    listen: Option<SocketAddr>,
+    listen: Option<String>,
     /// A node's JSON-RPC URL: http:// or ws:// (the other transport assumed on the same port),
     /// or ipc:/path/geth.ipc for its IPC socket; then, comma-separated, optionally its ws:// URL
     /// and `privacy=URL`, the URL of its privacy manager or `cloister proxy` (http://host:port
@@ -38,8 +39,8 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<i32> {
         Some(path) => GatewaySettings::from_file(path)?,
         None => GatewaySettings::default(),
     };
-    if let Some(listen) = args.listen {
-        settings.listen = listen;
+    if let Some(listen) = &args.listen {
+        settings.listen = listen_endpoint(listen)?;
     }
     if !args.upstreams.is_empty() {
         settings.upstreams = args
@@ -63,7 +64,7 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<i32> {
     runtime.block_on(async {
         let gateway = Gateway::start(settings).await?;
         println!("gateway listening on {}", gateway.local_address());
-        crate::node::shutdown_signal().await;
+        crate::shutdown::requested().await;
         tracing::info!("shutting down");
         gateway.shutdown().await;
         Ok(0)

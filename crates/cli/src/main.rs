@@ -4,6 +4,7 @@ mod gateway;
 mod keygen;
 mod node;
 mod proxy;
+mod shutdown;
 mod tessera_args;
 
 use clap::{Parser, Subcommand};

@@ -53,19 +53,9 @@ pub(crate) fn run(args: &NodeArgs) -> Result<i32> {
             node.shutdown().await;
             return Ok(outcome.exit_code());
         }
-        shutdown_signal().await;
+        crate::shutdown::requested().await;
         tracing::info!("shutting down");
         node.shutdown().await;
         Ok(0)
     })
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
 }

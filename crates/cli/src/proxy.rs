@@ -6,17 +6,19 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use cloister_proxy::{Address, ListenerSettings, Proxy, ProxySettings, Role};
+use cloister_proxy::{
+    listen_address, upstream_address, ListenerSettings, Proxy, ProxySettings, Role,
+};
 
 /// Arguments of `cloister proxy`; the command line adds a listener to the config file's and
 /// overrides its admin address.
 #[derive(Debug, Args)]
 pub(crate) struct ProxyArgs {
-    /// Where clients connect: `unix:/path/tm.ipc` or `host:port`; repeat for several listeners
-    /// in front of the same upstreams.
+    /// Where clients connect: `unix:/path/tm.ipc`, `http://host:port` or `host:port`; repeat
+    /// for several listeners in front of the same upstreams.
     #[arg(long)]
     listen: Vec<String>,
-    /// A replica: `http://host:port` or `unix:/path`; repeat for each replica.
+    /// A replica: `http://host:port`, `host:port` or `unix:/path`; repeat for each replica.
     #[arg(long = "upstream")]
     upstreams: Vec<String>,
     /// Which API the listeners front: q2t (default), p2p or thirdparty.
@@ -44,11 +46,11 @@ pub(crate) fn run(args: &ProxyArgs) -> Result<i32> {
         let upstreams = args
             .upstreams
             .iter()
-            .map(|u| Address::parse(u))
+            .map(|u| upstream_address(u))
             .collect::<Result<Vec<_>, _>>()?;
         for listen in &args.listen {
             settings.listeners.push(ListenerSettings {
-                listen: Address::parse(listen)?,
+                listen: listen_address(listen)?,
                 role: args.role,
                 upstreams: upstreams.clone(),
             });
@@ -76,7 +78,7 @@ pub(crate) fn run(args: &ProxyArgs) -> Result<i32> {
         if let Some(admin) = proxy.admin_address() {
             println!("admin listening on {admin}");
         }
-        crate::node::shutdown_signal().await;
+        crate::shutdown::requested().await;
         tracing::info!("shutting down");
         proxy.shutdown().await;
         Ok(0)

@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
+use cloister_addr::Endpoint;
 use cloister_core::b64;
-use cloister_harness::http::{eventually, path_escape, Request, Response, Target};
+use cloister_harness::http::{eventually, path_escape, Request, Response};
 use cloister_harness::party::{TwinParty, DATABASE};
 use serde_json::json;
 
@@ -27,7 +28,7 @@ fn hash_of(response: &Response) -> String {
     response.json()["key"].as_str().unwrap().to_owned()
 }
 
-fn readable(target: &Target, hash: &str) -> bool {
+fn readable(target: &Endpoint, hash: &str) -> bool {
     Request::new("GET", &format!("/transaction/{}", path_escape(hash)))
         .send(target)
         .status

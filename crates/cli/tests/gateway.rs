@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use cloister_harness::http::{eventually, Request, Target};
+use cloister_addr::Endpoint;
+use cloister_harness::http::{eventually, Request};
 use cloister_harness::nodes::free_port;
 use serde_json::json;
 
@@ -29,7 +30,7 @@ fn the_gateway_command_serves_and_answers_errors_as_json_rpc() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let target = Target::Tcp(listen);
+    let target = Endpoint::from(listen);
     let up = eventually(Duration::from_secs(20), || {
         Request::new("GET", "/status")
             .try_send(&target, None)

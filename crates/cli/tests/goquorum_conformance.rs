@@ -8,8 +8,9 @@
 
 use std::time::Duration;
 
+use cloister_addr::Endpoint;
 use cloister_core::b64;
-use cloister_harness::http::{eventually, path_escape, Request, Response, Target};
+use cloister_harness::http::{eventually, path_escape, Request, Response};
 use cloister_harness::nodes::NodeDir;
 use serde_json::{json, Value};
 
@@ -24,7 +25,7 @@ const EXEC_HASH: &str = "AAAAAAAAAAAAAAAAAGFyYml0cmFyeSByb290IGhhc2g=";
 
 /// A JSON call as GoQuorum's `submitJSON` makes it.
 fn go_json_on(
-    q2t: &Target,
+    q2t: &Endpoint,
     method: &'static str,
     target: &str,
     media: &'static str,
@@ -42,7 +43,7 @@ fn go_json_on(
     request.send(q2t)
 }
 
-fn plain(q2t: &Target, target: &str) -> Response {
+fn plain(q2t: &Endpoint, target: &str) -> Response {
     Request::new("GET", target)
         .header("User-Agent", GO_USER_AGENT)
         .send(q2t)
@@ -72,7 +73,7 @@ fn send_body(
     body
 }
 
-fn receive(q2t: &Target, key: &str, media: &'static str) -> Response {
+fn receive(q2t: &Endpoint, key: &str, media: &'static str) -> Response {
     go_json_on(
         q2t,
         "GET",
@@ -316,7 +317,7 @@ fn goquorum_conformance() {
     assert_eq!(outside.status, 403, "{}", outside.text());
 
     // isSender and participants, plain text.
-    let is_sender = |q2t: &Target| {
+    let is_sender = |q2t: &Endpoint| {
         plain(
             q2t,
             &format!("/transaction/{}/isSender", path_escape(&deploy)),

@@ -13,8 +13,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use cloister_addr::Endpoint;
 use cloister_core::b64;
-use cloister_harness::http::{eventually, path_escape, Request, Target};
+use cloister_harness::http::{eventually, path_escape, Request};
 use cloister_harness::nodes::{NodeDir, RunningNode};
 use cloister_harness::postgres::PgCluster;
 use serde_json::{json, Value};
@@ -90,7 +91,7 @@ impl Setup {
         setup
     }
 
-    fn q2t(&self) -> [Target; 2] {
+    fn q2t(&self) -> [Endpoint; 2] {
         [self.replicas[0].q2t(), self.replicas[1].q2t()]
     }
 }
@@ -104,7 +105,7 @@ fn advertise(config: &mut Value, replica: &NodeDir, advertised: &str) {
 }
 
 fn send(
-    target: &Target,
+    target: &Endpoint,
     to: &str,
     payload: &[u8],
 ) -> std::io::Result<cloister_harness::http::Response> {
@@ -113,7 +114,7 @@ fn send(
         .try_send(target, None)
 }
 
-fn read(target: &Target, key: &str) -> cloister_harness::http::Response {
+fn read(target: &Endpoint, key: &str) -> cloister_harness::http::Response {
     Request::new("GET", &format!("/transaction/{}", path_escape(key)))
         .header("Accept", "application/json")
         .send(target)

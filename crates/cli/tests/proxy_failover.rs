@@ -10,6 +10,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,9 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cloister_bench::client::{Call, Connection, Endpoint};
+use cloister_addr::Endpoint;
+use cloister_bench::client::{Call, Connection};
 use cloister_core::b64;
-use cloister_harness::http::{eventually, path_escape, Request, Target};
+use cloister_harness::http::{eventually, path_escape, Request};
 use cloister_harness::nodes::{free_port, NodeDir};
 use cloister_harness::party::{TwinParty, DATABASE};
 use hyper::Method;
@@ -39,7 +41,7 @@ static SERIAL: Mutex<()> = Mutex::new(());
 struct Proxy {
     child: Child,
     socket: PathBuf,
-    admin: Target,
+    admin: Endpoint,
     log: PathBuf,
 }
 
@@ -68,7 +70,7 @@ impl Proxy {
         let proxy = Self {
             child,
             socket,
-            admin: Target::Tcp(([127, 0, 0, 1], admin_port).into()),
+            admin: Endpoint::from(SocketAddr::from(([127, 0, 0, 1], admin_port))),
             log,
         };
         let up = eventually(Duration::from_secs(10), || {
@@ -83,8 +85,8 @@ impl Proxy {
         proxy
     }
 
-    fn target(&self) -> Target {
-        Target::Unix(self.socket.clone())
+    fn target(&self) -> Endpoint {
+        Endpoint::Unix(self.socket.clone())
     }
 
     fn log_text(&self) -> String {
@@ -123,7 +125,7 @@ impl Setup {
     }
 
     fn endpoint(&self) -> Endpoint {
-        Endpoint::Q2t(self.proxy.socket.clone())
+        Endpoint::Unix(self.proxy.socket.clone())
     }
 }
 
@@ -138,21 +140,15 @@ fn send_call(payload: &[u8], to: &str) -> Call {
     });
     let mut bytes = serde_json::to_vec(&body).unwrap();
     bytes.push(b'\n');
-    Call {
-        method: Method::POST,
-        target: "/send".into(),
-        body: Some(Bytes::from(bytes)),
-        idempotency_key: None,
-    }
+    Call::q2t(Method::POST, "/send", Some(Bytes::from(bytes)))
 }
 
 fn receive_call(key: &str) -> Call {
-    Call {
-        method: Method::GET,
-        target: format!("/transaction/{}?isRaw=false", path_escape(key)),
-        body: None,
-        idempotency_key: None,
-    }
+    Call::q2t(
+        Method::GET,
+        format!("/transaction/{}?isRaw=false", path_escape(key)),
+        None,
+    )
 }
 
 /// One request of the load and how it went.

@@ -5,12 +5,13 @@
 
 use std::time::Duration;
 
+use cloister_addr::Endpoint;
 use cloister_core::b64;
-use cloister_harness::http::{eventually, path_escape, Request, Target};
+use cloister_harness::http::{eventually, path_escape, Request};
 use cloister_harness::nodes::NodeDir;
 use serde_json::json;
 
-fn send(q2t: &Target, payload: &[u8], to: &str) -> String {
+fn send(q2t: &Endpoint, payload: &[u8], to: &str) -> String {
     let sent = Request::new("POST", "/send")
         .json(&json!({ "payload": b64::encode(payload), "to": [to] }))
         .send(q2t);
@@ -18,7 +19,7 @@ fn send(q2t: &Target, payload: &[u8], to: &str) -> String {
     sent.json()["key"].as_str().unwrap().to_owned()
 }
 
-fn read(q2t: &Target, key: &str) -> (u16, Vec<u8>) {
+fn read(q2t: &Endpoint, key: &str) -> (u16, Vec<u8>) {
     let response = Request::new("GET", &format!("/transaction/{}", path_escape(key))).send(q2t);
     let payload = if response.status == 200 {
         b64::decode(response.json()["payload"].as_str().unwrap()).unwrap()

@@ -1,30 +1,32 @@
 //! Upstream health from the chain itself: each node's head block, sync status and peer count,
-//! probed periodically, plus the failures of real calls. A node is taken out when it fails
-//! `maxFailures` times in a row, syncs, has too few peers, or lags the best upstream by more
-//! than `maxLagBlocks`; it comes back after `readmitAfter` good probes in a row (lag, sync and
-//! peers are re-judged on every probe). Lag is relative to other nodes, never to the clock, so a
-//! chain where no node advances stays healthy.
+//! probed periodically, plus the failures of real calls, counted with the thresholds every
+//! Cloister part shares ([`cloister_net::health`]): a node is ejected after `fall` failed probes
+//! or `passiveFailures` failed calls in a row, and comes back after `rise` good probes in a row.
+//! It is also out while it syncs, has too few peers, or lags the best upstream by more than
+//! `maxLagBlocks` (re-judged on every probe). Lag is relative to other nodes, never to the
+//! clock, so a chain where no node advances stays healthy.
 //!
 //! A node's privacy path (its `cloister proxy` or privacy manager), when configured, is checked
-//! in the same rounds. A failing path does not take the node out: its chain still serves reads,
-//! raw transactions, filters and subscriptions. It takes the node out of the calls that need the
-//! privacy manager ([`Need::Privacy`]) and, so that one account's nonces keep coming from one
-//! txpool, of account-scoped calls while another node's path works ([`Need::PrivacyIfAny`]).
-//! The path counts as down from its first failed check, since sending a private transaction
-//! there fails it (and may leave its outcome unknown) while sending it elsewhere costs nothing,
-//! and as up again after `readmitAfter` good checks in a row.
+//! in the same rounds with the shared probe (`GET /health`, falling back to `/upcheck`). A
+//! failing path does not take the node out: its chain still serves reads, raw transactions,
+//! filters and subscriptions. It takes the node out of the calls that need the privacy manager
+//! ([`Need::Privacy`]) and, so that one account's nonces keep coming from one txpool, of
+//! account-scoped calls while another node's path works ([`Need::PrivacyIfAny`]). The path
+//! counts as down from its first failed check (its `fall` is 1), since sending a private
+//! transaction there fails it (and may leave its outcome unknown) while sending it elsewhere
+//! costs nothing, and as up again after `rise` good checks in a row.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
+use cloister_net::health::{Change, HealthCounter, Probe, ProbeError, Thresholds};
 use hyper::HeaderMap;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::metrics::{self, Metrics};
-use crate::privacy::PrivacyPath;
 use crate::rpc::methods;
 use crate::settings::HealthSettings;
 use crate::upstream::{Upstream, UpstreamError};
@@ -49,13 +51,11 @@ pub struct UpstreamState {
     pub syncing: bool,
     /// `net_peerCount`, when the node answers it.
     pub peers: Option<u64>,
-    /// Failures in a row.
-    pub consecutive_failures: u32,
-    /// Ejected for failures (until `readmitAfter` good probes).
+    /// Ejected for failures (until `rise` good probes).
     pub ejected: bool,
-    /// Good probes in a row while ejected.
-    #[serde(skip)]
-    good_probes: u32,
+    /// Failed and good probes and failed calls in a row, ejections.
+    #[serde(flatten)]
+    pub counter: HealthCounter,
     /// The last failure.
     pub last_error: Option<String>,
     /// Its privacy path, when one is configured.
@@ -72,9 +72,9 @@ pub struct PrivacyState {
     pub up: bool,
     /// The last failed check.
     pub last_error: Option<String>,
-    /// Good checks in a row while down.
+    /// Its checks, counted as the node's own are.
     #[serde(skip)]
-    good_checks: u32,
+    counter: HealthCounter,
 }
 
 /// Which nodes a call may use beyond being healthy.
@@ -120,7 +120,7 @@ impl Health {
                 url: u.url.clone(),
                 healthy: true,
                 privacy: u.privacy.as_ref().map(|p| PrivacyState {
-                    url: p.url.clone(),
+                    url: p.endpoint().to_string(),
                     up: true,
                     ..PrivacyState::default()
                 }),
@@ -227,7 +227,11 @@ impl Health {
             streak.store(true, Ordering::Release);
         }
         if let Some(state) = states.get_mut(index) {
-            self.fail(state, error.to_string());
+            state.last_error = Some(error.to_string());
+            let change = state
+                .counter
+                .record_request(true, &self.settings.thresholds);
+            self.announce(state, change);
         }
         self.judge(&mut states);
     }
@@ -243,24 +247,28 @@ impl Health {
         }
         let mut states = self.lock();
         if let Some(state) = states.get_mut(index) {
-            if !state.ejected {
-                state.consecutive_failures = 0;
-                self.streaks[index].store(false, Ordering::Release);
-            }
+            state
+                .counter
+                .record_request(false, &self.settings.thresholds);
+            self.streaks[index].store(false, Ordering::Release);
         }
     }
 
-    fn fail(&self, state: &mut UpstreamState, error: String) {
-        state.consecutive_failures = state.consecutive_failures.saturating_add(1);
-        state.good_probes = 0;
-        state.last_error = Some(error);
-        if !state.ejected && state.consecutive_failures >= self.settings.max_failures {
-            state.ejected = true;
-            self.metrics
-                .ejections
-                .get_or_create(&metrics::upstream(&state.name))
-                .inc();
-            tracing::warn!(upstream = %state.name, error = ?state.last_error, "upstream ejected");
+    /// Logs and counts an ejection or a readmission.
+    fn announce(&self, state: &mut UpstreamState, change: Option<Change>) {
+        state.ejected = !state.counter.is_healthy();
+        match change {
+            Some(Change::Ejected) => {
+                self.metrics
+                    .ejections
+                    .get_or_create(&metrics::upstream(&state.name))
+                    .inc();
+                tracing::warn!(upstream = %state.name, error = ?state.last_error, "upstream ejected");
+            }
+            Some(Change::Readmitted) => {
+                tracing::info!(upstream = %state.name, "upstream readmitted");
+            }
+            None => {}
         }
     }
 
@@ -275,7 +283,7 @@ impl Health {
             let reason = if state.ejected {
                 Some(format!(
                     "ejected after {} failures: {}",
-                    state.consecutive_failures,
+                    state.counter.failures(),
                     state.last_error.as_deref().unwrap_or("unknown")
                 ))
             } else if state.syncing {
@@ -309,66 +317,57 @@ impl Health {
 
     /// Probes every upstream once, concurrently, then re-judges them all.
     pub async fn probe_all(&self, upstreams: &[Upstream]) {
-        let timeout = Duration::from_millis(self.settings.timeout_ms);
+        let timeout = self.settings.timeout;
         let probes = upstreams.iter().map(|u| async move {
             tokio::join!(
-                probe(u, timeout),
+                probe_chain(u, timeout),
                 check_privacy(u.privacy.as_ref(), timeout)
             )
         });
         let results = futures_util::future::join_all(probes).await;
+        let thresholds = self.settings.thresholds;
         let mut states = self.lock();
-        for ((state, (result, privacy)), streak) in
-            states.iter_mut().zip(results).zip(&self.streaks)
-        {
+        for (state, (result, privacy)) in states.iter_mut().zip(results) {
             if let (Some(path), Some(check)) = (state.privacy.as_mut(), privacy) {
                 self.judge_privacy(&state.name, path, check);
             }
-            match result {
+            let passed = match result {
                 Ok(probe) => {
                     state.block = Some(probe.block);
                     state.syncing = probe.syncing;
                     state.peers = probe.peers;
-                    if state.ejected {
-                        state.good_probes += 1;
-                        if state.good_probes >= self.settings.readmit_after {
-                            state.ejected = false;
-                            state.consecutive_failures = 0;
-                            tracing::info!(upstream = %state.name, "upstream readmitted");
-                        }
-                    } else {
-                        state.consecutive_failures = 0;
-                    }
+                    true
                 }
                 Err(error) => {
-                    streak.store(true, Ordering::Release);
-                    self.fail(state, error);
+                    state.last_error = Some(error.to_string());
+                    false
                 }
-            }
+            };
+            let change = state.counter.record_check(passed, &thresholds);
+            self.announce(state, change);
         }
         self.judge(&mut states);
     }
 
-    /// Down at the first failed check, up after `readmitAfter` good ones (see the module doc).
-    fn judge_privacy(&self, name: &str, path: &mut PrivacyState, check: Result<(), String>) {
-        match check {
-            Ok(()) if path.up => {}
-            Ok(()) => {
-                path.good_checks += 1;
-                if path.good_checks >= self.settings.readmit_after {
-                    path.up = true;
-                    path.good_checks = 0;
-                    tracing::info!(upstream = %name, "privacy path back: private calls resume");
-                }
+    /// Down at the first failed check, up after `rise` good ones (see the module doc).
+    fn judge_privacy(&self, name: &str, path: &mut PrivacyState, check: Result<(), ProbeError>) {
+        let thresholds = Thresholds {
+            fall: 1,
+            ..self.settings.thresholds
+        };
+        let change = path.counter.record_check(check.is_ok(), &thresholds);
+        if let Err(error) = check {
+            path.last_error = Some(error.to_string());
+        }
+        path.up = path.counter.is_healthy();
+        match change {
+            Some(Change::Ejected) => {
+                tracing::warn!(upstream = %name, error = ?path.last_error, "privacy path down: no private calls");
             }
-            Err(error) => {
-                if path.up {
-                    tracing::warn!(upstream = %name, %error, "privacy path down: no private calls");
-                }
-                path.up = false;
-                path.good_checks = 0;
-                path.last_error = Some(error);
+            Some(Change::Readmitted) => {
+                tracing::info!(upstream = %name, "privacy path back: private calls resume");
             }
+            None => {}
         }
         self.metrics
             .privacy_up
@@ -378,7 +377,7 @@ impl Health {
 
     /// Probes forever at the configured interval.
     pub async fn run(self: Arc<Self>, upstreams: Arc<Vec<Upstream>>) {
-        let mut ticker = tokio::time::interval(Duration::from_millis(self.settings.interval_ms));
+        let mut ticker = tokio::time::interval(self.settings.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;
         loop {
@@ -398,51 +397,80 @@ fn best_block(states: &[UpstreamState]) -> Option<u64> {
 }
 
 /// The privacy path's check, when the node has one.
-async fn check_privacy(
-    path: Option<&PrivacyPath>,
-    timeout: Duration,
-) -> Option<Result<(), String>> {
+async fn check_privacy(path: Option<&Probe>, timeout: Duration) -> Option<Result<(), ProbeError>> {
     Some(path?.check(timeout).await)
 }
 
-struct Probe {
+struct ChainView {
     block: u64,
     syncing: bool,
     peers: Option<u64>,
 }
 
+/// Why a node's chain probe failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainProbeError {
+    /// The call got no answer.
+    #[error(transparent)]
+    Call(#[from] UpstreamError),
+    /// The answer is not JSON.
+    #[error("{method}: HTTP {status} with a body that is not JSON")]
+    NotJson {
+        /// The method probed.
+        method: &'static str,
+        /// The answer's HTTP status.
+        status: hyper::StatusCode,
+    },
+    /// The node answered with a JSON-RPC error.
+    #[error("{method}: {error}")]
+    Rpc {
+        /// The method probed.
+        method: &'static str,
+        /// The error object.
+        error: Value,
+    },
+    /// `eth_blockNumber` answered something that is not a quantity.
+    #[error("eth_blockNumber answered {0}")]
+    NotABlockNumber(Value),
+}
+
 /// `eth_blockNumber` must answer; `eth_syncing` and `net_peerCount` count only when the node
 /// answers them (some deployments do not expose the `net` API).
-async fn probe(upstream: &Upstream, timeout: Duration) -> Result<Probe, String> {
+async fn probe_chain(upstream: &Upstream, timeout: Duration) -> Result<ChainView, ChainProbeError> {
     let (block, syncing, peers) = tokio::join!(
         ask(upstream, methods::BLOCK_NUMBER, timeout),
         ask(upstream, methods::SYNCING, timeout),
         ask(upstream, methods::PEER_COUNT, timeout),
     );
     let block = block?;
-    let block = quantity(&block).ok_or_else(|| format!("eth_blockNumber answered {block}"))?;
-    Ok(Probe {
+    let block = quantity(&block).ok_or(ChainProbeError::NotABlockNumber(block))?;
+    Ok(ChainView {
         block,
         syncing: syncing.is_ok_and(|v| v != Value::Bool(false)),
         peers: peers.ok().as_ref().and_then(quantity),
     })
 }
 
-async fn ask(upstream: &Upstream, method: &str, timeout: Duration) -> Result<Value, String> {
+async fn ask(
+    upstream: &Upstream,
+    method: &'static str,
+    timeout: Duration,
+) -> Result<Value, ChainProbeError> {
     let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":[]}}"#);
     let answer = upstream
         .call(Bytes::from(body), &HeaderMap::new(), None, timeout)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut value: Value = serde_json::from_slice(&answer.body).map_err(|_| {
-        format!(
-            "{method}: HTTP {} with a body that is not JSON",
-            answer.status
-        )
-    })?;
+        .await?;
+    let mut value: Value =
+        serde_json::from_slice(&answer.body).map_err(|_| ChainProbeError::NotJson {
+            method,
+            status: answer.status,
+        })?;
     match value.get_mut("result") {
         Some(result) => Ok(result.take()),
-        None => Err(format!("{method}: {}", value["error"])),
+        None => Err(ChainProbeError::Rpc {
+            method,
+            error: value["error"].take(),
+        }),
     }
 }
 

@@ -34,6 +34,11 @@ pub enum IpcError {
     Failed(String),
 }
 
+/// A stream that is not JSON values back to back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the node sent {0:?} where a JSON object or array must start")]
+pub struct FrameError(pub char);
+
 /// Splits a byte stream into top-level JSON values without parsing them: tracks nesting depth
 /// and strings (with escapes) only, so each byte is looked at once however the value arrives.
 #[derive(Debug, Default)]
@@ -61,7 +66,7 @@ impl Framer {
     /// The next complete value, if the buffer holds one. Whitespace between values is
     /// skipped; a value that is not an object or array (which no JSON-RPC peer sends) is an
     /// error, since its end could not be told from the stream.
-    pub fn next_value(&mut self) -> Result<Option<Bytes>, String> {
+    pub fn next_value(&mut self) -> Result<Option<Bytes>, FrameError> {
         while self.scanned < self.buffer.len() {
             let byte = self.buffer[self.scanned];
             self.scanned += 1;
@@ -73,12 +78,7 @@ impl Framer {
                         self.scanned = 0;
                     }
                     b'{' | b'[' => self.depth = 1,
-                    other => {
-                        return Err(format!(
-                            "the node sent {:?} where a JSON object or array must start",
-                            char::from(other)
-                        ))
-                    }
+                    other => return Err(FrameError(char::from(other))),
                 }
                 continue;
             }
@@ -229,7 +229,11 @@ impl IpcPool {
             return Ok(Bytes::new());
         }
         loop {
-            if let Some(value) = connection.framer.next_value().map_err(IpcError::Failed)? {
+            if let Some(value) = connection
+                .framer
+                .next_value()
+                .map_err(|error| IpcError::Failed(error.to_string()))?
+            {
                 self.idle_again(connection);
                 return Ok(value);
             }
@@ -309,7 +313,7 @@ mod tests {
         let mut framer = Framer::default();
         framer.extend(b"{} 42");
         assert!(framer.next_value().unwrap().is_some());
-        assert!(framer.next_value().unwrap_err().contains("'4'"));
+        assert!(framer.next_value().unwrap_err().to_string().contains("'4'"));
     }
 
     #[test]

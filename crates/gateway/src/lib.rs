@@ -16,8 +16,8 @@
 //! - [`settings`]: the config file and defaults.
 //! - [`upstream`]: one node over HTTP or IPC; tells "never sent" from "outcome unknown".
 //! - [`ipc`]: geth's IPC framing over a unix socket.
-//! - [`health`]: probing, lag, ejection and readmission, privacy paths; `/status`.
-//! - [`privacy`]: checking a node's privacy path.
+//! - [`health`]: probing, lag, ejection and readmission, privacy paths (checked with the probe
+//!   and thresholds of `cloister-net`); `/status`.
 //! - [`routing`]: call kinds and upstream order per mode.
 //! - [`accounts`]: one account-scoped write at a time per account.
 //! - [`filters`]: filter ids that name their node.
@@ -30,7 +30,6 @@ pub mod filters;
 pub mod health;
 pub mod ipc;
 pub mod metrics;
-pub mod privacy;
 pub mod proxy;
 pub mod routing;
 pub mod rpc;

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request, State};
@@ -39,7 +38,7 @@ pub enum GatewayError {
     #[error("cannot listen on {address}: {source}")]
     Bind {
         /// The address.
-        address: SocketAddr,
+        address: String,
         /// The I/O error.
         source: std::io::Error,
     },
@@ -59,7 +58,7 @@ impl Gateway {
     /// nodes), then serves.
     pub async fn start(settings: GatewaySettings) -> Result<Self, GatewayError> {
         settings.validate()?;
-        let connect_timeout = Duration::from_millis(settings.connect_timeout_ms);
+        let connect_timeout = settings.connect_timeout;
         let upstreams: Arc<Vec<Upstream>> = Arc::new(
             settings
                 .upstreams
@@ -74,16 +73,19 @@ impl Gateway {
             metrics.clone(),
         ));
         health.probe_all(&upstreams).await;
-        let listener = tokio::net::TcpListener::bind(settings.listen)
-            .await
-            .map_err(|source| GatewayError::Bind {
-                address: settings.listen,
-                source,
-            })?;
-        let address = listener.local_addr().map_err(|source| GatewayError::Bind {
-            address: settings.listen,
+        let bind_error = |source| GatewayError::Bind {
+            address: settings.listen.to_string(),
             source,
-        })?;
+        };
+        let authority = settings
+            .listen
+            .tcp()
+            .map(|tcp| tcp.authority())
+            .unwrap_or_default();
+        let listener = tokio::net::TcpListener::bind(authority)
+            .await
+            .map_err(bind_error)?;
+        let address = listener.local_addr().map_err(bind_error)?;
         let routing = Routing::new(
             settings.mode,
             upstreams.iter().map(|u| u.name.clone()).collect(),

@@ -1,10 +1,13 @@
 //! The gateway's settings: a JSON config file (`--config`), command-line overrides, defaults.
+//! The file speaks milliseconds (`requestTimeoutMs`); they become [`Duration`]s once, here.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cloister_addr::{unix_socket_path, Endpoint};
+use cloister_net::health::Thresholds;
 use serde::Deserialize;
 
 /// How calls without node-bound state are spread over healthy upstreams.
@@ -51,10 +54,10 @@ pub struct UpstreamSettings {
     /// path).
     #[serde(default)]
     pub name: Option<String>,
-    /// The node's privacy path: where its `cloister proxy` or privacy manager serves HTTP,
-    /// `http://host:port` or `unix:/path/tm.ipc`. When given, it is checked with `GET /health`
-    /// (`GET /upcheck` where `/health` answers 404, as Tessera does) and the node gets no
-    /// private transaction while it fails.
+    /// The node's privacy path: where its `cloister proxy` or privacy manager serves HTTP, any
+    /// [`Endpoint`] spelling (`http://host:port[/path]`, `unix:/path/tm.ipc`). When given, it is
+    /// checked with `GET /health` (`GET /upcheck` where `/health` answers 404, as Tessera
+    /// does) and the node gets no private transaction while it fails.
     #[serde(default)]
     pub privacy_url: Option<String>,
 }
@@ -66,9 +69,6 @@ const WS_SCHEME: &str = "ws://";
 /// The prefix of an upstream reached over its IPC unix socket, in geth's IPC framing (JSON
 /// values back to back on a stream socket, no HTTP).
 pub const IPC_PREFIX: &str = "ipc:";
-/// The prefix of a privacy path served as HTTP over a unix socket (the `tm.ipc` of GoQuorum's
-/// `--ptm.socket`, where `cloister proxy` listens).
-pub const UNIX_PREFIX: &str = "unix:";
 /// The key that names the privacy path in a command-line upstream.
 const PRIVACY_ARG: &str = "privacy=";
 
@@ -88,21 +88,6 @@ pub enum Transport {
     Network(Endpoints),
     /// The node's IPC unix socket.
     Ipc(PathBuf),
-}
-
-/// Where a privacy path is served.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PrivacyTarget {
-    /// HTTP over TCP: the `host:port` and the path prefix (empty or starting with `/`, no
-    /// trailing `/`).
-    Tcp {
-        /// `host:port`.
-        authority: String,
-        /// The path prefix before `/health`.
-        base: String,
-    },
-    /// HTTP over a unix socket.
-    Unix(PathBuf),
 }
 
 impl UpstreamSettings {
@@ -126,14 +111,17 @@ impl UpstreamSettings {
 
     /// How the node is reached.
     pub fn transport(&self) -> Result<Transport, SettingsError> {
-        if let Some(path) = self.url.strip_prefix(IPC_PREFIX) {
-            if path.is_empty() || self.ws_url.is_some() {
-                return Err(SettingsError::Invalid(format!(
-                    "upstream {:?}: an IPC upstream is ipc:/path/to/geth.ipc, without a wsUrl",
-                    self.url
-                )));
+        if let Some(rest) = self.url.strip_prefix(IPC_PREFIX) {
+            let invalid =
+                |why: String| SettingsError::Invalid(format!("upstream {:?}: {why}", self.url));
+            if self.ws_url.is_some() {
+                return Err(invalid(
+                    "an IPC upstream is ipc:/path/to/geth.ipc, without a wsUrl".into(),
+                ));
             }
-            return Ok(Transport::Ipc(PathBuf::from(path)));
+            // The socket path follows the rule of every unix: address.
+            let path = unix_socket_path(rest).map_err(|error| invalid(error.to_string()))?;
+            return Ok(Transport::Ipc(path));
         }
         self.endpoints().map(Transport::Network)
     }
@@ -173,56 +161,41 @@ impl UpstreamSettings {
         Ok(Endpoints { http, ws })
     }
 
-    /// Where its privacy path is served, when one is configured.
-    pub fn privacy_target(&self) -> Result<Option<PrivacyTarget>, SettingsError> {
+    /// Where its privacy path is served, when one is configured: any endpoint, over plain
+    /// HTTP for now; a path prefixes the checked paths.
+    pub fn privacy_target(&self) -> Result<Option<Endpoint>, SettingsError> {
         let Some(url) = &self.privacy_url else {
             return Ok(None);
         };
-        let invalid = || {
-            SettingsError::Invalid(format!(
-                "upstream {:?}: privacy URL {url:?} must be http://host:port[/path] or \
-                 unix:/path/to/socket",
-                self.url
-            ))
-        };
-        if let Some(path) = url.strip_prefix(UNIX_PREFIX) {
-            if path.is_empty() {
-                return Err(invalid());
-            }
-            return Ok(Some(PrivacyTarget::Unix(PathBuf::from(path))));
-        }
-        if !url.starts_with(HTTP_SCHEME) {
-            return Err(invalid());
-        }
-        let uri: hyper::Uri = url.parse().map_err(|_| invalid())?;
-        let authority = uri.authority().ok_or_else(invalid)?;
-        let authority = match authority.port_u16() {
-            Some(_) => authority.to_string(),
-            None => format!("{}:80", authority.host()),
-        };
-        Ok(Some(PrivacyTarget::Tcp {
-            authority,
-            base: uri.path().trim_end_matches('/').to_owned(),
-        }))
+        url.parse::<Endpoint>()
+            .and_then(Endpoint::reachable)
+            .and_then(Endpoint::plain)
+            .map(Some)
+            .map_err(|error| {
+                SettingsError::Invalid(format!(
+                    "upstream {:?}: privacy URL {url:?}: {error}",
+                    self.url
+                ))
+            })
     }
 }
 
-/// How upstream health is judged.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+/// How upstream health is judged: the thresholds every Cloister part shares, plus the
+/// chain's own signs of ill health.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthSettings {
-    /// Time between probe rounds, in milliseconds.
-    pub interval_ms: u64,
-    /// Time a probe may take, in milliseconds.
-    pub timeout_ms: u64,
+    /// Time between probe rounds.
+    pub interval: Duration,
+    /// Time a probe may take.
+    pub timeout: Duration,
+    /// `fall` failed probes or `passiveFailures` failed calls in a row eject a node; `rise`
+    /// good probes in a row bring it back (a privacy path is down from its first failed check
+    /// and up after `rise` good ones: see [`crate::health`]).
+    pub thresholds: Thresholds,
     /// A node more than this many blocks behind the best upstream is taken out. Lag is measured
     /// against other nodes, never against the clock, so an idle chain (QBFT with long empty
     /// block periods, Raft without transactions) stays healthy.
     pub max_lag_blocks: u64,
-    /// Consecutive failures (probes or requests) that eject a node.
-    pub max_failures: u32,
-    /// Consecutive successful probes that bring an ejected node back.
-    pub readmit_after: u32,
     /// Minimum `net_peerCount`; 0 disables the check (a single-node chain has no peers).
     pub min_peers: u64,
 }
@@ -230,32 +203,34 @@ pub struct HealthSettings {
 impl Default for HealthSettings {
     fn default() -> Self {
         Self {
-            interval_ms: 1000,
-            timeout_ms: 1000,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            thresholds: Thresholds {
+                fall: 3,
+                rise: 2,
+                passive_failures: 3,
+            },
             max_lag_blocks: 5,
-            max_failures: 3,
-            readmit_after: 2,
             min_peers: 0,
         }
     }
 }
 
 /// Everything the gateway needs to run.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct GatewaySettings {
-    /// Where clients connect.
-    pub listen: SocketAddr,
+    /// Where clients connect (TCP).
+    pub listen: Endpoint,
     /// The nodes behind the gateway, in priority order.
     pub upstreams: Vec<UpstreamSettings>,
     /// How calls are spread.
     pub mode: Mode,
-    /// Time one attempt of a call may take, in milliseconds.
-    pub request_timeout_ms: u64,
-    /// Per-method attempt timeouts overriding `requestTimeoutMs`.
-    pub method_timeouts_ms: BTreeMap<String, u64>,
-    /// Time to open a connection to an upstream, in milliseconds.
-    pub connect_timeout_ms: u64,
+    /// Time one attempt of a call may take.
+    pub request_timeout: Duration,
+    /// Per-method attempt timeouts overriding `request_timeout`.
+    pub method_timeouts: BTreeMap<String, Duration>,
+    /// Time to open a connection to an upstream.
+    pub connect_timeout: Duration,
     /// Largest request body accepted (geth's default is 5 MiB).
     pub max_request_bytes: usize,
     /// Largest batch accepted (geth's default is 1000 calls).
@@ -273,16 +248,83 @@ pub struct GatewaySettings {
 impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8545)),
+            listen: Endpoint::from(SocketAddr::from(([127, 0, 0, 1], 8545))),
             upstreams: Vec::new(),
             mode: Mode::default(),
-            request_timeout_ms: 30_000,
-            method_timeouts_ms: BTreeMap::new(),
-            connect_timeout_ms: 1000,
+            request_timeout: Duration::from_secs(30),
+            method_timeouts: BTreeMap::new(),
+            connect_timeout: Duration::from_secs(1),
             max_request_bytes: 5 * 1024 * 1024,
             max_batch_size: 1000,
             health: HealthSettings::default(),
             worker_threads: DEFAULT_WORKER_THREADS,
+        }
+    }
+}
+
+/// The config file's `health` member.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FileHealth {
+    interval_ms: Option<u64>,
+    timeout_ms: Option<u64>,
+    fall: Option<u32>,
+    rise: Option<u32>,
+    passive_failures: Option<u32>,
+    max_lag_blocks: Option<u64>,
+    min_peers: Option<u64>,
+    /// Before the health vocabulary was shared: `fall` and `passiveFailures` at once.
+    max_failures: Option<u32>,
+    /// Before the health vocabulary was shared: `rise`.
+    readmit_after: Option<u32>,
+}
+
+/// The config file, in its own units (milliseconds).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct File {
+    listen: Option<String>,
+    #[serde(default)]
+    upstreams: Vec<UpstreamSettings>,
+    mode: Option<Mode>,
+    request_timeout_ms: Option<u64>,
+    #[serde(default)]
+    method_timeouts_ms: BTreeMap<String, u64>,
+    connect_timeout_ms: Option<u64>,
+    max_request_bytes: Option<usize>,
+    max_batch_size: Option<usize>,
+    #[serde(default)]
+    health: FileHealth,
+    worker_threads: Option<usize>,
+}
+
+impl FileHealth {
+    /// The settings, each absent member at its default; the old names warn.
+    fn settings(self, defaults: HealthSettings) -> HealthSettings {
+        let mut thresholds = defaults.thresholds;
+        if let Some(failures) = self.max_failures {
+            tracing::warn!("health.maxFailures is deprecated: it sets health.fall and health.passiveFailures, use those");
+            thresholds.fall = failures;
+            thresholds.passive_failures = failures;
+        }
+        if let Some(rise) = self.readmit_after {
+            tracing::warn!("health.readmitAfter is deprecated: use health.rise");
+            thresholds.rise = rise;
+        }
+        HealthSettings {
+            interval: self
+                .interval_ms
+                .map_or(defaults.interval, Duration::from_millis),
+            timeout: self
+                .timeout_ms
+                .map_or(defaults.timeout, Duration::from_millis),
+            thresholds: Thresholds {
+                fall: self.fall.unwrap_or(thresholds.fall),
+                rise: self.rise.unwrap_or(thresholds.rise),
+                passive_failures: self.passive_failures.unwrap_or(thresholds.passive_failures),
+            },
+            max_lag_blocks: self.max_lag_blocks.unwrap_or(defaults.max_lag_blocks),
+            min_peers: self.min_peers.unwrap_or(defaults.min_peers),
         }
     }
 }
@@ -318,22 +360,51 @@ pub const DEFAULT_WORKER_THREADS: usize = 1;
 pub const MAX_UPSTREAMS: usize = 256;
 
 impl GatewaySettings {
-    /// Reads a JSON config file.
+    /// Reads a JSON config file; absent members keep their defaults.
     pub fn from_file(path: &Path) -> Result<Self, SettingsError> {
         let text = std::fs::read(path).map_err(|source| SettingsError::Read {
             path: path.display().to_string(),
             source,
         })?;
         let mut deserializer = serde_json::Deserializer::from_slice(&text);
-        serde_path_to_error::deserialize(&mut deserializer).map_err(|source| SettingsError::Parse {
-            path: path.display().to_string(),
-            source,
+        let file: File = serde_path_to_error::deserialize(&mut deserializer).map_err(|source| {
+            SettingsError::Parse {
+                path: path.display().to_string(),
+                source,
+            }
+        })?;
+        Self::from_parsed(file)
+    }
+
+    fn from_parsed(file: File) -> Result<Self, SettingsError> {
+        let defaults = Self::default();
+        let ms = |value: Option<u64>, default| value.map_or(default, Duration::from_millis);
+        let listen = match file.listen {
+            Some(text) => listen_endpoint(&text)?,
+            None => defaults.listen,
+        };
+        Ok(Self {
+            listen,
+            upstreams: file.upstreams,
+            mode: file.mode.unwrap_or(defaults.mode),
+            request_timeout: ms(file.request_timeout_ms, defaults.request_timeout),
+            method_timeouts: file
+                .method_timeouts_ms
+                .into_iter()
+                .map(|(method, ms)| (method, Duration::from_millis(ms)))
+                .collect(),
+            connect_timeout: ms(file.connect_timeout_ms, defaults.connect_timeout),
+            max_request_bytes: file.max_request_bytes.unwrap_or(defaults.max_request_bytes),
+            max_batch_size: file.max_batch_size.unwrap_or(defaults.max_batch_size),
+            health: file.health.settings(defaults.health),
+            worker_threads: file.worker_threads.unwrap_or(defaults.worker_threads),
         })
     }
 
-    /// Checks what serde cannot: upstreams present, usable URLs, non-zero limits.
+    /// Checks what the types cannot: upstreams present, usable URLs, non-zero limits.
     pub fn validate(&self) -> Result<(), SettingsError> {
         let invalid = |message: String| Err(SettingsError::Invalid(message));
+        listen_endpoint(&self.listen.to_string())?;
         if self.upstreams.is_empty() {
             return invalid("no upstreams: give at least one --upstream URL".into());
         }
@@ -344,27 +415,34 @@ impl GatewaySettings {
             upstream.transport()?;
             upstream.privacy_target()?;
         }
-        if self.request_timeout_ms == 0 || self.health.interval_ms == 0 {
+        if self.request_timeout.is_zero() || self.health.interval.is_zero() {
             return invalid("requestTimeoutMs and health.intervalMs must be positive".into());
         }
         if self.worker_threads == 0 {
             return invalid("workerThreads must be positive".into());
         }
-        if self.health.max_failures == 0 || self.health.readmit_after == 0 {
-            return invalid("health.maxFailures and health.readmitAfter must be positive".into());
-        }
-        Ok(())
+        self.health
+            .thresholds
+            .check()
+            .map_err(|error| SettingsError::Invalid(error.to_string()))
     }
 
     /// The attempt timeout for `method`.
     pub fn timeout_for(&self, method: &str) -> Duration {
-        Duration::from_millis(
-            self.method_timeouts_ms
-                .get(method)
-                .copied()
-                .unwrap_or(self.request_timeout_ms),
-        )
+        self.method_timeouts
+            .get(method)
+            .copied()
+            .unwrap_or(self.request_timeout)
     }
+}
+
+/// Where the gateway listens: a TCP endpoint without a path, over plain HTTP for now.
+pub fn listen_endpoint(text: &str) -> Result<Endpoint, SettingsError> {
+    text.parse::<Endpoint>()
+        .and_then(|endpoint| endpoint.tcp().map(drop).map(|()| endpoint))
+        .and_then(Endpoint::whole_server)
+        .and_then(Endpoint::plain)
+        .map_err(|error| SettingsError::Invalid(format!("listen {text:?}: {error}")))
 }
 
 #[cfg(test)]
@@ -386,10 +464,27 @@ mod tests {
         let settings = GatewaySettings::from_file(&good).unwrap();
         assert_eq!(settings.mode, Mode::Balanced);
         assert_eq!(settings.health.max_lag_blocks, 9);
-        assert_eq!(settings.health.max_failures, 3);
+        assert_eq!(settings.health.thresholds.fall, 3);
         assert_eq!(settings.timeout_for("eth_call"), Duration::from_millis(5));
         assert_eq!(settings.timeout_for("eth_chainId"), Duration::from_secs(30));
         settings.validate().unwrap();
+
+        let old_names = dir.join("old.json");
+        std::fs::write(
+            &old_names,
+            r#"{"health":{"maxFailures":7,"readmitAfter":4},"listen":"127.0.0.1:0"}"#,
+        )
+        .unwrap();
+        let settings = GatewaySettings::from_file(&old_names).unwrap();
+        let thresholds = settings.health.thresholds;
+        assert_eq!(
+            (
+                thresholds.fall,
+                thresholds.passive_failures,
+                thresholds.rise
+            ),
+            (7, 7, 4)
+        );
 
         let bad = dir.join("bad.json");
         std::fs::write(&bad, r#"{"health":{"maxLag":1}}"#).unwrap();
@@ -456,30 +551,21 @@ mod tests {
         );
         assert_eq!(
             upstream.privacy_target().unwrap(),
-            Some(PrivacyTarget::Unix(PathBuf::from("/q1/tm.ipc")))
+            Some(Endpoint::unix("/q1/tm.ipc"))
         );
         let upstream =
             UpstreamSettings::from_arg("http://q2:8545,ws://q2:8546,privacy=http://q2:9101/pm/");
         assert_eq!(upstream.endpoints().unwrap().ws, "ws://q2:8546");
-        assert_eq!(
-            upstream.privacy_target().unwrap(),
-            Some(PrivacyTarget::Tcp {
-                authority: "q2:9101".into(),
-                base: "/pm".into(),
-            })
-        );
-        let no_port = UpstreamSettings::from_arg("http://q3:8545,privacy=http://pm");
-        assert_eq!(
-            no_port.privacy_target().unwrap(),
-            Some(PrivacyTarget::Tcp {
-                authority: "pm:80".into(),
-                base: String::new(),
-            })
-        );
+        let privacy = upstream.privacy_target().unwrap().unwrap();
+        assert_eq!(privacy.to_string(), "http://q2:9101/pm/");
+        assert_eq!(privacy.path(), "/pm/");
         for bad in [
             "http://q:1,privacy=https://pm:1",
             "http://q:1,privacy=unix:",
+            "http://q:1,privacy=unix://sock/tm.ipc",
+            "http://q:1,privacy=http://pm",
             "ipc:",
+            "ipc://sock/geth.ipc",
             "ipc:/a.ipc,ws://q:1",
         ] {
             let mut settings = GatewaySettings::default();

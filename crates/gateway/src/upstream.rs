@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use cloister_net::health::Probe;
 use cloister_protocol::media;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
@@ -15,7 +16,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::ipc::{IpcError, IpcPool};
-use crate::privacy::PrivacyPath;
 use crate::settings::{Endpoints, Transport, UpstreamSettings, IPC_PREFIX};
 
 /// What an upstream answered over HTTP.
@@ -105,18 +105,15 @@ pub struct Upstream {
     /// Its JSON-RPC over WebSocket URL, for client WebSocket connections pinned to it; `None`
     /// for an IPC upstream.
     pub ws_url: Option<String>,
-    /// Its privacy path, when one is configured.
-    pub privacy: Option<PrivacyPath>,
+    /// The probe of its privacy path, when one is configured.
+    pub privacy: Option<Probe>,
     link: Link,
 }
 
 impl Upstream {
     /// A pool for `settings` (validated settings only).
     pub fn new(settings: &UpstreamSettings, connect_timeout: Duration) -> Self {
-        let privacy = settings.privacy_url.clone().and_then(|url| {
-            let target = settings.privacy_target().ok().flatten()?;
-            Some(PrivacyPath::new(url, target))
-        });
+        let privacy = settings.privacy_target().ok().flatten().map(Probe::new);
         let transport = settings.transport().unwrap_or_else(|_| {
             Transport::Network(Endpoints {
                 http: settings.url.clone(),

@@ -16,7 +16,6 @@
 //! on a healthy node and subscribe again.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
@@ -53,24 +52,34 @@ pub async fn accept(proxy: Arc<Proxy>, upgrade: WebSocketUpgrade, forward: Forwa
                     proxy.metrics.local_error("no_upstream");
                     let (mut to_client, _) = client.split();
                     let _ = to_client
-                        .send(close_message(close::NO_UPSTREAM, &reason))
+                        .send(close_message(close::NO_UPSTREAM, &reason.to_string()))
                         .await;
                 }
             }
         })
 }
 
+/// Why no upstream took a client's WebSocket; the text is the close frame's reason.
+#[derive(Debug, thiserror::Error)]
+enum PinError {
+    /// Every upstream is unhealthy, each for the reason given.
+    #[error("no healthy upstream ({0})")]
+    NoHealthyUpstream(String),
+    /// Every healthy upstream refused, each as listed.
+    #[error("no upstream accepted a WebSocket: {}", .0.join("; "))]
+    Refused(Vec<String>),
+}
+
 /// Opens a WebSocket to the first healthy upstream that accepts one. A refused WebSocket does
 /// not count against the node's health: its HTTP side, which health judges, may be fine.
-async fn connect(proxy: &Proxy, forward: &Forward) -> Result<(usize, UpstreamSocket), String> {
+async fn connect(proxy: &Proxy, forward: &Forward) -> Result<(usize, UpstreamSocket), PinError> {
     let order = proxy.routing.order(&Kind::Read, proxy.health.healthy());
     if order.is_empty() {
-        return Err(format!(
-            "no healthy upstream ({})",
-            proxy.health.unavailable_reasons()
+        return Err(PinError::NoHealthyUpstream(
+            proxy.health.unavailable_reasons(),
         ));
     }
-    let timeout = Duration::from_millis(proxy.settings.connect_timeout_ms);
+    let timeout = proxy.settings.connect_timeout;
     let mut failures = Vec::new();
     for index in order {
         let upstream = &proxy.upstreams[index];
@@ -106,10 +115,7 @@ async fn connect(proxy: &Proxy, forward: &Forward) -> Result<(usize, UpstreamSoc
             )),
         }
     }
-    Err(format!(
-        "no upstream accepted a WebSocket: {}",
-        failures.join("; ")
-    ))
+    Err(PinError::Refused(failures))
 }
 
 /// Relays between the client and its pinned upstream until either side ends.
@@ -131,8 +137,7 @@ async fn relay(
     let (mut to_upstream, mut from_upstream) = upstream.split();
     // Answers to account-scoped calls, which are sent over HTTP concurrently with the relay.
     let (replies, mut replied) = mpsc::unbounded_channel::<Bytes>();
-    let mut health_check =
-        tokio::time::interval(Duration::from_millis(proxy.settings.health.interval_ms));
+    let mut health_check = tokio::time::interval(proxy.settings.health.interval);
     health_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut stopping = proxy.stopping.subscribe();
     let ending: Option<(u16, String)> = loop {

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cloister_gateway::Mode;
-use cloister_harness::http::{Request, Target};
-use common::{settings, Running, Scripted};
+use cloister_harness::http::Request;
+use common::{assert_raw_answer, settings, Running, Scripted, RAW_CALL};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -191,15 +191,11 @@ fn an_ipc_upstream_serves_calls_batches_and_notifications_byte_for_byte() {
     assert!(ipc.count("eth_blockNumber") >= 1);
 
     assert_eq!(gateway.result("eth_chainId", json!([])), "a:eth_chainId");
-    let body = br#"{"jsonrpc":"2.0",  "method":"raw","params":[ 1,2 ],"id":"x7"}"#.to_vec();
+    let body = RAW_CALL.to_vec();
     let response = Request::new("POST", "/")
         .body_with_type("application/json", body.clone())
-        .send(&Target::Tcp(gateway.address()));
-    assert_eq!(response.status, 200);
-    assert_eq!(
-        response.text(),
-        r#"{ "result" :"a:raw",  "id":"x7" ,"jsonrpc":"2.0"}"#
-    );
+        .send(&gateway.endpoint());
+    assert_raw_answer(&response);
     assert!(ipc.received.lock().unwrap().contains(&body));
 
     let batch = json!([
@@ -249,16 +245,19 @@ fn calls_carrying_credentials_or_a_psi_skip_an_ipc_upstream() {
     let response = Request::new("POST", "/")
         .header("Quorum-PSI", "tenant1")
         .json(&call)
-        .send(&Target::Tcp(gateway.address()));
+        .send(&gateway.endpoint());
     assert_eq!(response.json()["result"], "b:eth_getBalance");
     let response = Request::new("POST", "/?PSI=tenant1")
         .json(&call)
-        .send(&Target::Tcp(gateway.address()));
+        .send(&gateway.endpoint());
     assert_eq!(response.json()["result"], "b:eth_getBalance");
     assert_eq!(ipc.count("eth_getBalance"), 0);
     assert_eq!(http.count("eth_getBalance"), 2);
     // Not a sign of ill health.
-    assert_eq!(gateway.status()["upstreams"][0]["consecutiveFailures"], 0);
+    assert_eq!(
+        gateway.status()["upstreams"][0]["consecutiveRequestFailures"],
+        0
+    );
     assert_eq!(gateway.result("eth_chainId", json!([])), "a:eth_chainId");
 }
 
@@ -266,8 +265,8 @@ fn calls_carrying_credentials_or_a_psi_skip_an_ipc_upstream() {
 fn an_ipc_node_that_dies_fails_over_and_comes_back_after_restarting() {
     let dir = socket_dir("ipc-failover");
     let (gateway, ipc, http, runtime) = ipc_then_http(&dir, |s| {
-        s.method_timeouts_ms
-            .insert("eth_sendTransaction".into(), 300);
+        s.method_timeouts
+            .insert("eth_sendTransaction".into(), Duration::from_millis(300));
     });
     assert_eq!(gateway.result("eth_chainId", json!([])), "a:eth_chainId");
 

@@ -7,10 +7,11 @@
 mod common;
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use cloister_gateway::Mode;
-use cloister_harness::http::{Request, Target};
-use common::{settings, Running, Scripted};
+use cloister_harness::http::Request;
+use common::{assert_raw_answer, never_eject, settings, Running, Scripted, RAW_CALL};
 use serde_json::{json, Value};
 
 const INTERNAL_ERROR: i64 = -32603;
@@ -73,10 +74,11 @@ fn a_lagging_node_is_taken_out_and_brought_back() {
 #[test]
 fn a_write_that_times_out_is_not_sent_to_another_node_but_a_read_is() {
     let (gateway, nodes) = scripted(Mode::PrimaryBackup, &[1, 1], |s| {
-        s.method_timeouts_ms
-            .insert("eth_sendTransaction".into(), 300);
-        s.method_timeouts_ms.insert("eth_call".into(), 300);
-        s.health.max_failures = 100;
+        s.method_timeouts
+            .insert("eth_sendTransaction".into(), Duration::from_millis(300));
+        s.method_timeouts
+            .insert("eth_call".into(), Duration::from_millis(300));
+        never_eject(s);
     });
     nodes[0]
         .hang
@@ -108,7 +110,8 @@ fn a_write_that_cannot_connect_goes_to_the_next_node() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let live = Scripted::start(&runtime, "b", 1);
     let mut settings = settings(Mode::PrimaryBackup, &[dead, live.url()]);
-    settings.health.max_failures = 100; // keep the dead node in rotation: the send must skip it
+    // Keep the dead node in rotation: the send must skip it.
+    never_eject(&mut settings);
     let gateway = Running::start(settings);
     let response = gateway.call("eth_sendTransaction", json!([{"from": "0xabc"}]));
     assert_eq!(response["result"], "b:eth_sendTransaction", "{response}");
@@ -147,8 +150,8 @@ fn nothing_reachable_gives_a_json_rpc_error_naming_the_cause() {
 #[test]
 fn a_hanging_node_gives_a_timeout_error_not_a_hang() {
     let (gateway, nodes) = scripted(Mode::Balanced, &[1], |s| {
-        s.request_timeout_ms = 300;
-        s.health.max_failures = 100;
+        s.request_timeout = Duration::from_millis(300);
+        never_eject(s);
     });
     nodes[0]
         .hang
@@ -169,18 +172,14 @@ fn a_hanging_node_gives_a_timeout_error_not_a_hang() {
 #[test]
 fn bytes_pass_through_untouched_with_credentials_psi_and_query() {
     let (gateway, nodes) = scripted(Mode::PrimaryBackup, &[1], |_| {});
-    let body = br#"{"jsonrpc":"2.0",  "method":"raw","params":[ 1,2 ],"id":"x7"}"#.to_vec();
+    let body = RAW_CALL.to_vec();
     let response = Request::new("POST", "/?PSI=tenant1")
         .header("Authorization", "Bearer token-1")
         .header("Quorum-PSI", "tenant1")
         .header("X-Other", "dropped")
         .body_with_type("application/json", body.clone())
-        .send(&Target::Tcp(gateway.address()));
-    assert_eq!(response.status, 200);
-    assert_eq!(
-        response.text(),
-        r#"{ "result" :"a:raw",  "id":"x7" ,"jsonrpc":"2.0"}"#
-    );
+        .send(&gateway.endpoint());
+    assert_raw_answer(&response);
     let received = nodes[0]
         .received
         .lock()
@@ -214,7 +213,7 @@ fn oversized_requests_get_413_and_bad_json_a_parse_error() {
 
     let response = Request::new("POST", "/")
         .body_with_type("application/json", b"{\"method\":".to_vec())
-        .send(&Target::Tcp(gateway.address()));
+        .send(&gateway.endpoint());
     assert_eq!(response.json()["error"]["code"], -32700);
 }
 

@@ -10,9 +10,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use cloister_addr::Endpoint;
 use serde_json::{json, Value};
 
-use super::http::{eventually, Request, Target};
+use super::http::{eventually, Request};
 use super::nodes::free_port;
 
 /// The ganache version `scripts/test.sh` installs.
@@ -121,7 +122,7 @@ pub fn call(address: SocketAddr, method: &str, params: Value) -> Value {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
     Request::new("POST", "/")
         .json(&body)
-        .send(&Target::Tcp(address))
+        .send(&Endpoint::from(address))
         .json()
 }
 
@@ -129,7 +130,7 @@ fn try_call(address: SocketAddr, method: &str, params: Value) -> Option<Value> {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
     let response = Request::new("POST", "/")
         .json(&body)
-        .try_send(&Target::Tcp(address), None)
+        .try_send(&Endpoint::from(address), None)
         .ok()?;
     (response.status == 200).then(|| response.json())
 }

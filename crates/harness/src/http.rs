@@ -3,22 +3,15 @@
 //! source address for whitelist tests.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
+
+use cloister_addr::Endpoint;
 
 /// The longest a response may take before the request fails with a timeout error.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Where a server listens.
-#[derive(Debug, Clone)]
-pub enum Target {
-    /// TCP.
-    Tcp(SocketAddr),
-    /// A unix socket (Host: c, as GoQuorum sends).
-    Unix(PathBuf),
-}
 
 /// A response.
 #[derive(Debug, Clone)]
@@ -94,22 +87,19 @@ impl<'a> Request<'a> {
     }
 
     /// Sends it and reads the whole response.
-    pub fn send(&self, target: &Target) -> Response {
+    pub fn send(&self, target: &Endpoint) -> Response {
         self.try_send(target, None)
             .unwrap_or_else(|e| panic!("{} {}: {e}", self.method, self.target))
     }
 
     /// Sends it from a chosen source address (TCP only).
-    pub fn send_from(&self, target: &Target, source: &str) -> std::io::Result<Response> {
+    pub fn send_from(&self, target: &Endpoint, source: &str) -> std::io::Result<Response> {
         self.try_send(target, Some(source))
     }
 
     /// Sends it, returning I/O errors.
-    pub fn try_send(&self, target: &Target, source: Option<&str>) -> std::io::Result<Response> {
-        let host = match target {
-            Target::Tcp(address) => address.to_string(),
-            Target::Unix(_) => "c".to_owned(),
-        };
+    pub fn try_send(&self, target: &Endpoint, source: Option<&str>) -> std::io::Result<Response> {
+        let host = target.host_header();
         let mut text = format!(
             "{} {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
             self.method,
@@ -122,14 +112,14 @@ impl<'a> Request<'a> {
         text.push_str("\r\n");
         let mut bytes = text.into_bytes();
         bytes.extend_from_slice(&self.body);
+        // A server that never answers fails the test instead of hanging it.
         let raw = match target {
-            Target::Tcp(address) => {
-                // A server that never answers fails the test instead of hanging it.
-                let stream = connect_tcp(*address, source)?;
+            Endpoint::Tcp(tcp) => {
+                let stream = connect_tcp(&tcp.authority(), source)?;
                 stream.set_read_timeout(Some(READ_TIMEOUT))?;
                 exchange(stream, &bytes)?
             }
-            Target::Unix(path) => {
+            Endpoint::Unix(path) => {
                 let stream = UnixStream::connect(path)?;
                 stream.set_read_timeout(Some(READ_TIMEOUT))?;
                 exchange(stream, &bytes)?
@@ -139,10 +129,14 @@ impl<'a> Request<'a> {
     }
 }
 
-fn connect_tcp(address: SocketAddr, source: Option<&str>) -> std::io::Result<TcpStream> {
+fn connect_tcp(authority: &str, source: Option<&str>) -> std::io::Result<TcpStream> {
     let Some(source) = source else {
-        return TcpStream::connect(address);
+        return TcpStream::connect(authority);
     };
+    let address = authority
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("{authority} resolves to nothing")))?;
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
     let source: SocketAddr = format!("{source}:0").parse().unwrap();
     socket.bind(&source.into())?;

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use cloister_addr::Endpoint;
 use serde_json::{json, Value};
 
-use super::http::{eventually, Request, Target};
+use super::http::{eventually, Request};
 
 static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
@@ -155,7 +156,7 @@ impl NodeDir {
         let up = eventually(Duration::from_secs(20), || {
             let upcheck = Request::new("GET", "/upcheck");
             upcheck
-                .try_send(&Target::Tcp(self.p2p), None)
+                .try_send(&Endpoint::from(self.p2p), None)
                 .is_ok_and(|r| r.status == 200)
                 && upcheck
                     .try_send(&self.q2t(), None)
@@ -212,18 +213,18 @@ impl NodeDir {
     }
 
     /// The Q2T target.
-    pub fn q2t(&self) -> Target {
-        Target::Unix(self.q2t_socket())
+    pub fn q2t(&self) -> Endpoint {
+        Endpoint::Unix(self.q2t_socket())
     }
 
     /// The P2P target.
-    pub fn p2p_target(&self) -> Target {
-        Target::Tcp(self.p2p)
+    pub fn p2p_target(&self) -> Endpoint {
+        Endpoint::from(self.p2p)
     }
 
     /// The ThirdParty target.
-    pub fn third_party_target(&self) -> Target {
-        Target::Tcp(self.third_party)
+    pub fn third_party_target(&self) -> Endpoint {
+        Endpoint::from(self.third_party)
     }
 
     /// The keys this node's ThirdParty app reports as known in the network.

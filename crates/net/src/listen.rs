@@ -98,9 +98,10 @@ impl Bound {
     /// the real one), or the unix socket.
     pub fn local_endpoint(&self) -> Endpoint {
         match self {
-            Self::Tcp(listener) => listener
-                .local_addr()
-                .map_or_else(|_| Endpoint::from(SocketAddr::from(([0, 0, 0, 0], 0))), Endpoint::from),
+            Self::Tcp(listener) => listener.local_addr().map_or_else(
+                |_| Endpoint::from(SocketAddr::from(([0, 0, 0, 0], 0))),
+                Endpoint::from,
+            ),
             Self::Unix(_, path) => Endpoint::Unix(path.clone()),
         }
     }

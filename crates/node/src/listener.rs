@@ -7,8 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use axum::Router;
-use cloister_core::config::ListenAddress;
-use cloister_listen::Stream;
+use cloister_net::Stream;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tower::ServiceExt;
@@ -17,39 +16,11 @@ use tower::ServiceExt;
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddress(pub Option<SocketAddr>);
 
-pub use cloister_listen::ListenError;
-
-pub use cloister_listen::Bound;
-
-/// Where `bound` listens (a bound TCP port is resolved, so port 0 shows the real one).
-pub fn local_address(bound: &Bound) -> ListenAddress {
-    match bound {
-        Bound::Tcp(_) => {
-            let address = bound
-                .tcp_address()
-                .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-            ListenAddress::Tcp {
-                host: address.ip().to_string(),
-                port: address.port(),
-            }
-        }
-        Bound::Unix(_, path) => ListenAddress::Unix(path.clone()),
-    }
-}
-
-/// Opens a listener.
-pub async fn bind(address: &ListenAddress) -> Result<Bound, ListenError> {
-    match address {
-        ListenAddress::Tcp { host, port } => {
-            Bound::tcp((host.as_str(), *port), &address.to_string()).await
-        }
-        ListenAddress::Unix(path) => Bound::unix(path).await,
-    }
-}
+pub use cloister_net::{Bound, ListenError};
 
 /// Serves `router` until `shutdown` completes.
 pub async fn serve(bound: Bound, router: Router, shutdown: impl Future<Output = ()> + Send) {
-    cloister_listen::serve(bound, shutdown, |stream, address| {
+    cloister_net::serve(bound, shutdown, |stream, address| {
         tokio::spawn(serve_connection(stream, router.clone(), address));
     })
     .await;

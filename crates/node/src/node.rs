@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloister_core::config::{AppType, ListenAddress, SqlitePath, StoreTarget};
+use cloister_addr::Endpoint;
+use cloister_core::config::{AppType, SqlitePath, StoreTarget};
 use cloister_core::enclave::{Enclave, EnclaveError};
 use cloister_core::privacy_group::{GroupState, GroupType, PrivacyGroup};
 use cloister_store::{
@@ -44,7 +45,7 @@ pub enum NodeError {
 
 /// A started node. Dropping it does not stop it; call [`Node::shutdown`].
 pub struct Node {
-    addresses: Vec<(AppType, ListenAddress)>,
+    addresses: Vec<(AppType, Endpoint)>,
     transactions: Arc<TransactionManager>,
     network: Arc<Network>,
     peers: PeerClient,
@@ -129,8 +130,8 @@ impl Node {
             background: Vec::new(),
         };
         for server in &settings.servers {
-            let bound = listener::bind(&server.listen).await?;
-            let local = listener::local_address(&bound);
+            let bound = listener::Bound::endpoint(&server.listen).await?;
+            let local = bound.local_endpoint();
             node.addresses.push((server.app, local.clone()));
             tracing::info!(app = %server.app, address = %local, "listening");
             let router = api::router(server.app, server.cors.clone(), state.clone());
@@ -154,7 +155,7 @@ impl Node {
     }
 
     /// Where each app listens (with the real port when 0 was asked for).
-    pub fn addresses(&self) -> &[(AppType, ListenAddress)] {
+    pub fn addresses(&self) -> &[(AppType, Endpoint)] {
         &self.addresses
     }
 

@@ -1,14 +1,14 @@
 //! What a node runs with: everything from the Tessera config (or the embedded default) that the
 //! node needs, checked and typed, with key files read and unlocked.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cloister_addr::Endpoint;
 use cloister_core::config::server::{Cors, TlsMode};
 use cloister_core::config::ClientMode;
-use cloister_core::config::{
-    AppType, Config, ConfigIssue, Features, ListenAddress, SqlitePath, StoreTarget,
-};
+use cloister_core::config::{AppType, Config, ConfigIssue, Features, SqlitePath, StoreTarget};
 use cloister_core::digest::PayloadDigest;
 use cloister_core::keys::file::{public_key_file_text, KeyFile};
 use cloister_core::keys::source::{self, KeySourceError};
@@ -33,7 +33,7 @@ pub struct ServerSettings {
     /// The API it serves.
     pub app: AppType,
     /// Where it listens.
-    pub listen: ListenAddress,
+    pub listen: Endpoint,
     /// Its advertised URL (normalised).
     pub advertised_url: String,
     /// CORS, when configured (never on unix sockets).
@@ -172,11 +172,9 @@ impl NodeSettings {
     pub fn embedded_default(data_dir: &Path) -> Result<Self, SettingsError> {
         create_private_dir(data_dir)?;
         let pair = default_key_pair(data_dir)?;
-        let p2p_url = format!("http://127.0.0.1:{DEFAULT_P2P_PORT}/");
-        let tcp = |port| ListenAddress::Tcp {
-            host: "127.0.0.1".into(),
-            port,
-        };
+        let tcp = |port| Endpoint::from(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+        let q2t = Endpoint::unix(data_dir.join("tm.ipc"));
+        let p2p_url = tcp(DEFAULT_P2P_PORT).normalized();
         Ok(Self {
             keys: vec![pair],
             forwarding_keys: Vec::new(),
@@ -195,13 +193,13 @@ impl NodeSettings {
                 ServerSettings {
                     app: AppType::ThirdParty,
                     listen: tcp(DEFAULT_THIRD_PARTY_PORT),
-                    advertised_url: format!("http://127.0.0.1:{DEFAULT_THIRD_PARTY_PORT}/"),
+                    advertised_url: tcp(DEFAULT_THIRD_PARTY_PORT).normalized(),
                     cors: None,
                 },
                 ServerSettings {
                     app: AppType::Q2T,
-                    listen: ListenAddress::Unix(data_dir.join("tm.ipc")),
-                    advertised_url: format!("unix:{}", data_dir.join("tm.ipc").display()),
+                    advertised_url: q2t.normalized(),
+                    listen: q2t,
                     cors: None,
                 },
             ],
@@ -264,8 +262,8 @@ impl NodeSettings {
                     listen: s.listen.clone(),
                     advertised_url: s.advertised_url.clone(),
                     cors: match s.listen {
-                        ListenAddress::Tcp { .. } => s.config.and_then(|c| c.cors.clone()),
-                        ListenAddress::Unix(_) => None,
+                        Endpoint::Tcp(_) => s.config.and_then(|c| c.cors.clone()),
+                        Endpoint::Unix(_) => None,
                     },
                 })
                 .collect(),

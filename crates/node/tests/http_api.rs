@@ -8,12 +8,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use cloister_addr::Endpoint;
 use cloister_core::b64;
 use cloister_core::config::server::Cors;
-use cloister_core::config::{AppType, Features, ListenAddress, SqlitePath, StoreTarget};
+use cloister_core::config::{AppType, Features, SqlitePath, StoreTarget};
 use cloister_core::digest::PayloadDigest;
 use cloister_core::keys::{KeyPair, PrivateKey};
-use cloister_harness::http::{Request, Target};
+use cloister_harness::http::Request;
 use cloister_node::settings::{ServerSettings, DEFAULT_MAX_BODY_BYTES};
 use cloister_node::{Node, NodeSettings};
 use cloister_store::{SqliteOptions, SqliteStore, Store};
@@ -22,18 +23,15 @@ use serde_json::json;
 struct TestNode {
     runtime: tokio::runtime::Runtime,
     node: Option<Node>,
-    q2t: Target,
-    p2p: Target,
-    third_party: Target,
+    q2t: Endpoint,
+    p2p: Endpoint,
+    third_party: Endpoint,
 }
 
 impl TestNode {
     fn start(dir: &Path, max_body_bytes: usize) -> Self {
         let pair = KeyPair::from_private(PrivateKey::from_bytes([7; 32]));
-        let tcp = || ListenAddress::Tcp {
-            host: "127.0.0.1".into(),
-            port: 0,
-        };
+        let tcp = || "127.0.0.1:0".parse::<Endpoint>().unwrap();
         let settings = NodeSettings {
             keys: vec![pair],
             forwarding_keys: Vec::new(),
@@ -45,7 +43,7 @@ impl TestNode {
             servers: vec![
                 ServerSettings {
                     app: AppType::Q2T,
-                    listen: ListenAddress::Unix(dir.join("tm.ipc")),
+                    listen: Endpoint::Unix(dir.join("tm.ipc")),
                     advertised_url: "unix:tm.ipc".into(),
                     cors: None,
                 },
@@ -84,18 +82,13 @@ impl TestNode {
             .build()
             .unwrap();
         let node = runtime.block_on(Node::start(settings)).unwrap();
-        let target = |app| match node
-            .addresses()
-            .iter()
-            .find(|(a, _)| *a == app)
-            .unwrap()
-            .1
-            .clone()
-        {
-            ListenAddress::Tcp { host, port } => {
-                Target::Tcp(format!("{host}:{port}").parse().unwrap())
-            }
-            ListenAddress::Unix(path) => Target::Unix(path),
+        let target = |app| {
+            node.addresses()
+                .iter()
+                .find(|(a, _)| *a == app)
+                .unwrap()
+                .1
+                .clone()
         };
         let (q2t, p2p) = (target(AppType::Q2T), target(AppType::P2P));
         let third_party = target(AppType::ThirdParty);
@@ -264,7 +257,7 @@ fn the_unix_socket_is_private_and_replaces_a_stale_file() {
     // A second server on the same socket must refuse rather than steal it.
     let second = node
         .runtime
-        .block_on(cloister_node::listener::bind(&ListenAddress::Unix(
+        .block_on(cloister_node::listener::Bound::endpoint(&Endpoint::Unix(
             dir.path().join("tm.ipc"),
         )));
     assert!(matches!(

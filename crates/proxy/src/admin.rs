@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use cloister_addr::Endpoint;
 use cloister_protocol::media;
 use cloister_protocol::path::{METRICS as METRICS_PATH, STATUS as STATUS_PATH};
 use http::{Method, StatusCode};
@@ -11,7 +12,6 @@ use http::{Method, StatusCode};
 use crate::http1::{Answer, RequestHead};
 use crate::metrics::Metrics;
 use crate::policy::Role;
-use crate::settings::Address;
 use crate::upstream::Group;
 
 /// The largest request body the admin listener reads (it expects none).
@@ -19,7 +19,7 @@ pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// One listener's group, for `/status`.
 pub(crate) struct Front {
-    pub(crate) listen: Address,
+    pub(crate) listen: Endpoint,
     pub(crate) role: Role,
     pub(crate) group: Arc<Group>,
 }

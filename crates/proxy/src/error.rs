@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use cloister_addr::EndpointError;
 use http::StatusCode;
 
 use crate::http1::{BodyError, HeadError, ReadError};
@@ -21,20 +22,20 @@ pub enum ConfigError {
     /// The file is not the expected JSON.
     #[error("invalid config: {0}")]
     Json(String),
-    /// An address that is neither `unix:/path` nor `host:port`.
-    #[error("invalid address {address:?}: {why}")]
+    /// An address that is not a usable listener or upstream.
+    #[error("invalid address {address:?}: {source}")]
     Address {
         /// The text given.
         address: String,
         /// What is wrong with it.
-        why: String,
+        source: EndpointError,
     },
     /// Settings that cannot work together.
     #[error("invalid settings: {0}")]
     Invalid(String),
 }
 
-pub use cloister_listen::ListenError;
+pub use cloister_net::ListenError;
 
 /// Why the proxy itself answers a client request instead of relaying an upstream's answer.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -29,6 +29,7 @@ mod worker;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use cloister_addr::Endpoint;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -36,7 +37,9 @@ use admin::{Admin, Front};
 pub use error::{ConfigError, ListenError, ProxyError};
 pub use metrics::Metrics;
 pub use policy::Role;
-pub use settings::{Address, HealthSettings, ListenerSettings, ProxySettings, Timeouts};
+pub use settings::{
+    listen_address, upstream_address, HealthSettings, ListenerSettings, ProxySettings, Timeouts,
+};
 use upstream::{Group, Upstream};
 
 /// Why the proxy could not start.
@@ -52,7 +55,7 @@ pub enum StartError {
 
 /// A running proxy.
 pub struct Proxy {
-    listening: Vec<Address>,
+    listening: Vec<Endpoint>,
     admin: Option<SocketAddr>,
     fronts: Arc<Vec<Front>>,
     metrics: Arc<Metrics>,
@@ -76,7 +79,7 @@ impl Proxy {
         // share its health.
         let mut upstreams: Vec<Arc<Upstream>> = Vec::new();
         for listener in &settings.listeners {
-            let bound = listener::bind(&listener.listen).await?;
+            let bound = listener::Bound::endpoint(&listener.listen).await?;
             let members = listener
                 .upstreams
                 .iter()
@@ -95,7 +98,7 @@ impl Proxy {
                 })
                 .collect();
             let group = Arc::new(Group::new(members));
-            let local = listener::local_address(&bound);
+            let local = bound.local_endpoint();
             let state = Arc::new(forward::Listener {
                 label: local.to_string().into(),
                 role: listener.role,
@@ -163,7 +166,7 @@ impl Proxy {
     }
 
     /// Where the listeners listen, in the settings' order (TCP port 0 resolved).
-    pub fn listening(&self) -> &[Address] {
+    pub fn listening(&self) -> &[Endpoint] {
         &self.listening
     }
 

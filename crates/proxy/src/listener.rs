@@ -3,7 +3,7 @@
 //! fail at random, goquorum-client.md §1.2), on TCP or on a unix socket created 0600 that
 //! replaces a stale socket file but never a live one.
 //!
-//! Sockets are opened by `cloister-listen`, as `cloister node`'s are; each connection is served
+//! Sockets are opened by `cloister-net`, as `cloister node`'s are; each connection is served
 //! by one task reading requests with [`crate::http1`] and answering them in order.
 
 use std::future::Future;
@@ -11,17 +11,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cloister_listen::{ListenError, Stream};
+use cloister_net::Stream;
 use tokio::net::{TcpListener, UnixListener};
 
 use crate::admin::Admin;
 use crate::error::ProxyError;
 use crate::forward::{self, Listener};
 use crate::http1::{Answer, Connection, Persistence, ReadError};
-use crate::settings::Address;
 use crate::upstream::Links;
 
-pub(crate) use cloister_listen::Bound;
+pub(crate) use cloister_net::Bound;
 
 /// A bound listener as the OS knows it, to be shared by several event loops (each worker
 /// accepts from the same socket, as nginx's worker processes do).
@@ -56,26 +55,6 @@ impl SharedListener {
     }
 }
 
-/// Where `bound` listens (a TCP port 0 resolved to the real one).
-pub(crate) fn local_address(bound: &Bound) -> Address {
-    match bound {
-        Bound::Tcp(_) => Address::Tcp(
-            bound
-                .tcp_address()
-                .map_or_else(|| "0.0.0.0:0".to_owned(), |a| a.to_string()),
-        ),
-        Bound::Unix(_, path) => Address::Unix(path.clone()),
-    }
-}
-
-/// Opens a listener.
-pub(crate) async fn bind(address: &Address) -> Result<Bound, ListenError> {
-    match address {
-        Address::Tcp(authority) => Bound::tcp(authority.as_str(), &address.to_string()).await,
-        Address::Unix(path) => Bound::unix(path).await,
-    }
-}
-
 /// What a listener does with the requests it reads.
 #[derive(Clone)]
 pub(crate) enum Service {
@@ -96,7 +75,7 @@ impl Service {
 
 /// Serves `service` on `bound` until `shutdown` completes; removes the socket file then.
 pub(crate) async fn serve(bound: Bound, service: Service, shutdown: impl Future<Output = ()>) {
-    cloister_listen::serve(bound, shutdown, |stream, address| {
+    cloister_net::serve(bound, shutdown, |stream, address| {
         tokio::spawn(serve_connection(stream, service.clone(), address));
     })
     .await;

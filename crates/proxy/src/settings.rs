@@ -16,73 +16,50 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use cloister_addr::{Endpoint, EndpointError};
+use cloister_net::health::Thresholds;
 use serde::Deserialize;
 
 use crate::error::ConfigError;
 use crate::policy::Role;
 
-/// Where a listener or an upstream is: `unix:/path` or `host:port` (an upstream may also be
-/// written `http://host:port`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Address {
-    /// TCP.
-    Tcp(String),
-    /// A unix socket.
-    Unix(PathBuf),
+/// A listener's address: a whole server (no path), over plain HTTP for now, in any
+/// [`Endpoint`] spelling (`unix:/path`, `http://host:port`, `host:port`; port 0 for any).
+pub fn listen_address(text: &str) -> Result<Endpoint, ConfigError> {
+    parse_address(text, Ok)
 }
 
-impl Address {
-    /// Parses `unix:/path`, `http://host:port[/]` or `host:port`.
-    pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        let invalid = |why: &str| ConfigError::Address {
+/// An upstream's address: as a listener's, with a port to reach.
+pub fn upstream_address(text: &str) -> Result<Endpoint, ConfigError> {
+    parse_address(text, Endpoint::reachable)
+}
+
+fn parse_address(
+    text: &str,
+    rule: impl FnOnce(Endpoint) -> Result<Endpoint, EndpointError>,
+) -> Result<Endpoint, ConfigError> {
+    text.parse::<Endpoint>()
+        .and_then(Endpoint::whole_server)
+        .and_then(Endpoint::plain)
+        .and_then(rule)
+        .map_err(|source| ConfigError::Address {
             address: text.to_owned(),
-            why: why.to_owned(),
-        };
-        if let Some(path) = text.strip_prefix("unix:") {
-            let path = path.strip_prefix("//").unwrap_or(path);
-            if path.is_empty() {
-                return Err(invalid("no socket path after unix:"));
-            }
-            return Ok(Self::Unix(PathBuf::from(path)));
-        }
-        if text.starts_with("https://") {
-            return Err(invalid("TLS to upstreams is not supported yet"));
-        }
-        let rest = text.strip_prefix("http://").unwrap_or(text);
-        let authority = rest.trim_end_matches('/');
-        if authority.is_empty() || authority.contains('/') {
-            return Err(invalid("expected host:port with no path"));
-        }
-        match authority.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
-                Ok(Self::Tcp(authority.to_owned()))
-            }
-            _ => Err(invalid("expected host:port")),
-        }
-    }
-}
-
-impl std::fmt::Display for Address {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Tcp(authority) => write!(f, "http://{authority}"),
-            Self::Unix(path) => write!(f, "unix:{}", path.display()),
-        }
-    }
+            source,
+        })
 }
 
 /// One listener and the replicas behind it.
 #[derive(Debug, Clone)]
 pub struct ListenerSettings {
     /// Where clients connect.
-    pub listen: Address,
+    pub listen: Endpoint,
     /// Which API it fronts.
     pub role: Role,
     /// The replicas, in the order round-robin starts from.
-    pub upstreams: Vec<Address>,
+    pub upstreams: Vec<Endpoint>,
 }
 
 /// Timeouts of one client request.
@@ -113,12 +90,8 @@ pub struct HealthSettings {
     pub interval: Duration,
     /// How long a check may take before it fails.
     pub timeout: Duration,
-    /// Consecutive failed checks that eject an upstream.
-    pub fall: u32,
-    /// Consecutive passed checks that re-admit an ejected upstream.
-    pub rise: u32,
-    /// Consecutive failed requests (not sent, no answer, 503) that eject an upstream.
-    pub passive_failures: u32,
+    /// `fall`, `rise` and `passiveFailures`.
+    pub thresholds: Thresholds,
 }
 
 impl Default for HealthSettings {
@@ -126,9 +99,13 @@ impl Default for HealthSettings {
         Self {
             interval: Duration::from_secs(1),
             timeout: Duration::from_millis(500),
-            fall: 1,
-            rise: 2,
-            passive_failures: 3,
+            // A replica that fails one check is out: a hung replica costs every request sent
+            // to it a whole attempt, and the other replica can take the load.
+            thresholds: Thresholds {
+                fall: 1,
+                rise: 2,
+                passive_failures: 3,
+            },
         }
     }
 }
@@ -243,6 +220,7 @@ impl ProxySettings {
         let file: File =
             serde_json::from_str(text).map_err(|e| ConfigError::Json(e.to_string()))?;
         let defaults = Self::default();
+        let default_thresholds = defaults.health.thresholds;
         let ms =
             |value: Option<u64>, default: Duration| value.map_or(default, Duration::from_millis);
         let listeners = file
@@ -250,12 +228,12 @@ impl ProxySettings {
             .into_iter()
             .map(|l| {
                 Ok(ListenerSettings {
-                    listen: Address::parse(&l.listen)?,
+                    listen: listen_address(&l.listen)?,
                     role: l.role,
                     upstreams: l
                         .upstreams
                         .iter()
-                        .map(|u| Address::parse(u))
+                        .map(|u| upstream_address(u))
                         .collect::<Result<_, _>>()?,
                 })
             })
@@ -271,12 +249,14 @@ impl ProxySettings {
             health: HealthSettings {
                 interval: ms(file.health.interval_ms, defaults.health.interval),
                 timeout: ms(file.health.timeout_ms, defaults.health.timeout),
-                fall: file.health.fall.unwrap_or(defaults.health.fall),
-                rise: file.health.rise.unwrap_or(defaults.health.rise),
-                passive_failures: file
-                    .health
-                    .passive_failures
-                    .unwrap_or(defaults.health.passive_failures),
+                thresholds: Thresholds {
+                    fall: file.health.fall.unwrap_or(default_thresholds.fall),
+                    rise: file.health.rise.unwrap_or(default_thresholds.rise),
+                    passive_failures: file
+                        .health
+                        .passive_failures
+                        .unwrap_or(default_thresholds.passive_failures),
+                },
             },
             max_body_bytes: file.max_body_bytes.unwrap_or(defaults.max_body_bytes),
             confirm_not_found: file.confirm_not_found.unwrap_or(defaults.confirm_not_found),
@@ -308,13 +288,12 @@ impl ProxySettings {
             return invalid("workerThreads must be at least 1".into());
         }
         let h = &self.health;
-        if h.interval.is_zero() || h.timeout.is_zero() || h.fall == 0 || h.rise == 0 {
-            return invalid("health interval, timeout, fall and rise must be above zero".into());
+        if h.interval.is_zero() || h.timeout.is_zero() {
+            return invalid("health.intervalMs and health.timeoutMs must be above zero".into());
         }
-        if h.passive_failures == 0 {
-            return invalid("health.passiveFailures must be above zero".into());
-        }
-        Ok(())
+        h.thresholds
+            .check()
+            .map_err(|error| ConfigError::Invalid(error.to_string()))
     }
 }
 
@@ -324,25 +303,32 @@ mod tests {
 
     #[test]
     fn addresses_parse_in_every_spelling() {
+        let written = |text| upstream_address(text).map(|a| a.to_string()).ok();
+        assert_eq!(written("unix:/a/tm.ipc").as_deref(), Some("unix:/a/tm.ipc"));
         assert_eq!(
-            Address::parse("unix:/a/tm.ipc").ok(),
-            Some(Address::Unix("/a/tm.ipc".into()))
+            written("unix:///a/tm.ipc").as_deref(),
+            Some("unix:/a/tm.ipc")
         );
         assert_eq!(
-            Address::parse("unix:///a/tm.ipc").ok(),
-            Some(Address::Unix("/a/tm.ipc".into()))
+            written("http://127.0.0.1:9101/").as_deref(),
+            Some("http://127.0.0.1:9101")
         );
-        assert_eq!(
-            Address::parse("http://127.0.0.1:9101/").ok(),
-            Some(Address::Tcp("127.0.0.1:9101".into()))
-        );
-        assert_eq!(
-            Address::parse("[::1]:80").ok(),
-            Some(Address::Tcp("[::1]:80".into()))
-        );
-        for bad in ["unix:", "http://a", "http://a:1/x", "https://a:1", "a:b"] {
-            assert!(Address::parse(bad).is_err(), "{bad}");
+        assert_eq!(written("[::1]:80").as_deref(), Some("http://[::1]:80"));
+        for bad in [
+            "unix:",
+            "unix://sock/tm.ipc",
+            "http://a",
+            "http://a:1/x",
+            "https://a:1",
+            "a:b",
+            "h:0",
+        ] {
+            assert!(upstream_address(bad).is_err(), "{bad}");
         }
+        assert!(
+            listen_address("127.0.0.1:0").is_ok(),
+            "any port to listen on"
+        );
     }
 
     #[test]
@@ -363,8 +349,8 @@ mod tests {
         assert_eq!(settings.timeouts.total, Duration::from_secs(3));
         assert_eq!(settings.timeouts.per_try, Timeouts::default().per_try);
         assert_eq!(settings.health.interval, Duration::from_millis(250));
-        assert_eq!(settings.health.rise, 3);
-        assert_eq!(settings.health.fall, 1);
+        assert_eq!(settings.health.thresholds.rise, 3);
+        assert_eq!(settings.health.thresholds.fall, 1);
         assert_eq!(settings.max_body_bytes, 10);
     }
 

@@ -9,21 +9,19 @@
 //! than the proxy's own work.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cloister_listen::Stream;
-use cloister_protocol::path::{HEALTH as HEALTH_PATH, UPCHECK as UPCHECK_PATH};
-use cloister_protocol::GOQUORUM_HOST;
-use http::{Method, StatusCode};
-use tokio::net::{TcpStream, UnixStream};
+use cloister_addr::Endpoint;
+use cloister_net::health::{Change, HealthCounter, Probe};
+use http::Method;
 
-use crate::http1::{self, Connection, Response, HOST};
+use crate::http1::{Connection, Response};
 use crate::metrics::{Metrics, UpstreamLabels};
 use crate::policy::Failure;
-use crate::settings::{Address, HealthSettings};
+use crate::settings::HealthSettings;
 
 /// One client connection's kept connections to the upstreams, by upstream id, opened on first
 /// use and closed with it.
@@ -62,18 +60,6 @@ pub(crate) struct Outgoing {
     pub(crate) wire: Bytes,
 }
 
-impl Outgoing {
-    /// A bodiless GET of `path`, as a health check sends it.
-    fn get(path: &str) -> Self {
-        let mut line = Vec::new();
-        http1::request_line(&mut line, &Method::GET, path);
-        Self {
-            method: Method::GET,
-            wire: http1::message(&[&line], &[(HOST, GOQUORUM_HOST.as_bytes())], b"").into(),
-        }
-    }
-}
-
 /// An attempt that produced no answer.
 #[derive(Debug)]
 pub(crate) struct AttemptError {
@@ -84,42 +70,33 @@ pub(crate) struct AttemptError {
 
 /// One upstream replica and its health.
 pub struct Upstream {
-    address: Address,
     label: Arc<str>,
     /// Tells it apart in every client connection's [`Links`].
     id: usize,
     connect_timeout: Duration,
+    /// Its `/health` (or `/upcheck`) check, which also holds its address.
+    probe: Probe,
+    /// The state the request path reads, kept equal to `counter`'s under its lock.
     healthy: AtomicBool,
-    /// Consecutive failed requests (passive health).
-    request_failures: AtomicU32,
-    /// Consecutive failed and passed active checks.
-    check_failures: AtomicU32,
-    check_passes: AtomicU32,
-    ejections: AtomicU64,
-    /// The upstream answered 404 on `/health`: it is an older node or Tessera, check `/upcheck`.
-    upcheck_only: AtomicBool,
+    counter: Mutex<HealthCounter>,
     health: HealthSettings,
     metrics: Arc<Metrics>,
 }
 
 impl Upstream {
     pub(crate) fn new(
-        address: Address,
+        address: Endpoint,
         connect_timeout: Duration,
         health: HealthSettings,
         metrics: Arc<Metrics>,
     ) -> Self {
         let upstream = Self {
             label: address.to_string().into(),
-            address,
             id: NEXT_UPSTREAM_ID.fetch_add(1, Ordering::Relaxed),
             connect_timeout,
+            probe: Probe::new(address),
             healthy: AtomicBool::new(true),
-            request_failures: AtomicU32::new(0),
-            check_failures: AtomicU32::new(0),
-            check_passes: AtomicU32::new(0),
-            ejections: AtomicU64::new(0),
-            upcheck_only: AtomicBool::new(false),
+            counter: Mutex::new(HealthCounter::default()),
             health,
             metrics,
         };
@@ -128,8 +105,8 @@ impl Upstream {
     }
 
     /// Its address, as given.
-    pub fn address(&self) -> &Address {
-        &self.address
+    pub fn address(&self) -> &Endpoint {
+        self.probe.endpoint()
     }
 
     /// Its address as text (logs, metrics, status).
@@ -147,16 +124,20 @@ impl Upstream {
         self.healthy.load(Ordering::Relaxed)
     }
 
-    /// Its state for `/status`.
+    /// Its state for `/status`: the health counter's fields, its address and checked path.
     pub fn status(&self) -> serde_json::Value {
-        serde_json::json!({
-            "address": &*self.label,
-            "healthy": self.is_healthy(),
-            "consecutiveRequestFailures": self.request_failures.load(Ordering::Relaxed),
-            "consecutiveCheckFailures": self.check_failures.load(Ordering::Relaxed),
-            "ejections": self.ejections.load(Ordering::Relaxed),
-            "healthPath": self.health_path(),
-        })
+        let mut status = serde_json::to_value(&*self.counter()).unwrap_or_default();
+        status["healthy"] = serde_json::Value::from(self.is_healthy());
+        status["address"] = serde_json::Value::from(&*self.label);
+        status["healthPath"] = serde_json::Value::from(self.probe.path());
+        status
+    }
+
+    fn counter(&self) -> MutexGuard<'_, HealthCounter> {
+        // A panic while holding this lock leaves plain counts behind; keep serving.
+        self.counter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn gauge(&self) -> prometheus_client::metrics::gauge::Gauge {
@@ -166,14 +147,6 @@ impl Upstream {
                 upstream: self.label.clone(),
             })
             .clone()
-    }
-
-    fn health_path(&self) -> &'static str {
-        if self.upcheck_only.load(Ordering::Relaxed) {
-            UPCHECK_PATH
-        } else {
-            HEALTH_PATH
-        }
     }
 
     /// Sends `outgoing` once and reads the whole answer within `per_try`, on this client
@@ -233,60 +206,29 @@ impl Upstream {
         let limit = self
             .connect_timeout
             .min(deadline.saturating_duration_since(Instant::now()));
-        let open = async {
-            Ok::<_, std::io::Error>(match &self.address {
-                Address::Tcp(authority) => {
-                    let stream = TcpStream::connect(authority.as_str()).await?;
-                    // Small request/response exchanges: Nagle would add 40 ms stalls.
-                    stream.set_nodelay(true)?;
-                    Stream::Tcp(stream)
-                }
-                Address::Unix(path) => Stream::Unix(UnixStream::connect(path).await?),
-            })
-        };
-        match tokio::time::timeout(limit, open).await {
-            Ok(Ok(stream)) => Ok(Connection::new(stream)),
-            Ok(Err(error)) => Err(AttemptError {
+        match cloister_net::connect(self.address(), limit).await {
+            Ok(stream) => Ok(Connection::new(stream)),
+            Err(error) => Err(AttemptError {
                 failure: Failure::NotSent,
                 message: format!("connect: {error}"),
-            }),
-            Err(_) => Err(AttemptError {
-                failure: Failure::NotSent,
-                message: format!("connect timed out after {limit:?}"),
             }),
         }
     }
 
     /// Passive health: records the outcome of a proxied attempt.
     pub(crate) fn record_request(&self, failed: bool) {
-        if !failed {
-            self.request_failures.store(0, Ordering::Relaxed);
-            return;
-        }
-        let failures = self.request_failures.fetch_add(1, Ordering::Relaxed) + 1;
-        if failures >= self.health.passive_failures {
-            self.eject("passive", failures);
-        }
+        let mut counter = self.counter();
+        let change = counter.record_request(failed, &self.health.thresholds);
+        self.apply(change, &counter, "passive");
     }
 
     /// Runs one active check: `GET /health`, or `/upcheck` where `/health` is unknown.
     pub(crate) async fn check(&self) -> bool {
-        loop {
-            let path = self.health_path();
-            let outgoing = Outgoing::get(path);
-            // A fresh connection each time: a check also proves the upstream accepts them.
-            match self
-                .attempt(&outgoing, self.health.timeout, &mut Links::new())
-                .await
-            {
-                Ok(answer)
-                    if answer.head.status == StatusCode::NOT_FOUND && path == HEALTH_PATH =>
-                {
-                    tracing::info!(upstream = %self.label, "no /health here; checking /upcheck instead");
-                    self.upcheck_only.store(true, Ordering::Relaxed);
-                }
-                Ok(answer) => return answer.head.status == StatusCode::OK,
-                Err(_) => return false,
+        match self.probe.check(self.health.timeout).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::debug!(upstream = %self.label, %error, "check failed");
+                false
             }
         }
     }
@@ -294,35 +236,31 @@ impl Upstream {
     /// Records an active check's result, ejecting after `fall` failures in a row and
     /// re-admitting after `rise` passes in a row.
     pub(crate) fn record_check(&self, passed: bool) {
-        if passed {
-            self.check_failures.store(0, Ordering::Relaxed);
-            let passes = self.check_passes.fetch_add(1, Ordering::Relaxed) + 1;
-            if passes >= self.health.rise && !self.healthy.swap(true, Ordering::Relaxed) {
-                self.request_failures.store(0, Ordering::Relaxed);
-                self.gauge().set(1);
-                tracing::info!(upstream = %self.label, passes, "upstream re-admitted");
-            }
-        } else {
-            self.check_passes.store(0, Ordering::Relaxed);
-            let failures = self.check_failures.fetch_add(1, Ordering::Relaxed) + 1;
-            if failures >= self.health.fall {
-                self.eject("active", failures);
-            }
-        }
+        let mut counter = self.counter();
+        let change = counter.record_check(passed, &self.health.thresholds);
+        self.apply(change, &counter, "active");
     }
 
-    fn eject(&self, by: &'static str, failures: u32) {
-        if self.healthy.swap(false, Ordering::Relaxed) {
-            self.check_passes.store(0, Ordering::Relaxed);
-            self.ejections.fetch_add(1, Ordering::Relaxed);
-            self.gauge().set(0);
-            self.metrics
-                .ejections
-                .get_or_create(&UpstreamLabels {
-                    upstream: self.label.clone(),
-                })
-                .inc();
-            tracing::warn!(upstream = %self.label, by, failures, "upstream ejected");
+    /// Publishes a change of state: the request path's flag, the gauge, the log and the count.
+    fn apply(&self, change: Option<Change>, counter: &HealthCounter, by: &'static str) {
+        match change {
+            None => {}
+            Some(Change::Readmitted) => {
+                self.healthy.store(true, Ordering::Relaxed);
+                self.gauge().set(1);
+                tracing::info!(upstream = %self.label, "upstream re-admitted");
+            }
+            Some(Change::Ejected) => {
+                self.healthy.store(false, Ordering::Relaxed);
+                self.gauge().set(0);
+                self.metrics
+                    .ejections
+                    .get_or_create(&UpstreamLabels {
+                        upstream: self.label.clone(),
+                    })
+                    .inc();
+                tracing::warn!(upstream = %self.label, by, failures = counter.failures(), "upstream ejected");
+            }
         }
     }
 }
@@ -360,7 +298,7 @@ mod tests {
 
     fn upstream(index: usize, health: HealthSettings) -> Arc<Upstream> {
         Arc::new(Upstream::new(
-            Address::Unix(format!("/nonexistent/{index}").into()),
+            Endpoint::unix(format!("/nonexistent/{index}")),
             Duration::from_millis(100),
             health,
             Arc::new(Metrics::default()),
@@ -369,11 +307,9 @@ mod tests {
 
     #[tokio::test]
     async fn passive_failures_eject_and_checks_readmit() {
-        let health = HealthSettings {
-            passive_failures: 2,
-            rise: 2,
-            ..HealthSettings::default()
-        };
+        let mut health = HealthSettings::default();
+        health.thresholds.passive_failures = 2;
+        health.thresholds.rise = 2;
         let u = upstream(0, health);
         u.record_request(true);
         assert!(u.is_healthy());
@@ -391,10 +327,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_plan_puts_ejected_upstreams_last_but_keeps_them() {
-        let health = HealthSettings {
-            fall: 1,
-            ..HealthSettings::default()
-        };
+        let mut health = HealthSettings::default();
+        health.thresholds.fall = 1;
         let group = Group::new(vec![upstream(0, health), upstream(1, health)]);
         group.upstreams[0].record_check(false);
         for _ in 0..4 {
@@ -411,7 +345,7 @@ mod tests {
     /// An upstream on the unix socket `path`, with a 200 ms connect timeout.
     fn at(path: std::path::PathBuf) -> Upstream {
         Upstream::new(
-            Address::Unix(path),
+            Endpoint::Unix(path),
             Duration::from_millis(200),
             HealthSettings::default(),
             Arc::new(Metrics::default()),

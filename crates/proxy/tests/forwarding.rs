@@ -12,7 +12,8 @@ mod scripted;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloister_harness::http::{Request, Target};
+use cloister_addr::Endpoint;
+use cloister_harness::http::Request;
 use cloister_proxy::Role;
 use scripted::{always, answer, on_post, post, proxy, send, upstreams, Act, Script};
 
@@ -227,7 +228,7 @@ async fn health_falls_back_to_upcheck_and_the_admin_listener_shows_it() {
         s.health.interval = Duration::from_millis(50);
     })
     .await;
-    let admin = Target::Tcp(proxy.admin_address().unwrap());
+    let admin = Endpoint::from(proxy.admin_address().unwrap());
     let mut status = serde_json::Value::Null;
     for _ in 0..100 {
         status = send(&admin, Request::new("GET", "/status")).await.json();

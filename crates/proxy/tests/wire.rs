@@ -39,8 +39,8 @@ struct Client {
 }
 
 impl Client {
-    async fn connect(target: &cloister_harness::http::Target) -> Self {
-        let cloister_harness::http::Target::Unix(path) = target else {
+    async fn connect(target: &cloister_addr::Endpoint) -> Self {
+        let cloister_addr::Endpoint::Unix(path) = target else {
             panic!("Q2T listens on a unix socket");
         };
         Self {

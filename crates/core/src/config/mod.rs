@@ -93,7 +93,7 @@ mod validate;
 pub use jdbc::{Jdbc, SqlitePath, StoreTarget, TargetServer};
 pub use keys::{KeyConfiguration, KeyData, KeyDataForm};
 pub use parse::{ConfigError, Loaded};
-pub use server::{Address, AppType, ListenAddress, Server, ServerConfig};
+pub use server::{AppType, Server, ServerConfig};
 pub use validate::ConfigIssue;
 
 /// The whole Tessera config file (`Config` in Tessera). Every member is optional here so that

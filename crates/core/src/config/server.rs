@@ -1,15 +1,16 @@
 //! `serverConfigs[]`: the HTTP servers a node runs, and their typed addresses.
 //!
 //! Each server has an advertised `serverAddress` and an optional `bindingAddress` to listen
-//! on (Tessera's HA setup advertises a load balancer and binds locally). Addresses are
-//! `http://host:port`, `https://host:port` or, for the Q2T server, a unix socket written
-//! `unix:/absolute/path` or `unix:relative/path` (relative to the working directory).
+//! on (Tessera's HA setup advertises a load balancer and binds locally). Both are
+//! [`Endpoint`]s written as URLs: `http://host:port`, `https://host:port` or, for the Q2T
+//! server, a unix socket written `unix:/absolute/path` or `unix:relative/path` (relative to the
+//! working directory).
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
+use cloister_addr::Endpoint;
 use serde::Deserialize;
 
 use super::{string_map, ConfigIssue, Secret};
@@ -235,218 +236,13 @@ impl Default for Cors {
     }
 }
 
-/// Where a server listens.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ListenAddress {
-    /// A TCP socket. `host` is a name or an IP address, without brackets for IPv6.
-    Tcp {
-        /// Host name or IP address.
-        host: String,
-        /// TCP port.
-        port: u16,
-    },
-    /// A unix domain socket at this path (relative paths are relative to the working
-    /// directory).
-    Unix(PathBuf),
-}
-
-impl fmt::Display for ListenAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
-            Self::Tcp { host, port } => write!(f, "{host}:{port}"),
-            Self::Unix(path) => write!(f, "unix:{}", path.display()),
-        }
-    }
-}
-
-/// A parsed `serverAddress`, `bindingAddress` or peer URL.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Address {
-    /// `http://host:port[/path]` or `https://…`.
-    Http {
-        /// Whether the scheme is `https`.
-        https: bool,
-        /// Host name or IP address, without brackets for IPv6.
-        host: String,
-        /// TCP port (always given: Tessera requires it).
-        port: u16,
-        /// Everything after the authority (path, query), possibly empty.
-        rest: String,
-    },
-    /// `unix:/absolute/path` or `unix:relative/path`.
-    Unix(PathBuf),
-}
-
-/// Why an address string was rejected. Says nothing about the string itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum AddressError {
-    /// Neither `http(s)://` nor `unix:`.
-    #[error("not a valid http(s) or unix: address")]
-    NotAnAddress,
-    /// `http(s)://host` without `:port`.
-    #[error("an http(s) address needs a port (http://host:port)")]
-    MissingPort,
-    /// The port is not 1–65535.
-    #[error("the port must be a number from 1 to 65535")]
-    InvalidPort,
-    /// The host is empty or has characters a host name cannot have.
-    #[error("not a valid host name or IP address")]
-    InvalidHost,
-    /// `user@host`: credentials do not belong in a server address.
-    #[error("user information (user@) is not allowed in an address")]
-    UserInfo,
-    /// `unix://host/…` or an empty socket path.
-    #[error("a unix socket address must be unix:/absolute/path or unix:relative/path")]
-    InvalidUnixPath,
-    /// A unix address where only TCP makes sense.
-    #[error("must be an http(s)://host:port address, not a unix socket")]
-    NotTcp,
-}
-
-impl Address {
-    /// Parses `http(s)://host:port[/path]`, `unix:/path` or `unix:relative/path`.
-    pub fn parse(text: &str) -> Result<Self, AddressError> {
-        if let Some(rest) = strip_prefix_ignore_case(text, "unix:") {
-            return parse_unix(rest).map(Self::Unix);
-        }
-        let (https, rest) = if let Some(rest) = strip_prefix_ignore_case(text, "http://") {
-            (false, rest)
-        } else if let Some(rest) = strip_prefix_ignore_case(text, "https://") {
-            (true, rest)
-        } else {
-            return Err(AddressError::NotAnAddress);
-        };
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let (authority, rest) = rest.split_at(end);
-        if authority.contains('@') {
-            return Err(AddressError::UserInfo);
-        }
-        let (host, port) = split_host_port(authority)?;
-        Ok(Self::Http {
-            https,
-            host,
-            port,
-            rest: rest.to_owned(),
-        })
-    }
-
-    /// Parses an address that must be TCP (a `bindingAddress` or a peer URL).
-    pub fn parse_tcp(text: &str) -> Result<Self, AddressError> {
-        match Self::parse(text)? {
-            Self::Unix(_) => Err(AddressError::NotTcp),
-            tcp => Ok(tcp),
-        }
-    }
-
-    /// Where a server with this address listens.
-    pub fn listen_address(&self) -> ListenAddress {
-        match self {
-            Self::Http { host, port, .. } => ListenAddress::Tcp {
-                host: host.clone(),
-                port: *port,
-            },
-            Self::Unix(path) => ListenAddress::Unix(path.clone()),
-        }
-    }
-
-    /// The URL as Tessera's `URLNormalizer` writes it: lower-case scheme, host, port, and the
-    /// path, or `/` when there is none; query and fragment are dropped. Unix addresses are
-    /// written `unix:<path>`.
-    pub fn normalized(&self) -> String {
-        match self {
-            Self::Http {
-                https,
-                host,
-                port,
-                rest,
-            } => {
-                let scheme = if *https { "https" } else { "http" };
-                let path = rest.split(['?', '#']).next().unwrap_or("");
-                let path = if path.is_empty() { "/" } else { path };
-                if host.contains(':') {
-                    format!("{scheme}://[{host}]:{port}{path}")
-                } else {
-                    format!("{scheme}://{host}:{port}{path}")
-                }
-            }
-            Self::Unix(path) => format!("unix:{}", path.display()),
-        }
-    }
-}
-
-fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &text[prefix.len()..])
-}
-
-fn parse_unix(rest: &str) -> Result<PathBuf, AddressError> {
-    // `unix:///abs` has an empty authority and means `/abs`; `unix://name/…` would put a host
-    // in a socket path, which has no meaning, so it is refused rather than guessed at.
-    let path = match rest.strip_prefix("//") {
-        Some(after) if after.starts_with('/') => after,
-        Some(_) => return Err(AddressError::InvalidUnixPath),
-        None => rest,
-    };
-    if path.is_empty() {
-        return Err(AddressError::InvalidUnixPath);
-    }
-    Ok(PathBuf::from(path))
-}
-
-/// Splits `host:port` or `[v6]:port`; the port is mandatory, as in Tessera's validator.
-pub(crate) fn split_host_port(authority: &str) -> Result<(String, u16), AddressError> {
-    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-        let (host, after) = bracketed.split_once(']').ok_or(AddressError::InvalidHost)?;
-        if host.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(AddressError::InvalidHost);
-        }
-        if after.is_empty() {
-            return Err(AddressError::MissingPort);
-        }
-        (
-            host,
-            after.strip_prefix(':').ok_or(AddressError::InvalidHost)?,
-        )
-    } else {
-        let (host, port) = authority
-            .rsplit_once(':')
-            .ok_or(AddressError::MissingPort)?;
-        if !is_host_name(host) {
-            return Err(AddressError::InvalidHost);
-        }
-        (host, port)
-    };
-    Ok((
-        host.to_owned(),
-        parse_port(port).ok_or(AddressError::InvalidPort)?,
-    ))
-}
-
-/// A DNS name or IPv4 address: letters, digits, `-`, `.`, `_` (seen in container names).
-pub(crate) fn is_host_name(host: &str) -> bool {
-    !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-}
-
-/// A decimal port 1–65535 (no sign, no spaces).
-pub(crate) fn parse_port(text: &str) -> Option<u16> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok().filter(|port| *port != 0)
-}
-
 /// A server as the node runs it: what it serves, where it listens, what it advertises.
 #[derive(Debug, Clone)]
 pub struct Server<'a> {
     /// The API served.
     pub app: AppType,
-    /// Where to listen: `bindingAddress`, else `serverAddress`.
-    pub listen: ListenAddress,
+    /// Where to listen: `bindingAddress`, else `serverAddress` (without its path).
+    pub listen: Endpoint,
     /// `serverAddress`, normalised (a trailing `/` when it has no path). For P2P this is the
     /// URL put into party info.
     pub advertised_url: String,
@@ -465,34 +261,35 @@ pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_millis(60000);
 
 impl ServerConfig {
     /// The parsed `serverAddress`. Issue paths are relative to this server config.
-    pub fn server_address(&self) -> Result<Address, ConfigIssue> {
+    pub fn server_address(&self) -> Result<Endpoint, ConfigIssue> {
         let text = self
             .server_address
             .as_deref()
             .ok_or_else(|| ConfigIssue::new("serverAddress", "required"))?;
-        Address::parse(text).map_err(|e| ConfigIssue::new("serverAddress", e))
+        Endpoint::parse_url(text).map_err(|e| ConfigIssue::new("serverAddress", e))
     }
 
     /// The parsed `bindingAddress`, if given; it must be TCP.
-    pub fn binding_address(&self) -> Result<Option<Address>, ConfigIssue> {
+    pub fn binding_address(&self) -> Result<Option<Endpoint>, ConfigIssue> {
         let Some(text) = self.binding_address.as_deref() else {
             return Ok(None);
         };
-        Address::parse_tcp(text)
-            .map(Some)
-            .map_err(|e| ConfigIssue::new("bindingAddress", e))
+        let binding = Endpoint::parse_url(text)
+            .and_then(|endpoint| endpoint.tcp().map(drop).map(|()| endpoint))
+            .map_err(|e| ConfigIssue::new("bindingAddress", e))?;
+        Ok(Some(binding))
     }
 
-    /// Where the server listens: `bindingAddress`, else `serverAddress`.
-    pub fn listen_address(&self) -> Result<ListenAddress, ConfigIssue> {
+    /// Where the server listens: `bindingAddress`, else `serverAddress`, without a path.
+    pub fn listen_address(&self) -> Result<Endpoint, ConfigIssue> {
         let server = self.server_address()?;
         match (self.binding_address()?, &server) {
-            (Some(_), Address::Unix(_)) => Err(ConfigIssue::new(
+            (Some(_), Endpoint::Unix(_)) => Err(ConfigIssue::new(
                 "bindingAddress",
                 "must not be given when serverAddress is a unix socket",
             )),
-            (Some(binding), _) => Ok(binding.listen_address()),
-            (None, _) => Ok(server.listen_address()),
+            (Some(binding), _) => Ok(binding.without_path()),
+            (None, _) => Ok(server.without_path()),
         }
     }
 
@@ -542,87 +339,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn http_addresses_need_a_port_and_keep_their_path() {
-        assert_eq!(
-            Address::parse("http://127.0.0.1:9001").unwrap(),
-            Address::Http {
-                https: false,
-                host: "127.0.0.1".into(),
-                port: 9001,
-                rest: String::new()
-            }
-        );
-        assert_eq!(
-            Address::parse("HTTPS://[::1]:443/p2p")
-                .unwrap()
-                .normalized(),
-            "https://[::1]:443/p2p"
-        );
-        assert_eq!(
-            Address::parse("http://node_1:9001?x=1")
-                .unwrap()
-                .normalized(),
-            "http://node_1:9001/"
-        );
-        assert_eq!(
-            Address::parse("http://localhost").unwrap_err(),
-            AddressError::MissingPort
-        );
-        assert_eq!(
-            Address::parse("http://localhost:0").unwrap_err(),
-            AddressError::InvalidPort
-        );
-        assert_eq!(
-            Address::parse("http://localhost:70000").unwrap_err(),
-            AddressError::InvalidPort
-        );
-        assert_eq!(
-            Address::parse("http://u:p@host:1").unwrap_err(),
-            AddressError::UserInfo
-        );
-        assert_eq!(
-            Address::parse("http://ho st:1").unwrap_err(),
-            AddressError::InvalidHost
-        );
-        assert_eq!(
-            Address::parse("localhost:9001").unwrap_err(),
-            AddressError::NotAnAddress
-        );
-        assert_eq!(
-            Address::parse("ftp://h:1").unwrap_err(),
-            AddressError::NotAnAddress
-        );
-    }
-
-    #[test]
-    fn unix_addresses_absolute_relative_and_refused_forms() {
-        assert_eq!(
-            Address::parse("unix:/tmp/tm.ipc").unwrap(),
-            Address::Unix("/tmp/tm.ipc".into())
-        );
-        assert_eq!(
-            Address::parse("unix:data/tm.ipc").unwrap(),
-            Address::Unix("data/tm.ipc".into())
-        );
-        assert_eq!(
-            Address::parse("unix:///tmp/tm.ipc").unwrap(),
-            Address::Unix("/tmp/tm.ipc".into())
-        );
-        assert_eq!(
-            Address::parse("unix://host/tm.ipc").unwrap_err(),
-            AddressError::InvalidUnixPath
-        );
-        assert_eq!(
-            Address::parse("unix:").unwrap_err(),
-            AddressError::InvalidUnixPath
-        );
-        assert_eq!(
-            Address::parse_tcp("unix:/tmp/x").unwrap_err(),
-            AddressError::NotTcp
-        );
-    }
-
-    #[test]
     fn listen_address_prefers_binding_address() {
         let server = ServerConfig {
             server_address: Some("https://lb.example.com:443".into()),
@@ -631,10 +347,7 @@ mod tests {
         };
         assert_eq!(
             server.listen_address().unwrap(),
-            ListenAddress::Tcp {
-                host: "0.0.0.0".into(),
-                port: 9001
-            }
+            "http://0.0.0.0:9001".parse::<Endpoint>().unwrap()
         );
         assert_eq!(
             server.advertised_url().unwrap(),

@@ -1,12 +1,16 @@
 //! Whole-config tests: a realistic Tessera config, warnings, error hygiene, every validation
 //! rule and the typed server view.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
+use cloister_addr::Endpoint;
 use serde_json::{json, Value};
 
 use super::*;
+
+fn endpoint(text: &str) -> Endpoint {
+    text.parse().unwrap()
+}
 
 const PRIVATE: &str = "yAWAJjwPqUtNVlqGjSrBmr1/iIkghuOh1803Yzx9jLM=";
 const PUBLIC: &str = "/+UuD63zItL1EbjxkKUljMgG8Z1w0AJ8pNOR4iq2yQc=";
@@ -172,25 +176,19 @@ fn tessera_sample_parses_validates_and_has_typed_views() {
         [
             (
                 AppType::ThirdParty,
-                ListenAddress::Tcp {
-                    host: "0.0.0.0".into(),
-                    port: 9081
-                },
+                endpoint("http://0.0.0.0:9081"),
                 "http://tm1.example.com:9081/",
                 "serverConfigs[0]"
             ),
             (
                 AppType::Q2T,
-                ListenAddress::Unix("/data/tm/tm.ipc".into()),
+                Endpoint::unix("/data/tm/tm.ipc"),
                 "unix:/data/tm/tm.ipc",
                 "serverConfigs[1]"
             ),
             (
                 AppType::P2P,
-                ListenAddress::Tcp {
-                    host: "0.0.0.0".into(),
-                    port: 9001
-                },
+                endpoint("http://0.0.0.0:9001"),
                 "http://tm1.example.com:9001/",
                 "serverConfigs[2]"
             ),
@@ -577,10 +575,7 @@ fn legacy_unix_socket_file_is_a_q2t_server() {
     config.validate().unwrap();
     let servers = config.servers().unwrap();
     let q2t = servers.iter().find(|s| s.app == AppType::Q2T).unwrap();
-    assert_eq!(
-        q2t.listen,
-        ListenAddress::Unix(PathBuf::from("data/tm.ipc"))
-    );
+    assert_eq!(q2t.listen, Endpoint::unix("data/tm.ipc"));
     assert_eq!(q2t.advertised_url, "unix:data/tm.ipc");
     assert!(q2t.config.is_none());
     assert_eq!(q2t.json_path, "unixSocketFile");
@@ -593,18 +588,9 @@ fn unix_server_addresses_absolute_and_relative() {
     json["serverConfigs"][1]["serverAddress"] = json!("https://[::1]:9001/p2p");
     let config = load(&json).config;
     let servers = config.servers().unwrap();
-    assert_eq!(
-        servers[0].listen,
-        ListenAddress::Unix("relative/tm.ipc".into())
-    );
-    assert_eq!(
-        servers[1].listen,
-        ListenAddress::Tcp {
-            host: "::1".into(),
-            port: 9001
-        }
-    );
-    assert_eq!(servers[1].listen.to_string(), "[::1]:9001");
+    assert_eq!(servers[0].listen, Endpoint::unix("relative/tm.ipc"));
+    assert_eq!(servers[1].listen, endpoint("https://[::1]:9001"));
+    assert_eq!(servers[1].listen.to_string(), "https://[::1]:9001");
     assert_eq!(servers[1].advertised_url, "https://[::1]:9001/p2p");
 
     json["serverConfigs"][1]["serverAddress"] = json!("http://h");

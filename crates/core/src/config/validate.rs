@@ -6,8 +6,11 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use cloister_addr::Endpoint;
+
 use super::keys::KeyDataForm;
-use super::server::{Address, ListenAddress, Server};
+
+use super::server::Server;
 use super::{AppType, Config, EncryptorType};
 use crate::keys::{KeyError, PrivateKey, PublicKey};
 
@@ -120,7 +123,7 @@ impl Config {
             } else {
                 servers.push(Server {
                     app: AppType::Q2T,
-                    listen: ListenAddress::Unix(file.into()),
+                    listen: Endpoint::unix(file),
                     advertised_url: format!("unix:{file}"),
                     config: None,
                     json_path: "unixSocketFile".to_owned(),
@@ -166,11 +169,11 @@ impl Config {
             let address = server.server_address().map_err(&mut push).ok();
             let binding = server.binding_address().map_err(&mut push).ok().flatten();
             match (&address, &binding) {
-                (Some(Address::Unix(_)), Some(_)) => push(ConfigIssue::new(
+                (Some(Endpoint::Unix(_)), Some(_)) => push(ConfigIssue::new(
                     "bindingAddress",
                     "must not be given when serverAddress is a unix socket",
                 )),
-                (Some(Address::Unix(_)), None) if server.app == Some(AppType::P2P) => {
+                (Some(Endpoint::Unix(_)), None) if server.app == Some(AppType::P2P) => {
                     push(ConfigIssue::new(
                         "serverAddress",
                         "the P2P server needs an http(s) address: peers cannot reach a unix socket",
@@ -236,7 +239,11 @@ impl Config {
     fn check_peers(&self, issues: &mut Vec<ConfigIssue>) {
         for (i, peer) in self.peer.iter().enumerate() {
             let path = format!("peer[{i}].url");
-            match peer.url.as_deref().map(Address::parse_tcp) {
+            let parsed = peer
+                .url
+                .as_deref()
+                .map(|url| Endpoint::parse_url(url).and_then(|e| e.tcp().map(drop)));
+            match parsed {
                 None => issues.push(ConfigIssue::new(path, "required")),
                 Some(Err(e)) => issues.push(ConfigIssue::new(path, e)),
                 Some(Ok(_)) => {}

@@ -9,27 +9,50 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use cloister_addr::Endpoint;
 use cloister_gateway::{Gateway, GatewaySettings, Mode, UpstreamSettings};
-use cloister_harness::http::{eventually, Request, Response, Target};
+use cloister_harness::http::{eventually, Request, Response};
+use cloister_net::health::Thresholds;
 use serde_json::{json, Value};
 
 /// Settings for tests: fast probes, quick ejection.
 pub fn settings(mode: Mode, urls: &[String]) -> GatewaySettings {
     let mut settings = GatewaySettings {
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        listen: "127.0.0.1:0".parse().unwrap(),
         mode,
         upstreams: urls
             .iter()
             .map(|url| UpstreamSettings::from_arg(url))
             .collect(),
-        request_timeout_ms: 10_000,
+        request_timeout: Duration::from_secs(10),
         ..GatewaySettings::default()
     };
-    settings.health.interval_ms = 100;
-    settings.health.timeout_ms = 500;
-    settings.health.max_failures = 2;
-    settings.health.readmit_after = 2;
+    settings.health.interval = Duration::from_millis(100);
+    settings.health.timeout = Duration::from_millis(500);
+    settings.health.thresholds = Thresholds {
+        fall: 2,
+        rise: 2,
+        passive_failures: 2,
+    };
     settings
+}
+
+/// A JSON-RPC call with odd spacing and a string id, which must reach the node byte for byte.
+pub const RAW_CALL: &[u8] = br#"{"jsonrpc":"2.0",  "method":"raw","params":[ 1,2 ],"id":"x7"}"#;
+
+/// Checks the answer scripted node `a` gives to [`RAW_CALL`], relayed byte for byte.
+pub fn assert_raw_answer(response: &Response) {
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.text(),
+        r#"{ "result" :"a:raw",  "id":"x7" ,"jsonrpc":"2.0"}"#
+    );
+}
+
+/// Keeps failing nodes in rotation: no number of failed probes or calls ejects them.
+pub fn never_eject(settings: &mut GatewaySettings) {
+    settings.health.thresholds.fall = u32::MAX;
+    settings.health.thresholds.passive_failures = u32::MAX;
 }
 
 /// A gateway running on its own runtime; stopped when dropped.
@@ -63,11 +86,16 @@ impl Running {
         self.gateway.as_ref().unwrap().local_address()
     }
 
+    /// Where clients reach it.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint::from(self.address())
+    }
+
     /// POSTs a JSON body.
     pub fn post(&self, body: &Value) -> Response {
         Request::new("POST", "/")
             .json(body)
-            .send(&Target::Tcp(self.address()))
+            .send(&Endpoint::from(self.address()))
     }
 
     /// One call; the whole response object.
@@ -87,14 +115,14 @@ impl Running {
     /// `/status`.
     pub fn status(&self) -> Value {
         Request::new("GET", "/status")
-            .send(&Target::Tcp(self.address()))
+            .send(&Endpoint::from(self.address()))
             .json()
     }
 
     /// `/metrics`.
     pub fn metrics(&self) -> String {
         Request::new("GET", "/metrics")
-            .send(&Target::Tcp(self.address()))
+            .send(&Endpoint::from(self.address()))
             .text()
     }
 

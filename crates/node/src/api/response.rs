@@ -9,7 +9,11 @@ use cloister_core::digest::TxHash;
 use cloister_core::keys::PublicKey;
 use cloister_protocol::{media, path};
 
+use super::error::ApiError;
 use super::media::{header_text, MediaType};
+
+/// What a handler returns: its answer, or the error the one mapping turns into one.
+pub type Answer = Result<Response, ApiError>;
 
 /// A JSON answer in the negotiated media type.
 pub fn json(media: MediaType, status: StatusCode, body: &impl serde::Serialize) -> Response {

@@ -8,8 +8,8 @@ use axum::Router;
 use cloister_protocol::path;
 
 use super::body::KeysResponse;
-use super::error::ApiError;
 use super::media::MediaType;
+use super::response::Answer;
 use super::{q2t, response, status, AppState};
 
 /// The ThirdParty routes (plus the common ones).
@@ -36,7 +36,7 @@ async fn keys(State(state): State<AppState>) -> Response {
     )
 }
 
-async fn partyinfo_keys(State(state): State<AppState>) -> Result<Response, ApiError> {
+async fn partyinfo_keys(State(state): State<AppState>) -> Answer {
     let known = state.network.known_keys().await?;
     Ok(keys_json(known.into_iter().map(|(key, _)| key).collect()))
 }

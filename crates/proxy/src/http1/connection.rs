@@ -6,7 +6,7 @@
 use std::io;
 
 use bytes::{Buf, Bytes, BytesMut};
-use cloister_listen::Stream;
+use cloister_net::Stream;
 use futures_util::FutureExt;
 use http::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

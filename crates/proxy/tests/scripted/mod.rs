@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cloister_harness::http::{Request, Response, Target};
-use cloister_proxy::{Address, ListenerSettings, Proxy, ProxySettings, Role, Timeouts};
+use cloister_addr::Endpoint;
+use cloister_harness::http::{Request, Response};
+use cloister_proxy::{ListenerSettings, Proxy, ProxySettings, Role, Timeouts};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
 
@@ -198,11 +199,11 @@ pub(crate) async fn proxy(
     role: Role,
     ups: &Upstreams,
     tweak: impl FnOnce(&mut ProxySettings),
-) -> (Proxy, Target) {
+) -> (Proxy, Endpoint) {
     let socket = dir.join("proxy.ipc");
     let listen = match role {
-        Role::Q2t => Address::Unix(socket.clone()),
-        _ => Address::Tcp("127.0.0.1:0".into()),
+        Role::Q2t => Endpoint::Unix(socket.clone()),
+        _ => "127.0.0.1:0".parse().unwrap(),
     };
     let mut settings = ProxySettings {
         listeners: vec![ListenerSettings {
@@ -211,7 +212,7 @@ pub(crate) async fn proxy(
             upstreams: ups
                 .sockets
                 .iter()
-                .map(|p| Address::Unix(p.clone()))
+                .map(|p| Endpoint::Unix(p.clone()))
                 .collect(),
         }],
         admin: Some("127.0.0.1:0".parse().unwrap()),
@@ -224,14 +225,11 @@ pub(crate) async fn proxy(
     };
     tweak(&mut settings);
     let proxy = Proxy::start(settings).await.unwrap();
-    let target = match &proxy.listening()[0] {
-        Address::Unix(path) => Target::Unix(path.clone()),
-        Address::Tcp(authority) => Target::Tcp(authority.parse().unwrap()),
-    };
+    let target = proxy.listening()[0].clone();
     (proxy, target)
 }
 
-pub(crate) async fn send(target: &Target, request: Request<'static>) -> Response {
+pub(crate) async fn send(target: &Endpoint, request: Request<'static>) -> Response {
     let target = target.clone();
     tokio::task::spawn_blocking(move || request.send(&target))
         .await

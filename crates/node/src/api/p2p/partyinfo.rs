@@ -4,7 +4,6 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 use cloister_core::partyinfo::PartyInfo;
 use cloister_core::payload::PayloadCodec;
 
@@ -12,11 +11,12 @@ use super::caller_versions;
 use crate::api::body::{KeyUrlEntry, PartyInfoResponse, UrlEntry};
 use crate::api::error::ApiError;
 use crate::api::media::MediaType;
+use crate::api::response::Answer;
 use crate::api::{response, AppState};
 use crate::discovery::{key_validation, Network};
 
 /// `GET /partyinfo`: this node's URL, the peers it knows and every key with its node.
-pub async fn get(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn get(State(state): State<AppState>) -> Answer {
     let peers = state.network.parties().await?;
     let keys = state.network.known_keys().await?;
     let body = PartyInfoResponse {
@@ -35,11 +35,7 @@ pub async fn get(State(state): State<AppState>) -> Result<Response, ApiError> {
 
 /// `POST /partyinfo`: records the sender's keys (proven first when remote key validation is
 /// on) and the parties it knows.
-pub async fn post(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Answer {
     let info = PartyInfo::decode(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     state.network.admit(&info)?;
     let claimed = Network::claimed_keys(&info);
@@ -68,7 +64,7 @@ pub async fn post(
 
 /// `POST /partyinfo/validate`: decrypts the LEGACY payload with its first recipient key and
 /// answers with the plaintext if it is a UUID, proving this node holds the key.
-pub async fn validate(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn validate(State(state): State<AppState>, body: Bytes) -> Answer {
     let payload = PayloadCodec::Legacy
         .decode(&body)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;

@@ -4,7 +4,6 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 use cloister_core::resend::{
     PushBatchRequest, Resend, ResendBatchRequest, ResendBatchResponse, ResendRequest,
 };
@@ -12,15 +11,12 @@ use cloister_core::resend::{
 use super::caller_versions;
 use crate::api::error::ApiError;
 use crate::api::media::MediaType;
+use crate::api::response::Answer;
 use crate::api::{input, response, AppState};
 use crate::transaction::push::push_codec;
 
 /// `POST /push`: stores a peer's payload (merging a duplicate); 201 with its hash.
-pub async fn push(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn push(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Answer {
     let codec = push_codec(&caller_versions(&headers));
     let payload = codec
         .decode(&body)
@@ -30,7 +26,7 @@ pub async fn push(
 }
 
 /// `POST /resend`: `ALL` pushes every transaction of a key again; `INDIVIDUAL` answers one.
-pub async fn resend(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn resend(State(state): State<AppState>, body: Bytes) -> Answer {
     let request: ResendRequest = input::json(&body)?;
     match request
         .validate()
@@ -50,10 +46,7 @@ pub async fn resend(State(state): State<AppState>, body: Bytes) -> Result<Respon
 
 /// `POST /resendBatch`: delivers every transaction of a key with `/pushBatch`, then answers
 /// how many.
-pub async fn resend_batch(
-    State(state): State<AppState>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn resend_batch(State(state): State<AppState>, body: Bytes) -> Answer {
     let request: ResendBatchRequest = input::json(&body)?;
     let key = input::key(&request.public_key, "publicKey")?;
     let total = state
@@ -69,7 +62,7 @@ pub async fn resend_batch(
 }
 
 /// `POST /pushBatch` (recovery mode): stages recovered payloads.
-pub async fn push_batch(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn push_batch(State(state): State<AppState>, body: Bytes) -> Answer {
     let request: PushBatchRequest = input::json(&body)?;
     state
         .transactions
@@ -79,10 +72,7 @@ pub async fn push_batch(State(state): State<AppState>, body: Bytes) -> Result<Re
 }
 
 /// `POST /pushPrivacyGroup`: stores a group a peer shares.
-pub async fn push_privacy_group(
-    State(state): State<AppState>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn push_privacy_group(State(state): State<AppState>, body: Bytes) -> Answer {
     state.transactions.store_pushed_group(&body).await?;
     Ok(response::empty(StatusCode::OK))
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use cloister_addr::Endpoint;
 
 use crate::api::error::ApiError;
 use crate::api::forwarded;
@@ -35,14 +36,10 @@ pub fn whitelist_hosts(peers: &[String]) -> BTreeSet<String> {
     hosts
 }
 
+/// A peer URL's host, lower-cased; configured peer URLs were validated at start.
 fn host_of(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split('/').next()?;
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next()?,
-        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-    };
-    Some(host.to_ascii_lowercase())
+    let endpoint = Endpoint::parse_url(url).ok()?;
+    Some(endpoint.tcp().ok()?.host.to_ascii_lowercase())
 }
 
 /// Middleware: lets an allowed caller through, answers anyone else 401.

@@ -10,14 +10,12 @@ use cloister_core::privacy_group::{GroupState, GroupType, PrivacyGroup, PrivacyG
 use crate::api::body::{PrivacyGroupRequest, PrivacyGroupResponse};
 use crate::api::error::ApiError;
 use crate::api::media::MediaType;
+use crate::api::response::Answer;
 use crate::api::{input, response, AppState};
 use crate::transaction::privacy_groups::NewGroup;
 
 /// `GET /groups/{type}`: the active groups of a type; `resident` ones come from the config.
-pub async fn list(
-    State(state): State<AppState>,
-    Path(group_type): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn list(State(state): State<AppState>, Path(group_type): Path<String>) -> Answer {
     let wanted = match group_type.to_ascii_lowercase().as_str() {
         "legacy" => GroupType::Legacy,
         "pantheon" => GroupType::Pantheon,
@@ -44,7 +42,7 @@ pub async fn list(
 }
 
 /// `POST /createPrivacyGroup`: creates a group and shares it with its members.
-pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn create(State(state): State<AppState>, body: Bytes) -> Answer {
     let request: PrivacyGroupRequest = input::json(&body)?;
     let group = state
         .transactions
@@ -64,7 +62,7 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<Respon
 }
 
 /// `POST /findPrivacyGroup`: the groups with exactly these members.
-pub async fn find(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn find(State(state): State<AppState>, body: Bytes) -> Answer {
     let request: PrivacyGroupRequest = input::json(&body)?;
     let addresses = request
         .addresses
@@ -76,7 +74,7 @@ pub async fn find(State(state): State<AppState>, body: Bytes) -> Result<Response
 }
 
 /// `POST /retrievePrivacyGroup`: one group by id.
-pub async fn retrieve(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn retrieve(State(state): State<AppState>, body: Bytes) -> Answer {
     let request: PrivacyGroupRequest = input::json(&body)?;
     let group = state
         .transactions
@@ -86,7 +84,7 @@ pub async fn retrieve(State(state): State<AppState>, body: Bytes) -> Result<Resp
 }
 
 /// `POST /deletePrivacyGroup`: marks a group deleted; answers its id.
-pub async fn delete(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn delete(State(state): State<AppState>, body: Bytes) -> Answer {
     let request: PrivacyGroupRequest = input::json(&body)?;
     let id = group_id(request.privacy_group_id.as_deref())?;
     let from = input::optional_key(request.from.as_deref(), "from")?;

@@ -15,17 +15,14 @@ use crate::api::body::{
 };
 use crate::api::error::ApiError;
 use crate::api::media::{self, header_text, MediaType};
+use crate::api::response::Answer;
 use crate::api::{input, response, AppState};
 use crate::transaction::idempotency::{Idempotency, InvalidKey};
 use crate::transaction::send::{SendRequest, SendSignedRequest};
 use crate::transaction::{PrivacyRequest, Sent};
 
 /// `POST /send`: 201 with the hash and `Location`.
-pub async fn send(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn send(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Answer {
     let media = MediaType::of_request(&headers)?;
     let request: SendBody = input::json(&body)?;
     let payload = required_payload(request.payload.as_deref())?;
@@ -47,11 +44,7 @@ pub async fn send(
 }
 
 /// `POST /sendsignedtx`: JSON answers 201, the octet-stream form exactly 200.
-pub async fn send_signed(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn send_signed(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Answer {
     if media::is_octet_stream(&headers) {
         return send_signed_octet(state, headers, body).await;
     }
@@ -79,11 +72,7 @@ pub async fn send_signed(
 }
 
 /// The pre-2.0 form: body = raw hash bytes, recipients in `c11n-to`; answers exactly 200.
-async fn send_signed_octet(
-    state: AppState,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+async fn send_signed_octet(state: AppState, headers: HeaderMap, body: Bytes) -> Answer {
     if body.is_empty() {
         return Err(ApiError::bad_request(
             "the body must hold the raw transaction hash",
@@ -115,11 +104,7 @@ async fn send_signed_octet(
 }
 
 /// `POST /sendraw`: the raw payload as the body, keys in `c11n-*` headers; answers 200.
-pub async fn send_raw(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn send_raw(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Answer {
     if body.is_empty() {
         return Err(ApiError::bad_request("the body must hold the payload"));
     }
@@ -140,11 +125,7 @@ pub async fn send_raw(
 }
 
 /// `POST /storeraw` (Q2T and ThirdParty): stores a payload sealed for its sender.
-pub async fn store_raw(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn store_raw(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Answer {
     let media = MediaType::of_request(&headers)?;
     let request: StoreRawRequest = input::json(&body)?;
     let payload = required_payload(request.payload.as_deref())?;
@@ -165,7 +146,7 @@ pub async fn encode_payload(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Answer {
     let media = MediaType::of_request(&headers)?;
     let request: SendBody = input::json(&body)?;
     let payload = required_payload(request.payload.as_deref())?;

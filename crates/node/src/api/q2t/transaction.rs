@@ -5,7 +5,6 @@
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 use cloister_core::digest::TxHash;
 use cloister_core::payload::EncodedPayload;
 use cloister_protocol::header;
@@ -13,6 +12,7 @@ use cloister_protocol::header;
 use crate::api::body::{KeyBody, PayloadJson, ReceiveResponse};
 use crate::api::error::ApiError;
 use crate::api::media::{header_text, MediaType};
+use crate::api::response::Answer;
 use crate::api::{input, response, AppState};
 
 /// `GET /transaction/{hash}[?to=…&isRaw=…]`: the decrypted transaction.
@@ -21,7 +21,7 @@ pub async fn receive(
     Path(hash): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
-) -> Result<Response, ApiError> {
+) -> Answer {
     let hash = input::path_hash(&hash)?;
     let query = query.as_deref();
     let to = input::optional_key(input::query_param(query, "to").as_deref(), "to")?;
@@ -38,10 +38,7 @@ pub async fn receive(
 }
 
 /// `GET /receiveraw`: the legacy raw read (`c11n-key`, `c11n-to`), answering octets.
-pub async fn receive_raw(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
+pub async fn receive_raw(State(state): State<AppState>, headers: HeaderMap) -> Answer {
     let key = header_text(&headers, header::C11N_KEY)
         .ok_or_else(|| ApiError::bad_request("c11n-key is required"))?;
     let hash = TxHash::new(input::bytes(key, header::C11N_KEY)?);
@@ -51,10 +48,7 @@ pub async fn receive_raw(
 }
 
 /// `DELETE /transaction/{hash}`: 204, or 404 with no body for an unknown hash.
-pub async fn delete(
-    State(state): State<AppState>,
-    Path(hash): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn delete(State(state): State<AppState>, Path(hash): Path<String>) -> Answer {
     let hash = input::path_hash(&hash)?;
     state
         .transactions
@@ -65,10 +59,7 @@ pub async fn delete(
 }
 
 /// `POST /delete` (deprecated): the hash in a JSON body.
-pub async fn delete_by_body(
-    State(state): State<AppState>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn delete_by_body(State(state): State<AppState>, body: Bytes) -> Answer {
     let request: KeyBody = input::json(&body)?;
     let key = request
         .key
@@ -84,10 +75,7 @@ pub async fn delete_by_body(
 }
 
 /// `GET /transaction/{hash}/isSender`: `true` or `false`.
-pub async fn is_sender(
-    State(state): State<AppState>,
-    Path(hash): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn is_sender(State(state): State<AppState>, Path(hash): Path<String>) -> Answer {
     let sender = state
         .transactions
         .is_sender(&input::path_hash(&hash)?)
@@ -96,10 +84,7 @@ pub async fn is_sender(
 }
 
 /// `GET /transaction/{hash}/participants`: the recipient keys, comma-separated.
-pub async fn participants(
-    State(state): State<AppState>,
-    Path(hash): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn participants(State(state): State<AppState>, Path(hash): Path<String>) -> Answer {
     let keys = state
         .transactions
         .participants(&input::path_hash(&hash)?)
@@ -108,10 +93,7 @@ pub async fn participants(
 }
 
 /// `GET /transaction/{hash}/mandatory`: the mandatory recipients, comma-separated.
-pub async fn mandatory(
-    State(state): State<AppState>,
-    Path(hash): Path<String>,
-) -> Result<Response, ApiError> {
+pub async fn mandatory(State(state): State<AppState>, Path(hash): Path<String>) -> Answer {
     let keys = state
         .transactions
         .mandatory_recipients(&input::path_hash(&hash)?)
@@ -120,11 +102,7 @@ pub async fn mandatory(
 }
 
 /// `POST /encodedpayload/decrypt`: decrypts a payload the client hands in.
-pub async fn decrypt(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
+pub async fn decrypt(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Answer {
     let media = MediaType::of_request(&headers)?;
     let request: PayloadJson = input::json(&body)?;
     let payload = EncodedPayload::try_from(&request)?;

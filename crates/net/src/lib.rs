@@ -1,0 +1,20 @@
+//! `cloister-net`: the sockets Cloister's parts open, and the one way they judge each other's
+//! health.
+//!
+//! - [`listen`]: listening on an [`Endpoint`] the way GoQuorum's `tm.ipc` needs (owner-only unix
+//!   sockets, stale files replaced, live ones never taken over) and the accept loop;
+//! - [`connect`]: opening a connection to an [`Endpoint`] within a timeout;
+//! - [`health`]: the consecutive-result thresholds (`fall`, `rise`, `passiveFailures`) and the
+//!   probe of a privacy manager's `/health` (falling back to Tessera's `/upcheck`) that the
+//!   proxy and the gateway share.
+//!
+//! Addresses themselves are [`cloister_addr::Endpoint`]s, parsed by the I/O-free
+//! `cloister-addr`.
+
+pub mod connect;
+pub mod health;
+pub mod listen;
+
+pub use cloister_addr::Endpoint;
+pub use connect::connect;
+pub use listen::{serve, Bound, ListenError, Stream};
