@@ -12,6 +12,18 @@ use serde_json::json;
 
 const DISCOVERY: Duration = Duration::from_secs(20);
 
+/// Two nodes' directories under one temporary root (kept alive by the caller), with the
+/// binary under test registered.
+fn two_nodes() -> (tempfile::TempDir, NodeDir, NodeDir) {
+    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
+    let root = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        NodeDir::new(root.path(), "a"),
+        NodeDir::new(root.path(), "b"),
+    );
+    (root, a, b)
+}
+
 #[test]
 fn private_transactions_between_three_nodes() {
     cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
@@ -142,12 +154,7 @@ fn private_transactions_between_three_nodes() {
 
 #[test]
 fn a_peer_not_on_the_whitelist_gets_401() {
-    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
-    let root = tempfile::tempdir().unwrap();
-    let (a, b) = (
-        NodeDir::new(root.path(), "a"),
-        NodeDir::new(root.path(), "b"),
-    );
+    let (_root, a, b) = two_nodes();
     let _a = a.start(&a.config(&[&b], json!({ "useWhiteList": true })), &[]);
     let upcheck = Request::new("GET", "/partyinfo");
     let allowed = upcheck.send_from(&a.p2p_target(), "127.0.0.1").unwrap();
@@ -167,12 +174,7 @@ fn a_peer_not_on_the_whitelist_gets_401() {
 
 #[test]
 fn behind_a_trusted_proxy_the_whitelist_judges_the_forwarded_caller() {
-    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
-    let root = tempfile::tempdir().unwrap();
-    let (a, b) = (
-        NodeDir::new(root.path(), "a"),
-        NodeDir::new(root.path(), "b"),
-    );
+    let (_root, a, b) = two_nodes();
     let _a = a.start(
         &a.config(&[&b], json!({ "useWhiteList": true })),
         &["--trusted-proxy", "127.0.0.3"],
@@ -199,12 +201,7 @@ fn behind_a_trusted_proxy_the_whitelist_judges_the_forwarded_caller() {
 
 #[test]
 fn remote_key_validation_accepts_proven_keys_only() {
-    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
-    let root = tempfile::tempdir().unwrap();
-    let (a, b) = (
-        NodeDir::new(root.path(), "a"),
-        NodeDir::new(root.path(), "b"),
-    );
+    let (_root, a, b) = two_nodes();
     let validating = json!({ "features": { "enableRemoteKeyValidation": true } });
     let _a = a.start(&a.config(&[&b], validating.clone()), &[]);
     let _b = b.start(&b.config(&[&a], validating), &[]);
@@ -231,12 +228,7 @@ fn remote_key_validation_accepts_proven_keys_only() {
 
 #[test]
 fn always_send_to_keys_receive_every_transaction() {
-    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
-    let root = tempfile::tempdir().unwrap();
-    let (a, b) = (
-        NodeDir::new(root.path(), "a"),
-        NodeDir::new(root.path(), "b"),
-    );
+    let (_root, a, b) = two_nodes();
     let _a = a.start(
         &a.config(&[&b], json!({ "alwaysSendTo": [b.public_key] })),
         &[],

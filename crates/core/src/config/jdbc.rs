@@ -18,8 +18,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::server::{is_host_name, parse_port};
 use super::{ConfigIssue, Secret};
+use cloister_addr::{is_host_name, parse_port};
 
 /// PostgreSQL's default port, used for hosts written without one.
 pub const DEFAULT_POSTGRES_PORT: u16 = 5432;
@@ -325,8 +325,8 @@ fn parse_postgres(
         let key = decode(key, plus_is_space)?;
         let value = Zeroizing::new(decode(value, plus_is_space)?);
         match key.as_str() {
-            "targetServerType" => target = jdbc_target(&value)?,
-            "target_session_attrs" => target = libpq_target(&value)?,
+            "targetServerType" => target = JDBC_TARGET.parse(&value)?,
+            "target_session_attrs" => target = LIBPQ_TARGET.parse(&value)?,
             "connectTimeout" | "connect_timeout" => {
                 connect_timeout = seconds(&value, param_name(&key))?;
             }
@@ -362,48 +362,80 @@ fn param_name(key: &str) -> &'static str {
     }
 }
 
+/// A port a client can connect to: 1–65535.
+fn parse_server_port(text: &str) -> Option<u16> {
+    parse_port(text).filter(|port| *port != 0)
+}
+
 fn parse_pg_host(text: &str) -> Option<(String, u16)> {
     if let Some(bracketed) = text.strip_prefix('[') {
         let (host, after) = bracketed.split_once(']')?;
         host.parse::<std::net::Ipv6Addr>().ok()?;
         let port = match after {
             "" => DEFAULT_POSTGRES_PORT,
-            _ => parse_port(after.strip_prefix(':')?)?,
+            _ => parse_server_port(after.strip_prefix(':')?)?,
         };
         return Some((host.to_owned(), port));
     }
     let (host, port) = match text.rsplit_once(':') {
-        Some((host, port)) => (host, parse_port(port)?),
+        Some((host, port)) => (host, parse_server_port(port)?),
         None => (text, DEFAULT_POSTGRES_PORT),
     };
     is_host_name(host).then(|| (host.to_owned(), port))
 }
 
-fn jdbc_target(value: &str) -> Result<TargetServer, JdbcUrlError> {
-    const PARAM: &str = "targetServerType";
-    match value.to_ascii_lowercase().as_str() {
-        "any" => Ok(TargetServer::Any),
-        "primary" | "master" => Ok(TargetServer::Primary),
-        "secondary" | "slave" => Ok(TargetServer::Secondary),
-        v if v.starts_with("prefer") => Err(JdbcUrlError::PreferTarget { param: PARAM }),
-        _ => Err(JdbcUrlError::InvalidParam {
-            param: PARAM,
-            expected: "any, primary (master) or secondary (slave)",
-        }),
-    }
+/// pgjdbc's `targetServerType`.
+const JDBC_TARGET: TargetParam = TargetParam {
+    name: "targetServerType",
+    spellings: &[
+        ("any", TargetServer::Any),
+        ("primary", TargetServer::Primary),
+        ("master", TargetServer::Primary),
+        ("secondary", TargetServer::Secondary),
+        ("slave", TargetServer::Secondary),
+    ],
+    expected: "any, primary (master) or secondary (slave)",
+};
+
+/// libpq's `target_session_attrs`.
+const LIBPQ_TARGET: TargetParam = TargetParam {
+    name: "target_session_attrs",
+    spellings: &[
+        ("any", TargetServer::Any),
+        ("read-write", TargetServer::Primary),
+        ("primary", TargetServer::Primary),
+        ("read-only", TargetServer::Secondary),
+        ("standby", TargetServer::Secondary),
+    ],
+    expected: "any, read-write (primary) or read-only (standby)",
+};
+
+/// A parameter naming which servers a connection may use.
+struct TargetParam {
+    name: &'static str,
+    /// Accepted values, lower case, and the target each names.
+    spellings: &'static [(&'static str, TargetServer)],
+    /// The accepted values, for the error message.
+    expected: &'static str,
 }
 
-fn libpq_target(value: &str) -> Result<TargetServer, JdbcUrlError> {
-    const PARAM: &str = "target_session_attrs";
-    match value.to_ascii_lowercase().as_str() {
-        "any" => Ok(TargetServer::Any),
-        "read-write" | "primary" => Ok(TargetServer::Primary),
-        "read-only" | "standby" => Ok(TargetServer::Secondary),
-        v if v.starts_with("prefer") => Err(JdbcUrlError::PreferTarget { param: PARAM }),
-        _ => Err(JdbcUrlError::InvalidParam {
-            param: PARAM,
-            expected: "any, read-write (primary) or read-only (standby)",
-        }),
+impl TargetParam {
+    /// The target `value` names; the `prefer…` targets are refused apart (they cannot
+    /// guarantee that writes reach the primary).
+    fn parse(&self, value: &str) -> Result<TargetServer, JdbcUrlError> {
+        let value = value.to_ascii_lowercase();
+        let param = self.name;
+        if let Some((_, target)) = self.spellings.iter().find(|(s, _)| *s == value) {
+            return Ok(*target);
+        }
+        if value.starts_with("prefer") {
+            Err(JdbcUrlError::PreferTarget { param })
+        } else {
+            Err(JdbcUrlError::InvalidParam {
+                param,
+                expected: self.expected,
+            })
+        }
     }
 }
 

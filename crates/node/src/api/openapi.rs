@@ -48,6 +48,15 @@ const fn op(
     }
 }
 
+/// `/storeraw`, served by the Q2T and ThirdParty apps alike.
+const STORE_RAW: Operation = op(
+    "post",
+    path::STORE_RAW,
+    "Store a payload sealed for its sender only",
+    JSON_TYPES,
+    (200, JSON),
+);
+
 /// Operations every app serves.
 pub const COMMON: &[Operation] = &[
     op(
@@ -138,13 +147,7 @@ pub const Q2T: &[Operation] = &[
         NONE,
         (200, OCTET_STREAM),
     ),
-    op(
-        "post",
-        path::STORE_RAW,
-        "Store a payload sealed for its sender only",
-        JSON_TYPES,
-        (200, JSON),
-    ),
+    STORE_RAW,
     op(
         "get",
         path::TRANSACTION,
@@ -293,13 +296,7 @@ pub const P2P: &[Operation] = &[
 
 /// The ThirdParty app's own operations.
 pub const THIRD_PARTY: &[Operation] = &[
-    op(
-        "post",
-        path::STORE_RAW,
-        "Store a payload sealed for its sender only",
-        JSON_TYPES,
-        (200, JSON),
-    ),
+    STORE_RAW,
     op(
         "get",
         path::KEYS,
