@@ -29,21 +29,30 @@ fn host(cluster: &PgCluster, role: Role) -> (String, u16) {
 /// Waits until the standby has replayed its creation too: synchronous commit waits for the
 /// standby's flush, not its replay.
 async fn database() -> String {
-    tokio::task::spawn_blocking(|| {
-        let database = support::fresh_database(pair(), "failover");
+    let database = tokio::task::spawn_blocking(|| support::fresh_database(pair(), "failover"))
+        .await
+        .unwrap();
+    replayed(&database, "SELECT 1").await;
+    database
+}
+
+/// Waits until `sql` succeeds on the standby's copy of `database`: what the primary committed
+/// has been replayed there, not just flushed.
+async fn replayed(database: &str, sql: &'static str) {
+    let database = database.to_owned();
+    tokio::task::spawn_blocking(move || {
         let standby = pair()
             .nodes()
             .iter()
             .position(|n| n.role == Role::Standby)
             .unwrap();
         let replayed = cloister_harness::http::eventually(Duration::from_secs(10), || {
-            pair().try_sql(standby, &database, "SELECT 1").is_ok()
+            pair().try_sql(standby, &database, sql).is_ok()
         });
-        assert!(replayed, "{database} never reached the standby");
-        database
+        assert!(replayed, "{database}: {sql} never succeeded on the standby");
     })
     .await
-    .unwrap()
+    .unwrap();
 }
 
 /// A loopback port with nothing listening: connecting is refused at once.
@@ -141,6 +150,9 @@ async fn no_writable_primary_is_unavailable_promptly() {
     .unwrap();
     let row = tx(b"on-primary", b"payload", 1);
     writer.insert_transaction(&row).await.unwrap();
+    // The schema the writer created must be on the standby before a store opens there, or it
+    // would try (and fail) to create Cloister's tables on a read-only server.
+    replayed(&database, "SELECT 1 FROM CLOISTER_PEER_KEY").await;
     let store = PostgresStore::connect(&options).await.unwrap();
     let health = store.health().await;
     assert_eq!(health.role.as_str(), "postgresql-standby");
