@@ -138,6 +138,20 @@ proptest! {
     }
 
     #[test]
+    fn a_borrowed_copy_encodes_as_the_owned_one(payload in payload()) {
+        for key in &payload.recipient_keys {
+            let Ok(owned) = payload.for_recipient(key) else { continue };
+            let borrowed = payload.copy_for(key).unwrap();
+            for codec in [PayloadCodec::Legacy, PayloadCodec::Cbor] {
+                prop_assert_eq!(codec.encode_copy(&borrowed), codec.encode(&owned));
+            }
+        }
+        for codec in [PayloadCodec::Legacy, PayloadCodec::Cbor] {
+            prop_assert_eq!(codec.encode_copy(&payload.copy_all()), codec.encode(&payload));
+        }
+    }
+
+    #[test]
     fn decoders_never_panic_on_mutated_valid_input(payload in payload(), flips in vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
         for codec in [PayloadCodec::Legacy, PayloadCodec::Cbor] {
             let mut bytes = codec.encode(&payload);

@@ -143,17 +143,28 @@ pub struct Peer {
     pub url: Option<String>,
 }
 
-/// The `features` section. All toggles default to off.
+/// The `features` section. Every toggle defaults to off, as in Tessera, except remote key
+/// validation (see [`Features::remote_key_validation`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Features {
-    /// `enableRemoteKeyValidation`: check recipient keys against party info before sending.
-    pub enable_remote_key_validation: bool,
+    /// `enableRemoteKeyValidation`: a peer's claim to hold a key is believed only once the peer
+    /// proves it (decrypts a challenge sent to its URL). Absent means on in Cloister.
+    pub enable_remote_key_validation: Option<bool>,
     /// `enablePrivacyEnhancements`: party protection, private state validation, mandatory
     /// recipients.
     pub enable_privacy_enhancements: bool,
     /// `enableMultiplePrivateStates`: multiple private states (resident groups).
     pub enable_multiple_private_states: bool,
+}
+
+impl Features {
+    /// Whether peers must prove the keys they announce: on unless the config turns it off.
+    /// Tessera's default is off, which lets any host that reaches the P2P port move another
+    /// party's key to itself; Cloister's is on (docs/security.md).
+    pub fn remote_key_validation(&self) -> bool {
+        self.enable_remote_key_validation.unwrap_or(true)
+    }
 }
 
 /// The `encryptor` section.

@@ -315,22 +315,44 @@ impl ServerConfig {
     }
 
     fn millis(&self, name: &str, default: Duration) -> Result<Duration, ConfigIssue> {
+        Ok(self.duration_property(name)?.unwrap_or(default))
+    }
+
+    /// `properties.<name>` as a whole number of milliseconds, when given.
+    pub fn duration_property(&self, name: &str) -> Result<Option<Duration>, ConfigIssue> {
+        self.number_property(name, "milliseconds")
+            .map(|ms| ms.map(Duration::from_millis))
+    }
+
+    /// `properties.<name>` as a count (connections, parties, bytes), when given.
+    pub fn count_property(&self, name: &str) -> Result<Option<usize>, ConfigIssue> {
+        self.number_property(name, "")?
+            .map(|n| {
+                usize::try_from(n).map_err(|_| {
+                    ConfigIssue::new(format!("properties.{name}"), "the number is too large")
+                })
+            })
+            .transpose()
+    }
+
+    /// A property holding a whole number of `unit` (which names it in errors).
+    fn number_property(&self, name: &str, unit: &str) -> Result<Option<u64>, ConfigIssue> {
         let Some(text) = self.properties.get(name) else {
-            return Ok(default);
+            return Ok(None);
+        };
+        let issue = |what: String| ConfigIssue::new(format!("properties.{name}"), what);
+        let of = if unit.is_empty() {
+            String::new()
+        } else {
+            format!(" of {unit}")
         };
         let text = text.trim();
         if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ConfigIssue::new(
-                format!("properties.{name}"),
-                "expected a whole number of milliseconds",
-            ));
+            return Err(issue(format!("expected a whole number{of}")));
         }
-        text.parse::<u64>().map(Duration::from_millis).map_err(|_| {
-            ConfigIssue::new(
-                format!("properties.{name}"),
-                "the number of milliseconds is too large",
-            )
-        })
+        text.parse::<u64>()
+            .map(Some)
+            .map_err(|_| issue(format!("the number{of} is too large")))
     }
 }
 

@@ -5,7 +5,7 @@
 use minicbor::data::Type;
 use minicbor::{Decoder, Encoder};
 
-use super::{nonce, EncodedPayload, PayloadError, PrivacyMode};
+use super::{nonce, EncodedPayload, PayloadCopy, PayloadError, PrivacyMode};
 use crate::b64;
 use crate::digest::{SecurityHash, TxHash};
 use crate::keys::PublicKey;
@@ -26,30 +26,29 @@ const PRIVACY_GROUP_ID: &str = "privacyGroupId";
 const FIELD_COUNT: u64 = 11;
 
 /// Encodes `payload` as Tessera's CBOR map.
-pub fn encode(payload: &EncodedPayload) -> Vec<u8> {
+pub(crate) fn encode(parts: &PayloadCopy<'_>) -> Vec<u8> {
     let mut out = Encoder::new(Vec::new());
-    write(&mut out, payload).expect("writing CBOR to a Vec cannot fail");
+    write(&mut out, parts).expect("writing CBOR to a Vec cannot fail");
     out.into_writer()
 }
 
 fn write(
     out: &mut Encoder<Vec<u8>>,
-    payload: &EncodedPayload,
+    parts: &PayloadCopy<'_>,
 ) -> Result<(), minicbor::encode::Error<std::convert::Infallible>> {
+    let payload = parts.payload;
     out.map(FIELD_COUNT)?;
     out.str(SENDER)?.bytes(payload.sender_key.as_bytes())?;
     out.str(CIPHER_TEXT)?.bytes(&payload.cipher_text)?;
     out.str(NONCE)?.bytes(payload.cipher_text_nonce.as_ref())?;
     out.str(RECIPIENT_NONCE)?
         .bytes(payload.recipient_nonce.as_ref())?;
-    out.str(RECIPIENT_BOXES)?
-        .array(payload.recipient_boxes.len() as u64)?;
-    for recipient_box in &payload.recipient_boxes {
+    out.str(RECIPIENT_BOXES)?.array(parts.boxes.len() as u64)?;
+    for recipient_box in &parts.boxes {
         out.bytes(recipient_box)?;
     }
-    out.str(RECIPIENTS)?
-        .array(payload.recipient_keys.len() as u64)?;
-    for key in &payload.recipient_keys {
+    out.str(RECIPIENTS)?.array(parts.keys.len() as u64)?;
+    for key in parts.keys.iter() {
         out.bytes(key.as_bytes())?;
     }
     out.str(PRIVACY_FLAG)?.u8(payload.privacy_mode.flag())?;
@@ -265,7 +264,7 @@ mod tests {
             mandatory_recipients: Default::default(),
             privacy_group_id: None,
         };
-        let mut bytes = encode(&payload);
+        let mut bytes = encode(&payload.copy_all());
         bytes[0] = 0xac; // 12 entries
         let mut extra = Encoder::new(Vec::new());
         extra

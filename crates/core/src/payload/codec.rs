@@ -1,4 +1,4 @@
-use super::{cbor, legacy, EncodedPayload, PayloadError};
+use super::{cbor, legacy, EncodedPayload, PayloadCopy, PayloadError};
 use cloister_protocol::version;
 
 /// The two wire encodings of an [`EncodedPayload`], named as in the `PAYLOAD_CODEC` column.
@@ -56,9 +56,14 @@ impl PayloadCodec {
 
     /// Encodes a payload.
     pub fn encode(self, payload: &EncodedPayload) -> Vec<u8> {
+        self.encode_copy(&payload.copy_all())
+    }
+
+    /// Encodes a copy, straight from the whole payload's fields.
+    pub fn encode_copy(self, copy: &PayloadCopy<'_>) -> Vec<u8> {
         match self {
-            Self::Legacy => legacy::encode(payload),
-            Self::Cbor => cbor::encode(payload),
+            Self::Legacy => legacy::encode(copy),
+            Self::Cbor => cbor::encode(copy),
         }
     }
 

@@ -5,21 +5,22 @@
 //! [FIELD(privacyGroupId)]`, where the affected map is `count` then `FIELD(txHash)
 //! FIELD(securityHash)` per entry. Boxes come before the recipient nonce, keys after it.
 
-use super::{nonce, EncodedPayload, PayloadError, PrivacyMode};
+use super::{nonce, EncodedPayload, PayloadCopy, PayloadError, PrivacyMode};
 use crate::binary::{Reader, Writer};
 use crate::digest::{SecurityHash, TxHash};
 use crate::keys::PublicKey;
 use crate::privacy_group::PrivacyGroupId;
 
 /// Encodes `payload` in the current (API `4.0`) LEGACY layout.
-pub fn encode(payload: &EncodedPayload) -> Vec<u8> {
+pub(crate) fn encode(parts: &PayloadCopy<'_>) -> Vec<u8> {
+    let payload = parts.payload;
     let mut out = Writer::new();
     out.field(payload.sender_key.as_bytes())
         .field(&payload.cipher_text)
         .field(payload.cipher_text_nonce.as_ref())
-        .array(&payload.recipient_boxes)
+        .array(&parts.boxes)
         .field(payload.recipient_nonce.as_ref())
-        .array(&payload.recipient_keys)
+        .array(parts.keys.iter())
         .field(&[payload.privacy_mode.flag()])
         .length(payload.affected_contract_transactions.len());
     for (tx_hash, security_hash) in &payload.affected_contract_transactions {
@@ -148,7 +149,7 @@ mod tests {
     fn recipients_without_privacy_sections_are_standard_private() {
         let mut payload = sample();
         payload.recipient_keys = vec![payload.sender_key];
-        let encoded = encode(&payload);
+        let encoded = encode(&payload.copy_all());
         // Drop the flag (9 bytes) and the empty affected map (8 bytes): the "legacy" layout.
         let legacy = &encoded[..encoded.len() - 17];
         assert_eq!(decode(legacy).unwrap(), payload);
@@ -161,7 +162,7 @@ mod tests {
         payload
             .affected_contract_transactions
             .insert(TxHash::new([7; 64]), SecurityHash(vec![8; 64]));
-        assert_eq!(decode(&encode(&payload)).unwrap(), payload);
+        assert_eq!(decode(&encode(&payload.copy_all())).unwrap(), payload);
     }
 
     #[test]
@@ -170,7 +171,7 @@ mod tests {
         payload.recipient_keys = vec![payload.sender_key];
         payload.privacy_mode = PrivacyMode::PrivateStateValidation;
         payload.exec_hash = vec![1];
-        let encoded = encode(&payload);
+        let encoded = encode(&payload.copy_all());
         assert_eq!(decode(&encoded).unwrap(), payload);
         // Drop FIELD(execHash) (8 + 1 bytes): a PSV payload without its exec hash.
         assert_eq!(
@@ -186,7 +187,7 @@ mod tests {
         payload.privacy_mode = PrivacyMode::MandatoryRecipients;
         payload.mandatory_recipients.insert(payload.sender_key);
         payload.privacy_group_id = Some(PrivacyGroupId::new([5; 32]));
-        let encoded = encode(&payload);
+        let encoded = encode(&payload.copy_all());
         for len in 0..encoded.len() {
             let _ = decode(&encoded[..len]);
         }

@@ -8,6 +8,7 @@ pub mod cbor;
 mod codec;
 pub mod legacy;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use codec::PayloadCodec;
@@ -125,6 +126,20 @@ pub enum PayloadError {
     /// The key asked for is not a recipient of this payload.
     #[error("{0} is not a recipient of this payload")]
     NotARecipient(PublicKey),
+    /// A recipient box is not one sealed master key.
+    #[error("invalid payload: a recipient box must be 48 bytes, found {0}")]
+    BoxLength(usize),
+    /// More boxes than recipients.
+    #[error("invalid payload: {boxes} recipient boxes for {keys} recipient keys")]
+    TooManyBoxes {
+        /// Boxes in the payload.
+        boxes: usize,
+        /// Keys in the payload.
+        keys: usize,
+    },
+    /// A recipient key is listed twice.
+    #[error("invalid payload: a recipient key is listed twice")]
+    RepeatedRecipient,
 }
 
 impl EncodedPayload {
@@ -143,7 +158,7 @@ impl EncodedPayload {
 
     /// The copy pushed to one recipient: only its box, and only its key (for private state
     /// validation: every key, with the recipient's moved to the front).
-    pub fn for_recipient(&self, recipient: &PublicKey) -> Result<Self, PayloadError> {
+    pub fn copy_for(&self, recipient: &PublicKey) -> Result<PayloadCopy<'_>, PayloadError> {
         let index = self
             .recipient_keys
             .iter()
@@ -154,15 +169,79 @@ impl EncodedPayload {
             let mut keys = self.recipient_keys.clone();
             let key = keys.remove(index);
             keys.insert(0, key);
-            keys
+            Cow::Owned(keys)
         } else {
-            vec![*recipient]
+            Cow::Borrowed(std::slice::from_ref(&self.recipient_keys[index]))
         };
-        Ok(Self {
-            recipient_boxes: vec![self.recipient_boxes[index].clone()],
-            recipient_keys,
-            ..self.clone()
+        Ok(PayloadCopy {
+            payload: self,
+            boxes: vec![&self.recipient_boxes[index]],
+            keys: recipient_keys,
         })
+    }
+
+    /// The whole payload as a copy: every box and key (what its sender may read).
+    pub fn copy_all(&self) -> PayloadCopy<'_> {
+        PayloadCopy {
+            payload: self,
+            boxes: self.recipient_boxes.iter().map(Vec::as_slice).collect(),
+            keys: Cow::Borrowed(&self.recipient_keys),
+        }
+    }
+
+    /// [`EncodedPayload::copy_for`], owned.
+    pub fn for_recipient(&self, recipient: &PublicKey) -> Result<Self, PayloadError> {
+        self.copy_for(recipient).map(|copy| copy.to_payload())
+    }
+
+    /// Checks what a payload received from a peer may hold: every recipient box is one sealed
+    /// master key ([`RECIPIENT_BOX_LEN`] bytes), there is at most one box per recipient key (one
+    /// when an old payload lists no keys), and no key is listed twice. Bounds the work a merge
+    /// does with it by the number of recipients, not by what a peer chose to send.
+    pub fn check_boxes(&self) -> Result<(), PayloadError> {
+        if let Some(length) = self
+            .recipient_boxes
+            .iter()
+            .map(Vec::len)
+            .find(|len| *len != RECIPIENT_BOX_LEN)
+        {
+            return Err(PayloadError::BoxLength(length));
+        }
+        if self.recipient_boxes.len() > self.recipient_keys.len().max(1) {
+            return Err(PayloadError::TooManyBoxes {
+                boxes: self.recipient_boxes.len(),
+                keys: self.recipient_keys.len(),
+            });
+        }
+        let distinct: BTreeSet<&PublicKey> = self.recipient_keys.iter().collect();
+        if distinct.len() != self.recipient_keys.len() {
+            return Err(PayloadError::RepeatedRecipient);
+        }
+        Ok(())
+    }
+}
+
+/// The length of a recipient box: a 32-byte master key sealed with NaCl's box (16-byte tag).
+pub const RECIPIENT_BOX_LEN: usize = 48;
+
+/// A copy of a payload as sent to one party, borrowed from the whole payload: its fields with
+/// the boxes and keys that party gets (one recipient's, or every one for its sender).
+/// [`PayloadCodec::encode_copy`] writes it; building it copies no byte of the cipher text.
+#[derive(Debug, Clone)]
+pub struct PayloadCopy<'a> {
+    pub(crate) payload: &'a EncodedPayload,
+    pub(crate) boxes: Vec<&'a [u8]>,
+    pub(crate) keys: Cow<'a, [PublicKey]>,
+}
+
+impl PayloadCopy<'_> {
+    /// The copy as a payload of its own.
+    pub fn to_payload(&self) -> EncodedPayload {
+        EncodedPayload {
+            recipient_boxes: self.boxes.iter().map(|b| b.to_vec()).collect(),
+            recipient_keys: self.keys.to_vec(),
+            ..self.payload.clone()
+        }
     }
 }
 
@@ -171,4 +250,52 @@ fn nonce(field: &'static str, bytes: &[u8]) -> Result<Nonce, PayloadError> {
         field,
         actual: bytes.len(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload(boxes: Vec<Vec<u8>>, keys: Vec<PublicKey>) -> EncodedPayload {
+        EncodedPayload {
+            sender_key: PublicKey::from_bytes([1; 32]),
+            cipher_text: vec![9; 20],
+            cipher_text_nonce: Nonce([2; 24]),
+            recipient_boxes: boxes,
+            recipient_nonce: Nonce([3; 24]),
+            recipient_keys: keys,
+            privacy_mode: PrivacyMode::StandardPrivate,
+            affected_contract_transactions: BTreeMap::new(),
+            exec_hash: Vec::new(),
+            mandatory_recipients: BTreeSet::new(),
+            privacy_group_id: None,
+        }
+    }
+
+    #[test]
+    fn boxes_are_one_sealed_key_each_and_at_most_one_per_recipient() {
+        let key = |b| PublicKey::from_bytes([b; 32]);
+        let sealed = vec![0u8; RECIPIENT_BOX_LEN];
+        assert_eq!(
+            payload(vec![sealed.clone()], vec![key(5)]).check_boxes(),
+            Ok(())
+        );
+        assert_eq!(
+            payload(vec![sealed.clone()], vec![]).check_boxes(),
+            Ok(()),
+            "old payloads list no keys"
+        );
+        assert_eq!(
+            payload(vec![vec![0; 47]], vec![key(5)]).check_boxes(),
+            Err(PayloadError::BoxLength(47))
+        );
+        assert_eq!(
+            payload(vec![sealed.clone(); 3], vec![key(5), key(6)]).check_boxes(),
+            Err(PayloadError::TooManyBoxes { boxes: 3, keys: 2 })
+        );
+        assert_eq!(
+            payload(vec![sealed; 2], vec![key(5), key(5)]).check_boxes(),
+            Err(PayloadError::RepeatedRecipient)
+        );
+    }
 }
