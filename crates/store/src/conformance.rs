@@ -50,6 +50,7 @@ macro_rules! conformance_tests {
             racing_compare_and_swap,
             health_reports_reachable,
             discovery_parties,
+            discovery_party_cap,
             discovery_peers_and_keys,
             racing_peer_records,
             idempotency_records_the_first_outcome,
@@ -658,14 +659,16 @@ fn key(byte: u8) -> PublicKey {
 pub async fn discovery_parties(store: Arc<dyn Store>) {
     let urls = |list: &[&str]| list.iter().map(|u| (*u).to_owned()).collect::<Vec<_>>();
     assert!(store.list_parties().await.expect("list").is_empty());
-    store
-        .add_parties(&urls(&["http://b:2/", "http://a:1/"]))
+    let added = store
+        .add_parties(&urls(&["http://b:2/", "http://a:1/"]), usize::MAX)
         .await
         .expect("add");
-    store
-        .add_parties(&urls(&["http://a:1/", "http://c:3/"]))
+    assert_eq!(added, 2);
+    let added = store
+        .add_parties(&urls(&["http://a:1/", "http://c:3/"]), usize::MAX)
         .await
         .expect("add again");
+    assert_eq!(added, 1, "a:1 is there already");
     assert_eq!(
         store.list_parties().await.expect("list"),
         urls(&["http://a:1/", "http://b:2/", "http://c:3/"])
@@ -681,8 +684,24 @@ pub async fn discovery_parties(store: Arc<dyn Store>) {
     );
 }
 
-/// A peer's record replaces its keys as a whole; a key moves to the last node announcing it;
-/// forgetting a node drops its keys.
+/// The party list stops growing at its cap: a call adds only what fits, URLs already there
+/// cost nothing, and removing one makes room again.
+pub async fn discovery_party_cap(store: Arc<dyn Store>) {
+    let urls: Vec<String> = (0..10).map(|i| format!("http://p{i}:1/")).collect();
+    let added = store.add_parties(&urls, 4).await.expect("add");
+    assert_eq!(added, 4);
+    assert_eq!(store.list_parties().await.expect("list").len(), 4);
+    let added = store.add_parties(&urls, 4).await.expect("add at the cap");
+    assert_eq!(added, 0);
+    let first = store.list_parties().await.expect("list")[0].clone();
+    assert!(store.remove_party(&first).await.expect("remove"));
+    let added = store.add_parties(&urls, 4).await.expect("add again");
+    assert_eq!(added, 1);
+    assert_eq!(store.list_parties().await.expect("list").len(), 4);
+}
+
+/// A peer's record adds and moves keys but never drops one: a key moves to the last node that
+/// proved it; forgetting a node drops its keys.
 pub async fn discovery_peers_and_keys(store: Arc<dyn Store>) {
     let a = peer("http://a:1/", &["1.0", "2.1", "5.0"]);
     let b = peer("http://b:2/", &[]);
@@ -711,21 +730,23 @@ pub async fn discovery_peers_and_keys(store: Arc<dyn Store>) {
         .record_peer(&b, &[key(3), key(2)])
         .await
         .expect("b takes key 2");
-    let expected = [(key(2), &b), (key(3), &b), (key(4), &a2)].map(|(key, p)| PeerKeyRow {
-        key,
-        url: p.url.clone(),
-    });
+    let expected =
+        [(key(1), &a2), (key(2), &b), (key(3), &b), (key(4), &a2)].map(|(key, p)| PeerKeyRow {
+            key,
+            url: p.url.clone(),
+        });
     assert_eq!(store.list_peer_keys().await.expect("keys"), expected);
     assert_eq!(store.peer_for_key(&key(4)).await.expect("get"), Some(a2));
 
     store.forget_peer(&a.url).await.expect("forget");
     assert_eq!(store.peer_for_key(&key(4)).await.expect("get"), None);
+    assert_eq!(store.peer_for_key(&key(1)).await.expect("get"), None);
     assert_eq!(store.list_peers().await.expect("peers"), [b]);
     assert_eq!(store.list_peer_keys().await.expect("keys").len(), 2);
 }
 
-/// Replicas recording one peer's announcements at once leave its keys exactly as one of the
-/// announcements listed them, never a mixture.
+/// Replicas recording one peer's announcements at once lose none of them: every key any of
+/// them proved ends recorded for the node, once.
 pub async fn racing_peer_records(store: Arc<dyn Store>) {
     let node = peer("http://racer:1/", &["4.0"]);
     let barrier = Arc::new(tokio::sync::Barrier::new(10));
@@ -754,14 +775,10 @@ pub async fn racing_peer_records(store: Arc<dyn Store>) {
         .map(|row| row.key)
         .collect();
     stored.sort();
-    assert!(
-        announcements.iter().any(|keys| {
-            let mut keys = keys.clone();
-            keys.sort();
-            keys == stored
-        }),
-        "stored keys {stored:?} match no single announcement"
-    );
+    let mut every: Vec<PublicKey> = announcements.concat();
+    every.sort();
+    every.dedup();
+    assert_eq!(stored, every, "every announced key, once");
 }
 
 fn record(key: &str, row: &TransactionRow, timestamp: i64) -> IdempotencyRow {

@@ -111,8 +111,9 @@ pub trait Store: Send + Sync {
     /// Empties `ST_AFFECTED_TRANSACTION` and `ST_TRANSACTION`.
     async fn clear_staging(&self) -> Result<(), StoreError>;
 
-    /// Adds peer URLs to contact (discovery's party list); URLs already there are kept.
-    async fn add_parties(&self, urls: &[String]) -> Result<(), StoreError>;
+    /// Adds peer URLs to contact (discovery's party list) while the list holds fewer than
+    /// `max_total`; URLs already there are kept. Returns how many were added.
+    async fn add_parties(&self, urls: &[String], max_total: usize) -> Result<usize, StoreError>;
 
     /// Removes a URL from the party list; `false` if it was not there.
     async fn remove_party(&self, url: &str) -> Result<bool, StoreError>;
@@ -120,9 +121,10 @@ pub trait Store: Send + Sync {
     /// Every peer URL to contact, ordered.
     async fn list_parties(&self) -> Result<Vec<String>, StoreError>;
 
-    /// Records what the node at `peer.url` announced, atomically: its versions, and exactly
-    /// `keys` as its keys (keys it no longer lists are dropped; a key another node held moves
-    /// to this one).
+    /// Records what the node at `peer.url` proved, atomically: its versions, and `keys` as
+    /// held by it (a key another node held moves to this one). Keys it held before and does not
+    /// list stay: an announcement never removes a key (only [`Store::forget_peer`] does), so
+    /// whoever can post an announcement in another node's name cannot erase its keys.
     async fn record_peer(&self, peer: &PeerRow, keys: &[PublicKey]) -> Result<(), StoreError>;
 
     /// Forgets the node at `url`: its versions and keys (not its place in the party list).

@@ -148,7 +148,14 @@ fn base_config(options: &PostgresOptions) -> Config {
         .keepalives_idle(Duration::from_secs(10))
         .keepalives_interval(Duration::from_secs(2))
         .keepalives_retries(3)
-        .tcp_user_timeout(options.statement_timeout.max(Duration::from_secs(1)));
+        .tcp_user_timeout(options.statement_timeout.max(Duration::from_secs(1)))
+        // The server's own deadline: a statement this client gave up on (its deadline passed,
+        // the connection was dropped) is cancelled there too instead of running on, holding
+        // locks the next primary-side writer waits for.
+        .options(format!(
+            "-c statement_timeout={}",
+            options.statement_timeout.as_millis().max(1)
+        ));
     if let Some(database) = &options.database {
         config.dbname(database);
     }

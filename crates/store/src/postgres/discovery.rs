@@ -26,15 +26,24 @@ fn peer_key_row(row: &Row) -> Result<PeerKeyRow, StoreError> {
     })
 }
 
-pub(super) async fn add_parties(store: &PostgresStore, urls: &[String]) -> Result<(), StoreError> {
-    store
+pub(super) async fn add_parties(
+    store: &PostgresStore,
+    urls: &[String],
+    max_total: usize,
+) -> Result<usize, StoreError> {
+    let max_total = i64::try_from(max_total).unwrap_or(i64::MAX);
+    // The room left is read in the statement's own snapshot, so one call never overshoots.
+    let added = store
         .execute(
-            "INSERT INTO CLOISTER_PARTY (URL) SELECT u FROM UNNEST($1::VARCHAR[]) AS u \
+            "INSERT INTO CLOISTER_PARTY (URL) \
+             SELECT DISTINCT u FROM UNNEST($1::VARCHAR[]) AS u \
+             WHERE NOT EXISTS (SELECT 1 FROM CLOISTER_PARTY p WHERE p.URL = u) \
+             LIMIT GREATEST(0, $2 - (SELECT COUNT(*) FROM CLOISTER_PARTY)) \
              ON CONFLICT (URL) DO NOTHING",
-            &[&urls],
+            &[&urls, &max_total],
         )
-        .await
-        .map(drop)
+        .await?;
+    Ok(usize::try_from(added).unwrap_or(usize::MAX))
 }
 
 pub(super) async fn remove_party(store: &PostgresStore, url: &str) -> Result<bool, StoreError> {
@@ -66,17 +75,13 @@ pub(super) async fn record_peer(
     keys.sort_unstable();
     let mut session = store.session().await?;
     session.begin().await?;
-    // The peer row first: its lock makes concurrent records of one peer take turns, so the
-    // key rows always end as one announcement left them.
+    // The peer row first: its lock makes concurrent records of one peer take turns.
     session
         .execute(
             "INSERT INTO CLOISTER_PEER (URL, VERSIONS, TIMESTAMP) VALUES ($1, $2, $3) \
              ON CONFLICT (URL) DO UPDATE SET VERSIONS = EXCLUDED.VERSIONS, TIMESTAMP = EXCLUDED.TIMESTAMP",
             &[&peer.url, &join_versions(&peer.versions), &now],
         )
-        .await?;
-    session
-        .execute("DELETE FROM CLOISTER_PEER_KEY WHERE URL = $1", &[&peer.url])
         .await?;
     session
         .execute(

@@ -315,8 +315,8 @@ impl Store for PostgresStore {
         staging::clear(self).await
     }
 
-    async fn add_parties(&self, urls: &[String]) -> Result<(), StoreError> {
-        discovery::add_parties(self, urls).await
+    async fn add_parties(&self, urls: &[String], max_total: usize) -> Result<usize, StoreError> {
+        discovery::add_parties(self, urls, max_total).await
     }
 
     async fn remove_party(&self, url: &str) -> Result<bool, StoreError> {

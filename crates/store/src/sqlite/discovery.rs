@@ -26,15 +26,23 @@ fn peer_key_row(row: &Row<'_>) -> rusqlite::Result<PeerKeyRow> {
     })
 }
 
-pub(super) fn add_parties(conn: &Connection, urls: &[String]) -> Result<(), StoreError> {
+pub(super) fn add_parties(
+    conn: &Connection,
+    urls: &[String],
+    max_total: usize,
+) -> Result<usize, StoreError> {
+    let max_total = i64::try_from(max_total).unwrap_or(i64::MAX);
+    let mut added = 0;
     for url in urls {
-        execute(
+        // The WHERE also settles SQLite's INSERT … SELECT … ON CONFLICT parsing ambiguity.
+        added += execute(
             conn,
-            "INSERT INTO CLOISTER_PARTY (URL) VALUES (?1) ON CONFLICT (URL) DO NOTHING",
-            [url],
+            "INSERT INTO CLOISTER_PARTY (URL) SELECT ?1 \
+             WHERE (SELECT COUNT(*) FROM CLOISTER_PARTY) < ?2 ON CONFLICT (URL) DO NOTHING",
+            params![url, max_total],
         )?;
     }
-    Ok(())
+    Ok(added)
 }
 
 pub(super) fn remove_party(conn: &Connection, url: &str) -> Result<bool, StoreError> {
@@ -58,11 +66,6 @@ pub(super) fn record_peer(
         "INSERT INTO CLOISTER_PEER (URL, VERSIONS, TIMESTAMP) VALUES (?1, ?2, ?3) \
          ON CONFLICT (URL) DO UPDATE SET VERSIONS = excluded.VERSIONS, TIMESTAMP = excluded.TIMESTAMP",
         params![peer.url, join_versions(&peer.versions), now],
-    )?;
-    execute(
-        conn,
-        "DELETE FROM CLOISTER_PEER_KEY WHERE URL = ?1",
-        [&peer.url],
     )?;
     for key in keys {
         execute(

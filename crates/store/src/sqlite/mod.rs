@@ -398,10 +398,10 @@ impl Store for SqliteStore {
         self.writer.write(staging::clear).await
     }
 
-    async fn add_parties(&self, urls: &[String]) -> Result<(), StoreError> {
+    async fn add_parties(&self, urls: &[String], max_total: usize) -> Result<usize, StoreError> {
         let urls = urls.to_vec();
         self.writer
-            .write(move |conn| discovery::add_parties(conn, &urls))
+            .write(move |conn| discovery::add_parties(conn, &urls, max_total))
             .await
     }
 
