@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use cloister_addr::Endpoint;
-use cloister_net::{Bound, Stream};
+use cloister_net::{Admission, Bound, ConnectionLimits, Stream};
 
 use crate::procfs;
 
@@ -61,9 +61,19 @@ impl Relay {
 }
 
 async fn serve(listener: Bound, upstream: Endpoint) {
-    cloister_net::serve(listener, std::future::pending(), |client, _| {
-        tokio::spawn(relay(client, upstream.clone()));
-    })
+    let admission = Admission::new(ConnectionLimits::UNLIMITED);
+    cloister_net::serve(
+        listener,
+        &admission,
+        std::future::pending(),
+        |client, _, permit| {
+            let upstream = upstream.clone();
+            tokio::spawn(async move {
+                relay(client, upstream).await;
+                drop(permit);
+            });
+        },
+    )
     .await;
 }
 

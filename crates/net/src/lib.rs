@@ -3,6 +3,7 @@
 //!
 //! - [`listen`]: listening on an [`Endpoint`] the way GoQuorum's `tm.ipc` needs (owner-only unix
 //!   sockets, stale files replaced, live ones never taken over) and the accept loop;
+//! - [`admission`]: the bounds on a listener's connections, in all and per caller address;
 //! - [`connect`]: opening a connection to an [`Endpoint`] within a timeout;
 //! - [`health`]: the consecutive-result thresholds (`fall`, `rise`, `passiveFailures`) and the
 //!   probe of a privacy manager's `/health` (falling back to Tessera's `/upcheck`) that the
@@ -11,10 +12,12 @@
 //! Addresses themselves are [`cloister_addr::Endpoint`]s, parsed by the I/O-free
 //! `cloister-addr`.
 
+pub mod admission;
 pub mod connect;
 pub mod health;
 pub mod listen;
 
+pub use admission::{raise_open_file_limit, Admission, ConnectionLimits, Permit};
 pub use cloister_addr::Endpoint;
 pub use connect::connect;
 pub use listen::{serve, Bound, ListenError, Stream};

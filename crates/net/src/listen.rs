@@ -13,7 +13,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -22,6 +22,8 @@ use std::time::Duration;
 use cloister_addr::Endpoint;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+use crate::admission::{Admission, Permit};
 
 /// Why a listener could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -52,14 +54,26 @@ pub async fn bind_unix(path: &Path) -> Result<UnixListener, ListenError> {
     })
 }
 
-/// Binds under a temporary name, restricts to the owner, then renames into place.
+/// Binds inside a fresh directory only the owner can enter, restricts the socket to the owner,
+/// then renames it into place: from the moment it exists until it is 0600, nobody else can
+/// reach it (connecting needs search permission on every directory of the path).
 fn bind_private_socket(path: &Path) -> std::io::Result<UnixListener> {
-    let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
-    let _ = std::fs::remove_file(&temporary);
-    let listener = UnixListener::bind(&temporary)?;
-    std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))?;
-    std::fs::rename(&temporary, path)?;
-    Ok(listener)
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    // Short: a socket path is limited to about 100 bytes.
+    let private = parent.join(format!(".sock-{}.d", std::process::id()));
+    let _ = std::fs::remove_dir_all(&private);
+    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    let temporary = private.join("s");
+    let bound = UnixListener::bind(&temporary).and_then(|listener| {
+        std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&temporary, path)?;
+        Ok(listener)
+    });
+    let _ = std::fs::remove_dir_all(&private);
+    bound
 }
 
 /// Removes a socket file nobody answers on; refuses one that answers.
@@ -143,13 +157,16 @@ pub enum Stream {
     Unix(UnixStream),
 }
 
-/// Accepts connections on `bound` until `shutdown` completes, handing each to `accept` with
-/// the caller's TCP address (`None` on a unix socket); TCP connections get `TCP_NODELAY`
-/// (small request/response exchanges). A unix socket's file is removed at the end.
+/// Accepts connections on `bound` until `shutdown` completes, handing each that `admission`
+/// takes to `accept` with the caller's TCP address (`None` on a unix socket) and its permit,
+/// which the connection must hold until it ends; one over the bounds is closed at once. TCP
+/// connections get `TCP_NODELAY` (small request/response exchanges). A unix socket's file is
+/// removed at the end.
 pub async fn serve(
     bound: Bound,
+    admission: &Admission,
     shutdown: impl Future<Output = ()>,
-    mut accept: impl FnMut(Stream, Option<SocketAddr>),
+    mut accept: impl FnMut(Stream, Option<SocketAddr>, Permit),
 ) {
     tokio::pin!(shutdown);
     loop {
@@ -158,7 +175,12 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         match accepted {
-            Ok((stream, address)) => accept(stream, address),
+            Ok((stream, address)) => {
+                match admission.admit(address.map(|a| a.ip().to_canonical())) {
+                    Ok(permit) => accept(stream, address, permit),
+                    Err(refusal) => tracing::debug!(%refusal, "connection refused"),
+                }
+            }
             Err(error) => accept_failed(error).await,
         }
     }

@@ -30,6 +30,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use cloister_addr::Endpoint;
+use cloister_net::{Admission, ConnectionLimits};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -114,7 +115,9 @@ impl Proxy {
                     address: local.to_string(),
                     source,
                 })?;
-            served.push((shared, listener::Service::Forward(state)));
+            // One admission per listener, shared by every worker accepting from it.
+            let admission = Admission::new(ConnectionLimits::default());
+            served.push((shared, listener::Service::Forward(state), admission));
             fronts.push(Front {
                 listen: local.clone(),
                 role: listener.role,
@@ -148,6 +151,7 @@ impl Proxy {
                 tasks.push(tokio::spawn(listener::serve(
                     bound,
                     listener::Service::Admin(Arc::new(admin)),
+                    Admission::new(ConnectionLimits::default()),
                     stopped_signal(stopped.clone()),
                 )));
                 local

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cloister_net::Stream;
+use cloister_net::{Admission, Stream};
 use tokio::net::{TcpListener, UnixListener};
 
 use crate::admin::Admin;
@@ -73,10 +73,20 @@ impl Service {
     }
 }
 
-/// Serves `service` on `bound` until `shutdown` completes; removes the socket file then.
-pub(crate) async fn serve(bound: Bound, service: Service, shutdown: impl Future<Output = ()>) {
-    cloister_net::serve(bound, shutdown, |stream, address| {
-        tokio::spawn(serve_connection(stream, service.clone(), address));
+/// Serves `service` on `bound` within `admission`'s bounds until `shutdown` completes;
+/// removes the socket file then.
+pub(crate) async fn serve(
+    bound: Bound,
+    service: Service,
+    admission: Admission,
+    shutdown: impl Future<Output = ()>,
+) {
+    cloister_net::serve(bound, &admission, shutdown, |stream, address, permit| {
+        let connection = serve_connection(stream, service.clone(), address);
+        tokio::spawn(async move {
+            connection.await;
+            drop(permit);
+        });
     })
     .await;
 }

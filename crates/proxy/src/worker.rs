@@ -9,17 +9,21 @@ use std::thread::JoinHandle;
 
 use tokio::sync::watch;
 
+use cloister_net::Admission;
+
 use crate::listener::{self, Service, SharedListener};
 
 /// Starts worker `index` serving `listeners` until `stopped` turns true.
 pub(crate) fn spawn(
     index: usize,
-    listeners: &[(SharedListener, Service)],
+    listeners: &[(SharedListener, Service, Admission)],
     stopped: watch::Receiver<bool>,
 ) -> io::Result<JoinHandle<()>> {
     let listeners = listeners
         .iter()
-        .map(|(shared, service)| Ok((shared.try_clone()?, service.clone())))
+        .map(|(shared, service, admission)| {
+            Ok((shared.try_clone()?, service.clone(), admission.clone()))
+        })
         .collect::<io::Result<Vec<_>>>()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -29,11 +33,12 @@ pub(crate) fn spawn(
         .spawn(move || {
             runtime.block_on(async move {
                 let mut serving = Vec::new();
-                for (shared, service) in listeners {
+                for (shared, service, admission) in listeners {
                     match shared.into_bound() {
                         Ok(bound) => serving.push(tokio::spawn(listener::serve(
                             bound,
                             service,
+                            admission,
                             crate::stopped_signal(stopped.clone()),
                         ))),
                         Err(error) => tracing::error!(%error, "a worker could not take a listener"),

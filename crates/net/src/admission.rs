@@ -1,0 +1,175 @@
+//! Which connections a listener takes: at most `maxConnections` at once, and at most
+//! `maxConnectionsPerIp` from one address, so no one caller can hold every file descriptor a
+//! process has. A connection over the bound is closed as soon as it is accepted; one within
+//! it carries a [`Permit`] that gives its place back when dropped.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Default `maxConnections`: far above what a consortium's peers and a node's GoQuorum clients
+/// hold, far below the open-file limit the process raises itself to.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+/// Default `maxConnectionsPerIp`: a peer needs a handful (Tessera pools a few), a proxy in
+/// front of replicas one per client connection it relays.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
+
+/// The bounds of one listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections open at once.
+    pub max_connections: usize,
+    /// Connections open at once from one IP address (TCP only).
+    pub max_per_ip: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+        }
+    }
+}
+
+impl ConnectionLimits {
+    /// No bound at all (tests and the benchmark's byte relay).
+    pub const UNLIMITED: Self = Self {
+        max_connections: usize::MAX,
+        max_per_ip: usize::MAX,
+    };
+}
+
+/// One listener's open connections, shared by every loop that accepts from it.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    state: Arc<State>,
+}
+
+#[derive(Debug)]
+struct State {
+    limits: ConnectionLimits,
+    open: Mutex<Open>,
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    total: usize,
+    by_ip: HashMap<IpAddr, usize>,
+}
+
+/// Why a connection was turned away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The listener holds `maxConnections` already.
+    #[error("the listener holds its maximum of {0} connections")]
+    Full(usize),
+    /// The caller's address holds `maxConnectionsPerIp` already.
+    #[error("{0} holds its maximum of {1} connections")]
+    PerIp(IpAddr, usize),
+}
+
+impl Admission {
+    /// A listener admitting within `limits`.
+    pub fn new(limits: ConnectionLimits) -> Self {
+        Self {
+            state: Arc::new(State {
+                limits,
+                open: Mutex::new(Open::default()),
+            }),
+        }
+    }
+
+    /// A place for a connection from `ip` (`None`: a unix socket), or why there is none.
+    pub fn admit(&self, ip: Option<IpAddr>) -> Result<Permit, Refusal> {
+        let limits = self.state.limits;
+        let mut open = self.open();
+        if open.total >= limits.max_connections {
+            return Err(Refusal::Full(limits.max_connections));
+        }
+        if let Some(ip) = ip {
+            let from_ip = open.by_ip.entry(ip).or_default();
+            if *from_ip >= limits.max_per_ip {
+                return Err(Refusal::PerIp(ip, limits.max_per_ip));
+            }
+            *from_ip += 1;
+        }
+        open.total += 1;
+        Ok(Permit {
+            state: self.state.clone(),
+            ip,
+        })
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> usize {
+        self.open().total
+    }
+
+    fn open(&self) -> MutexGuard<'_, Open> {
+        self.state.open()
+    }
+}
+
+impl State {
+    fn open(&self) -> MutexGuard<'_, Open> {
+        // Counts stay consistent even if a holder panicked: every change is one statement.
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A connection's place; given back when dropped.
+#[derive(Debug)]
+pub struct Permit {
+    state: Arc<State>,
+    ip: Option<IpAddr>,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut open = self.state.open();
+        open.total = open.total.saturating_sub(1);
+        if let Some(ip) = self.ip {
+            if let Some(from_ip) = open.by_ip.get_mut(&ip) {
+                *from_ip -= 1;
+                if *from_ip == 0 {
+                    open.by_ip.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+/// Raises the process's open-file soft limit to its hard limit (often 1024 against 524288),
+/// so the connection bounds, not the kernel, decide what a flood of connections costs.
+/// Returns the soft limit now in force.
+pub fn raise_open_file_limit() -> std::io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_total_and_the_per_address_bounds_hold_and_dropped_permits_give_back() {
+        let admission = Admission::new(ConnectionLimits {
+            max_connections: 3,
+            max_per_ip: 2,
+        });
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let first = admission.admit(Some(a)).unwrap();
+        let _second = admission.admit(Some(a)).unwrap();
+        assert_eq!(admission.admit(Some(a)).unwrap_err(), Refusal::PerIp(a, 2));
+        let _third = admission.admit(Some(b)).unwrap();
+        assert_eq!(admission.admit(None).unwrap_err(), Refusal::Full(3));
+        drop(first);
+        assert_eq!(admission.open_connections(), 2);
+        let _again = admission.admit(Some(a)).unwrap();
+        assert_eq!(admission.admit(Some(b)).unwrap_err(), Refusal::Full(3));
+    }
+}
