@@ -8,13 +8,16 @@
 //! - [`discovery`]: who the peers are and which keys they hold (PartyInfo exchange).
 //! - [`peer_client`]: the outbound HTTP client for P2P calls.
 //! - [`api`]: the HTTP apps (Q2T, ThirdParty, P2P) as axum routers; handlers are thin.
-//! - [`listener`]: serving a router on TCP or a unix socket, with GoQuorum's keep-alive needs.
+//! - [`listener`]: serving a router on TCP or a unix socket, with GoQuorum's keep-alive needs
+//!   and the listener's bounds.
+//! - [`limits`]: what a caller can cost the node, and where each bound is configured.
 //! - [`recovery`]: rebuilding a lost store from the peers (`--recover`).
 //! - [`node`]: starting and stopping a whole node.
 //! - [`secure_file`]: creating key files with owner-only permissions.
 
 pub mod api;
 pub mod discovery;
+pub mod limits;
 pub mod listener;
 pub mod metrics;
 pub mod node;

@@ -1,16 +1,20 @@
-//! Serving a router on TCP or on a unix socket the way GoQuorum needs: HTTP/1.1 keep-alive with
-//! no idle timeout (GoQuorum keeps connections forever and a server closing idle ones makes
-//! `/send` fail at random), the caller's address passed to handlers, and a unix socket that is
-//! created 0600 and replaces a stale file.
+//! Serving a router on TCP or on a unix socket: HTTP/1.1 keep-alive, the caller's address
+//! passed to handlers, a unix socket created 0600 that replaces a stale file, and the
+//! listener's bounds ([`ListenerLimits`]): at most so many connections in all and per caller,
+//! and on TCP a deadline for each request head that also closes idle connections. A unix
+//! socket gets no such deadline: GoQuorum keeps its `tm.ipc` connections idle indefinitely, and
+//! a server closing one under it makes a `/send` fail at random.
 
 use std::future::Future;
 use std::net::SocketAddr;
 
 use axum::Router;
-use cloister_net::Stream;
+use cloister_net::{Admission, Permit, Stream};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tower::ServiceExt;
+
+use crate::limits::ListenerLimits;
 
 /// The TCP address of the caller, set on every request (`None` over a unix socket).
 #[derive(Debug, Clone, Copy)]
@@ -18,24 +22,43 @@ pub struct PeerAddress(pub Option<SocketAddr>);
 
 pub use cloister_net::{Bound, ListenError};
 
-/// Serves `router` until `shutdown` completes.
-pub async fn serve(bound: Bound, router: Router, shutdown: impl Future<Output = ()> + Send) {
-    cloister_net::serve(bound, shutdown, |stream, address| {
-        tokio::spawn(serve_connection(stream, router.clone(), address));
+/// Serves `router` within `limits` until `shutdown` completes.
+pub async fn serve(
+    bound: Bound,
+    router: Router,
+    limits: ListenerLimits,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    let admission = Admission::new(limits.connections);
+    cloister_net::serve(bound, &admission, shutdown, |stream, address, permit| {
+        let connection = serve_connection(stream, router.clone(), address, limits.header_timeout);
+        tokio::spawn(hold(permit, connection));
     })
     .await;
 }
 
-async fn serve_connection(io: Stream, router: Router, address: Option<SocketAddr>) {
+/// Runs `connection`, holding its listener place until it ends.
+async fn hold(permit: Permit, connection: impl Future<Output = ()>) {
+    connection.await;
+    drop(permit);
+}
+
+async fn serve_connection(
+    io: Stream,
+    router: Router,
+    address: Option<SocketAddr>,
+    header_timeout: Option<std::time::Duration>,
+) {
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(PeerAddress(address));
         router.clone().oneshot(request.map(axum::body::Body::new))
     });
-    // No header-read timeout: an idle keep-alive connection waits for its next request for as
-    // long as the client keeps it (GoQuorum never closes them).
+    // hyper arms the header-read timer whenever the connection waits for a request head, so
+    // it also closes a connection left idle that long.
     let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
         .keep_alive(true)
-        .header_read_timeout(None)
+        .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(io), service);
     if let Err(error) = connection.await {
         tracing::debug!(%error, "connection ended with an error");

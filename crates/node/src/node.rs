@@ -69,11 +69,12 @@ impl Node {
                 own_keys,
                 &settings.peers,
                 settings.disable_peer_discovery,
+                settings.peer_limits,
                 store.clone(),
             )
             .await?,
         );
-        let peers = PeerClient::new(PEER_TIMEOUT);
+        let peers = PeerClient::new(PEER_TIMEOUT, settings.peer_limits.max_peer_response_bytes);
         let rules = TransactionRules {
             digest: settings.digest,
             privacy_enhancements: settings.features.enable_privacy_enhancements,
@@ -139,8 +140,12 @@ impl Node {
             let shutdown = async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             };
-            node.servers
-                .push(tokio::spawn(listener::serve(bound, router, shutdown)));
+            node.servers.push(tokio::spawn(listener::serve(
+                bound,
+                router,
+                server.limits,
+                shutdown,
+            )));
         }
         node.background.push(tokio::spawn(expire_idempotency(
             node.transactions.store().clone(),

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use cloister_core::payload::{EncodedPayload, PayloadCodec};
+use cloister_core::payload::{PayloadCodec, PayloadCopy};
 use cloister_protocol::{header, media, path, version};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -35,6 +35,9 @@ pub enum PeerError {
     /// The peer URL is not usable.
     #[error("invalid peer URL {0}")]
     InvalidUrl(String),
+    /// The answer is longer than `maxPeerResponseBytes`.
+    #[error("answered more than {0} bytes")]
+    AnswerTooLarge(usize),
 }
 
 /// HTTP client for peers; clone freely (connections are pooled and shared).
@@ -42,26 +45,33 @@ pub enum PeerError {
 pub struct PeerClient {
     http: Client<HttpConnector, Full<Bytes>>,
     timeout: Duration,
+    max_answer_bytes: usize,
 }
 
 impl PeerClient {
     /// The same client (sharing its connections) with another timeout.
     pub fn with_timeout(&self, timeout: Duration) -> Self {
         Self {
-            http: self.http.clone(),
             timeout,
+            ..self.clone()
         }
     }
 
-    /// A client whose every call gives up after `timeout`.
-    pub fn new(timeout: Duration) -> Self {
+    /// A client whose every call gives up after `timeout` and reads at most
+    /// `max_answer_bytes` of an answer (every P2P answer this node reads is small: a hash, a
+    /// UUID, a count).
+    pub fn new(timeout: Duration, max_answer_bytes: usize) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(timeout));
         let http = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);
-        Self { http, timeout }
+        Self {
+            http,
+            timeout,
+            max_answer_bytes,
+        }
     }
 
     /// Pushes one recipient's copy, encoded as the peer's advertised versions allow.
@@ -69,16 +79,16 @@ impl PeerClient {
         &self,
         url: &str,
         peer_versions: &[String],
-        payload: &EncodedPayload,
+        copy: &PayloadCopy<'_>,
     ) -> Result<(), PeerError> {
-        let body = PayloadCodec::preferred_for(peer_versions).encode(payload);
-        self.post(url, path::PUSH, media::OCTET_STREAM, body)
+        let body = PayloadCodec::preferred_for(peer_versions).encode_copy(copy);
+        self.post(url, path::PUSH, media::OCTET_STREAM, body.into())
             .await
             .map(drop)
     }
 
     /// POSTs this node's encoded PartyInfo; the reply body is ignored, as Tessera does.
-    pub async fn post_party_info(&self, url: &str, body: Vec<u8>) -> Result<(), PeerError> {
+    pub async fn post_party_info(&self, url: &str, body: Bytes) -> Result<(), PeerError> {
         self.post(url, path::PARTYINFO, media::OCTET_STREAM, body)
             .await
             .map(drop)
@@ -91,14 +101,14 @@ impl PeerClient {
         base_url: &str,
         api_path: &str,
         content_type: &'static str,
-        body: Vec<u8>,
+        body: Bytes,
     ) -> Result<Bytes, PeerError> {
         let uri = join(base_url, path::relative(api_path));
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(&uri)
             .header(CONTENT_TYPE, content_type)
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(body))
             .map_err(|_| PeerError::InvalidUrl(uri.clone()))?;
         for v in version::ADVERTISED_TO_PEERS {
             request
@@ -112,11 +122,17 @@ impl PeerClient {
                 .await
                 .map_err(|e| PeerError::Unreachable(e.to_string()))?;
             let status = response.status();
-            let body = response
-                .into_body()
+            let limit = self.max_answer_bytes;
+            let body = Limited::new(response.into_body(), limit)
                 .collect()
                 .await
-                .map_err(|e| PeerError::Unreachable(e.to_string()))?
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        PeerError::AnswerTooLarge(limit)
+                    } else {
+                        PeerError::Unreachable(e.to_string())
+                    }
+                })?
                 .to_bytes();
             if status == StatusCode::OK || status == StatusCode::CREATED {
                 Ok(body)

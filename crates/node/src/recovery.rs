@@ -86,7 +86,7 @@ async fn request(peers: &PeerClient, node: &PeerNode, key: &PublicKey) -> Result
         };
         (path::RESEND, serde_json::to_vec(&body))
     };
-    let body = body.expect("request bodies always serialize");
+    let body = bytes::Bytes::from(body.expect("request bodies always serialize"));
     let mut last = None;
     for _ in 0..ATTEMPTS {
         match peers

@@ -15,6 +15,7 @@ use cloister_core::keys::source::{self, KeySourceError};
 use cloister_core::keys::{KeyPair, PublicKey};
 use cloister_core::partyinfo::normalize_url;
 
+use crate::limits::{ListenerLimits, PeerLimits};
 use crate::secure_file;
 
 /// Directory of the embedded default: keys, database and the Q2T socket.
@@ -38,6 +39,8 @@ pub struct ServerSettings {
     pub advertised_url: String,
     /// CORS, when configured (never on unix sockets).
     pub cors: Option<Cors>,
+    /// Its connection bounds.
+    pub limits: ListenerLimits,
 }
 
 /// One resident group (multiple private states).
@@ -89,6 +92,8 @@ pub struct NodeSettings {
     /// Proxies in front of the P2P app whose `Forwarded` header the whitelist believes
     /// (`--trusted-proxy`).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// What peers may cost the node (the P2P server's properties).
+    pub peer_limits: PeerLimits,
 }
 
 /// How long idempotency records are kept unless told otherwise: far longer than any client
@@ -189,18 +194,21 @@ impl NodeSettings {
                     listen: tcp(DEFAULT_P2P_PORT),
                     advertised_url: p2p_url.clone(),
                     cors: None,
+                    limits: ListenerLimits::defaults(false),
                 },
                 ServerSettings {
                     app: AppType::ThirdParty,
                     listen: tcp(DEFAULT_THIRD_PARTY_PORT),
                     advertised_url: tcp(DEFAULT_THIRD_PARTY_PORT).normalized(),
                     cors: None,
+                    limits: ListenerLimits::defaults(false),
                 },
                 ServerSettings {
                     app: AppType::Q2T,
                     advertised_url: q2t.normalized(),
                     listen: q2t,
                     cors: None,
+                    limits: ListenerLimits::defaults(true),
                 },
             ],
             p2p_url,
@@ -215,6 +223,7 @@ impl NodeSettings {
             recover: false,
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             trusted_proxies: Vec::new(),
+            peer_limits: PeerLimits::default(),
         })
     }
 
@@ -239,6 +248,16 @@ impl NodeSettings {
             Some(config) => config.party_info_interval().map_err(|issue| vec![issue])?,
             None => cloister_core::config::server::DEFAULT_PARTY_INFO_INTERVAL,
         };
+        let peer_limits = PeerLimits::from_config(p2p.and_then(|s| s.config))
+            .map_err(|issue| vec![issue.within(p2p.map_or("", |s| &s.json_path))])?;
+        let mut listener_limits = Vec::new();
+        for server in &servers {
+            let unix = matches!(server.listen, Endpoint::Unix(_));
+            match ListenerLimits::from_config(server.config, unix) {
+                Ok(limits) => listener_limits.push(limits),
+                Err(issue) => issues.push(issue.within(&server.json_path)),
+            }
+        }
         let jdbc = config.jdbc.as_ref();
         let store = jdbc
             .map(|j| j.store_target())
@@ -257,7 +276,8 @@ impl NodeSettings {
             p2p_url: p2p.map(|s| s.advertised_url.clone()).unwrap_or_default(),
             servers: servers
                 .iter()
-                .map(|s| ServerSettings {
+                .zip(listener_limits)
+                .map(|(s, limits)| ServerSettings {
                     app: s.app,
                     listen: s.listen.clone(),
                     advertised_url: s.advertised_url.clone(),
@@ -265,10 +285,12 @@ impl NodeSettings {
                         Endpoint::Tcp(_) => s.config.and_then(|c| c.cors.clone()),
                         Endpoint::Unix(_) => None,
                     },
+                    limits,
                 })
                 .collect(),
             party_info_interval,
             digest,
+            peer_limits,
         })
     }
 }
@@ -280,6 +302,7 @@ struct Unresolved {
     servers: Vec<ServerSettings>,
     party_info_interval: Duration,
     digest: PayloadDigest,
+    peer_limits: PeerLimits,
 }
 
 impl Unresolved {
@@ -325,6 +348,7 @@ impl Unresolved {
             recover: false,
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             trusted_proxies: Vec::new(),
+            peer_limits: self.peer_limits,
         })
     }
 }

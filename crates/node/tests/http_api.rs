@@ -15,6 +15,7 @@ use cloister_core::config::{AppType, Features, SqlitePath, StoreTarget};
 use cloister_core::digest::PayloadDigest;
 use cloister_core::keys::{KeyPair, PrivateKey};
 use cloister_harness::http::Request;
+use cloister_node::limits::{ListenerLimits, PeerLimits};
 use cloister_node::settings::{ServerSettings, DEFAULT_MAX_BODY_BYTES};
 use cloister_node::{Node, NodeSettings};
 use cloister_store::{SqliteOptions, SqliteStore, Store};
@@ -46,12 +47,14 @@ impl TestNode {
                     listen: Endpoint::Unix(dir.join("tm.ipc")),
                     advertised_url: "unix:tm.ipc".into(),
                     cors: None,
+                    limits: ListenerLimits::defaults(true),
                 },
                 ServerSettings {
                     app: AppType::P2P,
                     listen: tcp(),
                     advertised_url: "http://127.0.0.1:1/".into(),
                     cors: None,
+                    limits: ListenerLimits::defaults(false),
                 },
                 ServerSettings {
                     app: AppType::ThirdParty,
@@ -61,6 +64,7 @@ impl TestNode {
                         allowed_origins: Some(vec!["http://ui.example".into()]),
                         ..Cors::default()
                     }),
+                    limits: ListenerLimits::defaults(false),
                 },
             ],
             p2p_url: "http://127.0.0.1:1/".into(),
@@ -75,6 +79,7 @@ impl TestNode {
             recover: false,
             idempotency_ttl: cloister_node::settings::DEFAULT_IDEMPOTENCY_TTL,
             trusted_proxies: Vec::new(),
+            peer_limits: PeerLimits::default(),
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -185,14 +190,14 @@ fn bad_input_gets_a_clear_4xx_and_stores_nothing() {
     // Garbage on the P2P wire.
     let declared_huge = [&(1u64 << 40).to_be_bytes()[..], b"x"].concat();
     let garbage = [
-        ("/push", b"garbage".to_vec()),
-        ("/push", declared_huge),
-        ("/partyinfo", vec![0xff; 9]),
-        ("/resend", b"{\"type\":\"SOME\"}".to_vec()),
+        ("/push", "application/octet-stream", b"garbage".to_vec()),
+        ("/push", "application/octet-stream", declared_huge),
+        ("/partyinfo", "application/octet-stream", vec![0xff; 9]),
+        ("/resend", "application/json", b"{\"type\":\"SOME\"}".to_vec()),
     ];
-    for (path, body) in garbage {
+    for (path, media, body) in garbage {
         let response = Request::new("POST", path)
-            .body_with_type("application/octet-stream", body)
+            .body_with_type(media, body)
             .send(&node.p2p);
         assert_eq!(response.status, 400, "{path}: {}", response.text());
     }

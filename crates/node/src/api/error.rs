@@ -1,7 +1,9 @@
 //! The one mapping from a failed request to the HTTP status and Tessera's plain-text error
 //! body. Handlers return an [`ApiError`] and never pick a status themselves.
 
+use axum::extract::Request;
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use cloister_core::enclave::EnclaveError;
 use cloister_store::StoreError;
@@ -21,6 +23,12 @@ pub enum ApiError {
     /// A JSON body in a media type the app does not serve.
     #[error("Unsupported media type {0}; use application/json or application/vnd.tessera-{{2.1,3.0,4.0}}+json")]
     UnsupportedMediaType(String),
+    /// A P2P body without the one media type its route takes.
+    #[error("Unsupported media type: the body must be {expected}")]
+    WrongContentType {
+        /// The media type the route takes.
+        expected: &'static str,
+    },
     /// No route matches the path (JAX-RS's answer).
     #[error("HTTP 404 Not Found")]
     NoRoute,
@@ -46,9 +54,10 @@ pub enum ApiError {
     /// The transaction manager failed.
     #[error(transparent)]
     Transaction(#[from] TransactionError),
-    /// A PartyInfo from a node that is not a configured peer, with discovery disabled.
+    /// A PartyInfo this node refuses: from a stranger while discovery is off, or out of
+    /// bounds (too many parties or keys, a URL this node could never call).
     #[error("{0}")]
-    UnknownPeer(DiscoveryError),
+    Discovery(DiscoveryError),
 }
 
 impl ApiError {
@@ -69,7 +78,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) | Self::NotAChallenge => StatusCode::BAD_REQUEST,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType(_) | Self::WrongContentType { .. } => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             Self::NoRoute | Self::NothingToDelete => StatusCode::NOT_FOUND,
             Self::MultiplePrivateStatesDisabled => StatusCode::SERVICE_UNAVAILABLE,
             Self::NotWhitelisted => StatusCode::UNAUTHORIZED,
@@ -77,7 +88,8 @@ impl ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             Self::Transaction(error) => transaction_status(error),
-            Self::UnknownPeer(_) => StatusCode::FORBIDDEN,
+            Self::Discovery(DiscoveryError::UnknownPeer(_)) => StatusCode::FORBIDDEN,
+            Self::Discovery(_) => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -118,7 +130,8 @@ impl From<DiscoveryError> for ApiError {
     fn from(error: DiscoveryError) -> Self {
         match error {
             DiscoveryError::Store(store) => store.into(),
-            unknown @ DiscoveryError::UnknownPeer(_) => Self::UnknownPeer(unknown),
+            DiscoveryError::KeysNotProven => Self::KeysNotProven,
+            refused => Self::Discovery(refused),
         }
     }
 }
@@ -130,12 +143,51 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// Whether the body tells about this node's insides (its store, its peers, its keys): what
+    /// a caller on another organisation's side must not learn (a database host, whether some
+    /// port is open). Every 5xx, and a push or resend to a peer that failed.
+    fn reveals_internals(&self) -> bool {
+        self.status().is_server_error()
+            || matches!(
+                self,
+                Self::Transaction(
+                    TransactionError::PeerUnreachable { .. }
+                        | TransactionError::PushRejected { .. }
+                )
+            )
+    }
+}
+
+/// Marks an error answer whose body tells about the node's insides (see
+/// [`ApiError::reveals_internals`]), for [`conceal_internals`].
+#[derive(Debug, Clone, Copy)]
+struct RevealsInternals;
+
+/// The body remote callers get instead of internal details, which go to the log.
+pub const CONCEALED_BODY: &str = "the node could not complete the request; its log says why";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        let reveals = self.reveals_internals();
+        if reveals {
             tracing::warn!(error = %self, "request failed");
         }
-        response::text(status, self.to_string())
+        let mut answer = response::text(status, self.to_string());
+        if reveals {
+            answer.extensions_mut().insert(RevealsInternals);
+        }
+        answer
     }
+}
+
+/// Middleware for the apps other organisations call (P2P, ThirdParty): an error answer that
+/// tells about the node's insides gets [`CONCEALED_BODY`] instead (the details were logged).
+pub async fn conceal_internals(request: Request, next: Next) -> Response {
+    let answer = next.run(request).await;
+    if answer.extensions().get::<RevealsInternals>().is_none() {
+        return answer;
+    }
+    response::text(answer.status(), CONCEALED_BODY)
 }

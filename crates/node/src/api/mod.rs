@@ -81,6 +81,13 @@ pub fn router(app: AppType, cors: Option<Cors>, state: AppState) -> Router {
             crate::metrics::record,
         ))
         .layer(DefaultBodyLimit::max(state.max_body_bytes));
+    // Other organisations call these: what went wrong inside this node stays in its log.
+    let routes = match app {
+        AppType::P2P | AppType::ThirdParty => {
+            routes.layer(axum::middleware::from_fn(error::conceal_internals))
+        }
+        AppType::Q2T | AppType::Enclave | AppType::Admin => routes,
+    };
     let routes = match cors {
         Some(cors) => routes.layer(axum::middleware::from_fn_with_state(
             Arc::new(cors),

@@ -1,24 +1,36 @@
 //! The PartyInfo broadcaster: every `partyInfoInterval`, this node's PartyInfo goes to every
-//! known peer. A peer that cannot be reached is forgotten (until it announces itself again).
+//! party it contacts, one shared encoding, `broadcastConcurrency` posts at a time. A party whose
+//! posts fail `partyFailureLimit` times in a row (unreachable, or answering with an error: a URL
+//! planted by someone else is rarely a Tessera node) is forgotten until it announces itself
+//! again; configured peers stay contacts but lose their keys.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures_util::stream::{self, StreamExt};
+
 use super::Network;
-use crate::peer_client::{PeerClient, PeerError};
+use crate::peer_client::PeerClient;
 
 /// Runs the broadcast loop until the task is dropped.
 pub async fn run(network: Arc<Network>, peers: PeerClient, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failures = Failures::default();
     loop {
         ticker.tick().await;
-        broadcast_once(&network, &peers).await;
+        broadcast_once(&network, &peers, &mut failures).await;
     }
 }
 
-/// Sends this node's PartyInfo to every known peer once, concurrently.
-pub async fn broadcast_once(network: &Network, peers: &PeerClient) {
+/// Failed posts in a row, per party; a party absent here has none.
+#[derive(Debug, Default)]
+pub struct Failures(HashMap<String, u32>);
+
+/// Sends this node's PartyInfo to every party once, and forgets those that failed too often.
+pub async fn broadcast_once(network: &Network, peers: &PeerClient, failures: &mut Failures) {
     let (info, targets) = match (network.own_party_info().await, network.parties().await) {
         (Ok(info), Ok(targets)) => (info, targets),
         (Err(error), _) | (_, Err(error)) => {
@@ -26,24 +38,33 @@ pub async fn broadcast_once(network: &Network, peers: &PeerClient) {
             return;
         }
     };
-    let body = info.encode();
-    let sends = targets.into_iter().map(|url| {
-        let body = body.clone();
-        async move {
-            let result = peers.post_party_info(&url, body).await;
-            (url, result)
-        }
-    });
-    for (url, result) in futures_util::future::join_all(sends).await {
-        match result {
-            Ok(()) => {}
-            Err(PeerError::Unreachable(reason)) => {
-                tracing::debug!(peer = %url, %reason, "peer unreachable; forgetting it");
-                if let Err(error) = network.forget(&url).await {
-                    tracing::warn!(peer = %url, %error, "could not forget an unreachable peer");
-                }
+    let body = Bytes::from(info.encode());
+    let limits = *network.limits();
+    let results: Vec<_> = stream::iter(targets)
+        .map(|url| {
+            let body = body.clone();
+            async move {
+                let result = peers.post_party_info(&url, body).await;
+                (url, result)
             }
-            Err(error) => tracing::debug!(peer = %url, %error, "party info not accepted"),
+        })
+        .buffer_unordered(limits.broadcast_concurrency)
+        .collect()
+        .await;
+    for (url, result) in results {
+        let Err(error) = result else {
+            failures.0.remove(&url);
+            continue;
+        };
+        let count = failures.0.entry(url.clone()).or_default();
+        *count += 1;
+        tracing::debug!(peer = %url, %error, failures = *count, "party info not accepted");
+        if *count >= limits.party_failure_limit {
+            failures.0.remove(&url);
+            tracing::info!(peer = %url, "party failed {} broadcasts in a row; forgetting it", limits.party_failure_limit);
+            if let Err(error) = network.forget(&url).await {
+                tracing::warn!(peer = %url, %error, "could not forget a failing party");
+            }
         }
     }
 }

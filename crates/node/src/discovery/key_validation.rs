@@ -1,33 +1,60 @@
-//! Remote key validation (`features.enableRemoteKeyValidation`): a node claiming a key in its
-//! PartyInfo must prove it holds the private key. We send it a random UUID encrypted to that key
-//! (LEGACY payload, `POST /partyinfo/validate`); only a node that can decrypt it answers with the
-//! same UUID.
-
-use std::collections::BTreeSet;
+//! Proof of key ownership (`features.enableRemoteKeyValidation`, on by default in Cloister): a
+//! node claiming a key in its PartyInfo must prove it holds the private key. We send it a random
+//! UUID encrypted to that key (LEGACY payload, `POST /partyinfo/validate` at the URL it claims
+//! the key for); only a node that can decrypt it answers with the same UUID. The challenge goes
+//! to the claimed URL, never to the caller, so announcing someone else's key for one's own URL
+//! proves nothing, and announcing it for its real owner's URL only lets the owner prove it.
 
 use cloister_core::enclave::{Enclave, PrivacyMetadata};
 use cloister_core::keys::PublicKey;
 use cloister_core::payload::PayloadCodec;
 use cloister_protocol::{media, path};
+use futures_util::stream::{self, StreamExt};
 
 use crate::peer_client::PeerClient;
 
-/// The claimed keys that `url` proved it holds.
-pub async fn validated_keys(
-    enclave: &Enclave,
-    peers: &PeerClient,
-    url: &str,
-    claimed: BTreeSet<PublicKey>,
-) -> BTreeSet<PublicKey> {
-    let mut proven = BTreeSet::new();
-    for key in claimed {
-        if proves(enclave, peers, url, &key).await {
-            proven.insert(key);
-        } else {
-            tracing::warn!(peer = %url, %key, "peer could not prove it holds the key; ignored");
-        }
+/// Challenges in flight at once for one announcement: what one PartyInfo can make this node
+/// send is bounded by `maxKeysPerMessage` in all and by this at any moment.
+const CONCURRENT_CHALLENGES: usize = 8;
+
+/// What makes a claimed key believed.
+#[derive(Clone, Copy)]
+pub enum KeyProof<'a> {
+    /// The claim itself (remote key validation turned off, as Tessera's default is).
+    Claims,
+    /// A challenge the claimed URL answers.
+    Challenge {
+        /// Encrypts the challenge.
+        enclave: &'a Enclave,
+        /// Sends it.
+        peers: &'a PeerClient,
+    },
+}
+
+impl KeyProof<'_> {
+    /// Whether claims are believed without proof.
+    pub fn trusts_claims(&self) -> bool {
+        matches!(self, Self::Claims)
     }
-    proven
+
+    /// The keys among `claimed` that the node at `url` proved it holds.
+    pub async fn proven(&self, url: &str, claimed: &[PublicKey]) -> Vec<PublicKey> {
+        let Self::Challenge { enclave, peers } = *self else {
+            return claimed.to_vec();
+        };
+        let checks = claimed.iter().copied().map(|key| async move {
+            let holds = proves(enclave, peers, url, &key).await;
+            if !holds {
+                tracing::warn!(peer = %url, %key, "peer could not prove it holds the key; ignored");
+            }
+            holds.then_some(key)
+        });
+        stream::iter(checks)
+            .buffer_unordered(CONCURRENT_CHALLENGES)
+            .filter_map(|key| async move { key })
+            .collect()
+            .await
+    }
 }
 
 async fn proves(enclave: &Enclave, peers: &PeerClient, url: &str, key: &PublicKey) -> bool {
@@ -43,7 +70,12 @@ async fn proves(enclave: &Enclave, peers: &PeerClient, url: &str, key: &PublicKe
     };
     let body = PayloadCodec::Legacy.encode(&payload);
     match peers
-        .post(url, path::PARTYINFO_VALIDATE, media::OCTET_STREAM, body)
+        .post(
+            url,
+            path::PARTYINFO_VALIDATE,
+            media::OCTET_STREAM,
+            body.into(),
+        )
         .await
     {
         Ok(answer) => answer.as_ref() == challenge.as_bytes(),

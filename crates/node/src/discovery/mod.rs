@@ -4,12 +4,14 @@
 //! - The state lives in the store (Cloister's discovery tables), not in this process: replicas
 //!   sharing a store share what any of them learnt, so no replica answers differently from its
 //!   twin. Only this node's own URL, keys and configured peers come from its settings.
-//! - A key's node is only ever learnt from that node itself: a PartyInfo's recipients are
-//!   accepted only for the URL of the node that sent it. This node's own keys always resolve
-//!   to itself, whatever a peer claims.
-//! - Party URLs a peer mentions are added to the peers to contact, unless discovery is disabled.
-//! - [`broadcaster`] sends this node's PartyInfo to every peer periodically.
-//! - [`key_validation`] makes a peer prove it holds the keys it claims (optional feature).
+//! - Nothing a peer merely claims is believed: a key is credited to a URL, or moved to it, only
+//!   once the node at that URL proves it holds the key ([`key_validation`], on by default), and
+//!   an announcement never removes a key (only forgetting a node that keeps failing does). The
+//!   versions a node advertises are recorded with a proof made at that moment.
+//! - What one announcement can cost is bounded ([`PeerLimits`]): the parties and keys it may
+//!   name, the URLs it may use (http(s), at most [`MAX_URL_BYTES`]), the parties kept in all.
+//! - [`broadcaster`] sends this node's PartyInfo to every party periodically and forgets those
+//!   that keep failing.
 
 pub mod broadcaster;
 pub mod key_validation;
@@ -17,14 +19,21 @@ pub mod key_validation;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use cloister_addr::Endpoint;
 use cloister_core::keys::PublicKey;
 use cloister_core::partyinfo::{normalize_url, PartyInfo};
 use cloister_protocol::version;
 use cloister_store::{PeerRow, Store, StoreError};
 
+use crate::limits::PeerLimits;
+use key_validation::KeyProof;
+
 /// A node of the network as this node knows it: its normalised P2P URL and the API versions
 /// it advertised.
 pub type PeerNode = PeerRow;
+
+/// The longest URL accepted from a peer (the width of the discovery tables' URL columns).
+pub const MAX_URL_BYTES: usize = 2048;
 
 /// Why a PartyInfo was refused or could not be recorded.
 #[derive(Debug, thiserror::Error)]
@@ -32,9 +41,51 @@ pub enum DiscoveryError {
     /// Discovery is disabled and the sender is not a configured peer.
     #[error("{0} is not a known peer")]
     UnknownPeer(String),
+    /// The sender's URL is not one this node could ever call.
+    #[error(
+        "the PartyInfo's url is not an http(s)://host:port URL of at most {MAX_URL_BYTES} bytes"
+    )]
+    InvalidUrl,
+    /// More parties than `maxPartiesPerMessage`.
+    #[error("the PartyInfo names {count} parties; at most {max} are accepted")]
+    TooManyParties {
+        /// Parties named.
+        count: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// More keys than `maxKeysPerMessage`.
+    #[error("the PartyInfo claims {count} keys; at most {max} are accepted")]
+    TooManyKeys {
+        /// Keys claimed.
+        count: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// The sender claims keys and proved none of them (Tessera answers 500).
+    #[error("the sender proved none of the keys it claims")]
+    KeysNotProven,
     /// The store holding the network map did not answer.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What a checked announcement says: its sender, the keys it claims for itself and the other
+/// parties it names (usable URLs only).
+#[derive(Debug)]
+struct Announcement {
+    url: String,
+    claimed: BTreeSet<PublicKey>,
+    parties: Vec<String>,
+}
+
+/// What became of an announcement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Received {
+    /// Keys newly credited to the sender.
+    pub keys_recorded: usize,
+    /// Parties newly added to the ones this node contacts.
+    pub parties_added: usize,
 }
 
 /// The network map, over the store. Shared by the P2P handlers, the broadcaster and the
@@ -44,6 +95,7 @@ pub struct Network {
     own_keys: BTreeSet<PublicKey>,
     configured_peers: BTreeSet<String>,
     disable_discovery: bool,
+    limits: PeerLimits,
     store: Arc<dyn Store>,
 }
 
@@ -55,20 +107,28 @@ impl std::fmt::Debug for Network {
     }
 }
 
+/// Whether `url` (normalised) is one this node could call: an http(s) URL with a real port,
+/// and short enough for the discovery tables.
+pub fn is_peer_url(url: &str) -> bool {
+    url.len() <= MAX_URL_BYTES
+        && Endpoint::parse_url(url).is_ok_and(|endpoint| endpoint.tcp().is_ok())
+}
+
 impl Network {
     /// The network map of a node with these own keys and configured peers; the configured
-    /// peers are added to the store's party list.
+    /// peers are added to the store's party list (whatever its cap: they are the operator's).
     pub async fn new(
         own_url: &str,
         own_keys: Vec<PublicKey>,
         configured_peers: &[String],
         disable_discovery: bool,
+        limits: PeerLimits,
         store: Arc<dyn Store>,
     ) -> Result<Self, StoreError> {
         let configured_peers: BTreeSet<String> =
             configured_peers.iter().map(|u| normalize_url(u)).collect();
         let peers: Vec<String> = configured_peers.iter().cloned().collect();
-        store.add_parties(&peers).await?;
+        store.add_parties(&peers, usize::MAX).await?;
         Ok(Self {
             own: PeerNode {
                 url: normalize_url(own_url),
@@ -80,6 +140,7 @@ impl Network {
             own_keys: own_keys.into_iter().collect(),
             configured_peers,
             disable_discovery,
+            limits,
             store,
         })
     }
@@ -89,7 +150,12 @@ impl Network {
         &self.own.url
     }
 
-    /// The node holding `key`, if any node told us so (this node, for its own keys).
+    /// What peers may cost this node.
+    pub fn limits(&self) -> &PeerLimits {
+        &self.limits
+    }
+
+    /// The node holding `key`, if any node proved it (this node, for its own keys).
     pub async fn node_for_key(&self, key: &PublicKey) -> Result<Option<PeerNode>, StoreError> {
         if self.own_keys.contains(key) {
             return Ok(Some(self.own.clone()));
@@ -130,65 +196,144 @@ impl Network {
         Ok(self.configured_peers.is_subset(&known))
     }
 
-    /// Every peer URL to contact (configured and learnt), never this node's own.
+    /// Every peer URL to contact (configured and learnt), never this node's own, at most
+    /// `maxParties` of them (a database filled before the cap existed is read no further).
     pub async fn parties(&self) -> Result<Vec<String>, StoreError> {
         let mut parties = self.store.list_parties().await?;
         parties.retain(|url| *url != self.own.url);
+        parties.truncate(self.limits.max_parties.max(self.configured_peers.len()));
         Ok(parties)
     }
 
-    /// The keys a PartyInfo claims for its sender: only those listed under the sender's own URL.
-    pub fn claimed_keys(info: &PartyInfo) -> BTreeSet<PublicKey> {
-        info.recipients
-            .iter()
-            .filter(|r| r.url == info.url)
-            .map(|r| r.key)
-            .collect()
-    }
-
-    /// Refuses a PartyInfo from a node that is not a configured peer when discovery is off.
-    pub fn admit(&self, info: &PartyInfo) -> Result<(), DiscoveryError> {
-        if self.disable_discovery && !self.configured_peers.contains(&info.url) {
-            return Err(DiscoveryError::UnknownPeer(info.url.clone()));
-        }
-        Ok(())
-    }
-
-    /// Handles a PartyInfo POSTed by a peer advertising `versions`, recording `keys` (its
-    /// claimed keys, or those it proved) for it.
+    /// Handles a PartyInfo a peer POSTed, advertising `versions`: checks its bounds, credits the
+    /// sender with the keys it proves (`proof` decides what counts as proof), and adds the
+    /// parties it names. Writes nothing when nothing changed.
     pub async fn receive(
         &self,
         info: &PartyInfo,
-        keys: BTreeSet<PublicKey>,
         versions: Vec<String>,
-    ) -> Result<(), DiscoveryError> {
-        self.admit(info)?;
-        if info.url == self.own.url {
-            return Ok(());
+        proof: &KeyProof<'_>,
+    ) -> Result<Received, DiscoveryError> {
+        let announcement = self.check(info)?;
+        if announcement.url == self.own.url {
+            return Ok(Received::default());
         }
-        let keys: Vec<PublicKey> = keys.difference(&self.own_keys).copied().collect();
-        let node = PeerNode {
-            url: info.url.clone(),
-            versions,
+        let url = announcement.url.as_str();
+        let recorded = self.recorded_for(url, &announcement.claimed).await?;
+        let fresh: Vec<PublicKey> = announcement
+            .claimed
+            .iter()
+            .filter(|key| !recorded.iter().any(|(k, _)| k == *key))
+            .copied()
+            .collect();
+        let proven = proof.proven(url, &fresh).await;
+        if !announcement.claimed.is_empty() && proven.is_empty() && recorded.is_empty() {
+            return Err(DiscoveryError::KeysNotProven);
+        }
+        let stored_versions = recorded.first().map(|(_, node)| node.versions.clone());
+        let versions = match stored_versions {
+            // Versions change only with a proof made now: a recorded key, proven again.
+            Some(stored) if stored != versions && proven.is_empty() => {
+                let again: Vec<PublicKey> = recorded.iter().take(1).map(|(k, _)| *k).collect();
+                if proof.proven(url, &again).await.is_empty() {
+                    stored
+                } else {
+                    versions
+                }
+            }
+            _ => versions,
         };
-        self.store.record_peer(&node, &keys).await?;
-        let mut parties = vec![info.url.clone()];
-        if !self.disable_discovery {
-            parties.extend(
-                info.parties
-                    .iter()
-                    .filter(|url| **url != self.own.url)
-                    .cloned(),
-            );
+        let changed = !proven.is_empty()
+            || recorded
+                .first()
+                .is_some_and(|(_, node)| node.versions != versions);
+        if changed || (recorded.is_empty() && proof.trusts_claims()) {
+            let node = PeerNode {
+                url: url.to_owned(),
+                versions,
+            };
+            self.store.record_peer(&node, &proven).await?;
         }
-        self.store.add_parties(&parties).await?;
-        Ok(())
+        let mut parties = Vec::new();
+        if !proven.is_empty() || !recorded.is_empty() || proof.trusts_claims() {
+            parties.push(announcement.url.clone());
+        }
+        if !self.disable_discovery {
+            parties.extend(announcement.parties);
+        }
+        let parties_added = self
+            .store
+            .add_parties(&parties, self.limits.max_parties)
+            .await?;
+        Ok(Received {
+            keys_recorded: proven.len(),
+            parties_added,
+        })
+    }
+
+    /// The announcement, if it is within bounds and from a node this one may hear from.
+    fn check(&self, info: &PartyInfo) -> Result<Announcement, DiscoveryError> {
+        let limits = &self.limits;
+        if info.parties.len() > limits.max_parties_per_message {
+            return Err(DiscoveryError::TooManyParties {
+                count: info.parties.len(),
+                max: limits.max_parties_per_message,
+            });
+        }
+        if !is_peer_url(&info.url) {
+            return Err(DiscoveryError::InvalidUrl);
+        }
+        if self.disable_discovery && !self.configured_peers.contains(&info.url) {
+            return Err(DiscoveryError::UnknownPeer(info.url.clone()));
+        }
+        let claimed: BTreeSet<PublicKey> = info
+            .recipients
+            .iter()
+            .filter(|r| r.url == info.url)
+            .map(|r| r.key)
+            .filter(|key| !self.own_keys.contains(key))
+            .collect();
+        if claimed.len() > limits.max_keys_per_message {
+            return Err(DiscoveryError::TooManyKeys {
+                count: claimed.len(),
+                max: limits.max_keys_per_message,
+            });
+        }
+        let parties = info
+            .parties
+            .iter()
+            .filter(|url| **url != self.own.url && is_peer_url(url))
+            .cloned()
+            .collect();
+        Ok(Announcement {
+            url: info.url.clone(),
+            claimed,
+            parties,
+        })
+    }
+
+    /// The keys among `claimed` already credited to `url`, each with the node's record.
+    async fn recorded_for(
+        &self,
+        url: &str,
+        claimed: &BTreeSet<PublicKey>,
+    ) -> Result<Vec<(PublicKey, PeerNode)>, StoreError> {
+        let mut recorded = Vec::new();
+        for key in claimed {
+            if let Some(node) = self.store.peer_for_key(key).await? {
+                if node.url == url {
+                    recorded.push((*key, node));
+                }
+            }
+        }
+        Ok(recorded)
     }
 
     /// This node's PartyInfo: its URL, its own keys, and every party it knows (itself too).
     pub async fn own_party_info(&self) -> Result<PartyInfo, StoreError> {
         let recipients = self.own_keys.iter().map(|key| (*key, self.own.url.clone()));
         let mut parties = self.parties().await?;
+        parties.truncate(self.limits.max_parties_per_message.saturating_sub(1));
         parties.push(self.own.url.clone());
         Ok(PartyInfo::new(&self.own.url, recipients, parties))
     }
@@ -199,8 +344,8 @@ impl Network {
         PartyInfo::new(&self.own.url, [], [])
     }
 
-    /// Forgets an unreachable peer. Configured peers are kept as contacts (they are the way
-    /// back into the network) but lose their keys until they announce themselves again.
+    /// Forgets a peer that keeps failing. Configured peers are kept as contacts (they are the
+    /// way back into the network) but lose their keys until they prove them again.
     pub async fn forget(&self, url: &str) -> Result<(), StoreError> {
         if url == self.own.url {
             return Ok(());
@@ -235,7 +380,8 @@ mod tests {
         peers: &[String],
         disable: bool,
     ) -> Network {
-        Network::new("http://a:1", own_keys, peers, disable, store(dir))
+        let limits = PeerLimits::default();
+        Network::new("http://a:1", own_keys, peers, disable, limits, store(dir))
             .await
             .unwrap()
     }
@@ -254,7 +400,7 @@ mod tests {
             ["http://c:3/".into()],
         );
         network
-            .receive(&info, Network::claimed_keys(&info), vec!["v1".into()])
+            .receive(&info, vec!["v1".into()], &KeyProof::Claims)
             .await
             .unwrap();
         let network = &network;
@@ -278,12 +424,12 @@ mod tests {
         let network = network(&dir, vec![], &["http://b:2".into()], true).await;
         let stranger = PartyInfo::new("http://x:9", [], []);
         assert!(matches!(
-            network.receive(&stranger, BTreeSet::new(), vec![]).await,
+            network.receive(&stranger, vec![], &KeyProof::Claims).await,
             Err(DiscoveryError::UnknownPeer(url)) if url == "http://x:9/"
         ));
         let peer = PartyInfo::new("http://b:2", [], ["http://c:3/".into()]);
         network
-            .receive(&peer, BTreeSet::new(), vec![])
+            .receive(&peer, vec![], &KeyProof::Claims)
             .await
             .unwrap();
         assert_eq!(network.parties().await.unwrap(), ["http://b:2/"]);
@@ -295,7 +441,7 @@ mod tests {
         let network = network(&dir, vec![], &[], false).await;
         let info = PartyInfo::new("http://b:2", [(key(2), "http://b:2/".into())], []);
         network
-            .receive(&info, Network::claimed_keys(&info), vec![])
+            .receive(&info, vec![], &KeyProof::Claims)
             .await
             .unwrap();
         network.forget("http://b:2/").await.unwrap();
@@ -310,14 +456,14 @@ mod tests {
         let replica = |url: &'static str| {
             let shared = Arc::clone(&shared);
             async move {
-                Network::new(url, vec![key(1)], &[], false, shared)
+                Network::new(url, vec![key(1)], &[], false, PeerLimits::default(), shared)
                     .await
                     .unwrap()
             }
         };
         let (one, two) = (replica("http://r1:1").await, replica("http://r2:1").await);
         let info = PartyInfo::new("http://b:2", [(key(2), "http://b:2/".into())], []);
-        one.receive(&info, Network::claimed_keys(&info), vec!["4.0".into()])
+        one.receive(&info, vec!["4.0".into()], &KeyProof::Claims)
             .await
             .unwrap();
         let learnt = two.node_for_key(&key(2)).await.unwrap().unwrap();
@@ -328,5 +474,62 @@ mod tests {
         assert_eq!(two.parties().await.unwrap(), ["http://b:2/"]);
         two.forget("http://b:2/").await.unwrap();
         assert_eq!(one.node_for_key(&key(2)).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn an_announcement_never_erases_keys_and_its_bounds_hold() {
+        let dir = tempfile::tempdir().unwrap();
+        let network = network(&dir, vec![], &[], false).await;
+        let claims = PartyInfo::new("http://b:2", [(key(2), "http://b:2/".into())], []);
+        network
+            .receive(&claims, vec![], &KeyProof::Claims)
+            .await
+            .unwrap();
+        let empty = PartyInfo::new("http://b:2", [], []);
+        network
+            .receive(&empty, vec![], &KeyProof::Claims)
+            .await
+            .unwrap();
+        let holder = network.node_for_key(&key(2)).await.unwrap().map(|n| n.url);
+        assert_eq!(
+            holder.as_deref(),
+            Some("http://b:2/"),
+            "an empty announcement erases nothing"
+        );
+
+        let limits = network.limits;
+        let parties: Vec<String> = (0..=limits.max_parties_per_message)
+            .map(|i| format!("http://p{i}:1/"))
+            .collect();
+        let flood = PartyInfo::new("http://b:2", [], parties);
+        assert!(matches!(
+            network.receive(&flood, vec![], &KeyProof::Claims).await,
+            Err(DiscoveryError::TooManyParties { .. })
+        ));
+        for url in ["unix:/tmp/x", "ftp://b:2", "http://b:0"] {
+            let odd = PartyInfo::new(url, [], []);
+            assert!(
+                matches!(
+                    network.receive(&odd, vec![], &KeyProof::Claims).await,
+                    Err(DiscoveryError::InvalidUrl)
+                ),
+                "{url}"
+            );
+        }
+        let planted = PartyInfo::new(
+            "http://b:2",
+            [],
+            ["gopher://x:1/".into(), "http://ok:1/".into()],
+        );
+        network
+            .receive(&planted, vec![], &KeyProof::Claims)
+            .await
+            .unwrap();
+        let known = network.parties().await.unwrap();
+        assert!(known.contains(&"http://ok:1/".to_owned()));
+        assert!(
+            !known.iter().any(|url| url.starts_with("gopher")),
+            "{known:?}"
+        );
     }
 }

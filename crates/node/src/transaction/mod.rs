@@ -30,6 +30,7 @@ use cloister_core::keys::PublicKey;
 use cloister_core::payload::{EncodedPayload, PayloadCodec, PrivacyMode};
 use cloister_core::privacy_group::PrivacyGroupId;
 use cloister_store::{Store, TransactionRow};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 pub use error::TransactionError;
 
@@ -81,6 +82,8 @@ pub struct TransactionManager {
     peers: PeerClient,
     forwarding_keys: Vec<PublicKey>,
     rules: TransactionRules,
+    /// Turns for resends (`maxConcurrentResends`): a peer's resend reads the whole store.
+    resends: Semaphore,
 }
 
 impl TransactionManager {
@@ -93,6 +96,7 @@ impl TransactionManager {
         forwarding_keys: Vec<PublicKey>,
         rules: TransactionRules,
     ) -> Self {
+        let resends = Semaphore::new(network.limits().max_concurrent_resends.max(1));
         Self {
             enclave,
             store,
@@ -100,7 +104,14 @@ impl TransactionManager {
             peers,
             forwarding_keys,
             rules,
+            resends,
         }
+    }
+
+    /// Waits for a turn to resend (see `maxConcurrentResends`).
+    async fn resend_turn(&self) -> Option<SemaphorePermit<'_>> {
+        // The semaphore is never closed; `None` would only mean running without a turn.
+        self.resends.acquire().await.ok()
     }
 
     /// The enclave (for handlers that list keys).

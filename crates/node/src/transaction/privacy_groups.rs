@@ -162,7 +162,7 @@ impl TransactionManager {
                 nodes.push(node);
             }
         }
-        let body = group.encode();
+        let body = bytes::Bytes::from(group.encode());
         for node in nodes {
             self.peers
                 .post(

@@ -2,10 +2,17 @@
 //!
 //! Several replicas may receive pushes for the same hash at once (a sender's retry, or one box
 //! per local recipient key), so merging is a compare-and-swap loop on the stored bytes: read,
-//! merge, replace-if-unchanged, repeat on a lost race.
+//! merge, replace-if-unchanged, repeat on a lost race. A pushed payload's boxes are checked
+//! first (one sealed key each, at most one per recipient), the merge works with sets, and
+//! decoding and merging run off the async workers: what a push costs grows with its size,
+//! once.
+
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use cloister_core::digest::TxHash;
 use cloister_core::enclave::AffectedTransaction;
+use cloister_core::keys::PublicKey;
 use cloister_core::payload::{EncodedPayload, PayloadCodec, PrivacyMode};
 use cloister_store::InsertOutcome;
 
@@ -20,6 +27,9 @@ impl TransactionManager {
     /// enhanced-privacy consistency rules are not stored but still acknowledged, as Tessera
     /// does.
     pub async fn store_pushed(&self, payload: EncodedPayload) -> Result<TxHash, TransactionError> {
+        payload
+            .check_boxes()
+            .map_err(|error| TransactionError::BadRequest(error.to_string()))?;
         if self.rules.recovery_mode && payload.privacy_mode != PrivacyMode::StandardPrivate {
             return Err(TransactionError::PrivacyViolation(
                 "Transactions with enhanced privacy are not accepted during recovery mode".into(),
@@ -47,7 +57,7 @@ impl TransactionManager {
             }
         }
         self.add_own_box(&mut payload)?;
-        self.merge(&hash, &payload).await?;
+        self.merge(&hash, payload).await?;
         Ok(hash)
     }
 
@@ -119,23 +129,29 @@ impl TransactionManager {
     pub(super) async fn merge(
         &self,
         hash: &TxHash,
-        incoming: &EncodedPayload,
+        incoming: EncodedPayload,
     ) -> Result<(), TransactionError> {
-        let row = Self::new_row(hash.clone(), incoming);
+        let row = Self::new_row(hash.clone(), &incoming);
+        let incoming = Arc::new(incoming);
         for _ in 0..MAX_MERGE_ATTEMPTS {
             let existing = match self.store.insert_transaction(&row).await? {
                 InsertOutcome::Inserted => return Ok(()),
-                InsertOutcome::AlreadyPresent(existing) => existing,
+                InsertOutcome::AlreadyPresent(existing) => Arc::new(existing),
             };
-            let stored = existing.codec.decode(&existing.encoded_payload)?;
-            let Some(merged) = merged(&stored, incoming)? else {
+            let (stored, pushed) = (existing.clone(), incoming.clone());
+            let merge = move || -> Result<Option<Vec<u8>>, TransactionError> {
+                let current = stored.codec.decode(&stored.encoded_payload)?;
+                Ok(merged(&current, &pushed)?.map(|merged| stored.codec.encode(&merged)))
+            };
+            let Some(new_bytes) = tokio::task::spawn_blocking(merge)
+                .await
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))?
+            else {
                 return Ok(());
             };
-            let codec = existing.codec;
-            let new_bytes = codec.encode(&merged);
             if self
                 .store
-                .replace_transaction(hash, &existing.encoded_payload, &new_bytes, codec)
+                .replace_transaction(hash, &existing.encoded_payload, &new_bytes, existing.codec)
                 .await?
             {
                 return Ok(());
@@ -148,9 +164,9 @@ impl TransactionManager {
 }
 
 /// Tessera's merge rule: the same transaction (every field but the boxes and keys equal); a box
-/// already present changes nothing; otherwise each new box goes first together with its key
-/// (boxes are index-aligned with the first keys; for PSV the key moves to the front). `None`
-/// when nothing changes.
+/// already present changes nothing; otherwise the new boxes go first, in their order, together
+/// with their keys (boxes are index-aligned with the first keys; for PSV the key moves to the
+/// front). `None` when nothing changes. Linear: boxes and keys are looked up in sets.
 pub fn merged(
     stored: &EncodedPayload,
     incoming: &EncodedPayload,
@@ -165,18 +181,30 @@ pub fn merged(
     if !same {
         return Err(TransactionError::ConflictingPayload);
     }
-    let mut merged = stored.clone();
-    for (index, new_box) in incoming.recipient_boxes.iter().enumerate().rev() {
-        if merged.recipient_boxes.contains(new_box) {
+    let mut seen: HashSet<&[u8]> = stored.recipient_boxes.iter().map(Vec::as_slice).collect();
+    let (mut new_boxes, mut new_keys) = (Vec::new(), Vec::new());
+    for (index, new_box) in incoming.recipient_boxes.iter().enumerate() {
+        if !seen.insert(new_box.as_slice()) {
             continue;
         }
-        merged.recipient_boxes.insert(0, new_box.clone());
-        if let Some(key) = incoming.recipient_keys.get(index) {
-            merged.recipient_keys.retain(|k| k != key);
-            merged.recipient_keys.insert(0, *key);
-        }
+        new_boxes.push(new_box.clone());
+        new_keys.extend(incoming.recipient_keys.get(index).copied());
     }
-    Ok((merged != *stored).then_some(merged))
+    if new_boxes.is_empty() {
+        return Ok(None);
+    }
+    let moved: HashSet<&PublicKey> = new_keys.iter().collect();
+    let kept_keys = stored
+        .recipient_keys
+        .iter()
+        .filter(|key| !moved.contains(key));
+    let recipient_keys = new_keys.iter().chain(kept_keys).copied().collect();
+    new_boxes.extend(stored.recipient_boxes.iter().cloned());
+    Ok(Some(EncodedPayload {
+        recipient_boxes: new_boxes,
+        recipient_keys,
+        ..stored.clone()
+    }))
 }
 
 /// The codec a pushed body is in: CBOR when the caller advertises `5.0`.
@@ -186,7 +214,6 @@ pub fn push_codec(versions: &[String]) -> PayloadCodec {
 
 #[cfg(test)]
 mod tests {
-    use cloister_core::keys::PublicKey;
     use cloister_core::nacl::Nonce;
 
     use super::*;

@@ -1,17 +1,23 @@
 //! Sending stored transactions again to a party that lost them: `/resend` (legacy) and
 //! `/resendBatch` (recovery, published with `/pushBatch`).
+//!
+//! A peer can ask for this, so what it costs is bounded: stored rows are read a small page at a
+//! time, each copy is encoded straight from the stored payload (no per-recipient copy of the
+//! cipher text), a `/pushBatch` delivery is sent as soon as it reaches `maxResendBatchBytes`,
+//! and at most `maxConcurrentResends` resends run at once.
 
 use cloister_core::b64;
 use cloister_core::digest::TxHash;
 use cloister_core::keys::PublicKey;
-use cloister_core::payload::{EncodedPayload, PayloadCodec, PrivacyMode};
+use cloister_core::payload::{EncodedPayload, PayloadCodec, PayloadCopy, PrivacyMode};
 use cloister_core::resend::PushBatchRequest;
 use cloister_protocol::{media, path};
 
 use super::{TransactionError, TransactionManager};
 
-/// Rows read per store page while resending everything.
-const PAGE: u64 = 1_000;
+/// Rows read per store page while resending: small, since a row can be a whole contract's
+/// state and a page is held in memory while it is sent.
+const PAGE: u64 = 32;
 
 impl TransactionManager {
     /// INDIVIDUAL resend: the LEGACY encoding of `requester`'s copy of one transaction.
@@ -27,20 +33,21 @@ impl TransactionManager {
             ));
         }
         let copy = if payload.sender_key == *requester {
-            payload
+            payload.copy_all()
         } else {
-            payload.for_recipient(requester).map_err(|_| {
+            payload.copy_for(requester).map_err(|_| {
                 TransactionError::BadRequest(format!(
                     "Recipient {requester} is not a recipient of transaction {hash}"
                 ))
             })?
         };
-        Ok(PayloadCodec::Legacy.encode(&copy))
+        Ok(PayloadCodec::Legacy.encode_copy(&copy))
     }
 
     /// ALL resend: pushes every stored transaction involving `requester` to the node holding
     /// it. Returns how many were pushed.
     pub async fn resend_all(&self, requester: &PublicKey) -> Result<u64, TransactionError> {
+        let _turn = self.resend_turn().await;
         let node = self.node_of(requester).await?;
         let (mut offset, mut pushed) = (0, 0);
         loop {
@@ -53,9 +60,9 @@ impl TransactionManager {
                 let payload = row.codec.decode(&row.encoded_payload)?;
                 let ours = self.enclave.holds(&payload.sender_key);
                 let copy = if payload.sender_key == *requester {
-                    payload
+                    payload.copy_all()
                 } else if ours && payload.recipient_keys.contains(requester) {
-                    payload.for_recipient(requester)?
+                    payload.copy_for(requester)?
                 } else {
                     continue;
                 };
@@ -67,12 +74,10 @@ impl TransactionManager {
             }
         }
     }
-}
 
-impl TransactionManager {
     /// Serves `/resendBatch`: every stored transaction `requester` is party to, as one payload
-    /// per box, published to the requester's node in `/pushBatch` batches of `batch_size`.
-    /// Returns how many payloads were published.
+    /// per box, published to the requester's node in `/pushBatch` deliveries of at most
+    /// `batch_size` payloads and about `maxResendBatchBytes`. Returns how many were published.
     pub async fn resend_batch(
         &self,
         requester: &PublicKey,
@@ -81,8 +86,10 @@ impl TransactionManager {
         if self.enclave.holds(requester) {
             return Ok(0);
         }
+        let _turn = self.resend_turn().await;
         let node = self.node_of(requester).await?;
-        let (mut offset, mut published, mut batch) = (0, 0, Vec::new());
+        let mut batch = Batch::new(batch_size, self.network.limits().max_resend_batch_bytes);
+        let (mut offset, mut published) = (0, 0);
         loop {
             let rows = self.store.list_transactions(offset, PAGE).await?;
             if rows.is_empty() {
@@ -91,36 +98,35 @@ impl TransactionManager {
             offset += rows.len() as u64;
             for row in rows {
                 let payload = row.codec.decode(&row.encoded_payload)?;
-                batch.extend(self.copies_for(&payload, requester)?);
-                if batch.len() >= batch_size {
-                    published += self
-                        .publish_batch(&node.url, std::mem::take(&mut batch))
-                        .await?;
+                for copy in self.copies_for(&payload, requester)? {
+                    if batch.add(&copy) {
+                        published += self.publish_batch(&node.url, batch.take()).await?;
+                    }
                 }
             }
         }
         if !batch.is_empty() {
-            published += self.publish_batch(&node.url, batch).await?;
+            published += self.publish_batch(&node.url, batch.take()).await?;
         }
         Ok(published)
     }
 
     /// The copies of `payload` that belong to `requester`: its own box when it is a recipient
     /// of a transaction this node sent, or every box when it is the sender (it can open all).
-    fn copies_for(
+    fn copies_for<'a>(
         &self,
-        payload: &EncodedPayload,
+        payload: &'a EncodedPayload,
         requester: &PublicKey,
-    ) -> Result<Vec<EncodedPayload>, TransactionError> {
+    ) -> Result<Vec<PayloadCopy<'a>>, TransactionError> {
         if payload.sender_key == *requester {
             let keys = payload
                 .recipient_keys
                 .iter()
                 .take(payload.recipient_boxes.len());
-            return keys.map(|key| Ok(payload.for_recipient(key)?)).collect();
+            return keys.map(|key| Ok(payload.copy_for(key)?)).collect();
         }
         if self.enclave.holds(&payload.sender_key) && payload.recipient_keys.contains(requester) {
-            return Ok(vec![payload.for_recipient(requester)?]);
+            return Ok(vec![payload.copy_for(requester)?]);
         }
         Ok(Vec::new())
     }
@@ -128,20 +134,51 @@ impl TransactionManager {
     async fn publish_batch(
         &self,
         url: &str,
-        payloads: Vec<EncodedPayload>,
+        encoded_payloads: Vec<String>,
     ) -> Result<u64, TransactionError> {
-        let count = payloads.len() as u64;
-        let body = PushBatchRequest {
-            encoded_payloads: payloads
-                .iter()
-                .map(|p| b64::encode(PayloadCodec::Legacy.encode(p)))
-                .collect(),
-        };
+        let count = encoded_payloads.len() as u64;
+        let body = PushBatchRequest { encoded_payloads };
         let json = serde_json::to_vec(&body).expect("batch bodies always serialize");
         self.peers
-            .post(url, path::PUSH_BATCH, media::JSON, json)
+            .post(url, path::PUSH_BATCH, media::JSON, json.into())
             .await
             .map_err(|error| TransactionError::from_peer(url, error))?;
         Ok(count)
+    }
+}
+
+/// One `/pushBatch` delivery being filled: base64 LEGACY payloads, counted and measured.
+struct Batch {
+    payloads: Vec<String>,
+    bytes: usize,
+    max_payloads: usize,
+    max_bytes: usize,
+}
+
+impl Batch {
+    fn new(max_payloads: usize, max_bytes: usize) -> Self {
+        Self {
+            payloads: Vec::new(),
+            bytes: 0,
+            max_payloads: max_payloads.max(1),
+            max_bytes,
+        }
+    }
+
+    /// Adds a copy; whether the batch is full and must be sent now.
+    fn add(&mut self, copy: &PayloadCopy<'_>) -> bool {
+        let encoded = b64::encode(PayloadCodec::Legacy.encode_copy(copy));
+        self.bytes += encoded.len();
+        self.payloads.push(encoded);
+        self.payloads.len() >= self.max_payloads || self.bytes >= self.max_bytes
+    }
+
+    fn is_empty(&self) -> bool {
+        self.payloads.is_empty()
+    }
+
+    fn take(&mut self) -> Vec<String> {
+        self.bytes = 0;
+        std::mem::take(&mut self.payloads)
     }
 }

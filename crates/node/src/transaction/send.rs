@@ -271,7 +271,7 @@ impl TransactionManager {
         targets: &[(PublicKey, PeerNode)],
     ) -> Result<(), TransactionError> {
         let pushes = targets.iter().map(|(key, node)| async {
-            let copy = payload.for_recipient(key)?;
+            let copy = payload.copy_for(key)?;
             self.peers
                 .push(&node.url, &node.versions, &copy)
                 .await

@@ -6,14 +6,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use cloister_core::partyinfo::PartyInfo;
 use cloister_core::payload::PayloadCodec;
+use cloister_protocol::media;
 
-use super::caller_versions;
+use super::{caller_versions, off_workers, require_body_type};
 use crate::api::body::{KeyUrlEntry, PartyInfoResponse, UrlEntry};
 use crate::api::error::ApiError;
 use crate::api::media::MediaType;
 use crate::api::response::Answer;
 use crate::api::{response, AppState};
-use crate::discovery::{key_validation, Network};
+use crate::discovery::key_validation::KeyProof;
 
 /// `GET /partyinfo`: this node's URL, the peers it knows and every key with its node.
 pub async fn get(State(state): State<AppState>) -> Answer {
@@ -33,40 +34,39 @@ pub async fn get(State(state): State<AppState>) -> Answer {
     Ok(response::json(MediaType::Json, StatusCode::OK, &body))
 }
 
-/// `POST /partyinfo`: records the sender's keys (proven first when remote key validation is
-/// on) and the parties it knows.
+/// `POST /partyinfo`: credits the sender with the keys it proves (every key it claims when
+/// remote key validation is off) and adds the parties it names, within the node's bounds.
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Answer {
-    let info = PartyInfo::decode(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    state.network.admit(&info)?;
-    let claimed = Network::claimed_keys(&info);
-    if !state.features.enable_remote_key_validation {
-        state
-            .network
-            .receive(&info, claimed, caller_versions(&headers))
-            .await?;
-        return Ok(response::octets(
-            StatusCode::OK,
-            state.network.reply_party_info().encode(),
-        ));
-    }
-    let enclave = state.transactions.enclave();
-    let proven =
-        key_validation::validated_keys(enclave, &state.peers, &info.url, claimed.clone()).await;
-    if proven.is_empty() && !claimed.is_empty() {
-        return Err(ApiError::KeysNotProven);
-    }
+    require_body_type(&headers, media::OCTET_STREAM)?;
+    let info = off_workers(move || PartyInfo::decode(&body))
+        .await
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let proof = if state.features.remote_key_validation() {
+        KeyProof::Challenge {
+            enclave: state.transactions.enclave(),
+            peers: &state.peers,
+        }
+    } else {
+        KeyProof::Claims
+    };
     state
         .network
-        .receive(&info, proven, caller_versions(&headers))
+        .receive(&info, caller_versions(&headers), &proof)
         .await?;
-    Ok(response::empty(StatusCode::OK))
+    // Tessera answers its legacy PartyInfo when it validates nothing, and nothing otherwise.
+    Ok(if proof.trusts_claims() {
+        response::octets(StatusCode::OK, state.network.reply_party_info().encode())
+    } else {
+        response::empty(StatusCode::OK)
+    })
 }
 
 /// `POST /partyinfo/validate`: decrypts the LEGACY payload with its first recipient key and
 /// answers with the plaintext if it is a UUID, proving this node holds the key.
-pub async fn validate(State(state): State<AppState>, body: Bytes) -> Answer {
-    let payload = PayloadCodec::Legacy
-        .decode(&body)
+pub async fn validate(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Answer {
+    require_body_type(&headers, media::OCTET_STREAM)?;
+    let payload = off_workers(move || PayloadCodec::Legacy.decode(&body))
+        .await
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let key = payload
         .recipient_keys

@@ -7,8 +7,9 @@ use axum::http::{HeaderMap, StatusCode};
 use cloister_core::resend::{
     PushBatchRequest, Resend, ResendBatchRequest, ResendBatchResponse, ResendRequest,
 };
+use cloister_protocol::media;
 
-use super::caller_versions;
+use super::{caller_versions, off_workers, require_body_type};
 use crate::api::error::ApiError;
 use crate::api::media::MediaType;
 use crate::api::response::Answer;
@@ -17,16 +18,18 @@ use crate::transaction::push::push_codec;
 
 /// `POST /push`: stores a peer's payload (merging a duplicate); 201 with its hash.
 pub async fn push(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Answer {
+    require_body_type(&headers, media::OCTET_STREAM)?;
     let codec = push_codec(&caller_versions(&headers));
-    let payload = codec
-        .decode(&body)
+    let payload = off_workers(move || codec.decode(&body))
+        .await
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let hash = state.transactions.store_pushed(payload).await?;
     Ok(response::text(StatusCode::CREATED, hash.to_base64()))
 }
 
 /// `POST /resend`: `ALL` pushes every transaction of a key again; `INDIVIDUAL` answers one.
-pub async fn resend(State(state): State<AppState>, body: Bytes) -> Answer {
+pub async fn resend(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Answer {
+    require_body_type(&headers, media::JSON)?;
     let request: ResendRequest = input::json(&body)?;
     match request
         .validate()
@@ -46,7 +49,12 @@ pub async fn resend(State(state): State<AppState>, body: Bytes) -> Answer {
 
 /// `POST /resendBatch`: delivers every transaction of a key with `/pushBatch`, then answers
 /// how many.
-pub async fn resend_batch(State(state): State<AppState>, body: Bytes) -> Answer {
+pub async fn resend_batch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    require_body_type(&headers, media::JSON)?;
     let request: ResendBatchRequest = input::json(&body)?;
     let key = input::key(&request.public_key, "publicKey")?;
     let total = state
@@ -62,7 +70,8 @@ pub async fn resend_batch(State(state): State<AppState>, body: Bytes) -> Answer 
 }
 
 /// `POST /pushBatch` (recovery mode): stages recovered payloads.
-pub async fn push_batch(State(state): State<AppState>, body: Bytes) -> Answer {
+pub async fn push_batch(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Answer {
+    require_body_type(&headers, media::JSON)?;
     let request: PushBatchRequest = input::json(&body)?;
     state
         .transactions
@@ -72,7 +81,12 @@ pub async fn push_batch(State(state): State<AppState>, body: Bytes) -> Answer {
 }
 
 /// `POST /pushPrivacyGroup`: stores a group a peer shares.
-pub async fn push_privacy_group(State(state): State<AppState>, body: Bytes) -> Answer {
+pub async fn push_privacy_group(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    require_body_type(&headers, media::OCTET_STREAM)?;
     state.transactions.store_pushed_group(&body).await?;
     Ok(response::empty(StatusCode::OK))
 }
