@@ -1,0 +1,245 @@
+//! The fronts a client reaches the replicas through, starting and stopping each one, and the
+//! configuration nginx runs with.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use cloister_addr::Endpoint;
+use cloister_harness::http::{eventually, Request};
+use cloister_harness::party::TwinParty;
+use cloister_protocol::path;
+
+use super::settings::ProxyBench;
+use crate::relay::Relay;
+
+/// What a client reaches the replicas through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Front {
+    /// Replica 1's own socket.
+    Direct,
+    /// A byte relay to replica 1 ([`crate::relay`]): what one hop costs here, whatever a proxy
+    /// does. Steady state only (it has no failover to measure).
+    Relay,
+    /// nginx as the reference recipe.
+    Nginx,
+    /// `cloister proxy`.
+    Cloister,
+}
+
+impl Front {
+    /// All of them, in the order they run.
+    pub const ALL: [Front; 4] = [Front::Direct, Front::Relay, Front::Nginx, Front::Cloister];
+
+    /// The name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Front::Direct => "direct",
+            Front::Relay => "relay",
+            Front::Nginx => "nginx",
+            Front::Cloister => "cloister",
+        }
+    }
+}
+
+/// A running front: its socket and, for the proxies, the process.
+pub(super) struct Running {
+    socket: PathBuf,
+    child: Option<Child>,
+    relay: Option<Relay>,
+}
+
+impl Running {
+    /// Where clients reach the front.
+    pub(super) fn endpoint(&self) -> Endpoint {
+        Endpoint::Unix(self.socket.clone())
+    }
+
+    /// CPU spent so far by the front's processes (or the relay's thread); none for direct.
+    pub(super) fn cpu(&self) -> Option<Duration> {
+        match (&self.child, &self.relay) {
+            (Some(child), _) => crate::procfs::tree_cpu_time(child.id()),
+            (None, Some(relay)) => relay.cpu(),
+            (None, None) => None,
+        }
+    }
+
+    /// Stops the front now rather than when it is dropped, so that what runs next does not
+    /// share the CPU with it.
+    pub(super) fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGTERM, not SIGKILL: nginx's master must take its workers down with it.
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .stderr(Stdio::null())
+                .status();
+            let _ = child.wait();
+            let _ = std::fs::remove_file(&self.socket);
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+/// The reference recipe (proxy-and-gateway.md §1) plus what keep-alive needs on nginx 1.22:
+/// HTTP/1.1 with an empty `Connection` to the upstreams, a pool of idle upstream connections,
+/// and no cap on requests per client connection (GoQuorum keeps its connections forever).
+fn nginx_config(dir: &Path, socket: &Path, upstreams: &[PathBuf]) -> String {
+    let d = dir.display();
+    // As root nginx would run its workers as `nobody`, who cannot open the replicas' 0600
+    // sockets; run them as the owner, as a deployment would with `user`.
+    let user = if is_root() { "user root;\n" } else { "" };
+    format!(
+        "{user}daemon off;
+worker_processes auto;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  keepalive_requests 100000000;
+  keepalive_timeout 3600s;
+  upstream q2t {{
+{servers}    keepalive 64;
+    keepalive_requests 100000000;
+  }}
+  server {{
+    listen unix:{socket};
+    location / {{
+      # the reference recipe
+      proxy_next_upstream error timeout http_404 non_idempotent;
+      proxy_pass http://q2t;
+      # keep-alive to the upstreams
+      proxy_http_version 1.1;
+      proxy_set_header Connection \"\";
+    }}
+  }}
+}}
+",
+        servers = upstreams
+            .iter()
+            .map(|u| format!("    server unix:{};\n", u.display()))
+            .collect::<String>(),
+        socket = socket.display(),
+    )
+}
+
+/// Whether this process runs as root, in which case nginx must be told to keep root for its
+/// workers.
+fn is_root() -> bool {
+    std::os::unix::fs::MetadataExt::uid(&match std::fs::metadata("/proc/self") {
+        Ok(m) => m,
+        Err(_) => return false,
+    }) == 0
+}
+
+/// Starts `front` before `party`'s replicas (replica 1 alone with `--one-replica`) and waits
+/// until it answers `/upcheck`, so no measurement includes its start-up.
+pub(super) fn start_front(
+    front: Front,
+    party: &TwinParty,
+    settings: &ProxyBench,
+) -> anyhow::Result<Running> {
+    let replicas = if settings.one_replica { 1 } else { 2 };
+    let upstreams: Vec<PathBuf> = party.replicas[..replicas]
+        .iter()
+        .map(|replica| replica.q2t_socket())
+        .collect();
+    let root = party.root();
+    let running = match front {
+        Front::Direct => Running {
+            socket: upstreams[0].clone(),
+            child: None,
+            relay: None,
+        },
+        Front::Relay => {
+            let socket = root.join("relay.ipc");
+            let relay = Relay::start(
+                Endpoint::Unix(socket.clone()),
+                Endpoint::Unix(upstreams[0].clone()),
+            )?;
+            Running {
+                socket,
+                child: None,
+                relay: Some(relay),
+            }
+        }
+        Front::Nginx => {
+            let dir = root.join("nginx");
+            std::fs::create_dir_all(&dir)?;
+            let socket = dir.join("nginx.ipc");
+            let _ = std::fs::remove_file(&socket);
+            let config = dir.join("nginx.conf");
+            std::fs::write(&config, nginx_config(&dir, &socket, &upstreams))?;
+            let child = Command::new(&settings.nginx)
+                .arg("-p")
+                .arg(&dir)
+                .arg("-c")
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.join("stderr.log"))?)
+                .spawn()
+                .with_context(|| {
+                    format!(
+                        "starting {} (install Debian's nginx: apt-get install -y nginx)",
+                        settings.nginx.display()
+                    )
+                })?;
+            Running {
+                socket,
+                child: Some(child),
+                relay: None,
+            }
+        }
+        Front::Cloister => {
+            let socket = root.join("cloister-proxy.ipc");
+            let mut command = cloister_harness::nodes::cloister();
+            command
+                .arg("proxy")
+                .arg("--listen")
+                .arg(format!("unix:{}", socket.display()));
+            for upstream in &upstreams {
+                command
+                    .arg("--upstream")
+                    .arg(format!("unix:{}", upstream.display()));
+            }
+            let child = command
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(root.join("cloister-proxy.log"))?)
+                .spawn()?;
+            Running {
+                socket,
+                child: Some(child),
+                relay: None,
+            }
+        }
+    };
+    let target = running.endpoint();
+    if !eventually(Duration::from_secs(10), || {
+        Request::new("GET", path::UPCHECK)
+            .try_send(&target, None)
+            .is_ok_and(|r| r.status == 200)
+    }) {
+        bail!(
+            "{} did not come up on {}",
+            front.name(),
+            running.socket.display()
+        );
+    }
+    Ok(running)
+}

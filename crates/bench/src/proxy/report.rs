@@ -1,0 +1,197 @@
+//! What the proxy benchmark found: one row per steady-state cell and per fault run, and the
+//! text they print as, column headers beside the rows so the widths stay in step.
+
+use std::io::Write;
+use std::time::Duration;
+
+use super::call::CallKind;
+use super::fault::{Fault, CLIENT_TIMEOUT};
+use super::front::Front;
+use super::settings::ProxyBench;
+
+/// The goal: `cloister proxy` adds less than this to direct p50 latency.
+pub const ADDED_P50_GOAL: Duration = Duration::from_micros(100);
+
+/// One steady-state cell.
+#[derive(Debug, Clone)]
+pub struct SteadyRow {
+    /// The call.
+    pub call: CallKind,
+    /// Workers.
+    pub concurrency: usize,
+    /// The front.
+    pub front: Front,
+    /// Successful requests per second.
+    pub throughput: f64,
+    /// Median latency.
+    pub p50: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// Requests attempted.
+    pub requests: usize,
+    /// Failed requests.
+    pub errors: usize,
+    /// CPU the front spent per request (all its processes and threads); none for direct.
+    pub cpu_per_request: Option<Duration>,
+}
+
+/// One fault run.
+#[derive(Debug, Clone)]
+pub struct FaultRow {
+    /// The fault.
+    pub fault: Fault,
+    /// The front.
+    pub front: Front,
+    /// Requests attempted.
+    pub requests: usize,
+    /// Requests that failed or outlived the client timeout.
+    pub errors: usize,
+    /// The slowest request, failed or not (capped by the client timeout).
+    pub worst: Duration,
+    /// The first few failures.
+    pub samples: Vec<String>,
+}
+
+/// Everything measured.
+#[derive(Debug, Default)]
+pub struct ProxyReport {
+    /// Part 1.
+    pub steady: Vec<SteadyRow>,
+    /// Part 2.
+    pub faults: Vec<FaultRow>,
+}
+
+impl ProxyReport {
+    /// Whether `cloister proxy` lost no request to a SIGKILL.
+    pub fn cloister_survives_kill(&self) -> bool {
+        self.faults
+            .iter()
+            .filter(|r| r.front == Front::Cloister && r.fault == Fault::Kill)
+            .all(|r| r.errors == 0)
+    }
+}
+
+/// Part 1's title and column headers.
+pub(super) fn print_steady_header(
+    out: &mut dyn Write,
+    settings: &ProxyBench,
+) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "\npart 1: steady state ({:?} per cell and front, in {} rotating rounds)",
+        settings.budget(),
+        settings.rounds.max(1)
+    )?;
+    writeln!(
+        out,
+        "{:<9} {:>4} {:<9} {:>10} {:>10} {:>10} {:>7} {:>9}",
+        "call", "conc", "front", "req/s", "p50", "p99", "errors", "cpu/req"
+    )?;
+    Ok(())
+}
+
+/// One steady-state cell's line, then the first few of its failures.
+pub(super) fn print_steady_row(
+    out: &mut dyn Write,
+    row: &SteadyRow,
+    error_samples: &[String],
+) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{:<9} {:>4} {:<9} {:>10.0} {:>10} {:>10} {:>7} {:>9}",
+        row.call.name(),
+        row.concurrency,
+        row.front.name(),
+        row.throughput,
+        micros(row.p50),
+        micros(row.p99),
+        row.errors,
+        row.cpu_per_request.map_or_else(|| "-".to_owned(), micros),
+    )?;
+    print_errors(out, error_samples)
+}
+
+/// How `cloister proxy` compares with nginx and with direct at one (call, level), once all
+/// four fronts' rows are in; what each hop adds over direct is the figure the goal is
+/// about, and the byte relay's shows how much of it any hop costs on this machine.
+pub(super) fn print_ratios(
+    out: &mut dyn Write,
+    rows: &[SteadyRow],
+    call: CallKind,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let find = |front| {
+        rows.iter()
+            .find(|r| r.call == call && r.concurrency == concurrency && r.front == front)
+    };
+    let (Some(direct), Some(relay), Some(nginx), Some(cloister)) = (
+        find(Front::Direct),
+        find(Front::Relay),
+        find(Front::Nginx),
+        find(Front::Cloister),
+    ) else {
+        return Ok(());
+    };
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+    let added = |r: &SteadyRow| r.p50.as_micros() as i64 - direct.p50.as_micros() as i64;
+    writeln!(
+        out,
+        "    cloister/nginx: throughput {:.2}, p50 {:.2} | cloister/direct: throughput {:.2}, p50 {:.2} | added p50 over direct: cloister {:+} µs (goal < {} µs), nginx {:+} µs, byte relay {:+} µs",
+        ratio(cloister.throughput, nginx.throughput),
+        ratio(cloister.p50.as_secs_f64(), nginx.p50.as_secs_f64()),
+        ratio(cloister.throughput, direct.throughput),
+        ratio(cloister.p50.as_secs_f64(), direct.p50.as_secs_f64()),
+        added(cloister),
+        ADDED_P50_GOAL.as_micros(),
+        added(nginx),
+        added(relay),
+    )?;
+    Ok(())
+}
+
+/// Part 2's title, which says what a fault run does, and its column headers.
+pub(super) fn print_fault_header(out: &mut dyn Write, settings: &ProxyBench) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "\npart 2: replica 1 fails a third into {:.0} s of /send at concurrency {}; the client gives up after {:?} as GoQuorum does",
+        settings.fault_seconds, settings.fault_concurrency, CLIENT_TIMEOUT
+    )?;
+    writeln!(
+        out,
+        "{:<8} {:<9} {:>9} {:>7} {:>10}",
+        "fault", "front", "requests", "errors", "worst"
+    )?;
+    Ok(())
+}
+
+/// One fault run's line, then the first few of its failures.
+pub(super) fn print_fault_row(out: &mut dyn Write, row: &FaultRow) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{:<8} {:<9} {:>9} {:>7} {:>10}",
+        row.fault.name(),
+        row.front.name(),
+        row.requests,
+        row.errors,
+        micros(row.worst)
+    )?;
+    print_errors(out, &row.samples)
+}
+
+/// Failures under the row they belong to, so a non-zero errors column shows what kind.
+fn print_errors(out: &mut dyn Write, samples: &[String]) -> anyhow::Result<()> {
+    for sample in samples {
+        writeln!(out, "    error: {sample}")?;
+    }
+    Ok(())
+}
+
+/// A latency in the unit that keeps it short: a SIGSTOP's seconds-long stalls in ms, a
+/// healthy request in µs.
+fn micros(duration: Duration) -> String {
+    if duration >= Duration::from_millis(10) {
+        format!("{:.0} ms", duration.as_secs_f64() * 1000.0)
+    } else {
+        format!("{} µs", duration.as_micros())
+    }
+}
