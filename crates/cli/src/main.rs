@@ -39,6 +39,12 @@ fn main() -> std::process::ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse_from(tessera_args::normalize(std::env::args_os()));
+    // Connection bounds, not the kernel's default soft limit (often 1024), decide what a flood
+    // of connections costs a server.
+    match cloister_net::raise_open_file_limit() {
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
+        Err(error) => tracing::warn!(%error, "could not raise the open-file limit"),
+    }
     let result = match cli.command {
         Command::Gateway(args) => gateway::run(&args),
         Command::Keygen(args) => keygen::run(&args).map(|()| 0),

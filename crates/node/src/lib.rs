@@ -11,12 +11,14 @@
 //! - [`listener`]: serving a router on TCP or a unix socket, with GoQuorum's keep-alive needs
 //!   and the listener's bounds.
 //! - [`limits`]: what a caller can cost the node, and where each bound is configured.
+//! - [`health`]: the store's health for `/health`, checked at most once a second.
 //! - [`recovery`]: rebuilding a lost store from the peers (`--recover`).
 //! - [`node`]: starting and stopping a whole node.
 //! - [`secure_file`]: creating key files with owner-only permissions.
 
 pub mod api;
 pub mod discovery;
+pub mod health;
 pub mod limits;
 pub mod listener;
 pub mod metrics;

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
 use crate::discovery::{broadcaster, Network};
+use crate::health::HealthCheck;
 use crate::listener::{self, ListenError};
 use crate::metrics::Metrics;
 use crate::peer_client::PeerClient;
@@ -60,6 +61,9 @@ pub struct Node {
 impl Node {
     /// Opens the store, binds every listener and starts serving and broadcasting.
     pub async fn start(settings: NodeSettings) -> Result<Self, NodeError> {
+        if !settings.features.remote_key_validation() {
+            tracing::warn!("enableRemoteKeyValidation is off: any host that reaches the P2P port can credit itself with another party's key");
+        }
         let store = open_store(&settings).await?;
         let own_keys: Vec<_> = settings.keys.iter().map(|pair| *pair.public()).collect();
         let enclave = Arc::new(Enclave::new(settings.keys)?);
@@ -118,6 +122,7 @@ impl Node {
             recovery_mode: settings.recover,
             metrics: Arc::new(Metrics::default()),
             max_body_bytes: settings.max_body_bytes,
+            health: Arc::new(HealthCheck::new(transactions.store().clone())),
         };
         let (stop, stopped) = watch::channel(false);
         let mut node = Self {

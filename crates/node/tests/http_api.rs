@@ -193,7 +193,11 @@ fn bad_input_gets_a_clear_4xx_and_stores_nothing() {
         ("/push", "application/octet-stream", b"garbage".to_vec()),
         ("/push", "application/octet-stream", declared_huge),
         ("/partyinfo", "application/octet-stream", vec![0xff; 9]),
-        ("/resend", "application/json", b"{\"type\":\"SOME\"}".to_vec()),
+        (
+            "/resend",
+            "application/json",
+            b"{\"type\":\"SOME\"}".to_vec(),
+        ),
     ];
     for (path, media, body) in garbage {
         let response = Request::new("POST", path)

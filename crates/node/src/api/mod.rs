@@ -34,6 +34,7 @@ use cloister_core::privacy_group::PrivacyGroup;
 use cloister_protocol::path;
 
 use crate::discovery::Network;
+use crate::health::HealthCheck;
 use crate::metrics::Metrics;
 use crate::peer_client::PeerClient;
 use crate::transaction::TransactionManager;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Largest request body accepted (413 above).
     pub max_body_bytes: usize,
+    /// The store's health, checked at most once a second.
+    pub health: Arc<HealthCheck>,
 }
 
 /// The router of one app; `cors` as configured for its server.

@@ -1,7 +1,7 @@
 //! The routes every app serves: Tessera's `/`, `/upcheck` and `/version*`, and Cloister's
 //! `/health` and `/metrics`.
 
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::media::MediaType;
 use super::{response, AppState};
+use crate::listener::PeerAddress;
 
 /// The distribution version `/version` reports.
 pub const DISTRIBUTION_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -60,17 +61,30 @@ struct Replica {
     version: &'static str,
 }
 
-/// `/health`: 200 when the store answers, 503 otherwise, with the details as JSON.
-async fn health(State(state): State<AppState>) -> Response {
-    let store = state.transactions.store().health().await;
+/// What `/health` tells a caller over TCP (maybe another organisation): up or down, no more.
+#[derive(Serialize)]
+struct Status {
+    status: &'static str,
+}
+
+/// `/health`: 200 when the store answers, 503 otherwise (checked at most once a second). Over
+/// a unix socket (a local operator, GoQuorum's sidecar) the body details the store and the
+/// replica; over TCP it says only `UP` or `DOWN`.
+async fn health(State(state): State<AppState>, peer: Option<Extension<PeerAddress>>) -> Response {
+    let store = state.health.current().await;
     let reachable = store.is_reachable();
-    let status = if reachable {
-        StatusCode::OK
+    let (status, word) = if reachable {
+        (StatusCode::OK, "UP")
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
+        (StatusCode::SERVICE_UNAVAILABLE, "DOWN")
     };
+    // Without the listener's record of the caller, assume the caller is remote.
+    let local = peer.is_some_and(|Extension(peer)| peer.0.is_none());
+    if !local {
+        return response::json(MediaType::Json, status, &Status { status: word });
+    }
     let body = Health {
-        status: if reachable { "UP" } else { "DOWN" },
+        status: word,
         store: StoreStatus {
             reachable,
             role: store.role.as_str(),

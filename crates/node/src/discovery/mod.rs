@@ -107,6 +107,11 @@ impl std::fmt::Debug for Network {
     }
 }
 
+/// Whether two lists advertise the same versions, whatever their order.
+fn same_versions(a: &[String], b: &[String]) -> bool {
+    a.iter().collect::<BTreeSet<_>>() == b.iter().collect::<BTreeSet<_>>()
+}
+
 /// Whether `url` (normalised) is one this node could call: an http(s) URL with a real port,
 /// and short enough for the discovery tables.
 pub fn is_peer_url(url: &str) -> bool {
@@ -233,7 +238,7 @@ impl Network {
         let stored_versions = recorded.first().map(|(_, node)| node.versions.clone());
         let versions = match stored_versions {
             // Versions change only with a proof made now: a recorded key, proven again.
-            Some(stored) if stored != versions && proven.is_empty() => {
+            Some(stored) if !same_versions(&stored, &versions) && proven.is_empty() => {
                 let again: Vec<PublicKey> = recorded.iter().take(1).map(|(k, _)| *k).collect();
                 if proof.proven(url, &again).await.is_empty() {
                     stored
@@ -246,7 +251,7 @@ impl Network {
         let changed = !proven.is_empty()
             || recorded
                 .first()
-                .is_some_and(|(_, node)| node.versions != versions);
+                .is_some_and(|(_, node)| !same_versions(&node.versions, &versions));
         if changed || (recorded.is_empty() && proof.trusts_claims()) {
             let node = PeerNode {
                 url: url.to_owned(),

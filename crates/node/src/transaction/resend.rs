@@ -9,9 +9,13 @@
 use cloister_core::b64;
 use cloister_core::digest::TxHash;
 use cloister_core::keys::PublicKey;
-use cloister_core::payload::{EncodedPayload, PayloadCodec, PayloadCopy, PrivacyMode};
+use cloister_core::payload::{
+    EncodedPayload, PayloadCodec, PayloadCopy, PayloadError, PrivacyMode,
+};
 use cloister_core::resend::PushBatchRequest;
 use cloister_protocol::{media, path};
+use cloister_store::TransactionRow;
+use tokio::sync::mpsc;
 
 use super::{TransactionError, TransactionManager};
 
@@ -97,9 +101,9 @@ impl TransactionManager {
             }
             offset += rows.len() as u64;
             for row in rows {
-                let payload = row.codec.decode(&row.encoded_payload)?;
-                for copy in self.copies_for(&payload, requester)? {
-                    if batch.add(&copy) {
+                let mut copies = self.encoded_copies(row, *requester);
+                while let Some(encoded) = copies.recv().await {
+                    if batch.add(encoded?) {
                         published += self.publish_batch(&node.url, batch.take()).await?;
                     }
                 }
@@ -111,24 +115,33 @@ impl TransactionManager {
         Ok(published)
     }
 
-    /// The copies of `payload` that belong to `requester`: its own box when it is a recipient
-    /// of a transaction this node sent, or every box when it is the sender (it can open all).
-    fn copies_for<'a>(
+    /// The copies of `row`'s payload that belong to `requester`, base64 LEGACY, decoded and
+    /// encoded off the async workers and handed over one or two at a time, so a payload with
+    /// hundreds of boxes is never held as hundreds of encoded copies.
+    fn encoded_copies(
         &self,
-        payload: &'a EncodedPayload,
-        requester: &PublicKey,
-    ) -> Result<Vec<PayloadCopy<'a>>, TransactionError> {
-        if payload.sender_key == *requester {
-            let keys = payload
-                .recipient_keys
-                .iter()
-                .take(payload.recipient_boxes.len());
-            return keys.map(|key| Ok(payload.copy_for(key)?)).collect();
-        }
-        if self.enclave.holds(&payload.sender_key) && payload.recipient_keys.contains(requester) {
-            return Ok(vec![payload.copy_for(requester)?]);
-        }
-        Ok(Vec::new())
+        row: TransactionRow,
+        requester: PublicKey,
+    ) -> mpsc::Receiver<Result<String, TransactionError>> {
+        let (copies, received) = mpsc::channel(2);
+        let enclave = self.enclave.clone();
+        tokio::task::spawn_blocking(move || {
+            let payload = match row.codec.decode(&row.encoded_payload) {
+                Ok(payload) => payload,
+                Err(error) => {
+                    let _ = copies.blocking_send(Err(error.into()));
+                    return;
+                }
+            };
+            let ours = enclave.holds(&payload.sender_key);
+            for copy in copies_for(&payload, &requester, ours) {
+                let encoded = copy.map(|c| b64::encode(PayloadCodec::Legacy.encode_copy(&c)));
+                if copies.blocking_send(encoded.map_err(Into::into)).is_err() {
+                    return;
+                }
+            }
+        });
+        received
     }
 
     async fn publish_batch(
@@ -145,6 +158,26 @@ impl TransactionManager {
             .map_err(|error| TransactionError::from_peer(url, error))?;
         Ok(count)
     }
+}
+
+/// The copies of `payload` that belong to `requester`: its own box when it is a recipient of a
+/// transaction this node sent (`ours`), or every box when it is the sender (it can open all).
+fn copies_for<'a>(
+    payload: &'a EncodedPayload,
+    requester: &PublicKey,
+    ours: bool,
+) -> Vec<Result<PayloadCopy<'a>, PayloadError>> {
+    if payload.sender_key == *requester {
+        let keys = payload
+            .recipient_keys
+            .iter()
+            .take(payload.recipient_boxes.len());
+        return keys.map(|key| payload.copy_for(key)).collect();
+    }
+    if ours && payload.recipient_keys.contains(requester) {
+        return vec![payload.copy_for(requester)];
+    }
+    Vec::new()
 }
 
 /// One `/pushBatch` delivery being filled: base64 LEGACY payloads, counted and measured.
@@ -165,9 +198,8 @@ impl Batch {
         }
     }
 
-    /// Adds a copy; whether the batch is full and must be sent now.
-    fn add(&mut self, copy: &PayloadCopy<'_>) -> bool {
-        let encoded = b64::encode(PayloadCodec::Legacy.encode_copy(copy));
+    /// Adds an encoded copy; whether the batch is full and must be sent now.
+    fn add(&mut self, encoded: String) -> bool {
         self.bytes += encoded.len();
         self.payloads.push(encoded);
         self.payloads.len() >= self.max_payloads || self.bytes >= self.max_bytes
