@@ -5,11 +5,11 @@ use std::io::Write;
 use std::time::Duration;
 
 use cloister_addr::Endpoint;
+use cloister_harness::procfs::{self, Memory};
 use cloister_protocol::path;
 
 use crate::cluster::Cluster;
 use crate::load::{run_level, Budget, Check, Outcome};
-use crate::procfs::{self, Memory};
 use crate::report::{CpuUse, Level, NodeMemory, Report};
 use crate::scenario::{Requests, Scenario};
 use crate::server_time::RouteTotals;

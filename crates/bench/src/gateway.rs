@@ -19,13 +19,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use cloister_addr::Endpoint;
 use cloister_harness::ganache::{self, Ganache, ACCOUNT_0};
+use cloister_harness::procfs;
 use cloister_protocol::media;
 use hyper::Method;
 use serde_json::{json, Value};
 
 use crate::client::Call;
 use crate::load::{run_level, Budget, Check, Outcome};
-use crate::procfs;
 use crate::relay::Relay;
 use crate::scenario::Requests;
 use crate::settings::GatewayBench;

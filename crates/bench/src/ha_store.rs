@@ -132,7 +132,7 @@ pub fn run(settings: &HaStoreBench, out: &mut dyn Write) -> anyhow::Result<HaSto
         out,
         "cloister-bench ha-store: {} cores, load average {:.2} before the run",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        crate::procfs::load_average().unwrap_or(f64::NAN)
+        cloister_harness::procfs::load_average().unwrap_or(f64::NAN)
     )?;
     if !settings.concurrency.is_empty() {
         report.throughput = throughput(settings, out)?;

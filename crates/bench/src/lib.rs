@@ -13,7 +13,6 @@
 //! - [`client`]: one keep-alive connection to a unix socket.
 //! - [`load`]: the core loop, N workers until a budget is spent.
 //! - [`latency`]: samples and percentiles.
-//! - [`procfs`]: memory and CPU time from `/proc`.
 //! - [`server_time`]: time inside the nodes' handlers, from their metrics.
 //! - [`report`]: the table and the goals.
 //! - [`driver`]: a whole run.
@@ -21,6 +20,8 @@
 //!   ganache node vs through `cloister gateway`.
 //! - [`ha_store`]: the HA store benchmark (`cloister-bench ha-store`): `/send` on SQLite vs
 //!   PostgreSQL with a synchronous standby, and the failover gap over several runs.
+//! - [`hostile`]: the hostile-peer attacks (`cloister-bench hostile`), each against a real node,
+//!   with what it cost the node; the hostile-peer tests run them too.
 //! - [`proxy`]: the proxy benchmark (`cloister-bench proxy`): two replicas direct, behind nginx
 //!   and behind `cloister proxy`, steady and under a replica SIGKILL and SIGSTOP.
 
@@ -29,9 +30,9 @@ pub mod cluster;
 pub mod driver;
 pub mod gateway;
 pub mod ha_store;
+pub mod hostile;
 pub mod latency;
 pub mod load;
-pub mod procfs;
 pub mod proxy;
 pub mod relay;
 pub mod report;

@@ -44,6 +44,15 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(Command::Hostile(hostile)) = &settings.command {
+        return match cloister_bench::hostile::run(hostile, &mut stdout) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Gateway(gateway)) = &settings.command {
         return match cloister_bench::gateway::run(gateway, &mut stdout) {
             Ok(report)

@@ -7,9 +7,8 @@
 use std::time::Duration;
 
 use cloister_addr::Endpoint;
+use cloister_harness::procfs;
 use cloister_net::{Admission, Bound, ConnectionLimits, Stream};
-
-use crate::procfs;
 
 /// How long the relay may take to connect to its upstream.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

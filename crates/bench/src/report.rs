@@ -3,8 +3,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use cloister_harness::procfs::Memory;
+
 use crate::load::Outcome;
-use crate::procfs::Memory;
 use crate::scenario::Scenario;
 
 /// `/send` to one recipient: at least this many per second...

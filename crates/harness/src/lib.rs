@@ -7,6 +7,7 @@
 //! - [`nodes`]: `cloister node` processes on loopback, configured only by Tessera-format config
 //!   files and key files made by `cloister keygen`.
 //! - [`party`]: two replicas of one party on one PostgreSQL database, and a peer.
+//! - [`procfs`]: what `/proc` says about a process (peak and current RSS, CPU time).
 //! - [`postgres`]: PostgreSQL clusters on loopback (a primary, or a primary with a synchronous
 //!   standby) that tests can crash, hang, promote and rejoin.
 //! - [`tessera`]: Tessera's own database DDL, to lay out a database as a Tessera deployment has it.
@@ -22,4 +23,5 @@ pub mod http;
 pub mod nodes;
 pub mod party;
 pub mod postgres;
+pub mod procfs;
 pub mod tessera;

@@ -59,7 +59,7 @@ impl Running {
     /// CPU spent so far by the front's processes (or the relay's thread); none for direct.
     pub(super) fn cpu(&self) -> Option<Duration> {
         match (&self.child, &self.relay) {
-            (Some(child), _) => crate::procfs::tree_cpu_time(child.id()),
+            (Some(child), _) => cloister_harness::procfs::tree_cpu_time(child.id()),
             (None, Some(relay)) => relay.cpu(),
             (None, None) => None,
         }

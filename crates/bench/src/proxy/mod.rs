@@ -35,11 +35,10 @@ mod steady;
 
 use std::io::Write;
 
-use cloister_harness::party::TwinParty;
-
 use crate::scenario::Requests;
 
 pub use call::CallKind;
+use cloister_harness::party::TwinParty;
 pub use fault::{Fault, CLIENT_TIMEOUT};
 pub use front::Front;
 pub use report::{FaultRow, ProxyReport, SteadyRow, ADDED_P50_GOAL};
@@ -51,7 +50,7 @@ pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyRe
         out,
         "cloister-bench proxy: {} cores, load average {:.2}; two replicas on one PostgreSQL store, a peer as the recipient",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        crate::procfs::load_average().unwrap_or(f64::NAN)
+        cloister_harness::procfs::load_average().unwrap_or(f64::NAN)
     )?;
     let mut party = TwinParty::start();
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,0 +1,95 @@
+//! The P2P boundary under attack: each attack of `cloister_bench::hostile` against a real
+//! `cloister node` process, with the bound it must stay within. One attack at a time (they
+//! measure the node's memory and `tm.ipc` latency, which a neighbour's load would blur).
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use cloister_bench::hostile::{amplify, flood, hijack, media, merge, scan, slow};
+
+/// One attack at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// GoQuorum's calls on `tm.ipc` must keep answering while another organisation attacks P2P.
+const UPCHECK_BOUND: Duration = Duration::from_millis(500);
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
+    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[test]
+fn a_partyinfo_flood_is_refused_capped_and_forgotten() {
+    let _turn = serial();
+    let flood = flood::run(flood::PARTIES).unwrap();
+    assert_eq!(flood.one_message, 400, "{flood}");
+    assert!(flood.parties_after <= 1024, "maxParties holds: {flood}");
+    assert_eq!(flood.parties_later, 0, "planted parties are forgotten: {flood}");
+    assert!(flood.seen.peak_rss_mib < 128.0, "{flood}");
+    assert!(flood.seen.worst_upcheck < UPCHECK_BOUND, "{flood}");
+    assert!(flood.restart_healthy, "{flood}");
+}
+
+#[test]
+fn a_resend_batch_streams_copies_in_bounded_batches() {
+    let _turn = serial();
+    let amplify = amplify::run().unwrap();
+    assert_eq!(amplify.resend_status, 200, "{amplify}");
+    assert_eq!(amplify.copies_delivered, 300, "{amplify}");
+    assert!(amplify.seen.peak_rss_mib < 256.0, "{amplify}");
+    assert!(amplify.seen.worst_upcheck < UPCHECK_BOUND, "{amplify}");
+    assert!(amplify.restart_healthy, "{amplify}");
+}
+
+#[test]
+fn merging_twenty_thousand_boxes_is_linear_and_off_the_workers() {
+    let _turn = serial();
+    let merge = merge::run(merge::BOXES).unwrap();
+    assert_eq!(merge.statuses, [201, 201, 201], "{merge}");
+    assert_eq!(merge.extra_boxes, 400, "more boxes than recipients: {merge}");
+    assert!(merge.seen.worst_upcheck < UPCHECK_BOUND, "{merge}");
+    assert!(merge.seen.peak_rss_mib < 256.0, "{merge}");
+    assert!(merge.restart_healthy, "{merge}");
+}
+
+#[test]
+fn a_hijack_leaves_the_key_map_unchanged_and_sends_reach_the_owner() {
+    let _turn = serial();
+    let hijack = hijack::run().unwrap();
+    assert_eq!(hijack.claim.status, 500, "an unproven claim is refused: {hijack}");
+    for step in [hijack.claim, hijack.erase] {
+        assert!(step.key_map_unchanged, "{hijack}");
+        assert!(step.delivered_to_owner, "{hijack}");
+    }
+}
+
+#[test]
+fn a_key_planted_at_a_closed_port_is_refused_and_reveals_nothing() {
+    let _turn = serial();
+    let scan = scan::run().unwrap();
+    assert_eq!(scan.announce_status, 500, "{scan}");
+    assert_eq!(scan.resend_status, 404, "the key is unknown: {scan}");
+    assert!(!scan.resend_reveals_port, "{scan}");
+}
+
+#[test]
+fn half_sent_heads_are_closed_within_the_header_timeout_and_capped_per_address() {
+    let _turn = serial();
+    let slow = slow::run(slow::CONNECTIONS).unwrap();
+    assert_eq!(slow.still_open, 0, "{slow}");
+    assert_eq!(slow.refused_at_once, slow::CONNECTIONS - slow::PER_IP, "{slow}");
+    let closed = slow.all_closed_after.unwrap();
+    assert!(closed >= slow::HEADER_TIMEOUT, "not before the timeout: {slow}");
+    assert!(closed < slow::HEADER_TIMEOUT * 2, "{slow}");
+    assert!(slow.seen.worst_upcheck < UPCHECK_BOUND, "{slow}");
+}
+
+#[test]
+fn a_p2p_post_in_the_wrong_media_type_is_refused_and_stores_nothing() {
+    let _turn = serial();
+    let media = media::run().unwrap();
+    assert_eq!(media.status, 415, "{media:?}");
+    assert!(!media.planted, "{media:?}");
+}
