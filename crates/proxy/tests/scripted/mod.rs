@@ -1,18 +1,20 @@
 //! Scripted upstreams for the proxy's tests: raw HTTP/1.1 servers on unix sockets that record
 //! every request they get and answer, hang up after reading, never answer, or write raw bytes,
-//! as each test says; and the proxy in-process in front of them.
+//! as each test says; the proxy in-process in front of them; and raw clients of its listeners.
 
 #![allow(clippy::unwrap_used, dead_code)]
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cloister_addr::Endpoint;
 use cloister_harness::http::{Request, Response};
+use cloister_net::Stream;
 use cloister_proxy::{ListenerSettings, Proxy, ProxySettings, Role, Timeouts};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixListener;
+use tokio::net::{TcpSocket, TcpStream, UnixListener, UnixStream};
 
 /// A request as an upstream saw it.
 #[derive(Debug, Clone)]
@@ -25,11 +27,16 @@ pub(crate) struct Seen {
 
 impl Seen {
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        first_field(&self.headers, name)
     }
+}
+
+/// The value of the first field named `name`, in any case.
+fn first_field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// What a scripted upstream does with a request.
@@ -238,4 +245,139 @@ pub(crate) async fn send(target: &Endpoint, request: Request<'static>) -> Respon
 
 pub(crate) fn post(path: &'static str, body: &'static str) -> Request<'static> {
     Request::new("POST", path).body_with_type("application/json", body.as_bytes().to_vec())
+}
+
+/// An answer as a client reads it off the wire.
+#[derive(Debug)]
+pub(crate) struct Wire {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+}
+
+impl Wire {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        first_field(&self.headers, name)
+    }
+}
+
+/// A raw client connection to one of the proxy's listeners.
+pub(crate) struct Client {
+    stream: Stream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    pub(crate) async fn connect(target: &Endpoint) -> Self {
+        let stream = match target {
+            Endpoint::Unix(path) => Stream::Unix(UnixStream::connect(path).await.unwrap()),
+            Endpoint::Tcp(tcp) => Stream::Tcp(TcpStream::connect(tcp.authority()).await.unwrap()),
+        };
+        Self {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Connects to a TCP listener from `source` (any 127.0.0.0/8 address reaches 127.0.0.1).
+    pub(crate) async fn connect_from(target: &Endpoint, source: IpAddr) -> Self {
+        let Endpoint::Tcp(tcp) = target else {
+            panic!("a source address needs a TCP listener");
+        };
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(source, 0)).unwrap();
+        let stream = socket
+            .connect(tcp.authority().parse().unwrap())
+            .await
+            .unwrap();
+        Self {
+            stream: Stream::Tcp(stream),
+            buf: Vec::new(),
+        }
+    }
+
+    pub(crate) async fn write(&mut self, bytes: &[u8]) {
+        self.try_write(bytes).await.unwrap();
+    }
+
+    /// Writes, telling rather than failing when the proxy has closed the connection.
+    pub(crate) async fn try_write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes).await
+    }
+
+    /// Reads one answer; `to_head`: no body follows whatever the fields say.
+    pub(crate) async fn read(&mut self, to_head: bool) -> Wire {
+        loop {
+            let mut fields = [httparse::EMPTY_HEADER; 32];
+            let mut response = httparse::Response::new(&mut fields);
+            if let httparse::Status::Complete(end) = response.parse(&self.buf).unwrap() {
+                let headers: Vec<(String, String)> = response
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        let value = String::from_utf8_lossy(h.value).into_owned();
+                        (h.name.to_owned(), value)
+                    })
+                    .collect();
+                let status = response.code.unwrap();
+                let length = if to_head || status == 100 {
+                    0
+                } else {
+                    let field = headers
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+                        .expect("every answer the proxy writes has a Content-Length");
+                    field.1.parse().unwrap()
+                };
+                while self.buf.len() < end + length {
+                    self.fill().await;
+                }
+                let body = self.buf[end..end + length].to_vec();
+                self.buf.drain(..end + length);
+                return Wire {
+                    status,
+                    headers,
+                    body,
+                };
+            }
+            self.fill().await;
+        }
+    }
+
+    async fn fill(&mut self) {
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut chunk))
+            .await
+            .expect("the proxy answers")
+            .unwrap();
+        assert!(n > 0, "the proxy closed the connection mid-answer");
+        self.buf.extend_from_slice(&chunk[..n]);
+    }
+
+    /// Whether the proxy has closed the connection (after any answer already read).
+    pub(crate) async fn closed(&mut self) -> bool {
+        let mut chunk = [0u8; 16];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), self.stream.read(&mut chunk)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    }
+
+    /// Waits up to `within` for the connection to end: `Some(bytes)` with whatever arrived
+    /// before the end (nothing: closed silently), `None` if it is still open.
+    pub(crate) async fn end_within(&mut self, within: Duration) -> Option<Vec<u8>> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut arrived = std::mem::take(&mut self.buf);
+        loop {
+            let mut chunk = [0u8; 4096];
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+                Err(_) => {
+                    self.buf = arrived;
+                    return None;
+                }
+                Ok(Ok(0) | Err(_)) => return Some(arrived),
+                Ok(Ok(n)) => arrived.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
 }
