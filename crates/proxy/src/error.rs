@@ -2,6 +2,7 @@
 //! plain-text message the client gets.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use cloister_addr::EndpointError;
 use http::StatusCode;
@@ -52,6 +53,9 @@ pub enum ProxyError {
     /// The client's request could not be read.
     #[error("cannot read the request: {0}")]
     BadRequest(String),
+    /// The client began a request head and did not finish it within `connections.headerTimeoutMs`.
+    #[error("no complete request head within {0:?}")]
+    HeadTimeout(Duration),
     /// No replica could be reached: every attempt failed before the request was sent.
     #[error("no privacy manager replica is reachable ({attempts} tried)")]
     NoUpstream {
@@ -96,6 +100,7 @@ impl ProxyError {
             }
             Self::BadHead(HeadError::UnsupportedTransferEncoding) => StatusCode::NOT_IMPLEMENTED,
             Self::BadHead(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::HeadTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::NoUpstream { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::NoAnswer { .. } | Self::NotRetriable { .. } => StatusCode::BAD_GATEWAY,
         }
@@ -106,6 +111,7 @@ impl ProxyError {
         match self {
             Self::BodyTooLarge { .. } => "body-too-large",
             Self::BadHead(_) | Self::BadRequest(_) => "bad-request",
+            Self::HeadTimeout(_) => "head-timeout",
             Self::NoUpstream { .. } => "no-upstream",
             Self::NoAnswer { .. } => "no-answer",
             Self::NotRetriable { .. } => "not-retriable",
@@ -130,6 +136,7 @@ mod tests {
                 last: "reset".into(),
             },
             ProxyError::NotRetriable { route: "storeraw" },
+            ProxyError::HeadTimeout(Duration::from_secs(1)),
         ];
         for error in all {
             assert_ne!(error.status(), StatusCode::NOT_FOUND, "{error}");

@@ -30,7 +30,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use cloister_addr::Endpoint;
-use cloister_net::{Admission, ConnectionLimits};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -39,7 +38,8 @@ pub use error::{ConfigError, ListenError, ProxyError};
 pub use metrics::Metrics;
 pub use policy::Role;
 pub use settings::{
-    listen_address, upstream_address, HealthSettings, ListenerSettings, ProxySettings, Timeouts,
+    listen_address, upstream_address, ConnectionSettings, HealthSettings, ListenerSettings,
+    ProxySettings, Timeouts,
 };
 use upstream::{Group, Upstream};
 
@@ -110,14 +110,13 @@ impl Proxy {
                 metrics: metrics.clone(),
             });
             tracing::info!(listen = %local, role = %listener.role, upstreams = ?listener.upstreams.iter().map(ToString::to_string).collect::<Vec<_>>(), "proxy listening");
+            let bounds = listener::Bounds::of(&bound, &settings.connections);
             let shared =
                 listener::SharedListener::of(bound).map_err(|source| ListenError::Bind {
                     address: local.to_string(),
                     source,
                 })?;
-            // One admission per listener, shared by every worker accepting from it.
-            let admission = Admission::new(ConnectionLimits::default());
-            served.push((shared, listener::Service::Forward(state), admission));
+            served.push((shared, listener::Service::Forward(state), bounds));
             fronts.push(Front {
                 listen: local.clone(),
                 role: listener.role,
@@ -144,6 +143,7 @@ impl Proxy {
             Some(address) => {
                 let bound = listener::Bound::tcp(address, &address.to_string()).await?;
                 let local = bound.tcp_address();
+                let bounds = listener::Bounds::of(&bound, &settings.connections);
                 let admin = Admin {
                     fronts: fronts.clone(),
                     metrics: metrics.clone(),
@@ -151,7 +151,7 @@ impl Proxy {
                 tasks.push(tokio::spawn(listener::serve(
                     bound,
                     listener::Service::Admin(Arc::new(admin)),
-                    Admission::new(ConnectionLimits::default()),
+                    bounds,
                     stopped_signal(stopped.clone()),
                 )));
                 local

@@ -1,7 +1,9 @@
-//! Listening the way GoQuorum needs: HTTP/1.1 keep-alive with no idle or header-read timeout
-//! (GoQuorum keeps `tm.ipc` connections forever, and a server closing idle ones makes `/send`
-//! fail at random, goquorum-client.md §1.2), on TCP or on a unix socket created 0600 that
-//! replaces a stale socket file but never a live one.
+//! Listening within bounds a hostile or broken client cannot stretch: at most so many
+//! connections per listener and per caller (`connections`), and on TCP a deadline for each
+//! request head that also closes idle keep-alive connections. A unix socket gets no such
+//! deadline: GoQuorum keeps its `tm.ipc` connections idle forever, and a server closing idle
+//! ones makes `/send` fail at random (goquorum-client.md §1.2); the socket is created 0600, so
+//! only its owner can connect, and it replaces a stale socket file but never a live one.
 //!
 //! Sockets are opened by `cloister-net`, as `cloister node`'s are; each connection is served
 //! by one task reading requests with [`crate::http1`] and answering them in order.
@@ -10,6 +12,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use cloister_net::{Admission, Stream};
 use tokio::net::{TcpListener, UnixListener};
@@ -18,6 +21,7 @@ use crate::admin::Admin;
 use crate::error::ProxyError;
 use crate::forward::{self, Listener};
 use crate::http1::{Answer, Connection, Persistence, ReadError};
+use crate::settings::ConnectionSettings;
 use crate::upstream::Links;
 
 pub(crate) use cloister_net::Bound;
@@ -73,40 +77,88 @@ impl Service {
     }
 }
 
-/// Serves `service` on `bound` within `admission`'s bounds until `shutdown` completes;
-/// removes the socket file then.
+/// What one listener's connections may cost, whichever worker accepted them.
+#[derive(Clone)]
+pub(crate) struct Bounds {
+    /// One per listener, shared by every worker accepting from it, so the caps hold for the
+    /// listener as a whole.
+    admission: Admission,
+    /// See [`ConnectionSettings::header_timeout`]; `None` on a unix socket.
+    header_timeout: Option<Duration>,
+}
+
+impl Bounds {
+    /// The bounds of `bound` under `settings`.
+    pub(crate) fn of(bound: &Bound, settings: &ConnectionSettings) -> Self {
+        Self {
+            admission: Admission::new(settings.limits),
+            header_timeout: match bound {
+                Bound::Tcp(_) => settings.header_timeout,
+                Bound::Unix(..) => None,
+            },
+        }
+    }
+}
+
+/// Serves `service` on `bound` within `bounds` until `shutdown` completes; removes the socket
+/// file then.
 pub(crate) async fn serve(
     bound: Bound,
     service: Service,
-    admission: Admission,
+    bounds: Bounds,
     shutdown: impl Future<Output = ()>,
 ) {
-    cloister_net::serve(bound, &admission, shutdown, |stream, address, permit| {
-        let connection = serve_connection(stream, service.clone(), address);
-        tokio::spawn(async move {
-            connection.await;
-            drop(permit);
-        });
-    })
+    let header_timeout = bounds.header_timeout;
+    cloister_net::serve(
+        bound,
+        &bounds.admission,
+        shutdown,
+        |stream, address, permit| {
+            let connection = serve_connection(stream, service.clone(), address, header_timeout);
+            tokio::spawn(async move {
+                connection.await;
+                drop(permit);
+            });
+        },
+    )
     .await;
 }
 
-/// Answers one client connection's requests in order until it closes, asks to, or breaks.
-async fn serve_connection(io: Stream, service: Service, peer: Option<SocketAddr>) {
+/// Answers one client connection's requests in order until it closes, asks to, breaks, or
+/// leaves a request head unfinished for `header_timeout` after going idle.
+async fn serve_connection(
+    io: Stream,
+    service: Service,
+    peer: Option<SocketAddr>,
+    header_timeout: Option<Duration>,
+) {
     let mut client = Connection::new(io);
     // This client connection's own links to the upstreams, dropped (closed) with it.
     let mut links = Links::new();
     loop {
-        let head = match client.read_request_head().await {
-            Ok(Some(head)) => head,
-            Ok(None) => return,
-            Err(ReadError::Head(error)) => {
+        // The connection is idle from here until a whole head is in: one timer covers both
+        // the slow head and the idle keep-alive. It enters the runtime's timer wheel only if
+        // the head must be waited for (not for a pipelined one), and costs no allocation and
+        // no system call either way.
+        let read = client.read_request_head();
+        let read = match header_timeout {
+            Some(limit) => tokio::time::timeout(limit, read).await.map_err(|_| limit),
+            None => Ok(read.await),
+        };
+        let head = match read {
+            Ok(Ok(Some(head))) => head,
+            Ok(Ok(None)) => return,
+            Ok(Err(ReadError::Head(error))) => {
                 let refusal = forward::refuse(&ProxyError::BadHead(error));
                 let _ = client.write_answer(&refusal, Persistence::Close).await;
                 return;
             }
-            Err(error) => {
+            Ok(Err(error)) => {
                 tracing::debug!(%error, "client connection ended in a request head");
+                return;
+            }
+            Err(limit) => {
+                time_out(&mut client, limit).await;
                 return;
             }
         };
@@ -124,4 +176,23 @@ async fn serve_connection(io: Stream, service: Service, peer: Option<SocketAddr>
             return;
         }
     }
+}
+
+/// Closes a connection that left its request head unfinished for `limit`. A client that had
+/// begun one is told why (408 and `Connection: close`, as Apache does) and can tell which
+/// request failed; an idle one is closed silently (as nginx's `keepalive_timeout` and
+/// `cloister node` do), since a 408 could cross a request it sends at that moment and be taken
+/// for its answer. The write is bounded too: a client that reads nothing cannot hold the
+/// connection open through it.
+async fn time_out(client: &mut Connection, limit: Duration) {
+    if !client.holds_partial_message() {
+        tracing::debug!(?limit, "idle client connection closed");
+        return;
+    }
+    tracing::debug!(
+        ?limit,
+        "client connection closed in an unfinished request head"
+    );
+    let refusal = forward::refuse(&ProxyError::HeadTimeout(limit));
+    let _ = tokio::time::timeout(limit, client.write_answer(&refusal, Persistence::Close)).await;
 }

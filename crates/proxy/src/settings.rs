@@ -10,6 +10,8 @@
 //!   "timeouts": { "connectMs": 500, "perTryMs": 2000, "totalMs": 4000 },
 //!   "health": { "intervalMs": 1000, "timeoutMs": 500, "fall": 1, "rise": 2,
 //!               "passiveFailures": 3 },
+//!   "connections": { "maxConnections": 1024, "maxConnectionsPerIp": 256,
+//!                    "headerTimeoutMs": 30000 },
 //!   "maxBodyBytes": 67108864,
 //!   "confirmNotFound": false
 //! }
@@ -21,6 +23,7 @@ use std::time::Duration;
 
 use cloister_addr::{Endpoint, EndpointError};
 use cloister_net::health::Thresholds;
+use cloister_net::ConnectionLimits;
 use serde::Deserialize;
 
 use crate::error::ConfigError;
@@ -110,6 +113,33 @@ impl Default for HealthSettings {
     }
 }
 
+/// Default `connections.headerTimeoutMs`, as `cloister node`'s TCP listeners have: generous
+/// for a peer across the internet, short enough that half-sent requests cannot pile up.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What one client connection may cost, on every listener (the admin one included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// `maxConnections` and `maxConnectionsPerIp`: each listener's own bounds, shared by every
+    /// worker accepting from it. A connection over them is closed as soon as it is accepted.
+    pub limits: ConnectionLimits,
+    /// `headerTimeoutMs` (`None`: no timeout): how long a TCP connection may take to deliver a
+    /// whole request head, counted from the moment it is idle (accepted, or its last answer
+    /// written), so it is the header-read and the idle keep-alive timeout at once. Never
+    /// applied on a unix socket: GoQuorum keeps its `tm.ipc` connections idle indefinitely and
+    /// fails a `/send` on one closed under it, and only the socket's owner can connect.
+    pub header_timeout: Option<Duration>,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        Self {
+            limits: ConnectionLimits::default(),
+            header_timeout: Some(DEFAULT_HEADER_TIMEOUT),
+        }
+    }
+}
+
 /// Everything the proxy needs.
 #[derive(Debug, Clone)]
 pub struct ProxySettings {
@@ -126,6 +156,8 @@ pub struct ProxySettings {
     pub max_body_bytes: usize,
     /// Ask the next replica when a read answers 404 (see [`crate::policy::retry`]).
     pub confirm_not_found: bool,
+    /// Bounds on every listener's client connections (`connections`).
+    pub connections: ConnectionSettings,
     /// Worker threads, each a single-threaded event loop serving the connections it accepts
     /// (`workerThreads`, `--worker-threads`; nginx's `worker_processes`). Default: one per core.
     pub worker_threads: usize,
@@ -149,6 +181,7 @@ impl Default for ProxySettings {
             health: HealthSettings::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             confirm_not_found: false,
+            connections: ConnectionSettings::default(),
             worker_threads: default_worker_threads(),
         }
     }
@@ -187,6 +220,14 @@ struct FileHealth {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileConnections {
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    header_timeout_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct File {
     #[serde(default)]
     listeners: Vec<FileListener>,
@@ -197,6 +238,8 @@ struct File {
     health: FileHealth,
     max_body_bytes: Option<usize>,
     confirm_not_found: Option<bool>,
+    #[serde(default)]
+    connections: FileConnections,
     worker_threads: Option<usize>,
 }
 
@@ -260,13 +303,32 @@ impl ProxySettings {
             },
             max_body_bytes: file.max_body_bytes.unwrap_or(defaults.max_body_bytes),
             confirm_not_found: file.confirm_not_found.unwrap_or(defaults.confirm_not_found),
+            connections: ConnectionSettings {
+                limits: ConnectionLimits {
+                    max_connections: file
+                        .connections
+                        .max_connections
+                        .unwrap_or(defaults.connections.limits.max_connections),
+                    max_per_ip: file
+                        .connections
+                        .max_connections_per_ip
+                        .unwrap_or(defaults.connections.limits.max_per_ip),
+                },
+                // 0 turns the timeout off, as it does for `cloister node`'s `headerTimeoutMs`.
+                header_timeout: file
+                    .connections
+                    .header_timeout_ms
+                    .map_or(defaults.connections.header_timeout, |ms| {
+                        (ms > 0).then(|| Duration::from_millis(ms))
+                    }),
+            },
             worker_threads: file.worker_threads.unwrap_or(defaults.worker_threads),
         };
         Ok(settings)
     }
 
     /// Checks what the types cannot: something to listen on, upstreams behind each listener,
-    /// and timeouts that nest.
+    /// timeouts that nest, and connection bounds that admit someone.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |why: String| Err(ConfigError::Invalid(why));
         if self.listeners.is_empty() {
@@ -286,6 +348,17 @@ impl ProxySettings {
         }
         if self.worker_threads == 0 {
             return invalid("workerThreads must be at least 1".into());
+        }
+        let limits = &self.connections.limits;
+        for (member, bound) in [
+            ("maxConnections", limits.max_connections),
+            ("maxConnectionsPerIp", limits.max_per_ip),
+        ] {
+            if bound == 0 {
+                return invalid(format!(
+                    "connections.{member} must be at least 1 (0 would refuse every connection)"
+                ));
+            }
         }
         let h = &self.health;
         if h.interval.is_zero() || h.timeout.is_zero() {
@@ -363,6 +436,70 @@ mod tests {
         )
         .unwrap();
         assert!(settings.validate().is_err());
+    }
+
+    fn listening(members: &str) -> Result<ProxySettings, ConfigError> {
+        ProxySettings::from_json(&format!(
+            r#"{{ "listeners": [ {{ "listen": "unix:/t", "upstreams": ["a:1"] }} ] {members} }}"#
+        ))
+    }
+
+    #[test]
+    fn connection_bounds_are_read_member_by_member() {
+        let defaults = listening("").unwrap();
+        assert_eq!(defaults.connections, ConnectionSettings::default());
+        assert_eq!(
+            defaults.connections.limits,
+            ConnectionLimits {
+                max_connections: cloister_net::admission::DEFAULT_MAX_CONNECTIONS,
+                max_per_ip: cloister_net::admission::DEFAULT_MAX_CONNECTIONS_PER_IP,
+            }
+        );
+        assert_eq!(
+            defaults.connections.header_timeout,
+            Some(Duration::from_secs(30))
+        );
+
+        let settings =
+            listening(r#", "connections": { "maxConnectionsPerIp": 2, "headerTimeoutMs": 300 }"#)
+                .unwrap();
+        settings.validate().unwrap();
+        assert_eq!(
+            settings.connections.limits.max_connections,
+            cloister_net::admission::DEFAULT_MAX_CONNECTIONS
+        );
+        assert_eq!(settings.connections.limits.max_per_ip, 2);
+        assert_eq!(
+            settings.connections.header_timeout,
+            Some(Duration::from_millis(300))
+        );
+
+        let untimed = listening(r#", "connections": { "headerTimeoutMs": 0 }"#).unwrap();
+        untimed.validate().unwrap();
+        assert_eq!(untimed.connections.header_timeout, None, "0: no timeout");
+    }
+
+    #[test]
+    fn a_zero_connection_bound_and_unknown_or_malformed_members_are_refused() {
+        for (member, named) in [
+            (r#""maxConnections": 0"#, "connections.maxConnections"),
+            (
+                r#""maxConnectionsPerIp": 0"#,
+                "connections.maxConnectionsPerIp",
+            ),
+        ] {
+            let settings = listening(&format!(r#", "connections": {{ {member} }}"#)).unwrap();
+            let refused = settings.validate().unwrap_err().to_string();
+            assert!(refused.contains(named), "{refused}");
+            assert!(refused.contains("at least 1"), "{refused}");
+        }
+        for bad in [
+            r#", "connections": { "maxConnectionsPerIP": 2 }"#,
+            r#", "connections": { "headerTimeoutMs": -1 }"#,
+            r#", "connections": { "idleTimeoutMs": 1000 }"#,
+        ] {
+            assert!(matches!(listening(bad), Err(ConfigError::Json(_))), "{bad}");
+        }
     }
 
     #[test]

@@ -9,21 +9,18 @@ use std::thread::JoinHandle;
 
 use tokio::sync::watch;
 
-use cloister_net::Admission;
-
-use crate::listener::{self, Service, SharedListener};
+use crate::listener::{self, Bounds, Service, SharedListener};
 
 /// Starts worker `index` serving `listeners` until `stopped` turns true.
 pub(crate) fn spawn(
     index: usize,
-    listeners: &[(SharedListener, Service, Admission)],
+    listeners: &[(SharedListener, Service, Bounds)],
     stopped: watch::Receiver<bool>,
 ) -> io::Result<JoinHandle<()>> {
     let listeners = listeners
         .iter()
-        .map(|(shared, service, admission)| {
-            Ok((shared.try_clone()?, service.clone(), admission.clone()))
-        })
+        // Cloned bounds share the listener's one admission: the caps hold across workers.
+        .map(|(shared, service, bounds)| Ok((shared.try_clone()?, service.clone(), bounds.clone())))
         .collect::<io::Result<Vec<_>>>()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -33,12 +30,12 @@ pub(crate) fn spawn(
         .spawn(move || {
             runtime.block_on(async move {
                 let mut serving = Vec::new();
-                for (shared, service, admission) in listeners {
+                for (shared, service, bounds) in listeners {
                     match shared.into_bound() {
                         Ok(bound) => serving.push(tokio::spawn(listener::serve(
                             bound,
                             service,
-                            admission,
+                            bounds,
                             crate::stopped_signal(stopped.clone()),
                         ))),
                         Err(error) => tracing::error!(%error, "a worker could not take a listener"),

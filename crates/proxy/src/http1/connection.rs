@@ -236,6 +236,11 @@ impl Connection {
         }
     }
 
+    /// Whether bytes of a message not yet read whole are buffered: a request head begun.
+    pub fn holds_partial_message(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
     /// Whether an idle kept connection can carry another request: the peer has not closed it
     /// (nor sent anything unasked). Costs no system call unless the socket became readable.
     pub fn is_reusable(&mut self) -> bool {
