@@ -1,7 +1,7 @@
 //! `cloister proxy`: the `tm.ipc` sidecar (and P2P / ThirdParty front) in front of a party's
 //! privacy-manager replicas.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -34,6 +34,11 @@ pub(crate) struct ProxyArgs {
     /// `workerThreads` in the config).
     #[arg(long)]
     worker_threads: Option<usize>,
+    /// A proxy in front of this one (repeatable; added to `trustedProxies` in the config): its
+    /// own `Forwarded` fields are relayed with this proxy's element appended. Anyone else's
+    /// are dropped and replaced.
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    trusted_proxies: Vec<IpAddr>,
 }
 
 /// Runs the proxy until a signal.
@@ -64,6 +69,9 @@ pub(crate) fn run(args: &ProxyArgs) -> Result<i32> {
     if let Some(threads) = args.worker_threads {
         settings.worker_threads = threads;
     }
+    settings
+        .trusted_proxies
+        .extend(args.trusted_proxies.iter().copied());
     // The workers run their own event loops; this one only runs health checks and the admin
     // listener.
     let runtime = tokio::runtime::Builder::new_current_thread()

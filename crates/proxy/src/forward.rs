@@ -2,7 +2,7 @@
 //! upstreams in the group's order as the retry policy allows within the total timeout, and
 //! answer with the first answer the policy accepts, or with the proxy's own error.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,7 +30,18 @@ pub(crate) struct Listener {
     pub(crate) timeouts: Timeouts,
     pub(crate) max_body_bytes: usize,
     pub(crate) confirm_not_found: bool,
+    /// Canonical addresses (an IPv4-mapped IPv6 address as IPv4), as callers are compared.
+    pub(crate) trusted_proxies: Arc<[IpAddr]>,
     pub(crate) metrics: Arc<Metrics>,
+}
+
+/// Who is at the other end of a client connection, as every request on it names them to the
+/// replicas: worked out once per connection, so relaying a request costs nothing for it.
+pub(crate) struct Caller {
+    /// The `Forwarded` element this proxy adds.
+    forwarded: String,
+    /// A trusted proxy: its own `Forwarded` fields are relayed, before this proxy's element.
+    trusted: bool,
 }
 
 /// The record of one client request, for the access log and metrics.
@@ -39,14 +50,25 @@ struct Trace {
     retries: Vec<&'static str>,
 }
 
+impl Caller {
+    /// The caller at TCP address `peer` (none on a unix socket), trusted if it is one of
+    /// `trusted_proxies` (canonical addresses).
+    pub(crate) fn new(peer: Option<SocketAddr>, trusted_proxies: &[IpAddr]) -> Self {
+        Self {
+            forwarded: forwarded_for(peer),
+            trusted: peer.is_some_and(|peer| trusted_proxies.contains(&peer.ip().to_canonical())),
+        }
+    }
+}
+
 impl Listener {
     /// Answers one client request: its head, its body as read (or why it could not be), and
-    /// the caller's TCP address (none on a unix socket).
+    /// who sent it.
     pub(crate) async fn handle(
         &self,
         head: &RequestHead,
         body: Result<Bytes, ReadError>,
-        peer: Option<SocketAddr>,
+        caller: &Caller,
         links: &mut Links,
     ) -> Answer {
         let started = Instant::now();
@@ -58,7 +80,7 @@ impl Listener {
         };
         let result = match body {
             Ok(body) => {
-                let outgoing = self.outgoing(head, &body, &route, peer);
+                let outgoing = self.outgoing(head, &body, &route, caller);
                 self.forward(&outgoing, &route, started, &mut trace, links)
                     .await
             }
@@ -105,37 +127,35 @@ impl Listener {
     }
 
     /// The request as every attempt sends it: the client's request line and end-to-end fields,
-    /// an idempotency key on a write that has none, `Forwarded` on the P2P side, and the body
-    /// re-framed with `Content-Length`.
+    /// an idempotency key on a write that has none, this proxy's `Forwarded` element, and the
+    /// body re-framed with `Content-Length`.
     fn outgoing(
         &self,
         head: &RequestHead,
         body: &Bytes,
         route: &Route,
-        peer: Option<SocketAddr>,
+        caller: &Caller,
     ) -> Outgoing {
         let mut line = Vec::with_capacity(head.target.len() + 20);
         http1::request_line(&mut line, &head.method, &head.target);
         let key = (route.kind.is_write() && !head.has_idempotency_key)
             .then(|| uuid::Uuid::new_v4().hyphenated().to_string());
-        // Appended after any the client sent: a client can write any Forwarded it likes, so
-        // the replica trusts only the element this proxy adds, the last one.
-        let forwarded =
-            matches!(self.role, Role::P2p | Role::ThirdParty).then(|| forwarded_for(peer));
+        // Only a trusted proxy's own Forwarded fields pass, ours after them: anyone else could
+        // name any caller, and a replica that believes the last element (its whitelist behind
+        // `--trusted-proxy`) must find exactly the caller this proxy saw.
+        let client_forwarded: &[u8] = if caller.trusted { &head.forwarded } else { &[] };
         let mut length = itoa::Buffer::new();
         let mut extra: Vec<(&str, &[u8])> = Vec::with_capacity(3);
         if let Some(key) = &key {
             extra.push((IDEMPOTENCY_KEY, key.as_bytes()));
         }
-        if let Some(forwarded) = &forwarded {
-            extra.push((FORWARDED, forwarded.as_bytes()));
-        }
+        extra.push((FORWARDED, caller.forwarded.as_bytes()));
         if head.declares_body() || !body.is_empty() {
             extra.push((CONTENT_LENGTH, length.format(body.len()).as_bytes()));
         }
         Outgoing {
             method: head.method.clone(),
-            wire: http1::message(&[&line, &head.fields], &extra, body).into(),
+            wire: http1::message(&[&line, &head.fields, client_forwarded], &extra, body).into(),
         }
     }
 
@@ -239,10 +259,11 @@ fn status_class(status: StatusCode) -> &'static str {
 }
 
 /// RFC 7239 `for=`: an IPv6 address is quoted and bracketed; a unix-socket caller is `unknown`.
+/// An IPv4 caller on a dual-stack listener shows as IPv4, as a whitelist lists it.
 fn forwarded_for(peer: Option<SocketAddr>) -> String {
-    match peer {
-        Some(SocketAddr::V4(address)) => format!("for={}", address.ip()),
-        Some(SocketAddr::V6(address)) => format!("for=\"[{}]\"", address.ip()),
+    match peer.map(|peer| peer.ip().to_canonical()) {
+        Some(IpAddr::V4(ip)) => format!("for={ip}"),
+        Some(IpAddr::V6(ip)) => format!("for=\"[{ip}]\""),
         None => "for=unknown".to_owned(),
     }
 }
@@ -271,5 +292,13 @@ mod tests {
             "for=\"[::1]\""
         );
         assert_eq!(forwarded_for(None), "for=unknown");
+    }
+
+    #[test]
+    fn an_ipv4_caller_on_a_dual_stack_listener_is_named_as_ipv4() {
+        assert_eq!(
+            forwarded_for(Some("[::ffff:10.1.2.3]:5000".parse().unwrap())),
+            "for=10.1.2.3"
+        );
     }
 }

@@ -26,7 +26,7 @@ pub mod settings;
 pub mod upstream;
 mod worker;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use cloister_addr::Endpoint;
@@ -79,6 +79,13 @@ impl Proxy {
         // One upstream object per distinct address: two listeners in front of one replica
         // share its health.
         let mut upstreams: Vec<Arc<Upstream>> = Vec::new();
+        // Compared with callers' addresses as the admission counts them, an IPv4 caller on a
+        // dual-stack listener as IPv4.
+        let trusted_proxies: Arc<[IpAddr]> = settings
+            .trusted_proxies
+            .iter()
+            .map(IpAddr::to_canonical)
+            .collect();
         for listener in &settings.listeners {
             let bound = listener::Bound::endpoint(&listener.listen).await?;
             let members = listener
@@ -107,6 +114,7 @@ impl Proxy {
                 timeouts: settings.timeouts,
                 max_body_bytes: settings.max_body_bytes,
                 confirm_not_found: settings.confirm_not_found,
+                trusted_proxies: trusted_proxies.clone(),
                 metrics: metrics.clone(),
             });
             tracing::info!(listen = %local, role = %listener.role, upstreams = ?listener.upstreams.iter().map(ToString::to_string).collect::<Vec<_>>(), "proxy listening");

@@ -9,7 +9,7 @@
 //! by one task reading requests with [`crate::http1`] and answering them in order.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, UnixListener};
 
 use crate::admin::Admin;
 use crate::error::ProxyError;
-use crate::forward::{self, Listener};
+use crate::forward::{self, Caller, Listener};
 use crate::http1::{Answer, Connection, Persistence, ReadError};
 use crate::settings::ConnectionSettings;
 use crate::upstream::Links;
@@ -73,6 +73,13 @@ impl Service {
         match self {
             Self::Forward(listener) => listener.max_body_bytes,
             Self::Admin(_) => crate::admin::MAX_BODY_BYTES,
+        }
+    }
+
+    fn trusted_proxies(&self) -> &[IpAddr] {
+        match self {
+            Self::Forward(listener) => &listener.trusted_proxies,
+            Self::Admin(_) => &[],
         }
     }
 }
@@ -135,6 +142,7 @@ async fn serve_connection(
     let mut client = Connection::new(io);
     // This client connection's own links to the upstreams, dropped (closed) with it.
     let mut links = Links::new();
+    let caller = Caller::new(peer, service.trusted_proxies());
     loop {
         // The connection is idle from here until a whole head is in: one timer covers both
         // the slow head and the idle keep-alive. It enters the runtime's timer wheel only if
@@ -168,7 +176,7 @@ async fn serve_connection(
         // A body not read to its end leaves the connection out of step: answer, then close.
         let persistence = Persistence::of(&head, body.is_err());
         let answer: Answer = match &service {
-            Service::Forward(listener) => listener.handle(&head, body, peer, &mut links).await,
+            Service::Forward(listener) => listener.handle(&head, body, &caller, &mut links).await,
             Service::Admin(admin) => admin.answer(&head),
         };
         let written = client.write_answer(&answer, persistence).await;

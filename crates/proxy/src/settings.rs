@@ -12,12 +12,13 @@
 //!               "passiveFailures": 3 },
 //!   "connections": { "maxConnections": 1024, "maxConnectionsPerIp": 256,
 //!                    "headerTimeoutMs": 30000 },
+//!   "trustedProxies": ["10.0.0.9"],
 //!   "maxBodyBytes": 67108864,
 //!   "confirmNotFound": false
 //! }
 //! ```
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -158,6 +159,10 @@ pub struct ProxySettings {
     pub confirm_not_found: bool,
     /// Bounds on every listener's client connections (`connections`).
     pub connections: ConnectionSettings,
+    /// Clients whose own `Forwarded` fields are relayed, with this proxy's element appended
+    /// (`trustedProxies`, `--trusted-proxy`): another proxy in front of this one. Anyone
+    /// else's are dropped, since a client can write any `Forwarded` it likes.
+    pub trusted_proxies: Vec<IpAddr>,
     /// Worker threads, each a single-threaded event loop serving the connections it accepts
     /// (`workerThreads`, `--worker-threads`; nginx's `worker_processes`). Default: one per core.
     pub worker_threads: usize,
@@ -182,6 +187,7 @@ impl Default for ProxySettings {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             confirm_not_found: false,
             connections: ConnectionSettings::default(),
+            trusted_proxies: Vec::new(),
             worker_threads: default_worker_threads(),
         }
     }
@@ -240,6 +246,8 @@ struct File {
     confirm_not_found: Option<bool>,
     #[serde(default)]
     connections: FileConnections,
+    #[serde(default)]
+    trusted_proxies: Vec<IpAddr>,
     worker_threads: Option<usize>,
 }
 
@@ -322,6 +330,7 @@ impl ProxySettings {
                         (ms > 0).then(|| Duration::from_millis(ms))
                     }),
             },
+            trusted_proxies: file.trusted_proxies,
             worker_threads: file.worker_threads.unwrap_or(defaults.worker_threads),
         };
         Ok(settings)
@@ -445,7 +454,7 @@ mod tests {
     }
 
     #[test]
-    fn connection_bounds_are_read_member_by_member() {
+    fn connection_bounds_and_trusted_proxies_are_read_member_by_member() {
         let defaults = listening("").unwrap();
         assert_eq!(defaults.connections, ConnectionSettings::default());
         assert_eq!(
@@ -459,10 +468,13 @@ mod tests {
             defaults.connections.header_timeout,
             Some(Duration::from_secs(30))
         );
+        assert!(defaults.trusted_proxies.is_empty());
 
-        let settings =
-            listening(r#", "connections": { "maxConnectionsPerIp": 2, "headerTimeoutMs": 300 }"#)
-                .unwrap();
+        let settings = listening(
+            r#", "connections": { "maxConnectionsPerIp": 2, "headerTimeoutMs": 300 },
+                 "trustedProxies": ["10.0.0.9", "::1"]"#,
+        )
+        .unwrap();
         settings.validate().unwrap();
         assert_eq!(
             settings.connections.limits.max_connections,
@@ -472,6 +484,13 @@ mod tests {
         assert_eq!(
             settings.connections.header_timeout,
             Some(Duration::from_millis(300))
+        );
+        assert_eq!(
+            settings.trusted_proxies,
+            [
+                "10.0.0.9".parse::<IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
         );
 
         let untimed = listening(r#", "connections": { "headerTimeoutMs": 0 }"#).unwrap();
@@ -497,6 +516,9 @@ mod tests {
             r#", "connections": { "maxConnectionsPerIP": 2 }"#,
             r#", "connections": { "headerTimeoutMs": -1 }"#,
             r#", "connections": { "idleTimeoutMs": 1000 }"#,
+            r#", "trustedProxies": ["proxy.example"]"#,
+            r#", "trustedProxies": "10.0.0.9""#,
+            r#", "trustedProxy": ["10.0.0.9"]"#,
         ] {
             assert!(matches!(listening(bad), Err(ConfigError::Json(_))), "{bad}");
         }

@@ -163,7 +163,11 @@ async fn the_request_target_and_headers_pass_unchanged() {
     );
     assert_eq!(seen.header("user-agent"), Some("quorum-v24.4.1"));
     assert_eq!(seen.header("idempotency-key"), None, "reads carry no key");
-    assert_eq!(seen.header("forwarded"), None, "Q2T adds no Forwarded");
+    assert_eq!(
+        seen.header("forwarded"),
+        Some("for=unknown"),
+        "a unix-socket caller is named unknown"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,7 +183,7 @@ async fn a_body_over_the_limit_gets_413_and_reaches_no_replica() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn p2p_appends_forwarded_and_retries_a_push_after_a_hang_up() {
+async fn p2p_replaces_forwarded_and_retries_a_push_after_a_hang_up() {
     let dir = tempfile::tempdir().unwrap();
     let hang_up = on_post(Act::HangUp);
     let ups = upstreams(dir.path(), vec![hang_up, answer(201, "hash")]).await;
@@ -203,8 +207,8 @@ async fn p2p_appends_forwarded_and_retries_a_push_after_a_hang_up() {
             .collect();
         assert_eq!(
             all,
-            ["for=6.6.6.6", "for=127.0.0.1"],
-            "the proxy's element comes last"
+            ["for=127.0.0.1"],
+            "an untrusted client's element is replaced by the proxy's, on every attempt"
         );
         assert_eq!(push.header("idempotency-key"), None);
     }

@@ -1,7 +1,8 @@
 //! What a hostile or broken client can cost the proxy, over real sockets: a request head must
 //! arrive within the header timeout of the connection going idle (TCP only: GoQuorum keeps its
-//! `tm.ipc` connections idle forever), and one address holds at most `maxConnectionsPerIp`
-//! connections.
+//! `tm.ipc` connections idle forever), one address holds at most `maxConnectionsPerIp`
+//! connections, and the replicas see exactly the caller the proxy saw in `Forwarded`, whatever
+//! the client wrote there, unless the client is a trusted proxy.
 
 #![allow(clippy::unwrap_used)]
 
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use cloister_addr::Endpoint;
 use cloister_proxy::{ListenerSettings, Proxy, ProxySettings, Role};
-use scripted::{answer, proxy, upstreams, Client, Upstreams};
+use scripted::{answer, proxy, upstreams, Client, Seen, Upstreams};
 
 /// Short, so the tests are quick; long enough for a loaded 2-core machine to answer a request
 /// well within it.
@@ -204,4 +205,70 @@ async fn a_third_connection_from_one_address_is_closed_at_once_until_one_of_two_
     let mut admitted = admitted.expect("closing one of two makes room for another");
     served(&mut admitted).await;
     served(&mut second).await;
+}
+
+/// The `Forwarded` values a replica saw, in order.
+fn forwarded(seen: &Seen) -> Vec<&str> {
+    seen.headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("forwarded"))
+        .map(|(_, value)| value.as_str())
+        .collect()
+}
+
+const FORGED: &[u8] = b"GET /transaction/abc HTTP/1.1\r\nHost: c\r\nForwarded: for=6.6.6.6\r\n\
+    X-Other: 1\r\nforwarded: for=7.7.7.7;proto=https\r\n\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_forwarded_is_replaced_by_the_caller_the_proxy_saw_in_every_role() {
+    let cases: [(Role, bool, &str); 4] = [
+        (Role::Q2t, true, "for=unknown"),
+        (Role::Q2t, false, "for=127.0.0.1"),
+        (Role::P2p, false, "for=127.0.0.1"),
+        (Role::ThirdParty, false, "for=127.0.0.1"),
+    ];
+    for (role, unix, ours) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let ups = upstreams(dir.path(), vec![answer(200, "ok")]).await;
+        let (_proxy, target) = proxy(dir.path(), role, &ups, |settings| {
+            if !unix {
+                settings.listeners[0].listen = "127.0.0.1:0".parse().unwrap();
+            }
+        })
+        .await;
+        let mut client = Client::connect(&target).await;
+        client.write(FORGED).await;
+        assert_eq!(client.read(false).await.status, 200);
+        let seen = &ups.proxied()[0];
+        assert_eq!(forwarded(seen), [ours], "{role} on {target}");
+        assert_eq!(seen.header("x-other"), Some("1"), "{role} on {target}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_proxys_forwarded_is_kept_and_ours_appended() {
+    let dir = tempfile::tempdir().unwrap();
+    let ups = upstreams(dir.path(), vec![answer(200, "ok")]).await;
+    let front = IpAddr::from([127, 0, 0, 3]);
+    let (_proxy, target) = proxy(dir.path(), Role::P2p, &ups, |settings| {
+        settings.trusted_proxies = vec![front];
+    })
+    .await;
+    let mut trusted = Client::connect_from(&target, front).await;
+    trusted.write(FORGED).await;
+    assert_eq!(trusted.read(false).await.status, 200);
+    let mut other = Client::connect_from(&target, IpAddr::from([127, 0, 0, 4])).await;
+    other.write(FORGED).await;
+    assert_eq!(other.read(false).await.status, 200);
+    let proxied = ups.proxied();
+    assert_eq!(
+        forwarded(&proxied[0]),
+        ["for=6.6.6.6", "for=7.7.7.7;proto=https", "for=127.0.0.3"],
+        "the trusted proxy's elements in order, ours last"
+    );
+    assert_eq!(
+        forwarded(&proxied[1]),
+        ["for=127.0.0.4"],
+        "anyone else's are replaced"
+    );
 }

@@ -3,9 +3,10 @@
 //!
 //! The proxy reads each field once, here, and keeps what it needs as plain facts (method,
 //! target, framing, persistence); the fields it forwards stay as raw `name: value\r\n` lines, so
-//! nothing is hashed, case-folded or re-encoded on the way through.
+//! nothing is hashed, case-folded or re-encoded on the way through. A request's `Forwarded`
+//! fields are set apart in the same pass: whether they are relayed depends on who sent them.
 
-use cloister_protocol::header::IDEMPOTENCY_KEY;
+use cloister_protocol::header::{FORWARDED, IDEMPOTENCY_KEY};
 use http::{Method, StatusCode};
 
 use super::body::Framing;
@@ -46,8 +47,12 @@ pub struct RequestHead {
     pub method: Method,
     /// The request target exactly as sent (`%2F` and all).
     pub target: String,
-    /// The end-to-end header fields as raw lines, each ending in CRLF.
+    /// The end-to-end header fields as raw lines, each ending in CRLF, except `Forwarded`.
     pub fields: Vec<u8>,
+    /// The `Forwarded` fields as raw lines, in the order sent: a client can write any it
+    /// likes, so they are relayed only when the client is a trusted proxy (empty, and no
+    /// allocation, when there are none).
+    pub forwarded: Vec<u8>,
     /// Whether the client sent an `Idempotency-Key`.
     pub has_idempotency_key: bool,
     /// How the body is framed.
@@ -104,6 +109,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadErr
         method,
         target: target.to_owned(),
         fields: facts.fields,
+        forwarded: facts.forwarded,
         has_idempotency_key: facts.has_idempotency_key,
         framing: facts.framing.unwrap_or(Framing::Empty),
         keep_alive: facts.keep_alive,
@@ -139,9 +145,11 @@ pub fn parse_response(
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let mut lines = Vec::with_capacity(facts.fields.len() + 40);
+    let mut lines = Vec::with_capacity(facts.fields.len() + facts.forwarded.len() + 40);
     status_line(&mut lines, status, reason);
     lines.extend_from_slice(&facts.fields);
+    // `Forwarded` means nothing in an answer; it is relayed as any other field.
+    lines.extend_from_slice(&facts.forwarded);
     let framing = if bodiless {
         // Nothing to re-frame: the upstream's own Content-Length (of a HEAD, a 304) passes on.
         if let Some(Framing::Length(n)) = facts.framing {
@@ -209,6 +217,7 @@ fn path_of(target: &str) -> &str {
 /// What the proxy reads out of a header section.
 struct Facts {
     fields: Vec<u8>,
+    forwarded: Vec<u8>,
     framing: Option<Framing>,
     keep_alive: bool,
     expect_continue: bool,
@@ -233,6 +242,7 @@ impl Facts {
                     .map(|h| h.name.len() + h.value.len() + 4)
                     .sum(),
             ),
+            forwarded: Vec::new(),
             framing: None,
             keep_alive,
             expect_continue: false,
@@ -253,7 +263,11 @@ impl Facts {
             } else if name.eq_ignore_ascii_case("expect") {
                 // Answered here: the proxy buffers the body, so the upstream never waits for it.
                 facts.expect_continue |= header.value.eq_ignore_ascii_case(b"100-continue");
-            } else if !is_hop_by_hop(name, &connection) {
+            } else if is_hop_by_hop(name, &connection) {
+                // Dropped: it applies to this connection only.
+            } else if name.eq_ignore_ascii_case(FORWARDED) {
+                field(&mut facts.forwarded, name, header.value);
+            } else {
                 facts.has_idempotency_key |= name.eq_ignore_ascii_case(IDEMPOTENCY_KEY);
                 field(&mut facts.fields, name, header.value);
             }
@@ -333,6 +347,24 @@ mod tests {
         );
         assert_eq!(head.framing, Framing::Chunked);
         assert!(head.has_idempotency_key && head.keep_alive && !head.expect_continue);
+    }
+
+    #[test]
+    fn forwarded_fields_are_set_apart_in_order_unless_the_connection_names_them() {
+        let head = request(
+            "GET / HTTP/1.1\r\nForwarded: for=1.1.1.1\r\nHost: c\r\nFORWARDED: for=2.2.2.2\r\n\r\n",
+        );
+        assert_eq!(String::from_utf8(head.fields).unwrap(), "Host: c\r\n");
+        assert_eq!(
+            String::from_utf8(head.forwarded).unwrap(),
+            "Forwarded: for=1.1.1.1\r\nFORWARDED: for=2.2.2.2\r\n"
+        );
+        let hop =
+            request("GET / HTTP/1.1\r\nConnection: forwarded\r\nForwarded: for=1.1.1.1\r\n\r\n");
+        assert!(hop.forwarded.is_empty() && hop.fields.is_empty());
+        assert!(request("GET / HTTP/1.1\r\nHost: c\r\n\r\n")
+            .forwarded
+            .is_empty());
     }
 
     #[test]
