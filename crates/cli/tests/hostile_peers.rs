@@ -17,7 +17,9 @@ const UPCHECK_BOUND: Duration = Duration::from_millis(500);
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
-    SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[test]
@@ -26,7 +28,10 @@ fn a_partyinfo_flood_is_refused_capped_and_forgotten() {
     let flood = flood::run(flood::PARTIES).unwrap();
     assert_eq!(flood.one_message, 400, "{flood}");
     assert!(flood.parties_after <= 1024, "maxParties holds: {flood}");
-    assert_eq!(flood.parties_later, 0, "planted parties are forgotten: {flood}");
+    assert_eq!(
+        flood.parties_later, 0,
+        "planted parties are forgotten: {flood}"
+    );
     assert!(flood.seen.peak_rss_mib < 128.0, "{flood}");
     assert!(flood.seen.worst_upcheck < UPCHECK_BOUND, "{flood}");
     assert!(flood.restart_healthy, "{flood}");
@@ -48,7 +53,10 @@ fn merging_twenty_thousand_boxes_is_linear_and_off_the_workers() {
     let _turn = serial();
     let merge = merge::run(merge::BOXES).unwrap();
     assert_eq!(merge.statuses, [201, 201, 201], "{merge}");
-    assert_eq!(merge.extra_boxes, 400, "more boxes than recipients: {merge}");
+    assert_eq!(
+        merge.extra_boxes, 400,
+        "more boxes than recipients: {merge}"
+    );
     assert!(merge.seen.worst_upcheck < UPCHECK_BOUND, "{merge}");
     assert!(merge.seen.peak_rss_mib < 256.0, "{merge}");
     assert!(merge.restart_healthy, "{merge}");
@@ -58,7 +66,10 @@ fn merging_twenty_thousand_boxes_is_linear_and_off_the_workers() {
 fn a_hijack_leaves_the_key_map_unchanged_and_sends_reach_the_owner() {
     let _turn = serial();
     let hijack = hijack::run().unwrap();
-    assert_eq!(hijack.claim.status, 500, "an unproven claim is refused: {hijack}");
+    assert_eq!(
+        hijack.claim.status, 500,
+        "an unproven claim is refused: {hijack}"
+    );
     for step in [hijack.claim, hijack.erase] {
         assert!(step.key_map_unchanged, "{hijack}");
         assert!(step.delivered_to_owner, "{hijack}");
@@ -79,9 +90,16 @@ fn half_sent_heads_are_closed_within_the_header_timeout_and_capped_per_address()
     let _turn = serial();
     let slow = slow::run(slow::CONNECTIONS).unwrap();
     assert_eq!(slow.still_open, 0, "{slow}");
-    assert_eq!(slow.refused_at_once, slow::CONNECTIONS - slow::PER_IP, "{slow}");
+    assert_eq!(
+        slow.refused_at_once,
+        slow::CONNECTIONS - slow::PER_IP,
+        "{slow}"
+    );
     let closed = slow.all_closed_after.unwrap();
-    assert!(closed >= slow::HEADER_TIMEOUT, "not before the timeout: {slow}");
+    assert!(
+        closed >= slow::HEADER_TIMEOUT,
+        "not before the timeout: {slow}"
+    );
     assert!(closed < slow::HEADER_TIMEOUT * 2, "{slow}");
     assert!(slow.seen.worst_upcheck < UPCHECK_BOUND, "{slow}");
 }
