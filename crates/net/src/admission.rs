@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 /// Default `maxConnections`: far above what a consortium's peers and a node's GoQuorum clients
 /// hold, far below the open-file limit the process raises itself to.
@@ -14,6 +15,12 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// Default `maxConnectionsPerIp`: a peer needs a handful (Tessera pools a few), a proxy in
 /// front of replicas one per client connection it relays.
 pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
+
+/// Default `headerTimeoutMs` on TCP listeners: how long a connection may take to send a whole
+/// request head once it is idle. Generous for a peer across the internet, short enough that
+/// half-sent requests cannot pile up. Unix sockets have none: GoQuorum keeps its connections
+/// idle indefinitely.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The bounds of one listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,9 @@ pub mod connect;
 pub mod health;
 pub mod listen;
 
-pub use admission::{raise_open_file_limit, Admission, ConnectionLimits, Permit};
+pub use admission::{
+    raise_open_file_limit, Admission, ConnectionLimits, Permit, DEFAULT_HEADER_TIMEOUT,
+};
 pub use cloister_addr::Endpoint;
 pub use connect::connect;
 pub use listen::{serve, Bound, ListenError, Stream};

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use cloister_core::config::{ConfigIssue, ServerConfig};
-use cloister_net::ConnectionLimits;
+use cloister_net::{ConnectionLimits, DEFAULT_HEADER_TIMEOUT};
 
 /// `maxConnections`: connections one listener holds at once.
 pub const MAX_CONNECTIONS: &str = "maxConnections";
@@ -30,10 +30,6 @@ pub const MAX_RESEND_BATCH_BYTES: &str = "maxResendBatchBytes";
 pub const MAX_CONCURRENT_RESENDS: &str = "maxConcurrentResends";
 /// `maxPeerResponseBytes`: the largest answer read from a peer.
 pub const MAX_PEER_RESPONSE_BYTES: &str = "maxPeerResponseBytes";
-
-/// Default of `headerTimeoutMs` on TCP listeners: generous for a peer across the internet,
-/// short enough that half-sent requests cannot pile up.
-pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The bounds of one listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use cloister_addr::{Endpoint, EndpointError};
 use cloister_net::health::Thresholds;
-use cloister_net::ConnectionLimits;
+use cloister_net::{ConnectionLimits, DEFAULT_HEADER_TIMEOUT};
 use serde::Deserialize;
 
 use crate::error::ConfigError;
@@ -113,10 +113,6 @@ impl Default for HealthSettings {
         }
     }
 }
-
-/// Default `connections.headerTimeoutMs`, as `cloister node`'s TCP listeners have: generous
-/// for a peer across the internet, short enough that half-sent requests cannot pile up.
-pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What one client connection may cost, on every listener (the admin one included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
