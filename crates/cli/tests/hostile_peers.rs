@@ -74,6 +74,7 @@ fn a_hijack_leaves_the_key_map_unchanged_and_sends_reach_the_owner() {
         assert!(step.key_map_unchanged, "{hijack}");
         assert!(step.delivered_to_owner, "{hijack}");
     }
+    assert!(hijack.restart_healthy, "{hijack}");
 }
 
 #[test]
@@ -83,25 +84,39 @@ fn a_key_planted_at_a_closed_port_is_refused_and_reveals_nothing() {
     assert_eq!(scan.announce_status, 500, "{scan}");
     assert_eq!(scan.resend_status, 404, "the key is unknown: {scan}");
     assert!(!scan.resend_reveals_port, "{scan}");
+    assert!(scan.restart_healthy, "{scan}");
+}
+
+/// The bounds of a slow-header attack: nothing left open, the connections over the per-address
+/// cap closed at once, the others closed at the header timeout and not before.
+fn assert_stall_bounded(stalled: &slow::Stalled) {
+    assert_eq!(stalled.still_open, 0, "{stalled}");
+    assert_eq!(
+        stalled.refused_at_once,
+        slow::CONNECTIONS - slow::PER_IP,
+        "{stalled}"
+    );
+    let closed = stalled.all_closed_after.unwrap();
+    assert!(
+        closed >= slow::HEADER_TIMEOUT,
+        "not before the timeout: {stalled}"
+    );
+    assert!(closed < slow::HEADER_TIMEOUT * 2, "{stalled}");
 }
 
 #[test]
 fn half_sent_heads_are_closed_within_the_header_timeout_and_capped_per_address() {
     let _turn = serial();
     let slow = slow::run(slow::CONNECTIONS).unwrap();
-    assert_eq!(slow.still_open, 0, "{slow}");
-    assert_eq!(
-        slow.refused_at_once,
-        slow::CONNECTIONS - slow::PER_IP,
-        "{slow}"
-    );
-    let closed = slow.all_closed_after.unwrap();
-    assert!(
-        closed >= slow::HEADER_TIMEOUT,
-        "not before the timeout: {slow}"
-    );
-    assert!(closed < slow::HEADER_TIMEOUT * 2, "{slow}");
+    assert_stall_bounded(&slow.stalled);
     assert!(slow.seen.worst_upcheck < UPCHECK_BOUND, "{slow}");
+    assert!(slow.restart_healthy, "{slow}");
+}
+
+#[test]
+fn half_sent_heads_at_the_proxy_are_closed_within_its_header_timeout() {
+    let _turn = serial();
+    assert_stall_bounded(&slow::run_on_proxy(slow::CONNECTIONS).unwrap());
 }
 
 #[test]
@@ -110,4 +125,5 @@ fn a_p2p_post_in_the_wrong_media_type_is_refused_and_stores_nothing() {
     let media = media::run().unwrap();
     assert_eq!(media.status, 415, "{media:?}");
     assert!(!media.planted, "{media:?}");
+    assert!(media.restart_healthy, "{media:?}");
 }

@@ -31,6 +31,9 @@ pub struct Hijack {
     pub claim: Step,
     /// An announcement with no keys in B's name.
     pub erase: Step,
+    /// Whether A, restarted on its data after both, is healthy, still maps B's key to B and
+    /// delivers to it.
+    pub restart_healthy: bool,
 }
 
 /// A's view of who holds `key`.
@@ -64,7 +67,8 @@ pub fn run() -> anyhow::Result<Hijack> {
         NodeDir::new(root.path(), "a"),
         NodeDir::new(root.path(), "b"),
     );
-    let _a: RunningNode = a.start(&a.config(&[&b], json!({})), &[]);
+    let a_config = a.config(&[&b], json!({}));
+    let mut a_node: RunningNode = a.start(&a_config, &[]);
     let _b: RunningNode = b.start(&b.config(&[&a], json!({})), &[]);
     let b_url = format!("{}/", b.p2p_url());
     let known = eventually(Duration::from_secs(20), || {
@@ -87,7 +91,16 @@ pub fn run() -> anyhow::Result<Hijack> {
     let url = attacker.peer.url();
     let claim = step(PartyInfo::new(&url, [(owner_key, url.clone())], []));
     let erase = step(PartyInfo::new(&b_url, [], []));
-    Ok(Hijack { claim, erase })
+    a_node.kill();
+    let _a_again = a.start(&a_config, &[]);
+    let restart_healthy = Request::new("GET", "/health").send(&a.q2t()).status == 200
+        && holder(&a, &b.public_key).as_deref() == Some(b_url.as_str())
+        && delivered(&a, &b, &b.public_key);
+    Ok(Hijack {
+        claim,
+        erase,
+        restart_healthy,
+    })
 }
 
 impl fmt::Display for Hijack {
@@ -100,9 +113,10 @@ impl fmt::Display for Hijack {
         };
         write!(
             f,
-            "B's key claimed for the attacker's URL: {}; empty announcement in B's name: {}",
+            "B's key claimed for the attacker's URL: {}; empty announcement in B's name: {}; restart healthy: {}",
             show(&self.claim),
-            show(&self.erase)
+            show(&self.erase),
+            self.restart_healthy
         )
     }
 }

@@ -19,11 +19,13 @@ pub struct Media {
     pub status: u16,
     /// Whether the planted party was stored.
     pub planted: bool,
+    /// Whether the node, restarted on its data, came back healthy.
+    pub restart_healthy: bool,
 }
 
 /// Runs the attack.
 pub fn run() -> anyhow::Result<Media> {
-    let victim = Victim::start(json!({}));
+    let mut victim = Victim::start(json!({}));
     let target = victim.dir.p2p_target();
     let info = PartyInfo::new("http://127.0.0.1:2/", [], [PLANTED.to_owned()]);
     let status = announce(&target, &info, LEGACY_VERSIONS, "text/plain").status;
@@ -31,15 +33,19 @@ pub fn run() -> anyhow::Result<Media> {
     let planted = peers["peers"]
         .as_array()
         .is_some_and(|p| p.iter().any(|u| u["url"] == PLANTED));
-    Ok(Media { status, planted })
+    Ok(Media {
+        status,
+        planted,
+        restart_healthy: victim.restart_is_healthy(),
+    })
 }
 
 impl fmt::Display for Media {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "PartyInfo as text/plain: {}, party stored: {}",
-            self.status, self.planted
+            "PartyInfo as text/plain: {}, party stored: {}; restart healthy: {}",
+            self.status, self.planted, self.restart_healthy
         )
     }
 }

@@ -7,7 +7,8 @@
 //! - [`hijack`]: another party's key announced for the attacker's URL, and an empty announcement
 //!   in the owner's name;
 //! - [`scan`]: a key planted at a closed port, then a resend to it (the port-scan oracle);
-//! - [`slow`]: hundreds of connections that never finish their request head;
+//! - [`slow`]: hundreds of connections that never finish their request head, at a node and at
+//!   a `cloister proxy` in front of it;
 //! - [`media`]: a PartyInfo posted as `text/plain`, as a web page could;
 //! - [`watch`]: the node's peak memory and `tm.ipc` latency during an attack;
 //! - [`fake_peer`]: the attacker's own server.
@@ -214,7 +215,14 @@ fn decrypt_challenge(enclave: &Enclave, body: &[u8]) -> (u16, Vec<u8>) {
 /// Runs the attacks named (all by default), printing what each cost the node.
 pub fn run(settings: &HostileBench, out: &mut dyn Write) -> anyhow::Result<()> {
     let all = [
-        "flood", "amplify", "merge", "hijack", "scan", "slow", "media",
+        "flood",
+        "amplify",
+        "merge",
+        "hijack",
+        "scan",
+        "slow",
+        "slow-proxy",
+        "media",
     ];
     let chosen: Vec<&str> = if settings.attacks.is_empty() {
         all.to_vec()
@@ -233,6 +241,7 @@ pub fn run(settings: &HostileBench, out: &mut dyn Write) -> anyhow::Result<()> {
             "hijack" => hijack::run()?.to_string(),
             "scan" => scan::run()?.to_string(),
             "slow" => slow::run(slow::CONNECTIONS)?.to_string(),
+            "slow-proxy" => slow::run_on_proxy(slow::CONNECTIONS)?.to_string(),
             "media" => media::run()?.to_string(),
             other => anyhow::bail!("unknown attack {other:?}; use {}", all.join(", ")),
         };

@@ -21,11 +21,13 @@ pub struct Scan {
     pub resend_status: u16,
     /// Whether the resend's answer says something about the port ("refused", "connect").
     pub resend_reveals_port: bool,
+    /// Whether the node, restarted on its data, came back healthy.
+    pub restart_healthy: bool,
 }
 
 /// Runs the probe.
 pub fn run() -> anyhow::Result<Scan> {
-    let victim = Victim::start(json!({}));
+    let mut victim = Victim::start(json!({}));
     let attacker = Attacker::start()?;
     let url = format!("http://127.0.0.1:{}/", free_port());
     let info = PartyInfo::new(&url, [(attacker.key(), url.clone())], []);
@@ -40,6 +42,7 @@ pub fn run() -> anyhow::Result<Scan> {
         announce_status,
         resend_status: resend.status,
         resend_reveals_port: text.contains("refused") || text.contains("connect"),
+        restart_healthy: victim.restart_is_healthy(),
     })
 }
 
@@ -47,8 +50,8 @@ impl fmt::Display for Scan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "key announced at a closed port: {}; resend to it: {} (reveals the port: {})",
-            self.announce_status, self.resend_status, self.resend_reveals_port
+            "key announced at a closed port: {}; resend to it: {} (reveals the port: {}); restart healthy: {}",
+            self.announce_status, self.resend_status, self.resend_reveals_port, self.restart_healthy
         )
     }
 }

@@ -1,12 +1,16 @@
-//! Slow headers: hundreds of connections to the P2P port that send half a request head and
-//! stall (slowloris). The victim runs with a 1 s `headerTimeoutMs` and 100
-//! `maxConnectionsPerIp`, so the bounds show within a test's patience.
+//! Slow headers (slowloris): hundreds of connections that send half a request head and stall,
+//! against a node's P2P port and against a `cloister proxy` in front of it. The target runs with
+//! a 1 s `headerTimeoutMs` and 100 `maxConnectionsPerIp`, so the bounds show within a test's
+//! patience.
 
 use std::fmt;
 use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use cloister_harness::http::eventually;
+use cloister_harness::nodes::free_port;
 use serde_json::json;
 
 use super::watch::{Seen, Watch};
@@ -15,52 +19,85 @@ use super::{cost, Victim};
 /// Connections opened.
 pub const CONNECTIONS: usize = 200;
 
-/// The victim's `headerTimeoutMs`.
+/// The target's `headerTimeoutMs`.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The victim's `maxConnectionsPerIp`.
+/// The target's `maxConnectionsPerIp`.
 pub const PER_IP: usize = 100;
 
-/// What the stalled connections achieved.
-#[derive(Debug, Clone)]
-pub struct Slow {
-    /// Memory and `tm.ipc` latency meanwhile.
-    pub seen: Seen,
+/// How long after the header timeout a connection still open counts as kept.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// Half a head: the listener must wait for the rest, or give up on it.
+const HALF_HEAD: &[u8] = b"POST /push HTTP/1.1\r\nHost: victim\r\nContent-Le";
+
+/// What the stalled connections achieved against one listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Stalled {
     /// Connections closed within 200 ms of their first bytes (over the per-address bound).
     pub refused_at_once: usize,
-    /// Connections still open two seconds after the header timeout.
+    /// Connections still open [`GRACE`] after the header timeout.
     pub still_open: usize,
-    /// When the last connection the node took was closed, if it was.
+    /// When the last connection the listener took was closed, if it was.
     pub all_closed_after: Option<Duration>,
 }
 
-/// Runs the attack with `connections` connections.
-pub fn run(connections: usize) -> anyhow::Result<Slow> {
-    let properties = json!({
+/// The attack on a node's P2P port.
+#[derive(Debug, Clone, Copy)]
+pub struct Slow {
+    /// Memory and `tm.ipc` latency meanwhile.
+    pub seen: Seen,
+    /// What the connections achieved.
+    pub stalled: Stalled,
+    /// Whether the node, restarted on its data, came back healthy.
+    pub restart_healthy: bool,
+}
+
+/// The connection bounds the targets run with.
+fn bounds() -> serde_json::Value {
+    json!({
         "headerTimeoutMs": HEADER_TIMEOUT.as_millis().to_string(),
         "maxConnectionsPerIp": PER_IP.to_string(),
-    });
-    let victim = Victim::start(properties);
+    })
+}
+
+/// Runs the attack on a node's P2P port with `connections` connections.
+pub fn run(connections: usize) -> anyhow::Result<Slow> {
+    let mut victim = Victim::start(bounds());
     let watch = Watch::start(victim.node.pid(), victim.dir.q2t());
+    let stalled = stall(victim.dir.p2p, connections)?;
+    let seen = watch.finish();
+    Ok(Slow {
+        seen,
+        stalled,
+        restart_healthy: victim.restart_is_healthy(),
+    })
+}
+
+/// Runs the attack on a `cloister proxy --role p2p` in front of a node, with the same bounds in
+/// its config file's `connections`.
+pub fn run_on_proxy(connections: usize) -> anyhow::Result<Stalled> {
+    let victim = Victim::start(json!({}));
+    let proxy = Proxy::start(&format!("http://{}", victim.dir.p2p))?;
+    Ok(stall(proxy.address, connections)?)
+}
+
+/// Opens `connections` connections to `address`, each sending half a head, and watches when
+/// the listener closes them.
+pub fn stall(address: SocketAddr, connections: usize) -> std::io::Result<Stalled> {
     let started = Instant::now();
     let mut open: Vec<(TcpStream, Instant)> = Vec::new();
     for _ in 0..connections {
-        let mut stream = TcpStream::connect(victim.dir.p2p)?;
-        // Half a head: the node must wait for the rest, or give up on it.
-        let _ = stream.write_all(b"POST /push HTTP/1.1\r\nHost: victim\r\nContent-Le");
+        let mut stream = TcpStream::connect(address)?;
+        let _ = stream.write_all(HALF_HEAD);
         stream.set_nonblocking(true)?;
         open.push((stream, Instant::now()));
     }
     let (mut refused_at_once, mut last_closed) = (0, None);
-    let deadline = started + HEADER_TIMEOUT + Duration::from_secs(2);
+    let deadline = started + HEADER_TIMEOUT + GRACE;
     while !open.is_empty() && Instant::now() < deadline {
         open.retain_mut(|(stream, opened)| {
-            let mut byte = [0u8; 1];
-            let closed = match stream.read(&mut byte) {
-                Ok(0) => true,
-                Ok(_) => false,
-                Err(error) => error.kind() != ErrorKind::WouldBlock,
-            };
+            let closed = is_closed(stream);
             if closed {
                 if opened.elapsed() < Duration::from_millis(200) {
                     refused_at_once += 1;
@@ -73,16 +110,73 @@ pub fn run(connections: usize) -> anyhow::Result<Slow> {
         std::thread::sleep(Duration::from_millis(20));
     }
     let still_open = open.len();
-    let seen = watch.finish();
-    Ok(Slow {
-        seen,
+    Ok(Stalled {
         refused_at_once,
         still_open,
         all_closed_after: (still_open == 0).then_some(last_closed).flatten(),
     })
 }
 
-impl fmt::Display for Slow {
+/// Whether the other end closed `stream` (an answer such as a 408 is read and skipped).
+fn is_closed(stream: &mut TcpStream) -> bool {
+    let mut buffer = [0u8; 512];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(error) => return error.kind() != ErrorKind::WouldBlock,
+        }
+    }
+}
+
+/// A `cloister proxy` process in the P2P role; killed when dropped.
+struct Proxy {
+    child: Child,
+    address: SocketAddr,
+    _config: tempfile::NamedTempFile,
+}
+
+impl Proxy {
+    fn start(upstream: &str) -> anyhow::Result<Self> {
+        let config = tempfile::NamedTempFile::new()?;
+        let connections = json!({
+            "connections": {
+                "headerTimeoutMs": HEADER_TIMEOUT.as_millis(),
+                "maxConnectionsPerIp": PER_IP,
+            }
+        });
+        std::fs::write(config.path(), connections.to_string())?;
+        let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let child = cloister_harness::nodes::cloister()
+            .args(["proxy", "--role", "p2p", "--upstream", upstream])
+            .args(["--listen", &address.to_string()])
+            .arg("--config")
+            .arg(config.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let proxy = Self {
+            child,
+            address,
+            _config: config,
+        };
+        let listening = eventually(Duration::from_secs(10), || {
+            TcpStream::connect(address).is_ok()
+        });
+        anyhow::ensure!(listening, "cloister proxy never listened on {address}");
+        Ok(proxy)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl fmt::Display for Stalled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let closed = self.all_closed_after.map_or_else(
             || "not all".to_owned(),
@@ -90,11 +184,22 @@ impl fmt::Display for Slow {
         );
         write!(
             f,
-            "{CONNECTIONS} half-sent heads: {} refused at once, {} still open {} s after the timeout, {closed} closed; {}",
+            "{CONNECTIONS} half-sent heads: {} refused at once, {} still open {} s after the timeout, {closed} closed",
             self.refused_at_once,
             self.still_open,
-            2,
-            cost(&self.seen)
+            GRACE.as_secs(),
+        )
+    }
+}
+
+impl fmt::Display for Slow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}; {}; restart healthy: {}",
+            self.stalled,
+            cost(&self.seen),
+            self.restart_healthy
         )
     }
 }
