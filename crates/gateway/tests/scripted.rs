@@ -11,36 +11,10 @@ use std::time::Duration;
 
 use cloister_gateway::Mode;
 use cloister_harness::http::Request;
-use common::{assert_raw_answer, never_eject, settings, Running, Scripted, RAW_CALL};
+use common::{assert_raw_answer, never_eject, scripted, settings, Running, Scripted, RAW_CALL};
 use serde_json::{json, Value};
 
 const INTERNAL_ERROR: i64 = -32603;
-
-/// A gateway over scripted upstreams named a, b, ... at `blocks`.
-fn scripted(
-    mode: Mode,
-    blocks: &[u64],
-    tune: impl FnOnce(&mut cloister_gateway::GatewaySettings),
-) -> (Running, Vec<Scripted>) {
-    // The scripted servers need a runtime that outlives the test's gateway; one per test,
-    // leaked, is simplest (the test process ends soon after).
-    let runtime = Box::leak(Box::new(
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap(),
-    ));
-    let upstreams: Vec<Scripted> = blocks
-        .iter()
-        .enumerate()
-        .map(|(i, &block)| Scripted::start(runtime, &((b'a' + i as u8) as char).to_string(), block))
-        .collect();
-    let urls: Vec<String> = upstreams.iter().map(Scripted::url).collect();
-    let mut settings = settings(mode, &urls);
-    tune(&mut settings);
-    (Running::start(settings), upstreams)
-}
 
 #[test]
 fn a_lagging_node_is_taken_out_and_brought_back() {

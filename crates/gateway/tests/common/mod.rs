@@ -81,6 +81,12 @@ impl Running {
         &self.runtime
     }
 
+    /// Stops the gateway as `cloister gateway` does on a signal, returning when it has.
+    pub fn shutdown(mut self) {
+        let gateway = self.gateway.take().unwrap();
+        self.runtime.block_on(gateway.shutdown());
+    }
+
     /// Where clients connect.
     pub fn address(&self) -> SocketAddr {
         self.gateway.as_ref().unwrap().local_address()
@@ -156,19 +162,55 @@ impl Drop for Running {
     }
 }
 
-/// The value of a metric line with these labels (0 when absent).
+/// The value of a metric line with these labels, or of the metric without labels when
+/// `labels` is empty (0 when absent).
 pub fn metric(text: &str, name: &str, labels: &str) -> f64 {
+    let start = if labels.is_empty() {
+        format!("{name} ")
+    } else {
+        format!("{name}{{{labels}}}")
+    };
     text.lines()
-        .find(|l| l.starts_with(&format!("{name}{{{labels}}}")))
+        .find(|l| l.starts_with(&start))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0)
 }
 
+/// A gateway over scripted upstreams named a, b, ... at `blocks`, with test settings changed
+/// by `tune`.
+pub fn scripted(
+    mode: Mode,
+    blocks: &[u64],
+    tune: impl FnOnce(&mut GatewaySettings),
+) -> (Running, Vec<Scripted>) {
+    // The scripted servers need a runtime that outlives the test's gateway; one per test,
+    // leaked, is simplest (the test process ends soon after).
+    let runtime = Box::leak(Box::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap(),
+    ));
+    let upstreams: Vec<Scripted> = blocks
+        .iter()
+        .enumerate()
+        .map(|(i, &block)| Scripted::start(runtime, &((b'a' + i as u8) as char).to_string(), block))
+        .collect();
+    let urls: Vec<String> = upstreams.iter().map(Scripted::url).collect();
+    let mut settings = settings(mode, &urls);
+    tune(&mut settings);
+    (Running::start(settings), upstreams)
+}
+
 /// A scripted upstream: answers `eth_blockNumber` with its `block`, `eth_syncing` with false,
-/// `net_peerCount` with 1, new filters with `0x<name>1`, methods in `hang` never, and every other method with
+/// `net_peerCount` with 1, new filters with `0x<name>1`, `pad` with a string of as many bytes as
+/// its first parameter says, `sleep` over HTTP after as many milliseconds as its first parameter
+/// says, methods in `hang` never, and every other method with
 /// `"<name>:<method>"` so tests see who served; with `down` set it answers HTTP 503 to all.
-/// Records every call it receives.
+/// It answers the same over WebSocket (on any path), one answer per message. Records every
+/// call it receives.
 #[derive(Clone)]
 pub struct Scripted {
     /// Its name (in results).
@@ -237,10 +279,61 @@ impl Scripted {
     }
 
     async fn answer(&self, request: axum::extract::Request) -> axum::response::Response {
+        use axum::extract::FromRequestParts;
         use axum::response::IntoResponse;
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
+        if let Ok(upgrade) =
+            axum::extract::ws::WebSocketUpgrade::from_request_parts(&mut parts, &()).await
+        {
+            let state = self.clone();
+            return upgrade
+                .max_message_size(usize::MAX)
+                .on_upgrade(move |socket| state.serve_websocket(socket, parts));
+        }
         let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-        let call: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let (call, method) = self.record(&body, &parts);
+        if self.down.load(Ordering::SeqCst) {
+            return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+        }
+        if self.hang.lock().unwrap().contains(&method) {
+            std::future::pending::<()>().await;
+        }
+        if method == "sleep" {
+            let ms = call["params"][0].as_u64().unwrap_or_default();
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            self.answer_text(&call, &method),
+        )
+            .into_response()
+    }
+
+    /// One answer per text message, none for methods in `hang`.
+    async fn serve_websocket(
+        self,
+        mut socket: axum::extract::ws::WebSocket,
+        parts: axum::http::request::Parts,
+    ) {
+        use axum::extract::ws::Message;
+        while let Some(Ok(message)) = socket.recv().await {
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let (call, method) = self.record(text.as_bytes(), &parts);
+            if self.hang.lock().unwrap().contains(&method) {
+                continue;
+            }
+            let answer = Message::text(self.answer_text(&call, &method));
+            if socket.send(answer).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Records a call; its JSON and method.
+    fn record(&self, body: &[u8], parts: &axum::http::request::Parts) -> (Value, String) {
+        let call: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let method = call["method"].as_str().unwrap_or_default().to_owned();
         self.received.lock().unwrap().push(Received {
             method: method.clone(),
@@ -257,13 +350,12 @@ impl Scripted {
                 .collect(),
             query: parts.uri.query().map(str::to_owned),
         });
-        if self.down.load(Ordering::SeqCst) {
-            return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
-        }
-        if self.hang.lock().unwrap().contains(&method) {
-            std::future::pending::<()>().await;
-        }
-        let result = match method.as_str() {
+        (call, method)
+    }
+
+    /// The JSON-RPC answer to `call`.
+    fn answer_text(&self, call: &Value, method: &str) -> String {
+        let result = match method {
             "eth_blockNumber" => json!(format!("0x{:x}", self.block.load(Ordering::SeqCst))),
             "eth_syncing" => json!(false),
             "net_peerCount" => json!("0x1"),
@@ -271,18 +363,17 @@ impl Scripted {
             "eth_newBlockFilter" | "eth_newFilter" => json!(format!("0x{}1", self.name)),
             "raw" => {
                 // Odd spacing and member order, to show the gateway does not re-serialise.
-                let text = format!(
+                return format!(
                     r#"{{ "result" :"{}:raw",  "id":{} ,"jsonrpc":"2.0"}}"#,
                     self.name, call["id"]
                 );
-                return (
-                    [(axum::http::header::CONTENT_TYPE, "application/json")],
-                    text,
-                )
-                    .into_response();
+            }
+            "pad" => {
+                let size = call["params"][0].as_u64().unwrap_or_default();
+                json!("p".repeat(usize::try_from(size).unwrap()))
             }
             other => json!(format!("{}:{other}", self.name)),
         };
-        axum::Json(json!({"jsonrpc":"2.0","id":call["id"],"result":result})).into_response()
+        json!({"jsonrpc":"2.0","id":call["id"],"result":result}).to_string()
     }
 }
