@@ -23,12 +23,14 @@
 //! - [`filters`]: filter ids that name their node.
 //! - [`proxy`]: one call or batch end to end.
 //! - [`websocket`]: client WebSocket connections, each pinned to one upstream (subscriptions).
-//! - [`server`]: the HTTP front and lifecycle; [`metrics`]: Prometheus.
+//! - [`server`]: the HTTP front and lifecycle; [`listener`]: its connections and their bounds;
+//!   [`metrics`]: Prometheus.
 
 pub mod accounts;
 pub mod filters;
 pub mod health;
 pub mod ipc;
+pub mod listener;
 pub mod metrics;
 pub mod proxy;
 pub mod routing;

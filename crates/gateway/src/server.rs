@@ -11,8 +11,8 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
+use cloister_net::{Bound, ListenError};
 use cloister_protocol::{media, path};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::sync::oneshot;
@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::accounts::AccountLocks;
 use crate::health::{Health, Status};
+use crate::listener::{self, ListenerLimits, Place};
 use crate::metrics::Metrics;
 use crate::proxy::{Forward, Proxy, Reply};
 use crate::routing::Routing;
@@ -35,13 +36,11 @@ pub enum GatewayError {
     #[error(transparent)]
     Settings(#[from] SettingsError),
     /// The listen address cannot be bound.
-    #[error("cannot listen on {address}: {source}")]
-    Bind {
-        /// The address.
-        address: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    /// The listen address is not a TCP address (validation refuses others).
+    #[error("cannot listen on {0}: the gateway listens on TCP only")]
+    NotTcp(String),
 }
 
 /// A running gateway; stops when dropped.
@@ -73,19 +72,14 @@ impl Gateway {
             metrics.clone(),
         ));
         health.probe_all(&upstreams).await;
-        let bind_error = |source| GatewayError::Bind {
-            address: settings.listen.to_string(),
-            source,
+        let bound = Bound::endpoint(&settings.listen).await?;
+        let address = bound
+            .tcp_address()
+            .ok_or_else(|| GatewayError::NotTcp(settings.listen.to_string()))?;
+        let limits = ListenerLimits {
+            connections: settings.connections,
+            header_timeout: settings.header_timeout,
         };
-        let authority = settings
-            .listen
-            .tcp()
-            .map(|tcp| tcp.authority())
-            .unwrap_or_default();
-        let listener = tokio::net::TcpListener::bind(authority)
-            .await
-            .map_err(bind_error)?;
-        let address = listener.local_addr().map_err(bind_error)?;
         let routing = Routing::new(
             settings.mode,
             upstreams.iter().map(|u| u.name.clone()).collect(),
@@ -111,19 +105,12 @@ impl Gateway {
             .fallback(rpc)
             .with_state(proxy.clone());
         let (shutdown, stop) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            // Each answer is written whole, but Nagle would still hold a small one back while an
-            // earlier segment is unacknowledged (pipelined or WebSocket traffic).
-            let listener = listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let serving = axum::serve(listener, router).with_graceful_shutdown(async {
-                let _ = stop.await;
-            });
-            if let Err(error) = serving.await {
-                tracing::error!(%error, "gateway stopped serving");
-            }
-        });
+        // The accept loop sets TCP_NODELAY: each answer is written whole, but Nagle would still
+        // hold a small one back while an earlier segment is unacknowledged (pipelined or
+        // WebSocket traffic).
+        let server = tokio::spawn(listener::serve(bound, router, limits, async {
+            let _ = stop.await;
+        }));
         tracing::info!(%address, "gateway listening");
         Ok(Self {
             address,
@@ -180,7 +167,8 @@ async fn rpc(State(proxy): State<Arc<Proxy>>, request: Request) -> Response {
     };
     if parts.method == Method::GET {
         if let Ok(upgrade) = WebSocketUpgrade::from_request_parts(&mut parts, &proxy).await {
-            return websocket::accept(proxy, upgrade, forward).await;
+            let place = parts.extensions.remove::<Place>();
+            return websocket::accept(proxy, upgrade, forward, place).await;
         }
     }
     if parts.method != Method::POST {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cloister_addr::{unix_socket_path, Endpoint};
 use cloister_net::health::Thresholds;
+use cloister_net::ConnectionLimits;
 use serde::Deserialize;
 
 /// How calls without node-bound state are spread over healthy upstreams.
@@ -243,7 +244,20 @@ pub struct GatewaySettings {
     /// calls a second, and on small machines more threads mostly add cross-thread wake-ups;
     /// raise it when the gateway's CPU, not the nodes', is the limit.
     pub worker_threads: usize,
+    /// `maxConnections` and `maxConnectionsPerIp`: client connections the listener holds at
+    /// once, in all and from one address (a WebSocket counts until it closes). One over either
+    /// bound is closed as soon as it is accepted.
+    pub connections: ConnectionLimits,
+    /// `headerTimeoutMs`: how long a client connection may take to send a whole request head,
+    /// counted from the moment it is idle (accepted, or its last answer written), so it is the
+    /// header-read and the idle keep-alive timeout at once; `None` (0 in the file) waits
+    /// forever. A WebSocket, once upgraded, is not subject to it: subscriptions sit idle.
+    pub header_timeout: Option<Duration>,
 }
+
+/// Default `headerTimeoutMs`, as every Cloister listener: generous for a client across a WAN,
+/// short enough that half-sent requests cannot pile up.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for GatewaySettings {
     fn default() -> Self {
@@ -258,6 +272,8 @@ impl Default for GatewaySettings {
             max_batch_size: 1000,
             health: HealthSettings::default(),
             worker_threads: DEFAULT_WORKER_THREADS,
+            connections: ConnectionLimits::default(),
+            header_timeout: Some(DEFAULT_HEADER_TIMEOUT),
         }
     }
 }
@@ -296,6 +312,9 @@ struct File {
     #[serde(default)]
     health: FileHealth,
     worker_threads: Option<usize>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    header_timeout_ms: Option<u64>,
 }
 
 impl FileHealth {
@@ -398,6 +417,20 @@ impl GatewaySettings {
             max_batch_size: file.max_batch_size.unwrap_or(defaults.max_batch_size),
             health: file.health.settings(defaults.health),
             worker_threads: file.worker_threads.unwrap_or(defaults.worker_threads),
+            connections: ConnectionLimits {
+                max_connections: file
+                    .max_connections
+                    .unwrap_or(defaults.connections.max_connections),
+                max_per_ip: file
+                    .max_connections_per_ip
+                    .unwrap_or(defaults.connections.max_per_ip),
+            },
+            // 0 turns the timeout off, as `headerTimeoutMs` does on a node's listeners.
+            header_timeout: match file.header_timeout_ms {
+                Some(0) => None,
+                Some(ms) => Some(Duration::from_millis(ms)),
+                None => defaults.header_timeout,
+            },
         })
     }
 
@@ -420,6 +453,14 @@ impl GatewaySettings {
         }
         if self.worker_threads == 0 {
             return invalid("workerThreads must be positive".into());
+        }
+        // A bound of 0 would refuse every connection.
+        let counts = [
+            ("maxConnections", self.connections.max_connections),
+            ("maxConnectionsPerIp", self.connections.max_per_ip),
+        ];
+        if let Some((name, _)) = counts.iter().find(|(_, count)| *count == 0) {
+            return invalid(format!("{name} must be at least 1"));
         }
         self.health
             .thresholds
@@ -486,6 +527,30 @@ mod tests {
             (7, 7, 4)
         );
 
+        let limits = dir.join("limits.json");
+        std::fs::write(
+            &limits,
+            r#"{"maxConnections":10,"maxConnectionsPerIp":2,"headerTimeoutMs":300}"#,
+        )
+        .unwrap();
+        let settings = GatewaySettings::from_file(&limits).unwrap();
+        assert_eq!(
+            settings.connections,
+            ConnectionLimits {
+                max_connections: 10,
+                max_per_ip: 2
+            }
+        );
+        assert_eq!(settings.header_timeout, Some(Duration::from_millis(300)));
+        let defaults = GatewaySettings::from_file(&old_names).unwrap();
+        assert_eq!(defaults.connections.max_connections, 1024);
+        assert_eq!(defaults.connections.max_per_ip, 256);
+        assert_eq!(defaults.header_timeout, Some(Duration::from_secs(30)));
+        let no_timeout = dir.join("no-timeout.json");
+        std::fs::write(&no_timeout, r#"{"headerTimeoutMs":0}"#).unwrap();
+        let settings = GatewaySettings::from_file(&no_timeout).unwrap();
+        assert_eq!(settings.header_timeout, None);
+
         let bad = dir.join("bad.json");
         std::fs::write(&bad, r#"{"health":{"maxLag":1}}"#).unwrap();
         let error = GatewaySettings::from_file(&bad).unwrap_err().to_string();
@@ -516,6 +581,11 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("must be ws://"));
+        settings.upstreams[0] = UpstreamSettings::from_arg("http://a:1");
+        settings.validate().unwrap();
+        settings.connections.max_per_ip = 0;
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("maxConnectionsPerIp"), "{error}");
     }
 
     #[test]

@@ -28,6 +28,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message as UpstreamMessage};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::listener::Place;
 use crate::metrics;
 use crate::proxy::{self, Forward, Proxy};
 use crate::routing::{classify, is_private, Kind};
@@ -39,13 +40,21 @@ type UpstreamSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// routing mode's order) whose WebSocket endpoint accepts; with none, the connection is
 /// accepted and closed at once with the reason, which clients show (an HTTP error on the
 /// handshake is reported by most of them only as "unexpected response").
-pub async fn accept(proxy: Arc<Proxy>, upgrade: WebSocketUpgrade, forward: Forward) -> Response {
+///
+/// The connection keeps its `place` among the listener's connections until it closes.
+pub async fn accept(
+    proxy: Arc<Proxy>,
+    upgrade: WebSocketUpgrade,
+    forward: Forward,
+    place: Option<Place>,
+) -> Response {
     let pinned = connect(&proxy, &forward).await;
     let limit = proxy.settings.max_request_bytes;
     upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |client| async move {
+            let _place = place;
             match pinned {
                 Ok((index, upstream)) => relay(proxy, index, client, upstream, forward).await,
                 Err(reason) => {
