@@ -1,5 +1,6 @@
 //! Prometheus metrics: calls per upstream and outcome, retries, local errors, and each
-//! upstream's health, head block, privacy path and ejections, and client WebSocket connections per upstream.
+//! upstream's health, head block, privacy path and ejections, client WebSocket connections per
+//! upstream and the calls they have in flight.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -31,7 +32,8 @@ pub struct UpstreamLabels {
 /// Labels of an error the gateway answered itself.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct LocalLabels {
-    /// Why: `no_upstream`, `too_large`, `invalid`, `filter_not_found`.
+    /// Why: `no_upstream`, `too_large`, `invalid`, `filter_not_found`, or
+    /// `websocket_stalled` (a client WebSocket disconnected for reading nothing).
     pub reason: &'static str,
 }
 
@@ -58,6 +60,10 @@ pub struct Metrics {
     pub ejections: Family<UpstreamLabels, Counter>,
     /// Client WebSocket connections open, by the upstream they are pinned to.
     pub websocket_connections: Family<UpstreamLabels, Gauge>,
+    /// Calls of client WebSocket connections the gateway answers itself (account-scoped and
+    /// private ones), from being read to their answer being written, over all connections;
+    /// each connection holds at most `maxWebSocketInFlight`.
+    pub websocket_in_flight: Gauge,
 }
 
 impl Default for Metrics {
@@ -114,9 +120,16 @@ impl Default for Metrics {
             "Client WebSocket connections open, by the upstream they are pinned to",
             websocket_connections.clone(),
         );
+        let websocket_in_flight = Gauge::default();
+        registry.register(
+            "websocket_in_flight",
+            "Calls of client WebSocket connections the gateway is answering over HTTP",
+            websocket_in_flight.clone(),
+        );
         Self {
             registry,
             websocket_connections,
+            websocket_in_flight,
             calls,
             latency,
             retries,

@@ -253,11 +253,30 @@ pub struct GatewaySettings {
     /// header-read and the idle keep-alive timeout at once; `None` (0 in the file) waits
     /// forever. A WebSocket, once upgraded, is not subject to it: subscriptions sit idle.
     pub header_timeout: Option<Duration>,
+    /// `maxWebSocketInFlight`: calls of one client WebSocket connection that the gateway
+    /// answers itself (account-scoped and private calls, routed over HTTP) held at once, from
+    /// being read to their answer being written; while that many are held the gateway reads
+    /// nothing more from the connection, so a client that floods calls waits instead of being
+    /// buffered. Also how many of the node's messages queue for the client before the gateway
+    /// stops reading the node.
+    pub max_websocket_in_flight: usize,
+    /// `webSocketSendTimeoutMs`: how long a message to a client WebSocket may wait for the
+    /// client's socket to take it. A client that reads nothing for that long while answers or
+    /// notifications wait for it is disconnected (see [`crate::websocket`]).
+    pub websocket_send_timeout: Duration,
 }
 
 /// Default `headerTimeoutMs`, as every Cloister listener: generous for a client across a WAN,
 /// short enough that half-sent requests cannot pile up.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default `maxWebSocketInFlight`: far more concurrent sends than one client's nonces allow
+/// (one account's writes run one at a time anyway), few enough that a flood holds little.
+pub const DEFAULT_MAX_WEBSOCKET_IN_FLIGHT: usize = 64;
+
+/// Default `webSocketSendTimeoutMs`: a client paused that long (with the kernel's buffers to
+/// it full) is not coming back soon; shorter pauses (a GC, a busy event loop) pass.
+pub const DEFAULT_WEBSOCKET_SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for GatewaySettings {
     fn default() -> Self {
@@ -274,6 +293,8 @@ impl Default for GatewaySettings {
             worker_threads: DEFAULT_WORKER_THREADS,
             connections: ConnectionLimits::default(),
             header_timeout: Some(DEFAULT_HEADER_TIMEOUT),
+            max_websocket_in_flight: DEFAULT_MAX_WEBSOCKET_IN_FLIGHT,
+            websocket_send_timeout: DEFAULT_WEBSOCKET_SEND_TIMEOUT,
         }
     }
 }
@@ -315,6 +336,8 @@ struct File {
     max_connections: Option<usize>,
     max_connections_per_ip: Option<usize>,
     header_timeout_ms: Option<u64>,
+    max_web_socket_in_flight: Option<usize>,
+    web_socket_send_timeout_ms: Option<u64>,
 }
 
 impl FileHealth {
@@ -431,6 +454,13 @@ impl GatewaySettings {
                 Some(ms) => Some(Duration::from_millis(ms)),
                 None => defaults.header_timeout,
             },
+            max_websocket_in_flight: file
+                .max_web_socket_in_flight
+                .unwrap_or(defaults.max_websocket_in_flight),
+            websocket_send_timeout: ms(
+                file.web_socket_send_timeout_ms,
+                defaults.websocket_send_timeout,
+            ),
         })
     }
 
@@ -454,13 +484,23 @@ impl GatewaySettings {
         if self.worker_threads == 0 {
             return invalid("workerThreads must be positive".into());
         }
-        // A bound of 0 would refuse every connection.
+        // A bound of 0 would refuse every connection, or read no WebSocket message at all.
         let counts = [
             ("maxConnections", self.connections.max_connections),
             ("maxConnectionsPerIp", self.connections.max_per_ip),
+            ("maxWebSocketInFlight", self.max_websocket_in_flight),
         ];
         if let Some((name, _)) = counts.iter().find(|(_, count)| *count == 0) {
             return invalid(format!("{name} must be at least 1"));
+        }
+        if self.max_websocket_in_flight > tokio::sync::Semaphore::MAX_PERMITS {
+            return invalid(format!(
+                "maxWebSocketInFlight must be at most {}",
+                tokio::sync::Semaphore::MAX_PERMITS
+            ));
+        }
+        if self.websocket_send_timeout.is_zero() {
+            return invalid("webSocketSendTimeoutMs must be positive".into());
         }
         self.health
             .thresholds
@@ -530,7 +570,8 @@ mod tests {
         let limits = dir.join("limits.json");
         std::fs::write(
             &limits,
-            r#"{"maxConnections":10,"maxConnectionsPerIp":2,"headerTimeoutMs":300}"#,
+            r#"{"maxConnections":10,"maxConnectionsPerIp":2,"headerTimeoutMs":300,
+                "maxWebSocketInFlight":8,"webSocketSendTimeoutMs":500}"#,
         )
         .unwrap();
         let settings = GatewaySettings::from_file(&limits).unwrap();
@@ -542,10 +583,13 @@ mod tests {
             }
         );
         assert_eq!(settings.header_timeout, Some(Duration::from_millis(300)));
+        assert_eq!(settings.max_websocket_in_flight, 8);
+        assert_eq!(settings.websocket_send_timeout, Duration::from_millis(500));
         let defaults = GatewaySettings::from_file(&old_names).unwrap();
         assert_eq!(defaults.connections.max_connections, 1024);
         assert_eq!(defaults.connections.max_per_ip, 256);
         assert_eq!(defaults.header_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(defaults.max_websocket_in_flight, 64);
         let no_timeout = dir.join("no-timeout.json");
         std::fs::write(&no_timeout, r#"{"headerTimeoutMs":0}"#).unwrap();
         let settings = GatewaySettings::from_file(&no_timeout).unwrap();
@@ -586,6 +630,10 @@ mod tests {
         settings.connections.max_per_ip = 0;
         let error = settings.validate().unwrap_err().to_string();
         assert!(error.contains("maxConnectionsPerIp"), "{error}");
+        settings.connections.max_per_ip = 1;
+        settings.max_websocket_in_flight = 0;
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("maxWebSocketInFlight"), "{error}");
     }
 
     #[test]
