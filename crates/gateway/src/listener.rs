@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use cloister_net::{Admission, Bound, ConnectionLimits, Permit, Stream};
+use cloister_net::{Admission, Bound, ListenerLimits, Permit, Stream};
 use hyper::body::Incoming;
 use hyper::service::Service;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -22,15 +22,6 @@ use tokio::sync::watch;
 #[derive(Debug, Clone)]
 pub struct Place {
     _permit: Arc<Permit>,
-}
-
-/// The bounds of the gateway's listener.
-#[derive(Debug, Clone, Copy)]
-pub struct ListenerLimits {
-    /// `maxConnections` and `maxConnectionsPerIp`.
-    pub connections: ConnectionLimits,
-    /// `headerTimeoutMs`, `None` for none.
-    pub header_timeout: Option<Duration>,
 }
 
 /// Serves `router` on `bound` within `limits` until `shutdown` completes, then lets every

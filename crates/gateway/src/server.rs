@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 
 use crate::accounts::AccountLocks;
 use crate::health::{Health, Status};
-use crate::listener::{self, ListenerLimits, Place};
+use crate::listener::{self, Place};
 use crate::metrics::Metrics;
 use crate::proxy::{Forward, Proxy, Reply};
 use crate::routing::Routing;
@@ -76,10 +76,7 @@ impl Gateway {
         let address = bound
             .tcp_address()
             .ok_or_else(|| GatewayError::NotTcp(settings.listen.to_string()))?;
-        let limits = ListenerLimits {
-            connections: settings.connections,
-            header_timeout: settings.header_timeout,
-        };
+        let limits = settings.listener;
         let routing = Routing::new(
             settings.mode,
             upstreams.iter().map(|u| u.name.clone()).collect(),

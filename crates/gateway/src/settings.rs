@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cloister_addr::{unix_socket_path, Endpoint};
 use cloister_net::health::Thresholds;
-use cloister_net::ConnectionLimits;
+use cloister_net::{ConnectionLimits, ListenerLimits};
 use serde::Deserialize;
 
 /// How calls without node-bound state are spread over healthy upstreams.
@@ -244,15 +244,11 @@ pub struct GatewaySettings {
     /// calls a second, and on small machines more threads mostly add cross-thread wake-ups;
     /// raise it when the gateway's CPU, not the nodes', is the limit.
     pub worker_threads: usize,
-    /// `maxConnections` and `maxConnectionsPerIp`: client connections the listener holds at
-    /// once, in all and from one address (a WebSocket counts until it closes). One over either
-    /// bound is closed as soon as it is accepted.
-    pub connections: ConnectionLimits,
-    /// `headerTimeoutMs`: how long a client connection may take to send a whole request head,
-    /// counted from the moment it is idle (accepted, or its last answer written), so it is the
-    /// header-read and the idle keep-alive timeout at once; `None` (0 in the file) waits
-    /// forever. A WebSocket, once upgraded, is not subject to it: subscriptions sit idle.
-    pub header_timeout: Option<Duration>,
+    /// `maxConnections`, `maxConnectionsPerIp` and `headerTimeoutMs` (0 in the file: none), as
+    /// every Cloister listener has them. A WebSocket counts against the connection bounds
+    /// until it closes; once upgraded it is not subject to the header timeout (subscriptions
+    /// sit idle).
+    pub listener: ListenerLimits,
     /// `maxWebSocketInFlight`: calls of one client WebSocket connection that the gateway
     /// answers itself (account-scoped and private calls, routed over HTTP) held at once, from
     /// being read to their answer being written; while that many are held the gateway reads
@@ -265,10 +261,6 @@ pub struct GatewaySettings {
     /// notifications wait for it is disconnected (see [`crate::websocket`]).
     pub websocket_send_timeout: Duration,
 }
-
-/// Default `headerTimeoutMs`, as every Cloister listener: generous for a client across a WAN,
-/// short enough that half-sent requests cannot pile up.
-pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Default `maxWebSocketInFlight`: far more concurrent sends than one client's nonces allow
 /// (one account's writes run one at a time anyway), few enough that a flood holds little.
@@ -291,8 +283,7 @@ impl Default for GatewaySettings {
             max_batch_size: 1000,
             health: HealthSettings::default(),
             worker_threads: DEFAULT_WORKER_THREADS,
-            connections: ConnectionLimits::default(),
-            header_timeout: Some(DEFAULT_HEADER_TIMEOUT),
+            listener: ListenerLimits::default(),
             max_websocket_in_flight: DEFAULT_MAX_WEBSOCKET_IN_FLIGHT,
             websocket_send_timeout: DEFAULT_WEBSOCKET_SEND_TIMEOUT,
         }
@@ -440,19 +431,19 @@ impl GatewaySettings {
             max_batch_size: file.max_batch_size.unwrap_or(defaults.max_batch_size),
             health: file.health.settings(defaults.health),
             worker_threads: file.worker_threads.unwrap_or(defaults.worker_threads),
-            connections: ConnectionLimits {
-                max_connections: file
-                    .max_connections
-                    .unwrap_or(defaults.connections.max_connections),
-                max_per_ip: file
-                    .max_connections_per_ip
-                    .unwrap_or(defaults.connections.max_per_ip),
-            },
-            // 0 turns the timeout off, as `headerTimeoutMs` does on a node's listeners.
-            header_timeout: match file.header_timeout_ms {
-                Some(0) => None,
-                Some(ms) => Some(Duration::from_millis(ms)),
-                None => defaults.header_timeout,
+            listener: ListenerLimits {
+                connections: ConnectionLimits {
+                    max_connections: file
+                        .max_connections
+                        .unwrap_or(defaults.listener.connections.max_connections),
+                    max_per_ip: file
+                        .max_connections_per_ip
+                        .unwrap_or(defaults.listener.connections.max_per_ip),
+                },
+                header_timeout: file.header_timeout_ms.map_or(
+                    defaults.listener.header_timeout,
+                    ListenerLimits::header_timeout_from_millis,
+                ),
             },
             max_websocket_in_flight: file
                 .max_web_socket_in_flight
@@ -485,13 +476,11 @@ impl GatewaySettings {
             return invalid("workerThreads must be positive".into());
         }
         // A bound of 0 would refuse every connection, or read no WebSocket message at all.
-        let counts = [
-            ("maxConnections", self.connections.max_connections),
-            ("maxConnectionsPerIp", self.connections.max_per_ip),
-            ("maxWebSocketInFlight", self.max_websocket_in_flight),
-        ];
-        if let Some((name, _)) = counts.iter().find(|(_, count)| *count == 0) {
-            return invalid(format!("{name} must be at least 1"));
+        if let Some(member) = self.listener.connections.zero_bound() {
+            return invalid(format!("{member} must be at least 1"));
+        }
+        if self.max_websocket_in_flight == 0 {
+            return invalid("maxWebSocketInFlight must be at least 1".into());
         }
         if self.max_websocket_in_flight > tokio::sync::Semaphore::MAX_PERMITS {
             return invalid(format!(
@@ -576,24 +565,30 @@ mod tests {
         .unwrap();
         let settings = GatewaySettings::from_file(&limits).unwrap();
         assert_eq!(
-            settings.connections,
+            settings.listener.connections,
             ConnectionLimits {
                 max_connections: 10,
                 max_per_ip: 2
             }
         );
-        assert_eq!(settings.header_timeout, Some(Duration::from_millis(300)));
+        assert_eq!(
+            settings.listener.header_timeout,
+            Some(Duration::from_millis(300))
+        );
         assert_eq!(settings.max_websocket_in_flight, 8);
         assert_eq!(settings.websocket_send_timeout, Duration::from_millis(500));
         let defaults = GatewaySettings::from_file(&old_names).unwrap();
-        assert_eq!(defaults.connections.max_connections, 1024);
-        assert_eq!(defaults.connections.max_per_ip, 256);
-        assert_eq!(defaults.header_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(defaults.listener.connections.max_connections, 1024);
+        assert_eq!(defaults.listener.connections.max_per_ip, 256);
+        assert_eq!(
+            defaults.listener.header_timeout,
+            Some(Duration::from_secs(30))
+        );
         assert_eq!(defaults.max_websocket_in_flight, 64);
         let no_timeout = dir.join("no-timeout.json");
         std::fs::write(&no_timeout, r#"{"headerTimeoutMs":0}"#).unwrap();
         let settings = GatewaySettings::from_file(&no_timeout).unwrap();
-        assert_eq!(settings.header_timeout, None);
+        assert_eq!(settings.listener.header_timeout, None);
 
         let bad = dir.join("bad.json");
         std::fs::write(&bad, r#"{"health":{"maxLag":1}}"#).unwrap();
@@ -627,10 +622,10 @@ mod tests {
             .contains("must be ws://"));
         settings.upstreams[0] = UpstreamSettings::from_arg("http://a:1");
         settings.validate().unwrap();
-        settings.connections.max_per_ip = 0;
+        settings.listener.connections.max_per_ip = 0;
         let error = settings.validate().unwrap_err().to_string();
         assert!(error.contains("maxConnectionsPerIp"), "{error}");
-        settings.connections.max_per_ip = 1;
+        settings.listener.connections.max_per_ip = 1;
         settings.max_websocket_in_flight = 0;
         let error = settings.validate().unwrap_err().to_string();
         assert!(error.contains("maxWebSocketInFlight"), "{error}");

@@ -86,7 +86,7 @@ fn call_on(stream: &mut TcpStream, method: &str) -> Value {
 #[test]
 fn a_half_sent_request_head_is_closed_within_the_header_timeout_while_calls_succeed() {
     let (gateway, _nodes) = scripted(Mode::PrimaryBackup, &[1], |s| {
-        s.header_timeout = Some(HEADER_TIMEOUT);
+        s.listener.header_timeout = Some(HEADER_TIMEOUT);
     });
     let mut half = TcpStream::connect(gateway.address()).unwrap();
     half.write_all(b"POST / HTTP/1.1\r\nHost: gateway\r\nContent-Ty")
@@ -118,7 +118,7 @@ fn a_half_sent_request_head_is_closed_within_the_header_timeout_while_calls_succ
 #[test]
 fn a_connection_over_the_per_address_bound_is_closed_at_once_and_the_others_still_work() {
     let (gateway, _nodes) = scripted(Mode::PrimaryBackup, &[1], |s| {
-        s.connections.max_per_ip = 2;
+        s.listener.connections.max_per_ip = 2;
     });
     let mut first = TcpStream::connect(gateway.address()).unwrap();
     let mut second = TcpStream::connect(gateway.address()).unwrap();

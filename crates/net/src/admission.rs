@@ -1,12 +1,15 @@
 //! Which connections a listener takes: at most `maxConnections` at once, and at most
 //! `maxConnectionsPerIp` from one address, so no one caller can hold every file descriptor a
 //! process has. A connection over the bound is closed as soon as it is accepted; one within
-//! it carries a [`Permit`] that gives its place back when dropped.
+//! it carries a [`Permit`] that gives its place back when dropped. [`ListenerLimits`] adds how
+//! long an idle TCP connection may keep its place.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+use crate::listen::Bound;
 
 /// Default `maxConnections`: far above what a consortium's peers and a node's GoQuorum clients
 /// hold, far below the open-file limit the process raises itself to.
@@ -22,7 +25,7 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
 /// idle indefinitely.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The bounds of one listener.
+/// Which connections one listener admits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
     /// Connections open at once.
@@ -40,12 +43,76 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// The names every Cloister config gives a listener's bounds (node `properties`, proxy
+/// `connections`, gateway top level).
+pub mod member {
+    /// `maxConnections`: [`super::ConnectionLimits::max_connections`].
+    pub const MAX_CONNECTIONS: &str = "maxConnections";
+    /// `maxConnectionsPerIp`: [`super::ConnectionLimits::max_per_ip`].
+    pub const MAX_CONNECTIONS_PER_IP: &str = "maxConnectionsPerIp";
+    /// `headerTimeoutMs`: [`super::ListenerLimits::header_timeout`].
+    pub const HEADER_TIMEOUT_MS: &str = "headerTimeoutMs";
+}
+
 impl ConnectionLimits {
+    /// The config name of a bound set to 0, if any: such a listener would refuse every
+    /// connection, so configs refuse it.
+    pub fn zero_bound(&self) -> Option<&'static str> {
+        if self.max_connections == 0 {
+            Some(member::MAX_CONNECTIONS)
+        } else if self.max_per_ip == 0 {
+            Some(member::MAX_CONNECTIONS_PER_IP)
+        } else {
+            None
+        }
+    }
+
     /// No bound at all (tests and the benchmark's byte relay).
     pub const UNLIMITED: Self = Self {
         max_connections: usize::MAX,
         max_per_ip: usize::MAX,
     };
+}
+
+/// The bounds of one listener, as every Cloister server configures them (`maxConnections`,
+/// `maxConnectionsPerIp`, `headerTimeoutMs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenerLimits {
+    /// Which connections it admits.
+    pub connections: ConnectionLimits,
+    /// `headerTimeoutMs`: how long a TCP connection may take to send a whole request head,
+    /// counted from the moment it is idle (accepted, or its last answer written), so it is the
+    /// header-read and the idle keep-alive timeout at once. `None`: no timeout.
+    pub header_timeout: Option<Duration>,
+}
+
+impl Default for ListenerLimits {
+    fn default() -> Self {
+        Self {
+            connections: ConnectionLimits::default(),
+            header_timeout: Some(DEFAULT_HEADER_TIMEOUT),
+        }
+    }
+}
+
+impl ListenerLimits {
+    /// A configured `headerTimeoutMs`: 0 means no timeout.
+    pub fn header_timeout_from_millis(millis: u64) -> Option<Duration> {
+        (millis > 0).then(|| Duration::from_millis(millis))
+    }
+
+    /// These limits as they apply to `bound`: a unix socket never gets the header timeout,
+    /// since GoQuorum keeps its `tm.ipc` connections idle indefinitely and fails a `/send` on
+    /// one closed under it, and only the socket's owner can connect.
+    pub fn for_bound(self, bound: &Bound) -> Self {
+        match bound {
+            Bound::Tcp(_) => self,
+            Bound::Unix(..) => Self {
+                header_timeout: None,
+                ..self
+            },
+        }
+    }
 }
 
 /// One listener's open connections, shared by every loop that accepts from it.

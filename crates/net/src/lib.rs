@@ -18,7 +18,8 @@ pub mod health;
 pub mod listen;
 
 pub use admission::{
-    raise_open_file_limit, Admission, ConnectionLimits, Permit, DEFAULT_HEADER_TIMEOUT,
+    raise_open_file_limit, Admission, ConnectionLimits, ListenerLimits, Permit,
+    DEFAULT_HEADER_TIMEOUT,
 };
 pub use cloister_addr::Endpoint;
 pub use connect::connect;

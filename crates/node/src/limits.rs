@@ -3,17 +3,10 @@
 //! working with both). Each default is one a real consortium never reaches; docs/security.md
 //! lists them all.
 
-use std::time::Duration;
-
 use cloister_core::config::{ConfigIssue, ServerConfig};
-use cloister_net::{ConnectionLimits, DEFAULT_HEADER_TIMEOUT};
+use cloister_net::admission::member::{HEADER_TIMEOUT_MS, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_IP};
+use cloister_net::ListenerLimits;
 
-/// `maxConnections`: connections one listener holds at once.
-pub const MAX_CONNECTIONS: &str = "maxConnections";
-/// `maxConnectionsPerIp`: connections one listener holds at once from one address.
-pub const MAX_CONNECTIONS_PER_IP: &str = "maxConnectionsPerIp";
-/// `headerTimeoutMs`: the header-read and idle keep-alive timeout (see [`ListenerLimits`]).
-pub const HEADER_TIMEOUT_MS: &str = "headerTimeoutMs";
 /// `maxPartiesPerMessage`: party URLs one PartyInfo may name.
 pub const MAX_PARTIES_PER_MESSAGE: &str = "maxPartiesPerMessage";
 /// `maxKeysPerMessage`: keys one PartyInfo may claim.
@@ -31,49 +24,27 @@ pub const MAX_CONCURRENT_RESENDS: &str = "maxConcurrentResends";
 /// `maxPeerResponseBytes`: the largest answer read from a peer.
 pub const MAX_PEER_RESPONSE_BYTES: &str = "maxPeerResponseBytes";
 
-/// The bounds of one listener.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ListenerLimits {
-    /// `maxConnections` and `maxConnectionsPerIp`.
-    pub connections: ConnectionLimits,
-    /// `headerTimeoutMs`: how long a connection may take to send a whole request head,
-    /// counted from the moment it is idle (accepted, or its last answer written), so it is the
-    /// header-read and the idle keep-alive timeout at once. `None` on unix sockets: GoQuorum
-    /// keeps its `tm.ipc` connections idle indefinitely and fails a `/send` on one closed
-    /// under it.
-    pub header_timeout: Option<Duration>,
-}
-
-impl ListenerLimits {
-    /// The defaults for a TCP listener (`unix == false`) or a unix socket.
-    pub fn defaults(unix: bool) -> Self {
-        Self {
-            connections: ConnectionLimits::default(),
-            header_timeout: (!unix).then_some(DEFAULT_HEADER_TIMEOUT),
-        }
+/// A listener's bounds: the defaults overridden by `config`'s properties; issue paths are
+/// relative to it.
+pub fn listener_limits(config: Option<&ServerConfig>) -> Result<ListenerLimits, ConfigIssue> {
+    let mut limits = ListenerLimits::default();
+    let Some(config) = config else {
+        return Ok(limits);
+    };
+    set(
+        &mut limits.connections.max_connections,
+        config,
+        MAX_CONNECTIONS,
+    )?;
+    set(
+        &mut limits.connections.max_per_ip,
+        config,
+        MAX_CONNECTIONS_PER_IP,
+    )?;
+    if let Some(timeout) = config.duration_property(HEADER_TIMEOUT_MS)? {
+        limits.header_timeout = (!timeout.is_zero()).then_some(timeout);
     }
-
-    /// The defaults overridden by `config`'s properties; issue paths are relative to it.
-    pub fn from_config(config: Option<&ServerConfig>, unix: bool) -> Result<Self, ConfigIssue> {
-        let mut limits = Self::defaults(unix);
-        let Some(config) = config else {
-            return Ok(limits);
-        };
-        set(
-            &mut limits.connections.max_connections,
-            config,
-            MAX_CONNECTIONS,
-        )?;
-        set(
-            &mut limits.connections.max_per_ip,
-            config,
-            MAX_CONNECTIONS_PER_IP,
-        )?;
-        if let Some(timeout) = config.duration_property(HEADER_TIMEOUT_MS)? {
-            limits.header_timeout = (!timeout.is_zero()).then_some(timeout);
-        }
-        Ok(limits)
-    }
+    Ok(limits)
 }
 
 /// What the P2P protocol lets a peer cost: discovery, resends and answers.

@@ -9,12 +9,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use axum::Router;
-use cloister_net::{Admission, Permit, Stream};
+use cloister_net::{Admission, ListenerLimits, Permit, Stream};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tower::ServiceExt;
-
-use crate::limits::ListenerLimits;
 
 /// The TCP address of the caller, set on every request (`None` over a unix socket).
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +27,7 @@ pub async fn serve(
     limits: ListenerLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) {
+    let limits = limits.for_bound(&bound);
     let admission = Admission::new(limits.connections);
     cloister_net::serve(bound, &admission, shutdown, |stream, address, permit| {
         let connection = serve_connection(stream, router.clone(), address, limits.header_timeout);

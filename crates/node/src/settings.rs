@@ -14,8 +14,9 @@ use cloister_core::keys::file::{public_key_file_text, KeyFile};
 use cloister_core::keys::source::{self, KeySourceError};
 use cloister_core::keys::{KeyPair, PublicKey};
 use cloister_core::partyinfo::normalize_url;
+use cloister_net::ListenerLimits;
 
-use crate::limits::{ListenerLimits, PeerLimits};
+use crate::limits::{self, PeerLimits};
 use crate::secure_file;
 
 /// Directory of the embedded default: keys, database and the Q2T socket.
@@ -194,21 +195,21 @@ impl NodeSettings {
                     listen: tcp(DEFAULT_P2P_PORT),
                     advertised_url: p2p_url.clone(),
                     cors: None,
-                    limits: ListenerLimits::defaults(false),
+                    limits: ListenerLimits::default(),
                 },
                 ServerSettings {
                     app: AppType::ThirdParty,
                     listen: tcp(DEFAULT_THIRD_PARTY_PORT),
                     advertised_url: tcp(DEFAULT_THIRD_PARTY_PORT).normalized(),
                     cors: None,
-                    limits: ListenerLimits::defaults(false),
+                    limits: ListenerLimits::default(),
                 },
                 ServerSettings {
                     app: AppType::Q2T,
                     advertised_url: q2t.normalized(),
                     listen: q2t,
                     cors: None,
-                    limits: ListenerLimits::defaults(true),
+                    limits: ListenerLimits::default(),
                 },
             ],
             p2p_url,
@@ -252,8 +253,7 @@ impl NodeSettings {
             .map_err(|issue| vec![issue.within(p2p.map_or("", |s| &s.json_path))])?;
         let mut listener_limits = Vec::new();
         for server in &servers {
-            let unix = matches!(server.listen, Endpoint::Unix(_));
-            match ListenerLimits::from_config(server.config, unix) {
+            match limits::listener_limits(server.config) {
                 Ok(limits) => listener_limits.push(limits),
                 Err(issue) => issues.push(issue.within(&server.json_path)),
             }

@@ -15,7 +15,8 @@ use cloister_core::config::{AppType, Features, SqlitePath, StoreTarget};
 use cloister_core::digest::PayloadDigest;
 use cloister_core::keys::{KeyPair, PrivateKey};
 use cloister_harness::http::Request;
-use cloister_node::limits::{ListenerLimits, PeerLimits};
+use cloister_net::ListenerLimits;
+use cloister_node::limits::PeerLimits;
 use cloister_node::settings::{ServerSettings, DEFAULT_MAX_BODY_BYTES};
 use cloister_node::{Node, NodeSettings};
 use cloister_store::{SqliteOptions, SqliteStore, Store};
@@ -47,14 +48,14 @@ impl TestNode {
                     listen: Endpoint::Unix(dir.join("tm.ipc")),
                     advertised_url: "unix:tm.ipc".into(),
                     cors: None,
-                    limits: ListenerLimits::defaults(true),
+                    limits: ListenerLimits::default(),
                 },
                 ServerSettings {
                     app: AppType::P2P,
                     listen: tcp(),
                     advertised_url: "http://127.0.0.1:1/".into(),
                     cors: None,
-                    limits: ListenerLimits::defaults(false),
+                    limits: ListenerLimits::default(),
                 },
                 ServerSettings {
                     app: AppType::ThirdParty,
@@ -64,7 +65,7 @@ impl TestNode {
                         allowed_origins: Some(vec!["http://ui.example".into()]),
                         ..Cors::default()
                     }),
-                    limits: ListenerLimits::defaults(false),
+                    limits: ListenerLimits::default(),
                 },
             ],
             p2p_url: "http://127.0.0.1:1/".into(),

@@ -38,8 +38,7 @@ pub use error::{ConfigError, ListenError, ProxyError};
 pub use metrics::Metrics;
 pub use policy::Role;
 pub use settings::{
-    listen_address, upstream_address, ConnectionSettings, HealthSettings, ListenerSettings,
-    ProxySettings, Timeouts,
+    listen_address, upstream_address, HealthSettings, ListenerSettings, ProxySettings, Timeouts,
 };
 use upstream::{Group, Upstream};
 
@@ -118,7 +117,7 @@ impl Proxy {
                 metrics: metrics.clone(),
             });
             tracing::info!(listen = %local, role = %listener.role, upstreams = ?listener.upstreams.iter().map(ToString::to_string).collect::<Vec<_>>(), "proxy listening");
-            let bounds = listener::Bounds::of(&bound, &settings.connections);
+            let bounds = listener::Bounds::of(&bound, settings.connections);
             let shared =
                 listener::SharedListener::of(bound).map_err(|source| ListenError::Bind {
                     address: local.to_string(),
@@ -151,7 +150,7 @@ impl Proxy {
             Some(address) => {
                 let bound = listener::Bound::tcp(address, &address.to_string()).await?;
                 let local = bound.tcp_address();
-                let bounds = listener::Bounds::of(&bound, &settings.connections);
+                let bounds = listener::Bounds::of(&bound, settings.connections);
                 let admin = Admin {
                     fronts: fronts.clone(),
                     metrics: metrics.clone(),

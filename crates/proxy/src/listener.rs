@@ -14,14 +14,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloister_net::{Admission, Stream};
+use cloister_net::{Admission, ListenerLimits, Stream};
 use tokio::net::{TcpListener, UnixListener};
 
 use crate::admin::Admin;
 use crate::error::ProxyError;
 use crate::forward::{self, Caller, Listener};
 use crate::http1::{Answer, Connection, Persistence, ReadError};
-use crate::settings::ConnectionSettings;
 use crate::upstream::Links;
 
 pub(crate) use cloister_net::Bound;
@@ -90,19 +89,17 @@ pub(crate) struct Bounds {
     /// One per listener, shared by every worker accepting from it, so the caps hold for the
     /// listener as a whole.
     admission: Admission,
-    /// See [`ConnectionSettings::header_timeout`]; `None` on a unix socket.
+    /// See [`ListenerLimits::header_timeout`]; `None` on a unix socket.
     header_timeout: Option<Duration>,
 }
 
 impl Bounds {
-    /// The bounds of `bound` under `settings`.
-    pub(crate) fn of(bound: &Bound, settings: &ConnectionSettings) -> Self {
+    /// The bounds of `bound` under `limits`.
+    pub(crate) fn of(bound: &Bound, limits: ListenerLimits) -> Self {
+        let limits = limits.for_bound(bound);
         Self {
-            admission: Admission::new(settings.limits),
-            header_timeout: match bound {
-                Bound::Tcp(_) => settings.header_timeout,
-                Bound::Unix(..) => None,
-            },
+            admission: Admission::new(limits.connections),
+            header_timeout: limits.header_timeout,
         }
     }
 }

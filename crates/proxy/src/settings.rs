@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use cloister_addr::{Endpoint, EndpointError};
 use cloister_net::health::Thresholds;
-use cloister_net::{ConnectionLimits, DEFAULT_HEADER_TIMEOUT};
+use cloister_net::{ConnectionLimits, ListenerLimits};
 use serde::Deserialize;
 
 use crate::error::ConfigError;
@@ -114,29 +114,6 @@ impl Default for HealthSettings {
     }
 }
 
-/// What one client connection may cost, on every listener (the admin one included).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectionSettings {
-    /// `maxConnections` and `maxConnectionsPerIp`: each listener's own bounds, shared by every
-    /// worker accepting from it. A connection over them is closed as soon as it is accepted.
-    pub limits: ConnectionLimits,
-    /// `headerTimeoutMs` (`None`: no timeout): how long a TCP connection may take to deliver a
-    /// whole request head, counted from the moment it is idle (accepted, or its last answer
-    /// written), so it is the header-read and the idle keep-alive timeout at once. Never
-    /// applied on a unix socket: GoQuorum keeps its `tm.ipc` connections idle indefinitely and
-    /// fails a `/send` on one closed under it, and only the socket's owner can connect.
-    pub header_timeout: Option<Duration>,
-}
-
-impl Default for ConnectionSettings {
-    fn default() -> Self {
-        Self {
-            limits: ConnectionLimits::default(),
-            header_timeout: Some(DEFAULT_HEADER_TIMEOUT),
-        }
-    }
-}
-
 /// Everything the proxy needs.
 #[derive(Debug, Clone)]
 pub struct ProxySettings {
@@ -153,8 +130,10 @@ pub struct ProxySettings {
     pub max_body_bytes: usize,
     /// Ask the next replica when a read answers 404 (see [`crate::policy::retry`]).
     pub confirm_not_found: bool,
-    /// Bounds on every listener's client connections (`connections`).
-    pub connections: ConnectionSettings,
+    /// Bounds on client connections (`connections`), for each listener separately, the admin
+    /// one included. A unix socket never gets the header timeout (see
+    /// [`ListenerLimits::for_bound`]).
+    pub connections: ListenerLimits,
     /// Clients whose own `Forwarded` fields are relayed, with this proxy's element appended
     /// (`trustedProxies`, `--trusted-proxy`): another proxy in front of this one. Anyone
     /// else's are dropped, since a client can write any `Forwarded` it likes.
@@ -182,7 +161,7 @@ impl Default for ProxySettings {
             health: HealthSettings::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             confirm_not_found: false,
-            connections: ConnectionSettings::default(),
+            connections: ListenerLimits::default(),
             trusted_proxies: Vec::new(),
             worker_threads: default_worker_threads(),
         }
@@ -307,24 +286,21 @@ impl ProxySettings {
             },
             max_body_bytes: file.max_body_bytes.unwrap_or(defaults.max_body_bytes),
             confirm_not_found: file.confirm_not_found.unwrap_or(defaults.confirm_not_found),
-            connections: ConnectionSettings {
-                limits: ConnectionLimits {
+            connections: ListenerLimits {
+                connections: ConnectionLimits {
                     max_connections: file
                         .connections
                         .max_connections
-                        .unwrap_or(defaults.connections.limits.max_connections),
+                        .unwrap_or(defaults.connections.connections.max_connections),
                     max_per_ip: file
                         .connections
                         .max_connections_per_ip
-                        .unwrap_or(defaults.connections.limits.max_per_ip),
+                        .unwrap_or(defaults.connections.connections.max_per_ip),
                 },
-                // 0 turns the timeout off, as it does for `cloister node`'s `headerTimeoutMs`.
-                header_timeout: file
-                    .connections
-                    .header_timeout_ms
-                    .map_or(defaults.connections.header_timeout, |ms| {
-                        (ms > 0).then(|| Duration::from_millis(ms))
-                    }),
+                header_timeout: file.connections.header_timeout_ms.map_or(
+                    defaults.connections.header_timeout,
+                    ListenerLimits::header_timeout_from_millis,
+                ),
             },
             trusted_proxies: file.trusted_proxies,
             worker_threads: file.worker_threads.unwrap_or(defaults.worker_threads),
@@ -354,16 +330,10 @@ impl ProxySettings {
         if self.worker_threads == 0 {
             return invalid("workerThreads must be at least 1".into());
         }
-        let limits = &self.connections.limits;
-        for (member, bound) in [
-            ("maxConnections", limits.max_connections),
-            ("maxConnectionsPerIp", limits.max_per_ip),
-        ] {
-            if bound == 0 {
-                return invalid(format!(
-                    "connections.{member} must be at least 1 (0 would refuse every connection)"
-                ));
-            }
+        if let Some(member) = self.connections.connections.zero_bound() {
+            return invalid(format!(
+                "connections.{member} must be at least 1 (0 would refuse every connection)"
+            ));
         }
         let h = &self.health;
         if h.interval.is_zero() || h.timeout.is_zero() {
@@ -452,9 +422,9 @@ mod tests {
     #[test]
     fn connection_bounds_and_trusted_proxies_are_read_member_by_member() {
         let defaults = listening("").unwrap();
-        assert_eq!(defaults.connections, ConnectionSettings::default());
+        assert_eq!(defaults.connections, ListenerLimits::default());
         assert_eq!(
-            defaults.connections.limits,
+            defaults.connections.connections,
             ConnectionLimits {
                 max_connections: cloister_net::admission::DEFAULT_MAX_CONNECTIONS,
                 max_per_ip: cloister_net::admission::DEFAULT_MAX_CONNECTIONS_PER_IP,
@@ -473,10 +443,10 @@ mod tests {
         .unwrap();
         settings.validate().unwrap();
         assert_eq!(
-            settings.connections.limits.max_connections,
+            settings.connections.connections.max_connections,
             cloister_net::admission::DEFAULT_MAX_CONNECTIONS
         );
-        assert_eq!(settings.connections.limits.max_per_ip, 2);
+        assert_eq!(settings.connections.connections.max_per_ip, 2);
         assert_eq!(
             settings.connections.header_timeout,
             Some(Duration::from_millis(300))

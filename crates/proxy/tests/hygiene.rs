@@ -163,7 +163,7 @@ async fn a_third_connection_from_one_address_is_closed_at_once_until_one_of_two_
     let dir = tempfile::tempdir().unwrap();
     let ups = upstreams(dir.path(), vec![answer(200, "ok")]).await;
     let (_proxy, target) = proxy(dir.path(), Role::P2p, &ups, |settings| {
-        settings.connections.limits.max_per_ip = 2;
+        settings.connections.connections.max_per_ip = 2;
         // Only the cap closes connections here.
         settings.connections.header_timeout = None;
     })
