@@ -120,6 +120,12 @@ fn half_sent_heads_at_the_proxy_are_closed_within_its_header_timeout() {
 }
 
 #[test]
+fn half_sent_heads_at_the_gateway_are_closed_within_its_header_timeout() {
+    let _turn = serial();
+    assert_stall_bounded(&slow::run_on_gateway(slow::CONNECTIONS).unwrap());
+}
+
+#[test]
 fn a_p2p_post_in_the_wrong_media_type_is_refused_and_stores_nothing() {
     let _turn = serial();
     let media = media::run().unwrap();

@@ -7,8 +7,8 @@
 //! - [`hijack`]: another party's key announced for the attacker's URL, and an empty announcement
 //!   in the owner's name;
 //! - [`scan`]: a key planted at a closed port, then a resend to it (the port-scan oracle);
-//! - [`slow`]: hundreds of connections that never finish their request head, at a node and at
-//!   a `cloister proxy` in front of it;
+//! - [`slow`]: hundreds of connections that never finish their request head, at a node, at
+//!   a `cloister proxy` in front of it and at a `cloister gateway`;
 //! - [`media`]: a PartyInfo posted as `text/plain`, as a web page could;
 //! - [`watch`]: the node's peak memory and `tm.ipc` latency during an attack;
 //! - [`fake_peer`]: the attacker's own server.
@@ -222,6 +222,7 @@ pub fn run(settings: &HostileBench, out: &mut dyn Write) -> anyhow::Result<()> {
         "scan",
         "slow",
         "slow-proxy",
+        "slow-gateway",
         "media",
     ];
     let chosen: Vec<&str> = if settings.attacks.is_empty() {
@@ -242,6 +243,7 @@ pub fn run(settings: &HostileBench, out: &mut dyn Write) -> anyhow::Result<()> {
             "scan" => scan::run()?.to_string(),
             "slow" => slow::run(slow::CONNECTIONS)?.to_string(),
             "slow-proxy" => slow::run_on_proxy(slow::CONNECTIONS)?.to_string(),
+            "slow-gateway" => slow::run_on_gateway(slow::CONNECTIONS)?.to_string(),
             "media" => media::run()?.to_string(),
             other => anyhow::bail!("unknown attack {other:?}; use {}", all.join(", ")),
         };

@@ -1,7 +1,7 @@
 //! Slow headers (slowloris): hundreds of connections that send half a request head and stall,
-//! against a node's P2P port and against a `cloister proxy` in front of it. The target runs with
-//! a 1 s `headerTimeoutMs` and 100 `maxConnectionsPerIp`, so the bounds show within a test's
-//! patience.
+//! against a node's P2P port, a `cloister proxy` in front of it, and a `cloister gateway`. Each
+//! target runs with a 1 s `headerTimeoutMs` and 100 `maxConnectionsPerIp`, so the bounds show
+//! within a test's patience.
 
 use std::fmt;
 use std::io::{ErrorKind, Read, Write};
@@ -53,8 +53,8 @@ pub struct Slow {
     pub restart_healthy: bool,
 }
 
-/// The connection bounds the targets run with.
-fn bounds() -> serde_json::Value {
+/// The bounds as a node's P2P `properties` spell them (strings, as Tessera's properties are).
+fn node_bounds() -> serde_json::Value {
     json!({
         "headerTimeoutMs": HEADER_TIMEOUT.as_millis().to_string(),
         "maxConnectionsPerIp": PER_IP.to_string(),
@@ -63,7 +63,7 @@ fn bounds() -> serde_json::Value {
 
 /// Runs the attack on a node's P2P port with `connections` connections.
 pub fn run(connections: usize) -> anyhow::Result<Slow> {
-    let mut victim = Victim::start(bounds());
+    let mut victim = Victim::start(node_bounds());
     let watch = Watch::start(victim.node.pid(), victim.dir.q2t());
     let stalled = stall(victim.dir.p2p, connections)?;
     let seen = watch.finish();
@@ -78,8 +78,29 @@ pub fn run(connections: usize) -> anyhow::Result<Slow> {
 /// its config file's `connections`.
 pub fn run_on_proxy(connections: usize) -> anyhow::Result<Stalled> {
     let victim = Victim::start(json!({}));
-    let proxy = Proxy::start(&format!("http://{}", victim.dir.p2p))?;
+    let upstream = format!("http://{}", victim.dir.p2p);
+    let config = json!({ "connections": front_bounds() });
+    let proxy = Front::start(
+        &["proxy", "--role", "p2p", "--upstream", &upstream],
+        &config,
+    )?;
     Ok(stall(proxy.address, connections)?)
+}
+
+/// Runs the attack on a `cloister gateway`, with the same bounds at its config file's top level.
+/// Its upstream need not answer: the gateway listens whatever its upstreams' health.
+pub fn run_on_gateway(connections: usize) -> anyhow::Result<Stalled> {
+    let upstream = format!("http://127.0.0.1:{}", free_port());
+    let gateway = Front::start(&["gateway", "--upstream", &upstream], &front_bounds())?;
+    Ok(stall(gateway.address, connections)?)
+}
+
+/// The bounds as the proxy's and the gateway's config files spell them (numbers).
+fn front_bounds() -> serde_json::Value {
+    json!({
+        "headerTimeoutMs": HEADER_TIMEOUT.as_millis(),
+        "maxConnectionsPerIp": PER_IP,
+    })
 }
 
 /// Opens `connections` connections to `address`, each sending half a head, and watches when
@@ -129,47 +150,48 @@ fn is_closed(stream: &mut TcpStream) -> bool {
     }
 }
 
-/// A `cloister proxy` process in the P2P role; killed when dropped.
-struct Proxy {
+/// A `cloister proxy` or `cloister gateway` process listening on loopback; killed when
+/// dropped.
+struct Front {
     child: Child,
     address: SocketAddr,
     _config: tempfile::NamedTempFile,
 }
 
-impl Proxy {
-    fn start(upstream: &str) -> anyhow::Result<Self> {
-        let config = tempfile::NamedTempFile::new()?;
-        let connections = json!({
-            "connections": {
-                "headerTimeoutMs": HEADER_TIMEOUT.as_millis(),
-                "maxConnectionsPerIp": PER_IP,
-            }
-        });
-        std::fs::write(config.path(), connections.to_string())?;
+impl Front {
+    /// Runs `cloister <args> --listen <a free port> --config <config>` and waits until it
+    /// listens.
+    fn start(args: &[&str], config: &serde_json::Value) -> anyhow::Result<Self> {
+        let file = tempfile::NamedTempFile::new()?;
+        std::fs::write(file.path(), config.to_string())?;
         let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let child = cloister_harness::nodes::cloister()
-            .args(["proxy", "--role", "p2p", "--upstream", upstream])
+            .args(args)
             .args(["--listen", &address.to_string()])
             .arg("--config")
-            .arg(config.path())
+            .arg(file.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
-        let proxy = Self {
+        let front = Self {
             child,
             address,
-            _config: config,
+            _config: file,
         };
         let listening = eventually(Duration::from_secs(10), || {
             TcpStream::connect(address).is_ok()
         });
-        anyhow::ensure!(listening, "cloister proxy never listened on {address}");
-        Ok(proxy)
+        anyhow::ensure!(
+            listening,
+            "cloister {} never listened on {address}",
+            args[0]
+        );
+        Ok(front)
     }
 }
 
-impl Drop for Proxy {
+impl Drop for Front {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
