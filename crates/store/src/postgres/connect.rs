@@ -174,3 +174,37 @@ fn shuffle<T>(items: &mut [T]) {
         items.swap(i, j);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cloister_harness::postgres::{PgCluster, PASSWORD, SUPERUSER};
+    use tokio_postgres::error::SqlState;
+    use zeroize::Zeroizing;
+
+    use super::*;
+
+    /// The deadline holds on the server, not just in this client: a statement run on a walked
+    /// connection with no client-side timeout at all is cancelled by PostgreSQL itself.
+    #[tokio::test]
+    async fn the_server_cancels_a_statement_past_the_statement_timeout() {
+        let cluster = tokio::task::spawn_blocking(PgCluster::single).await.unwrap();
+        let options = PostgresOptions {
+            hosts: cluster.hosts(),
+            database: Some("postgres".into()),
+            username: Some(SUPERUSER.into()),
+            password: Some(Zeroizing::new(PASSWORD.into())),
+            statement_timeout: Duration::from_millis(300),
+            ..PostgresOptions::default()
+        };
+        let walker = HostWalker::new(&options, LastFailure::default());
+        let (client, _connection) = walker.walk().await.unwrap();
+        let shown: String = client
+            .query_one("SHOW statement_timeout", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(shown, "300ms");
+        let error = client.simple_query("SELECT pg_sleep(5)").await.unwrap_err();
+        assert_eq!(error.code(), Some(&SqlState::QUERY_CANCELED), "{error}");
+    }
+}
