@@ -28,10 +28,10 @@ pub struct Flood {
     pub seen: Seen,
     /// The status of one PartyInfo naming every party.
     pub one_message: u16,
-    /// Parties the node contacts right after the flood.
-    pub parties_after: usize,
+    /// Parties the node contacts right after the flood (`None`: `GET /partyinfo` failed).
+    pub parties_after: Option<usize>,
     /// Parties it contacts once the planted ones had time to fail.
-    pub parties_later: usize,
+    pub parties_later: Option<usize>,
     /// Whether the node restarted on the same data and answered `/health` 200.
     pub restart_healthy: bool,
 }
@@ -74,13 +74,14 @@ pub fn run(parties: usize) -> anyhow::Result<Flood> {
 
 impl fmt::Display for Flood {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = |n: Option<usize>| n.map_or_else(|| "no answer".to_owned(), |n| n.to_string());
         write!(
             f,
             "{PARTIES} parties in one message: {}; parties kept {} (after {}s: {}); {}; restart healthy: {}",
             self.one_message,
-            self.parties_after,
+            count(self.parties_after),
             FORGETTING.as_secs(),
-            self.parties_later,
+            count(self.parties_later),
             cost(&self.seen),
             self.restart_healthy
         )

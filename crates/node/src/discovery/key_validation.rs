@@ -14,7 +14,8 @@ use futures_util::stream::{self, StreamExt};
 use crate::peer_client::PeerClient;
 
 /// Challenges in flight at once for one announcement: what one PartyInfo can make this node
-/// send is bounded by `maxKeysPerMessage` in all and by this at any moment.
+/// send is bounded by `maxKeysPerMessage` in all (one when the first fails) and by this at any
+/// moment.
 const CONCURRENT_CHALLENGES: usize = 8;
 
 /// What makes a claimed key believed.
@@ -37,24 +38,46 @@ impl KeyProof<'_> {
         matches!(self, Self::Claims)
     }
 
-    /// The keys among `claimed` that the node at `url` proved it holds.
+    /// The keys among `claimed` that the node at `url` proved it holds. The first key is
+    /// challenged alone: a URL that cannot prove it (not a node, or not the one that holds the
+    /// keys) gets no more challenges, so an announcement pointing this node at some other
+    /// service makes it send one request there, however many keys it claims.
     pub async fn proven(&self, url: &str, claimed: &[PublicKey]) -> Vec<PublicKey> {
         let Self::Challenge { enclave, peers } = *self else {
             return claimed.to_vec();
         };
-        let checks = claimed.iter().copied().map(|key| async move {
-            let holds = proves(enclave, peers, url, &key).await;
-            if !holds {
-                tracing::warn!(peer = %url, %key, "peer could not prove it holds the key; ignored");
-            }
-            holds.then_some(key)
+        let Some((first, rest)) = claimed.split_first() else {
+            return Vec::new();
+        };
+        if !proves_or_warns(enclave, peers, url, first).await {
+            return Vec::new();
+        }
+        let checks = rest.iter().copied().map(|key| async move {
+            proves_or_warns(enclave, peers, url, &key)
+                .await
+                .then_some(key)
         });
-        stream::iter(checks)
+        let mut proven: Vec<PublicKey> = stream::iter(checks)
             .buffer_unordered(CONCURRENT_CHALLENGES)
             .filter_map(|key| async move { key })
             .collect()
-            .await
+            .await;
+        proven.insert(0, *first);
+        proven
     }
+}
+
+async fn proves_or_warns(
+    enclave: &Enclave,
+    peers: &PeerClient,
+    url: &str,
+    key: &PublicKey,
+) -> bool {
+    let holds = proves(enclave, peers, url, key).await;
+    if !holds {
+        tracing::warn!(peer = %url, %key, "peer could not prove it holds the key; ignored");
+    }
+    holds
 }
 
 async fn proves(enclave: &Enclave, peers: &PeerClient, url: &str, key: &PublicKey) -> bool {

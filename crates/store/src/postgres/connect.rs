@@ -187,7 +187,9 @@ mod tests {
     /// connection with no client-side timeout at all is cancelled by PostgreSQL itself.
     #[tokio::test]
     async fn the_server_cancels_a_statement_past_the_statement_timeout() {
-        let cluster = tokio::task::spawn_blocking(PgCluster::single).await.unwrap();
+        let cluster = tokio::task::spawn_blocking(PgCluster::single)
+            .await
+            .unwrap();
         let options = PostgresOptions {
             hosts: cluster.hosts(),
             database: Some("postgres".into()),
