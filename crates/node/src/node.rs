@@ -224,7 +224,7 @@ async fn open_store(settings: &NodeSettings) -> Result<Arc<dyn Store>, NodeError
         StoreTarget::Sqlite { path: SqlitePath::Memory, .. } => Err(NodeError::UnsupportedStore(
             "jdbc:sqlite::memory: is not supported: an in-memory store loses every transaction on restart; use jdbc:sqlite:<file>",
         )),
-        StoreTarget::Postgres { .. } => {
+        StoreTarget::Postgres(_) => {
             let options = PostgresOptions::from_target(&settings.store, settings.auto_create_tables)?;
             Ok(Arc::new(PostgresStore::connect(&options).await?))
         }

@@ -84,27 +84,31 @@ pub enum StoreTarget {
         params: BTreeMap<String, String>,
     },
     /// A PostgreSQL database, possibly with several hosts to fail over between.
-    Postgres {
-        /// Hosts in the order to try them, with their ports (5432 when not given).
-        hosts: Vec<(String, u16)>,
-        /// The database name; `None` means the server default (the user name).
-        database: Option<String>,
-        /// Which kind of server to accept (`targetServerType` / `target_session_attrs`).
-        target: TargetServer,
-        /// Per-host connection timeout (`connectTimeout` / `connect_timeout`, seconds; 0 or
-        /// absent means none given).
-        connect_timeout: Option<Duration>,
-        /// Per-query timeout (`socketTimeout`, seconds; 0 or absent means none).
-        socket_timeout: Option<Duration>,
-        /// Try hosts in random order (`loadBalanceHosts=true` / `load_balance_hosts=random`).
-        load_balance_hosts: bool,
-        /// All other URL parameters (`sslmode`, `ApplicationName`, …), decoded.
-        params: BTreeMap<String, String>,
-        /// The user: `jdbc.username`, else the URL's.
-        username: Option<String>,
-        /// The password: `jdbc.password`, else the URL's. Never printed.
-        password: Option<Secret>,
-    },
+    Postgres(PostgresTarget),
+}
+
+/// A PostgreSQL database as `jdbc.url` names it: what a tokio-postgres config needs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresTarget {
+    /// Hosts in the order to try them, with their ports (5432 when not given).
+    pub hosts: Vec<(String, u16)>,
+    /// The database name; `None` means the server default (the user name).
+    pub database: Option<String>,
+    /// Which kind of server to accept (`targetServerType` / `target_session_attrs`).
+    pub target: TargetServer,
+    /// Per-host connection timeout (`connectTimeout` / `connect_timeout`, seconds; 0 or
+    /// absent means none given).
+    pub connect_timeout: Option<Duration>,
+    /// Per-query timeout (`socketTimeout`, seconds; 0 or absent means none).
+    pub socket_timeout: Option<Duration>,
+    /// Try hosts in random order (`loadBalanceHosts=true` / `load_balance_hosts=random`).
+    pub load_balance_hosts: bool,
+    /// All other URL parameters (`sslmode`, `ApplicationName`, …), decoded.
+    pub params: BTreeMap<String, String>,
+    /// The user: `jdbc.username`, else the URL's.
+    pub username: Option<String>,
+    /// The password: `jdbc.password`, else the URL's. Never printed.
+    pub password: Option<Secret>,
 }
 
 impl fmt::Debug for StoreTarget {
@@ -115,29 +119,38 @@ impl fmt::Debug for StoreTarget {
                 .field("path", path)
                 .field("params", params)
                 .finish(),
-            Self::Postgres {
-                hosts,
-                database,
-                target,
-                connect_timeout,
-                socket_timeout,
-                load_balance_hosts,
-                params,
-                username,
-                password,
-            } => f
-                .debug_struct("Postgres")
-                .field("hosts", hosts)
-                .field("database", database)
-                .field("target", target)
-                .field("connect_timeout", connect_timeout)
-                .field("socket_timeout", socket_timeout)
-                .field("load_balance_hosts", load_balance_hosts)
-                .field("params", &redacted_params(params))
-                .field("username", username)
-                .field("password", &password.as_ref().map(|_| "<redacted>"))
-                .finish(),
+            Self::Postgres(target) => target.fmt(f),
         }
+    }
+}
+
+impl fmt::Debug for PostgresTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Taken apart field by field so that a field added later cannot reach the output
+        // without a decision on whether it must be redacted.
+        let Self {
+            hosts,
+            database,
+            target,
+            connect_timeout,
+            socket_timeout,
+            load_balance_hosts,
+            params,
+            username,
+            password,
+        } = self;
+        // Named like the variant, so a `StoreTarget` prints as `Postgres { … }`.
+        f.debug_struct("Postgres")
+            .field("hosts", hosts)
+            .field("database", database)
+            .field("target", target)
+            .field("connect_timeout", connect_timeout)
+            .field("socket_timeout", socket_timeout)
+            .field("load_balance_hosts", load_balance_hosts)
+            .field("params", &redacted_params(params))
+            .field("username", username)
+            .field("password", &password.as_ref().map(|_| "<redacted>"))
+            .finish()
     }
 }
 
@@ -215,31 +228,25 @@ impl StoreTarget {
         if let Some(rest) = strip_prefix_ignore_case(url, "jdbc:sqlite:") {
             return parse_sqlite(rest);
         }
-        let (mut target, url_credentials) =
-            if let Some(rest) = strip_prefix_ignore_case(url, "jdbc:postgresql:") {
-                parse_postgres(rest, Syntax::Jdbc)?
-            } else if let Some(rest) = strip_prefix_ignore_case(url, "postgresql:")
-                .or_else(|| strip_prefix_ignore_case(url, "postgres:"))
-                .filter(|rest| rest.starts_with("//"))
-            {
-                parse_postgres(rest, Syntax::Native)?
-            } else {
-                return Err(JdbcUrlError::Unsupported);
-            };
-        if let Self::Postgres {
-            username: u,
-            password: p,
-            ..
-        } = &mut target
+        let mut postgres = if let Some(rest) = strip_prefix_ignore_case(url, "jdbc:postgresql:") {
+            parse_postgres(rest, Syntax::Jdbc)?
+        } else if let Some(rest) = strip_prefix_ignore_case(url, "postgresql:")
+            .or_else(|| strip_prefix_ignore_case(url, "postgres:"))
+            .filter(|rest| rest.starts_with("//"))
         {
-            // Tessera's samples write `"password": ""` for "none"; an empty value must not
-            // override credentials given in the URL.
-            let username = username.filter(|u| !u.is_empty());
-            let password = password.filter(|p| !p.is_empty());
-            *u = username.map(str::to_owned).or(url_credentials.0);
-            *p = password.cloned().or(url_credentials.1);
+            parse_postgres(rest, Syntax::Native)?
+        } else {
+            return Err(JdbcUrlError::Unsupported);
+        };
+        // Tessera's samples write `"password": ""` for "none"; an empty value must not
+        // override credentials given in the URL.
+        if let Some(username) = username.filter(|u| !u.is_empty()) {
+            postgres.username = Some(username.to_owned());
         }
-        Ok(target)
+        if let Some(password) = password.filter(|p| !p.is_empty()) {
+            postgres.password = Some(password.clone());
+        }
+        Ok(Self::Postgres(postgres))
     }
 }
 
@@ -271,27 +278,24 @@ enum Syntax {
     Native,
 }
 
-type UrlCredentials = (Option<String>, Option<Secret>);
-
-fn parse_postgres(
-    rest: &str,
-    syntax: Syntax,
-) -> Result<(StoreTarget, UrlCredentials), JdbcUrlError> {
+/// The PostgreSQL target after the scheme; credentials are the URL's own.
+fn parse_postgres(rest: &str, syntax: Syntax) -> Result<PostgresTarget, JdbcUrlError> {
     let (main, query) = rest.split_once('?').unwrap_or((rest, ""));
     // `jdbc:postgresql:db` and `jdbc:postgresql:/` have no authority: pgjdbc means localhost.
     let (authority, path) = match main.strip_prefix("//") {
         Some(after) => after.split_at(after.find('/').unwrap_or(after.len())),
         None => ("", main),
     };
-    let mut credentials: UrlCredentials = (None, None);
+    let mut username = None;
+    let mut password = None;
     let hosts_text = match authority.rsplit_once('@') {
         Some((userinfo, hosts)) if syntax == Syntax::Native => {
             let (user, pass) = match userinfo.split_once(':') {
                 Some((user, pass)) => (user, Some(pass)),
                 None => (userinfo, None),
             };
-            credentials.0 = Some(decode(user, false)?).filter(|u| !u.is_empty());
-            credentials.1 = pass
+            username = Some(decode(user, false)?).filter(|u| !u.is_empty());
+            password = pass
                 .map(|p| decode(p, false).map(Zeroizing::new))
                 .transpose()?;
             hosts
@@ -312,46 +316,41 @@ fn parse_postgres(
             .collect::<Result<Vec<_>, _>>()?
     };
     let database = decode(path.trim_start_matches('/'), false)?;
-    let database = Some(database).filter(|d| !d.is_empty());
 
-    let mut target = TargetServer::Any;
-    let mut connect_timeout = None;
-    let mut socket_timeout = None;
-    let mut load_balance_hosts = false;
-    let mut params = BTreeMap::new();
+    // What the URL leaves out keeps these values; the query below may set each.
+    let mut postgres = PostgresTarget {
+        hosts,
+        database: Some(database).filter(|d| !d.is_empty()),
+        target: TargetServer::Any,
+        connect_timeout: None,
+        socket_timeout: None,
+        load_balance_hosts: false,
+        params: BTreeMap::new(),
+        username,
+        password,
+    };
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let plus_is_space = syntax == Syntax::Jdbc;
         let key = decode(key, plus_is_space)?;
         let value = Zeroizing::new(decode(value, plus_is_space)?);
         match key.as_str() {
-            "targetServerType" => target = JDBC_TARGET.parse(&value)?,
-            "target_session_attrs" => target = LIBPQ_TARGET.parse(&value)?,
+            "targetServerType" => postgres.target = JDBC_TARGET.parse(&value)?,
+            "target_session_attrs" => postgres.target = LIBPQ_TARGET.parse(&value)?,
             "connectTimeout" | "connect_timeout" => {
-                connect_timeout = seconds(&value, param_name(&key))?;
+                postgres.connect_timeout = seconds(&value, param_name(&key))?;
             }
-            "socketTimeout" => socket_timeout = seconds(&value, "socketTimeout")?,
-            "loadBalanceHosts" => load_balance_hosts = jdbc_bool(&value)?,
-            "load_balance_hosts" => load_balance_hosts = libpq_load_balance(&value)?,
-            "user" => credentials.0 = Some(value.to_string()).filter(|u| !u.is_empty()),
-            "password" => credentials.1 = Some(value),
+            "socketTimeout" => postgres.socket_timeout = seconds(&value, "socketTimeout")?,
+            "loadBalanceHosts" => postgres.load_balance_hosts = jdbc_bool(&value)?,
+            "load_balance_hosts" => postgres.load_balance_hosts = libpq_load_balance(&value)?,
+            "user" => postgres.username = Some(value.to_string()).filter(|u| !u.is_empty()),
+            "password" => postgres.password = Some(value),
             _ => {
-                params.insert(key, value.to_string());
+                postgres.params.insert(key, value.to_string());
             }
         }
     }
-    let target = StoreTarget::Postgres {
-        hosts,
-        database,
-        target,
-        connect_timeout,
-        socket_timeout,
-        load_balance_hosts,
-        params,
-        username: None,
-        password: None,
-    };
-    Ok((target, credentials))
+    Ok(postgres)
 }
 
 fn param_name(key: &str) -> &'static str {
@@ -387,34 +386,27 @@ fn parse_pg_host(text: &str) -> Option<(String, u16)> {
 /// pgjdbc's `targetServerType`.
 const JDBC_TARGET: TargetParam = TargetParam {
     name: "targetServerType",
-    spellings: &[
-        ("any", TargetServer::Any),
-        ("primary", TargetServer::Primary),
-        ("master", TargetServer::Primary),
-        ("secondary", TargetServer::Secondary),
-        ("slave", TargetServer::Secondary),
-    ],
+    primary: ["primary", "master"],
+    secondary: ["secondary", "slave"],
     expected: "any, primary (master) or secondary (slave)",
 };
 
 /// libpq's `target_session_attrs`.
 const LIBPQ_TARGET: TargetParam = TargetParam {
     name: "target_session_attrs",
-    spellings: &[
-        ("any", TargetServer::Any),
-        ("read-write", TargetServer::Primary),
-        ("primary", TargetServer::Primary),
-        ("read-only", TargetServer::Secondary),
-        ("standby", TargetServer::Secondary),
-    ],
+    primary: ["read-write", "primary"],
+    secondary: ["read-only", "standby"],
     expected: "any, read-write (primary) or read-only (standby)",
 };
 
-/// A parameter naming which servers a connection may use.
+/// A parameter naming which servers a connection may use: `any`, or one of two spellings
+/// each for a primary and a secondary.
 struct TargetParam {
     name: &'static str,
-    /// Accepted values, lower case, and the target each names.
-    spellings: &'static [(&'static str, TargetServer)],
+    /// The spellings of [`TargetServer::Primary`], lower case.
+    primary: [&'static str; 2],
+    /// The spellings of [`TargetServer::Secondary`], lower case.
+    secondary: [&'static str; 2],
     /// The accepted values, for the error message.
     expected: &'static str,
 }
@@ -423,18 +415,16 @@ impl TargetParam {
     /// The target `value` names; the `prefer…` targets are refused apart (they cannot
     /// guarantee that writes reach the primary).
     fn parse(&self, value: &str) -> Result<TargetServer, JdbcUrlError> {
-        let value = value.to_ascii_lowercase();
         let param = self.name;
-        if let Some((_, target)) = self.spellings.iter().find(|(s, _)| *s == value) {
-            return Ok(*target);
-        }
-        if value.starts_with("prefer") {
-            Err(JdbcUrlError::PreferTarget { param })
-        } else {
-            Err(JdbcUrlError::InvalidParam {
+        match value.to_ascii_lowercase().as_str() {
+            "any" => Ok(TargetServer::Any),
+            value if self.primary.contains(&value) => Ok(TargetServer::Primary),
+            value if self.secondary.contains(&value) => Ok(TargetServer::Secondary),
+            value if value.starts_with("prefer") => Err(JdbcUrlError::PreferTarget { param }),
+            _ => Err(JdbcUrlError::InvalidParam {
                 param,
                 expected: self.expected,
-            })
+            }),
         }
     }
 }
@@ -603,128 +593,96 @@ mod tests {
         );
     }
 
+    /// The PostgreSQL target `url` names, with `jdbc.username`/`jdbc.password` as given.
+    fn postgres(url: &str, username: Option<&str>, password: Option<&Secret>) -> PostgresTarget {
+        match StoreTarget::parse(url, username, password).unwrap() {
+            StoreTarget::Postgres(target) => target,
+            other => panic!("postgres expected, got {other:?}"),
+        }
+    }
+
     #[test]
     fn multi_host_jdbc_postgres_with_params() {
-        let target = StoreTarget::parse(
+        let target = postgres(
             "jdbc:postgresql://pg1:5433,pg2,[::1]:6000/tessera?targetServerType=primary&connectTimeout=3&socketTimeout=0&loadBalanceHosts=true&sslmode=require&ApplicationName=tm+1&password=fromurl",
             Some("tessera"),
             None,
-        )
-        .unwrap();
-        let StoreTarget::Postgres {
-            hosts,
-            database,
-            target,
-            connect_timeout,
-            socket_timeout,
-            load_balance_hosts,
-            params,
-            username,
-            password,
-        } = target
-        else {
-            panic!("postgres expected")
-        };
+        );
         assert_eq!(
-            hosts,
+            target.hosts,
             vec![
                 ("pg1".to_owned(), 5433),
                 ("pg2".to_owned(), 5432),
                 ("::1".to_owned(), 6000)
             ]
         );
-        assert_eq!(database.as_deref(), Some("tessera"));
-        assert_eq!(target, TargetServer::Primary);
-        assert_eq!(connect_timeout, Some(Duration::from_secs(3)));
-        assert_eq!(socket_timeout, None);
-        assert!(load_balance_hosts);
-        assert_eq!(params.get("sslmode").map(String::as_str), Some("require"));
+        assert_eq!(target.database.as_deref(), Some("tessera"));
+        assert_eq!(target.target, TargetServer::Primary);
+        assert_eq!(target.connect_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(target.socket_timeout, None);
+        assert!(target.load_balance_hosts);
+        let param = |name: &str| target.params.get(name).map(String::as_str);
+        assert_eq!(param("sslmode"), Some("require"));
+        assert_eq!(param("ApplicationName"), Some("tm 1"));
+        assert_eq!(target.username.as_deref(), Some("tessera"));
         assert_eq!(
-            params.get("ApplicationName").map(String::as_str),
-            Some("tm 1")
+            target.password.as_deref().map(String::as_str),
+            Some("fromurl")
         );
-        assert_eq!(username.as_deref(), Some("tessera"));
-        assert_eq!(password.as_deref().map(String::as_str), Some("fromurl"));
     }
 
     #[test]
     fn aliases_and_config_credentials_win() {
         let password = Zeroizing::new("fromconfig".to_owned());
-        let target = StoreTarget::parse(
+        let target = postgres(
             "jdbc:postgresql://h/db?targetServerType=slave&user=u&password=p",
             Some("cfg"),
             Some(&password),
-        )
-        .unwrap();
-        let StoreTarget::Postgres {
-            target,
-            username,
-            password,
-            ..
-        } = target
-        else {
-            panic!()
-        };
-        assert_eq!(target, TargetServer::Secondary);
-        assert_eq!(username.as_deref(), Some("cfg"));
-        assert_eq!(password.as_deref().map(String::as_str), Some("fromconfig"));
+        );
+        assert_eq!(target.target, TargetServer::Secondary);
+        assert_eq!(target.username.as_deref(), Some("cfg"));
+        assert_eq!(
+            target.password.as_deref().map(String::as_str),
+            Some("fromconfig")
+        );
         let empty = Zeroizing::new(String::new());
-        let StoreTarget::Postgres {
-            username, password, ..
-        } = StoreTarget::parse(
+        let target = postgres(
             "jdbc:postgresql://h/db?user=u&password=p",
             Some(""),
             Some(&empty),
-        )
-        .unwrap()
-        else {
-            panic!()
-        };
-        assert_eq!(username.as_deref(), Some("u"));
-        assert_eq!(password.as_deref().map(String::as_str), Some("p"));
-        let StoreTarget::Postgres {
-            target,
-            hosts,
-            database,
-            ..
-        } = parse("jdbc:postgresql:tessera?targetServerType=master").unwrap()
-        else {
-            panic!()
-        };
-        assert_eq!(target, TargetServer::Primary);
-        assert_eq!(hosts, vec![("localhost".to_owned(), 5432)]);
-        assert_eq!(database.as_deref(), Some("tessera"));
+        );
+        assert_eq!(target.username.as_deref(), Some("u"));
+        assert_eq!(target.password.as_deref().map(String::as_str), Some("p"));
+        let target = postgres(
+            "jdbc:postgresql:tessera?targetServerType=master",
+            None,
+            None,
+        );
+        assert_eq!(target.target, TargetServer::Primary);
+        assert_eq!(target.hosts, vec![("localhost".to_owned(), 5432)]);
+        assert_eq!(target.database.as_deref(), Some("tessera"));
     }
 
     #[test]
     fn native_postgres_urls() {
-        let StoreTarget::Postgres {
-            hosts,
-            database,
-            target,
-            connect_timeout,
-            load_balance_hosts,
-            username,
-            password,
-            ..
-        } = parse("postgresql://tm:p%40ss@h1:5432,h2:5433/tessera?target_session_attrs=read-write&connect_timeout=2&load_balance_hosts=random")
-            .unwrap()
-        else {
-            panic!()
-        };
+        let target = postgres(
+            "postgresql://tm:p%40ss@h1:5432,h2:5433/tessera?target_session_attrs=read-write&connect_timeout=2&load_balance_hosts=random",
+            None,
+            None,
+        );
         assert_eq!(
-            hosts,
+            target.hosts,
             vec![("h1".to_owned(), 5432), ("h2".to_owned(), 5433)]
         );
-        assert_eq!(database.as_deref(), Some("tessera"));
-        assert_eq!(target, TargetServer::Primary);
-        assert_eq!(connect_timeout, Some(Duration::from_secs(2)));
-        assert!(load_balance_hosts);
-        assert_eq!(username.as_deref(), Some("tm"));
-        assert_eq!(password.as_deref().map(String::as_str), Some("p@ss"));
+        assert_eq!(target.database.as_deref(), Some("tessera"));
+        assert_eq!(target.target, TargetServer::Primary);
+        assert_eq!(target.connect_timeout, Some(Duration::from_secs(2)));
+        assert!(target.load_balance_hosts);
+        assert_eq!(target.username.as_deref(), Some("tm"));
+        assert_eq!(target.password.as_deref().map(String::as_str), Some("p@ss"));
         assert!(matches!(
             parse("postgres://db.local/x").unwrap(),
-            StoreTarget::Postgres { .. }
+            StoreTarget::Postgres(_)
         ));
         assert_eq!(
             parse("postgresql:///tessera").unwrap_err(),

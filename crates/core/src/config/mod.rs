@@ -90,7 +90,7 @@ mod parse;
 pub mod server;
 mod validate;
 
-pub use jdbc::{Jdbc, SqlitePath, StoreTarget, TargetServer};
+pub use jdbc::{Jdbc, PostgresTarget, SqlitePath, StoreTarget, TargetServer};
 pub use keys::{KeyConfiguration, KeyData, KeyDataForm};
 pub use parse::{ConfigError, Loaded};
 pub use server::{AppType, Server, ServerConfig};

@@ -91,21 +91,10 @@ impl PostgresOptions {
     /// or TLS (`sslmode=require`, `verify-*`, `ssl=true`), which is not implemented yet and
     /// must not silently become plain text.
     pub fn from_target(target: &StoreTarget, auto_create_tables: bool) -> Result<Self, StoreError> {
-        let StoreTarget::Postgres {
-            hosts,
-            database,
-            target,
-            connect_timeout,
-            socket_timeout,
-            load_balance_hosts,
-            params,
-            username,
-            password,
-        } = target
-        else {
+        let StoreTarget::Postgres(postgres) = target else {
             return Err(StoreError::Backend("not a PostgreSQL URL".into()));
         };
-        let wants_tls = params.iter().any(|(key, value)| {
+        let wants_tls = postgres.params.iter().any(|(key, value)| {
             let value = value.to_ascii_lowercase();
             match key.as_str() {
                 "sslmode" => !matches!(value.as_str(), "disable" | "allow" | "prefer"),
@@ -118,20 +107,21 @@ impl PostgresOptions {
                 "TLS connections to PostgreSQL are not supported yet; remove sslmode/ssl from jdbc.url or terminate TLS in front of the database".into(),
             ));
         }
-        let application_name = params
+        let application_name = postgres
+            .params
             .get("ApplicationName")
-            .or_else(|| params.get("application_name"))
+            .or_else(|| postgres.params.get("application_name"))
             .cloned()
             .unwrap_or_else(|| "cloister".into());
         Ok(Self {
-            hosts: hosts.clone(),
-            database: database.clone(),
-            username: username.clone(),
-            password: password.clone(),
-            target: *target,
-            load_balance_hosts: *load_balance_hosts,
-            connect_timeout: connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-            statement_timeout: socket_timeout.unwrap_or(DEFAULT_STATEMENT_TIMEOUT),
+            hosts: postgres.hosts.clone(),
+            database: postgres.database.clone(),
+            username: postgres.username.clone(),
+            password: postgres.password.clone(),
+            target: postgres.target,
+            load_balance_hosts: postgres.load_balance_hosts,
+            connect_timeout: postgres.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            statement_timeout: postgres.socket_timeout.unwrap_or(DEFAULT_STATEMENT_TIMEOUT),
             auto_create_tables,
             application_name,
             ..Self::default()
