@@ -42,25 +42,35 @@ pub enum KeyError {
     },
 }
 
+/// The constructors both key types share: from exactly 32 bytes, as an array or a slice.
+macro_rules! key_from_bytes {
+    ($key:ident) => {
+        impl $key {
+            /// Wraps 32 key bytes.
+            pub const fn from_bytes(bytes: [u8; KEY_LENGTH]) -> Self {
+                Self(bytes)
+            }
+
+            /// Takes a key from a slice that must be exactly 32 bytes; `what` names it in the
+            /// error.
+            pub fn from_slice(bytes: &[u8], what: &'static str) -> Result<Self, KeyError> {
+                let bytes = bytes.try_into().map_err(|_| KeyError::WrongLength {
+                    what,
+                    actual: bytes.len(),
+                })?;
+                Ok(Self(bytes))
+            }
+        }
+    };
+}
+
 /// An X25519 public key: how parties are named everywhere in Tessera.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PublicKey([u8; KEY_LENGTH]);
 
+key_from_bytes!(PublicKey);
+
 impl PublicKey {
-    /// Wraps 32 key bytes.
-    pub const fn from_bytes(bytes: [u8; KEY_LENGTH]) -> Self {
-        Self(bytes)
-    }
-
-    /// Takes a key from a slice that must be exactly 32 bytes; `what` names it in the error.
-    pub fn from_slice(bytes: &[u8], what: &'static str) -> Result<Self, KeyError> {
-        let bytes = bytes.try_into().map_err(|_| KeyError::WrongLength {
-            what,
-            actual: bytes.len(),
-        })?;
-        Ok(Self(bytes))
-    }
-
     /// Parses base64 key text; `what` names the key in the error.
     pub fn from_base64(text: &str, what: &'static str) -> Result<Self, KeyError> {
         let bytes = b64::decode(text).map_err(|_| KeyError::InvalidBase64 { what })?;
@@ -101,21 +111,9 @@ impl fmt::Debug for PublicKey {
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct PrivateKey([u8; KEY_LENGTH]);
 
+key_from_bytes!(PrivateKey);
+
 impl PrivateKey {
-    /// Wraps 32 key bytes.
-    pub const fn from_bytes(bytes: [u8; KEY_LENGTH]) -> Self {
-        Self(bytes)
-    }
-
-    /// Takes a key from a slice that must be exactly 32 bytes; `what` names it in the error.
-    pub fn from_slice(bytes: &[u8], what: &'static str) -> Result<Self, KeyError> {
-        let bytes = bytes.try_into().map_err(|_| KeyError::WrongLength {
-            what,
-            actual: bytes.len(),
-        })?;
-        Ok(Self(bytes))
-    }
-
     /// Parses base64 key text; `what` names the key in the error (never the text).
     pub fn from_base64(text: &str, what: &'static str) -> Result<Self, KeyError> {
         let bytes = zeroize::Zeroizing::new(
