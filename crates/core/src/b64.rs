@@ -30,6 +30,36 @@ pub fn decode(text: &str) -> Result<Vec<u8>, InvalidBase64> {
 #[error("not valid standard base64")]
 pub struct InvalidBase64;
 
+/// Gives a newtype over `Vec<u8>` (a hash, an id) its constructor, its bytes, its base64 form
+/// and a `Debug` that shows that form (`Name(…)`), as APIs and logs name it.
+macro_rules! base64_bytes {
+    ($name:ident) => {
+        impl $name {
+            /// Wraps the bytes.
+            pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+                Self(bytes.into())
+            }
+
+            /// The raw bytes.
+            pub fn as_bytes(&self) -> &[u8] {
+                &self.0
+            }
+
+            /// The padded base64 form GoQuorum, peers and APIs see.
+            pub fn to_base64(&self) -> String {
+                $crate::b64::encode(&self.0)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, concat!(stringify!($name), "({})"), self.to_base64())
+            }
+        }
+    };
+}
+pub(crate) use base64_bytes;
+
 #[cfg(test)]
 mod tests {
     use super::*;

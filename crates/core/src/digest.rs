@@ -12,22 +12,7 @@ use crate::nacl::SymmetricKey;
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TxHash(Vec<u8>);
 
-impl TxHash {
-    /// Wraps hash bytes.
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Self(bytes.into())
-    }
-
-    /// The raw hash bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// The padded base64 form GoQuorum and peers see.
-    pub fn to_base64(&self) -> String {
-        b64::encode(&self.0)
-    }
-}
+b64::base64_bytes!(TxHash);
 
 impl AsRef<[u8]> for TxHash {
     fn as_ref(&self) -> &[u8] {
@@ -38,12 +23,6 @@ impl AsRef<[u8]> for TxHash {
 impl std::fmt::Display for TxHash {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.to_base64())
-    }
-}
-
-impl std::fmt::Debug for TxHash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TxHash({self})")
     }
 }
 

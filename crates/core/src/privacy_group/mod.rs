@@ -17,28 +17,7 @@ pub use id::{generate_id, lookup_id};
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PrivacyGroupId(Vec<u8>);
 
-impl PrivacyGroupId {
-    /// Wraps id bytes.
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Self(bytes.into())
-    }
-
-    /// The raw id bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-
-    /// The base64 form used in APIs.
-    pub fn to_base64(&self) -> String {
-        b64::encode(&self.0)
-    }
-}
-
-impl std::fmt::Debug for PrivacyGroupId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PrivacyGroupId({})", self.to_base64())
-    }
-}
+b64::base64_bytes!(PrivacyGroupId);
 
 /// How a group's id is derived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
