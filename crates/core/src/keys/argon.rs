@@ -52,6 +52,17 @@ impl Default for ArgonOptions {
     }
 }
 
+#[cfg(test)]
+impl ArgonOptions {
+    /// Argon2id at almost its cheapest, for tests that lock and unlock keys many times.
+    pub(crate) const CHEAP: Self = Self {
+        variant: ArgonVariant::Id,
+        memory: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+}
+
 /// Options Argon2 itself rejects, or a memory cost above [`MAX_MEMORY_KIB`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ArgonError {

@@ -235,12 +235,6 @@ mod tests {
     use crate::keys::argon::ArgonVariant;
 
     const PRIVATE: &str = "yAWAJjwPqUtNVlqGjSrBmr1/iIkghuOh1803Yzx9jLM=";
-    const SMALL: ArgonOptions = ArgonOptions {
-        variant: ArgonVariant::Id,
-        memory: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
 
     fn rng() -> impl RngCore + CryptoRng {
         rand_core::OsRng
@@ -265,7 +259,10 @@ mod tests {
     fn locked_round_trip_for_every_variant() {
         let private = PrivateKey::from_base64(PRIVATE, "k").unwrap();
         for variant in [ArgonVariant::I, ArgonVariant::D, ArgonVariant::Id] {
-            let aopts = ArgonOptions { variant, ..SMALL };
+            let aopts = ArgonOptions {
+                variant,
+                ..ArgonOptions::CHEAP
+            };
             let file =
                 KeyFile::lock(&private, &Password::new("pässword"), aopts, &mut rng()).unwrap();
             let reread = KeyFile::parse(file.to_json().as_bytes()).unwrap();
@@ -277,7 +274,13 @@ mod tests {
     #[test]
     fn wrong_or_missing_password_is_a_clean_error() {
         let private = PrivateKey::from_base64(PRIVATE, "k").unwrap();
-        let file = KeyFile::lock(&private, &Password::new("right"), SMALL, &mut rng()).unwrap();
+        let file = KeyFile::lock(
+            &private,
+            &Password::new("right"),
+            ArgonOptions::CHEAP,
+            &mut rng(),
+        )
+        .unwrap();
         assert_eq!(
             file.unlock(Some(&Password::new("wrong"))).unwrap_err(),
             KeyFileError::WrongPassword

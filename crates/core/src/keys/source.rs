@@ -198,18 +198,12 @@ mod tests {
 
     use super::*;
     use crate::config::keys::KeyData;
-    use crate::keys::argon::{ArgonOptions, ArgonVariant};
+    use crate::keys::argon::ArgonOptions;
 
     const PRIVATE: &str = "yAWAJjwPqUtNVlqGjSrBmr1/iIkghuOh1803Yzx9jLM=";
     const PUBLIC: &str = "/+UuD63zItL1EbjxkKUljMgG8Z1w0AJ8pNOR4iq2yQc=";
     const PRIVATE_2: &str = "Wl+xSyXVuuqzpvznOS7dOobhcn4C5auxkFRi7yLtgtA=";
     const PUBLIC_2: &str = "BULeR8JyUWhiuuCMU/HLA0Q5pzkYT+cHII3ZKBey3Bo=";
-    const SMALL: ArgonOptions = ArgonOptions {
-        variant: ArgonVariant::Id,
-        memory: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
 
     fn private(text: &str) -> PrivateKey {
         PrivateKey::from_base64(text, "k").unwrap()
@@ -219,7 +213,7 @@ mod tests {
         KeyFile::lock(
             &private(text),
             &Password::new(password),
-            SMALL,
+            ArgonOptions::CHEAP,
             &mut rand_core::OsRng,
         )
         .unwrap()
