@@ -9,7 +9,7 @@ use cloister_harness::procfs::{self, Memory};
 use cloister_protocol::path;
 
 use crate::cluster::Cluster;
-use crate::load::{run_level, Budget, Check, Outcome};
+use crate::load::{check_levels, client_runtime, run_level, Budget, Check, Outcome};
 use crate::report::{CpuUse, Level, NodeMemory, Report};
 use crate::scenario::{Requests, Scenario};
 use crate::server_time::RouteTotals;
@@ -22,14 +22,8 @@ const GET_PREFILL: usize = 2_000;
 /// run shows progress) and returning it. The `cloister` binary must already be chosen with
 /// [`cloister_harness::nodes::use_binary`] or be where the harness looks by default.
 pub fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<Report> {
-    anyhow::ensure!(
-        !settings.concurrency.is_empty() && !settings.concurrency.contains(&0),
-        "concurrency levels must be at least 1"
-    );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.client_threads.max(1))
-        .enable_all()
-        .build()?;
+    check_levels(&settings.concurrency)?;
+    let runtime = client_runtime(settings.client_threads)?;
     let load_before = procfs::load_average();
     let mut cluster = Cluster::start(settings.dir.as_deref(), serde_json::json!({}))?;
     let mut report = Report::default();

@@ -25,7 +25,7 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use crate::client::Call;
-use crate::load::{run_level, Budget, Check, Outcome};
+use crate::load::{check_levels, client_runtime, run_level, Budget, Check, Outcome};
 use crate::relay::Relay;
 use crate::scenario::Requests;
 use crate::settings::GatewayBench;
@@ -251,14 +251,8 @@ fn deploy_answer(node: &Ganache) -> anyhow::Result<String> {
 
 /// Runs the gateway benchmark, writing the table to `out` line by line.
 pub fn run(settings: &GatewayBench, out: &mut dyn Write) -> anyhow::Result<GatewayReport> {
-    anyhow::ensure!(
-        !settings.concurrency.is_empty() && !settings.concurrency.contains(&0),
-        "concurrency levels must be at least 1"
-    );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.client_threads.max(1))
-        .enable_all()
-        .build()?;
+    check_levels(&settings.concurrency)?;
+    let runtime = client_runtime(settings.client_threads)?;
     let load_before = procfs::load_average();
     let nodes = Ganache::start_many(2);
     let urls: Vec<String> = nodes.iter().map(Ganache::url).collect();

@@ -25,7 +25,7 @@ use cloister_protocol::{media, path};
 use serde_json::{json, Value};
 
 use crate::cluster::Cluster;
-use crate::load::{run_level, Budget, Check};
+use crate::load::{client_runtime, run_level, Budget, Check};
 use crate::scenario::Requests;
 use crate::settings::HaStoreBench;
 
@@ -218,10 +218,7 @@ fn jdbc(pg: &PgCluster, settings: &HaStoreBench) -> Value {
 
 /// Part 1: the same `/send` load on each backend.
 fn throughput(settings: &HaStoreBench, out: &mut dyn Write) -> anyhow::Result<Vec<ThroughputRow>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.client_threads.max(1))
-        .enable_all()
-        .build()?;
+    let runtime = client_runtime(settings.client_threads)?;
     writeln!(
         out,
         "\n/send A->B, {} B payloads, {:.1}s per level, keep-alive Q2T connections",

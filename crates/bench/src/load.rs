@@ -11,6 +11,23 @@ use crate::client::Connection;
 use crate::latency::Latencies;
 use crate::scenario::Requests;
 
+/// The runtime the load's workers run on: `client_threads` worker threads, at least one.
+pub fn client_runtime(client_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(client_threads.max(1))
+        .enable_all()
+        .build()
+}
+
+/// Refuses a run without concurrency levels or with a level of 0 (no workers).
+pub fn check_levels(concurrency: &[usize]) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !concurrency.is_empty() && !concurrency.contains(&0),
+        "concurrency levels must be at least 1"
+    );
+    Ok(())
+}
+
 /// How much load one level applies.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Budget {

@@ -35,6 +35,7 @@ mod steady;
 
 use std::io::Write;
 
+use crate::load::client_runtime;
 use crate::scenario::Requests;
 
 pub use call::CallKind;
@@ -53,10 +54,7 @@ pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyRe
         cloister_harness::procfs::load_average().unwrap_or(f64::NAN)
     )?;
     let mut party = TwinParty::start();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.client_threads.max(1))
-        .enable_all()
-        .build()?;
+    let runtime = client_runtime(settings.client_threads)?;
     // Made once: both parts send it.
     let send = Requests::send(settings.payload_bytes, vec![party.peer.public_key.clone()]);
     let steady = steady::run(settings, &party, &runtime, &send, out)?;
