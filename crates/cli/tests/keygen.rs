@@ -19,28 +19,40 @@ fn cloister(dir: &Path, args: &[&str]) -> Output {
         .expect("the cloister binary runs")
 }
 
-#[test]
-fn locked_key_round_trip_through_keygen_and_unlock() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("pw"), "s3cret\n").unwrap();
-    std::fs::write(dir.path().join("argon.json"), SMALL_ARGON).unwrap();
-    let out = cloister(
-        dir.path(),
-        &[
-            "keygen",
-            "--filename",
-            "keys/node",
-            "--password-file",
-            "pw",
-            "--argon-config",
-            "argon.json",
-        ],
-    );
+/// Fails the test, showing what the command wrote to stderr, unless it succeeded.
+fn assert_succeeded(out: &Output) {
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs `cloister keygen` for a key `filename` in `dir` locked with the password `s3cret`,
+/// from the file `pw`, with cheap Argon2 options given by `argon_flag` (which has two
+/// spellings).
+fn keygen_locked(dir: &Path, filename: &str, argon_flag: &str) {
+    std::fs::write(dir.join("pw"), "s3cret\n").unwrap();
+    std::fs::write(dir.join("argon.json"), SMALL_ARGON).unwrap();
+    let out = cloister(
+        dir,
+        &[
+            "keygen",
+            "--filename",
+            filename,
+            "--password-file",
+            "pw",
+            argon_flag,
+            "argon.json",
+        ],
+    );
+    assert_succeeded(&out);
+}
+
+#[test]
+fn locked_key_round_trip_through_keygen_and_unlock() {
+    let dir = tempfile::tempdir().unwrap();
+    keygen_locked(dir.path(), "keys/node", "--argon-config");
 
     let public_text = std::fs::read_to_string(dir.path().join("keys/node.pub")).unwrap();
     assert!(!public_text.ends_with('\n'), "Tessera writes the bare key");
@@ -61,12 +73,7 @@ fn locked_key_round_trip_through_keygen_and_unlock() {
 #[test]
 fn tessera_spelling_makes_unlocked_keys_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
-    let out = cloister(dir.path(), &["-keygen", "-filename", "a,b"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&cloister(dir.path(), &["-keygen", "-filename", "a,b"]));
     for name in ["a", "b"] {
         let key = KeyFile::parse(&std::fs::read(dir.path().join(format!("{name}.key"))).unwrap())
             .unwrap();
@@ -100,25 +107,7 @@ fn keygen_output_loads_through_a_tessera_config() {
     use cloister_core::keys::source;
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("pw"), "s3cret\n").unwrap();
-    std::fs::write(dir.path().join("argon.json"), SMALL_ARGON).unwrap();
-    let out = cloister(
-        dir.path(),
-        &[
-            "keygen",
-            "--filename",
-            "tm",
-            "--password-file",
-            "pw",
-            "--argonconfig",
-            "argon.json",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    keygen_locked(dir.path(), "tm", "--argonconfig");
     let at = |name: &str| dir.path().join(name).display().to_string();
     let config = format!(
         r#"{{"jdbc":{{"url":"jdbc:sqlite:tm.db"}},
