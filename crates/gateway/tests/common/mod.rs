@@ -118,6 +118,16 @@ impl Running {
         response["result"].clone()
     }
 
+    /// Fails unless four reads in a row reach both scripted nodes, a and b (balanced mode
+    /// alternates, so four are plenty).
+    pub fn assert_reads_reach_both(&self) {
+        let served: Vec<Value> = (0..4)
+            .map(|_| self.result("eth_chainId", json!([])))
+            .collect();
+        assert!(served.contains(&json!("a:eth_chainId")), "{served:?}");
+        assert!(served.contains(&json!("b:eth_chainId")), "{served:?}");
+    }
+
     /// `/status`.
     pub fn status(&self) -> Value {
         Request::new("GET", "/status")
