@@ -5,26 +5,34 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::io::Write;
+
 use clap::Parser;
 use cloister_bench::scenario::Scenario;
+use cloister_bench::settings::Command;
 use cloister_bench::Settings;
+
+/// The settings of `cloister-bench <args>`, run against this package's `cloister` binary
+/// (the benchmarks live in the CLI package so that cargo builds the binary for them).
+fn bench(args: &str) -> Settings {
+    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
+    Settings::parse_from(std::iter::once("cloister-bench").chain(args.split_whitespace()))
+}
+
+/// Runs a benchmark: its report, and what it printed, for the assertions' messages.
+fn run_bench<S, R, E: std::fmt::Debug>(
+    settings: &S,
+    run: impl FnOnce(&S, &mut dyn Write) -> Result<R, E>,
+) -> (R, String) {
+    let mut out = Vec::new();
+    let report = run(settings, &mut out).unwrap();
+    (report, String::from_utf8_lossy(&out).into_owned())
+}
 
 #[test]
 fn every_scenario_completes_its_requests_without_errors() {
-    // Lives in the CLI package so cargo builds the `cloister` binary for it.
-    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
-    let settings = Settings::parse_from([
-        "cloister-bench",
-        "--concurrency",
-        "1",
-        "--requests",
-        "20",
-        "--warmup",
-        "5",
-    ]);
-    let mut out = Vec::new();
-    let report = cloister_bench::run(&settings, &mut out).unwrap();
-    let text = String::from_utf8_lossy(&out);
+    let settings = bench("--concurrency 1 --requests 20 --warmup 5");
+    let (report, text) = run_bench(&settings, cloister_bench::run);
     assert_eq!(report.levels.len(), Scenario::ALL.len(), "{text}");
     for level in &report.levels {
         assert_eq!(level.requests, 20, "{text}");
@@ -37,23 +45,11 @@ fn every_scenario_completes_its_requests_without_errors() {
 
 #[test]
 fn the_gateway_benchmark_compares_both_methods_without_errors() {
-    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
-    let settings = Settings::parse_from([
-        "cloister-bench",
-        "gateway",
-        "--concurrency",
-        "1,2",
-        "--requests",
-        "20",
-        "--warmup",
-        "5",
-    ]);
-    let Some(cloister_bench::settings::Command::Gateway(gateway)) = settings.command else {
+    let settings = bench("gateway --concurrency 1,2 --requests 20 --warmup 5");
+    let Some(Command::Gateway(gateway)) = settings.command else {
         panic!("no gateway subcommand");
     };
-    let mut out = Vec::new();
-    let report = cloister_bench::gateway::run(&gateway, &mut out).unwrap();
-    let text = String::from_utf8_lossy(&out);
+    let (report, text) = run_bench(&gateway, cloister_bench::gateway::run);
     let rows: Vec<(&str, usize)> = report
         .rows
         .iter()
@@ -82,27 +78,11 @@ fn the_gateway_benchmark_compares_both_methods_without_errors() {
 
 #[test]
 fn the_ha_store_benchmark_fails_over_without_losing_writes() {
-    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
-    let settings = Settings::parse_from([
-        "cloister-bench",
-        "ha-store",
-        "--concurrency",
-        "2",
-        "--seconds",
-        "0.5",
-        "--warmup",
-        "5",
-        "--runs",
-        "1",
-        "--writers",
-        "2",
-    ]);
-    let Some(cloister_bench::settings::Command::HaStore(ha)) = settings.command else {
+    let settings = bench("ha-store --concurrency 2 --seconds 0.5 --warmup 5 --runs 1 --writers 2");
+    let Some(Command::HaStore(ha)) = settings.command else {
         panic!("no ha-store subcommand");
     };
-    let mut out = Vec::new();
-    let report = cloister_bench::ha_store::run(&ha, &mut out).unwrap();
-    let text = String::from_utf8_lossy(&out);
+    let (report, text) = run_bench(&ha, cloister_bench::ha_store::run);
     assert_eq!(report.throughput.len(), 2, "sqlite and postgres: {text}");
     assert!(
         report
