@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cloister_addr::Endpoint;
-use cloister_bench::client::{Call, Connection};
+use cloister_bench::client::{Answer, Call, Connection};
 use cloister_core::b64;
 use cloister_harness::http::{eventually, path_escape, Request};
 use cloister_harness::nodes::{free_port, NodeDir};
@@ -160,6 +160,29 @@ struct Outcome {
     latency: Duration,
 }
 
+impl Outcome {
+    fn new(what: &str, error: Option<String>, started: Instant, latency: Duration) -> Self {
+        Self {
+            what: what.into(),
+            error,
+            started,
+            latency,
+        }
+    }
+}
+
+/// Why a call failed: the status and body it was answered with, or why there was no answer.
+fn failure(result: &anyhow::Result<Answer>) -> String {
+    match result {
+        Ok(answer) => format!(
+            "{} {}",
+            answer.status,
+            String::from_utf8_lossy(&answer.body)
+        ),
+        Err(error) => format!("{error:#}"),
+    }
+}
+
 /// One GoQuorum-like client per worker: a keep-alive connection, a private send, then the
 /// receive every Quorum node makes for it.
 async fn worker(endpoint: Endpoint, to: String, id: usize, stop: Arc<AtomicBool>) -> Vec<Outcome> {
@@ -174,12 +197,12 @@ async fn worker(endpoint: Endpoint, to: String, id: usize, stop: Arc<AtomicBool>
             None => match Connection::open(&endpoint).await {
                 Ok(fresh) => connection.insert(fresh),
                 Err(error) => {
-                    outcomes.push(Outcome {
-                        what: "connect".into(),
-                        error: Some(format!("{error:#}")),
-                        started: Instant::now(),
-                        latency: Duration::ZERO,
-                    });
+                    outcomes.push(Outcome::new(
+                        "connect",
+                        Some(format!("{error:#}")),
+                        Instant::now(),
+                        Duration::ZERO,
+                    ));
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
@@ -196,24 +219,11 @@ async fn worker(endpoint: Endpoint, to: String, id: usize, stop: Arc<AtomicBool>
             }
             _ => None,
         };
-        let error = match (&sent, &key) {
-            (_, Some(_)) => None,
-            (Ok(answer), None) => Some(format!(
-                "{} {}",
-                answer.status,
-                String::from_utf8_lossy(&answer.body)
-            )),
-            (Err(error), None) => Some(format!("{error:#}")),
-        };
+        let error = key.is_none().then(|| failure(&sent));
         if sent.is_err() {
             connection = None;
         }
-        outcomes.push(Outcome {
-            what: "send".into(),
-            error,
-            started,
-            latency,
-        });
+        outcomes.push(Outcome::new("send", error, started, latency));
         let (Some(key), Some(open)) = (key, connection.as_mut()) else {
             continue;
         };
@@ -227,22 +237,12 @@ async fn worker(endpoint: Endpoint, to: String, id: usize, stop: Arc<AtomicBool>
                 (got.as_deref() != Some(payload.as_slice()))
                     .then(|| format!("wrong payload: {body}"))
             }
-            Ok(answer) => Some(format!(
-                "{} {}",
-                answer.status,
-                String::from_utf8_lossy(&answer.body)
-            )),
-            Err(error) => Some(format!("{error:#}")),
+            _ => Some(failure(&received)),
         };
         if received.is_err() {
             connection = None;
         }
-        outcomes.push(Outcome {
-            what: "receive".into(),
-            error,
-            started,
-            latency,
-        });
+        outcomes.push(Outcome::new("receive", error, started, latency));
     }
     outcomes
 }
