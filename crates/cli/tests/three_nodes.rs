@@ -24,6 +24,11 @@ fn two_nodes() -> (tempfile::TempDir, NodeDir, NodeDir) {
     (root, a, b)
 }
 
+/// Whether `node` comes to know `other`'s key within the discovery deadline.
+fn learns(node: &NodeDir, other: &NodeDir) -> bool {
+    eventually(DISCOVERY, || node.known_keys().contains(&other.public_key))
+}
+
 #[test]
 fn private_transactions_between_three_nodes() {
     cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
@@ -38,14 +43,8 @@ fn private_transactions_between_three_nodes() {
     // C knows only B: it must learn A (and A's key) through B.
     let _c = c.start(&c.config(&[&b], json!({})), &[]);
 
-    assert!(
-        eventually(DISCOVERY, || a.known_keys().contains(&b.public_key)),
-        "A never learnt B's key"
-    );
-    assert!(
-        eventually(DISCOVERY, || c.known_keys().contains(&a.public_key)),
-        "C never learnt A's key through B"
-    );
+    assert!(learns(&a, &b), "A never learnt B's key");
+    assert!(learns(&c, &a), "C never learnt A's key through B");
 
     // A sends to B; A and B read it; C is not a party: 404.
     let payload = b"private contract code";
@@ -205,14 +204,8 @@ fn remote_key_validation_accepts_proven_keys_only() {
     let validating = json!({ "features": { "enableRemoteKeyValidation": true } });
     let _a = a.start(&a.config(&[&b], validating.clone()), &[]);
     let _b = b.start(&b.config(&[&a], validating), &[]);
-    assert!(
-        eventually(DISCOVERY, || a.known_keys().contains(&b.public_key)),
-        "A never validated B's key"
-    );
-    assert!(
-        eventually(DISCOVERY, || b.known_keys().contains(&a.public_key)),
-        "B never validated A's key"
-    );
+    assert!(learns(&a, &b), "A never validated B's key");
+    assert!(learns(&b, &a), "B never validated A's key");
 
     // A PartyInfo claiming, for B's URL, a key B does not hold: B cannot prove it, A refuses.
     let forged_key = cloister_core::keys::PublicKey::from_bytes([42; 32]);
@@ -234,9 +227,7 @@ fn always_send_to_keys_receive_every_transaction() {
         &[],
     );
     let _b = b.start(&b.config(&[&a], json!({})), &[]);
-    assert!(eventually(DISCOVERY, || a
-        .known_keys()
-        .contains(&b.public_key)));
+    assert!(learns(&a, &b));
     let sent = Request::new("POST", "/send")
         .json(&json!({ "payload": b64::encode(b"audited"), "to": [] }))
         .send(&a.q2t());
