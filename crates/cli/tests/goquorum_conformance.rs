@@ -11,7 +11,7 @@ use std::time::Duration;
 use cloister_addr::Endpoint;
 use cloister_core::b64;
 use cloister_harness::http::{eventually, path_escape, Request, Response};
-use cloister_harness::nodes::NodeDir;
+use cloister_harness::nodes::two_node_dirs;
 use serde_json::{json, Value};
 
 const USER_AGENT: &str = "quorum-v24.4.1";
@@ -96,11 +96,7 @@ fn key_of(response: &Response) -> String {
 #[test]
 fn goquorum_conformance() {
     cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
-    let root = tempfile::tempdir().unwrap();
-    let (a, b) = (
-        NodeDir::new(root.path(), "a"),
-        NodeDir::new(root.path(), "b"),
-    );
+    let (_root, a, b) = two_node_dirs().unwrap();
     let mps = json!({
         "features": { "enablePrivacyEnhancements": true, "enableMultiplePrivateStates": true },
         "residentGroups": [ { "name": "private", "description": "default", "members": [a.public_key] } ]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use cloister_addr::Endpoint;
 use cloister_core::b64;
 use cloister_harness::http::{eventually, path_escape, Request};
-use cloister_harness::nodes::NodeDir;
+use cloister_harness::nodes::two_node_dirs;
 use serde_json::json;
 
 fn send(q2t: &Endpoint, payload: &[u8], to: &str) -> String {
@@ -32,11 +32,7 @@ fn read(q2t: &Endpoint, key: &str) -> (u16, Vec<u8>) {
 #[test]
 fn a_node_with_an_empty_store_recovers_from_its_peers() {
     cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
-    let root = tempfile::tempdir().unwrap();
-    let (a, b) = (
-        NodeDir::new(root.path(), "a"),
-        NodeDir::new(root.path(), "b"),
-    );
+    let (_root, a, b) = two_node_dirs().unwrap();
     let (a_config, b_config) = (a.config(&[&b], json!({})), b.config(&[&a], json!({})));
     let mut a_run = a.start(&a_config, &[]);
     let _b_run = b.start(&b_config, &[]);

@@ -16,12 +16,7 @@ const DISCOVERY: Duration = Duration::from_secs(20);
 /// binary under test registered.
 fn two_nodes() -> (tempfile::TempDir, NodeDir, NodeDir) {
     cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
-    let root = tempfile::tempdir().unwrap();
-    let (a, b) = (
-        NodeDir::new(root.path(), "a"),
-        NodeDir::new(root.path(), "b"),
-    );
-    (root, a, b)
+    cloister_harness::nodes::two_node_dirs().unwrap()
 }
 
 /// Whether `node` comes to know `other`'s key within the discovery deadline.

@@ -57,6 +57,17 @@ fn free_loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], free_port()))
 }
 
+/// Directories for nodes `a` and `b`, each with its key pair, under one fresh temporary root
+/// that the caller keeps alive while the nodes run.
+pub fn two_node_dirs() -> std::io::Result<(tempfile::TempDir, NodeDir, NodeDir)> {
+    let root = tempfile::tempdir()?;
+    let (a, b) = (
+        NodeDir::new(root.path(), "a"),
+        NodeDir::new(root.path(), "b"),
+    );
+    Ok((root, a, b))
+}
+
 /// One node's files and addresses, before and after it runs.
 pub struct NodeDir {
     /// A short name for messages.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use cloister_core::keys::PublicKey;
 use cloister_core::partyinfo::PartyInfo;
 use cloister_harness::http::{eventually, path_escape, Request};
-use cloister_harness::nodes::{NodeDir, RunningNode};
+use cloister_harness::nodes::{two_node_dirs, NodeDir, RunningNode};
 use serde_json::json;
 
 use super::{announce, Attacker, LEGACY_VERSIONS};
@@ -62,11 +62,7 @@ fn delivered(a: &NodeDir, b: &NodeDir, to: &str) -> bool {
 
 /// Runs the attack.
 pub fn run() -> anyhow::Result<Hijack> {
-    let root = tempfile::tempdir()?;
-    let (a, b) = (
-        NodeDir::new(root.path(), "a"),
-        NodeDir::new(root.path(), "b"),
-    );
+    let (_root, a, b) = two_node_dirs()?;
     let a_config = a.config(&[&b], json!({}));
     let mut a_node: RunningNode = a.start(&a_config, &[]);
     let _b: RunningNode = b.start(&b.config(&[&a], json!({})), &[]);
