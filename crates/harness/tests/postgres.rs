@@ -14,12 +14,20 @@ fn insert(cluster: &PgCluster, node: usize, value: &str) {
     );
 }
 
+/// Every value in `t` on `node`, in order, comma-separated.
+const VALUES: &str = "SELECT string_agg(v, ',' ORDER BY v) FROM t";
+
 fn values(cluster: &PgCluster, node: usize) -> String {
-    cluster.sql(
-        node,
-        "postgres",
-        "SELECT string_agg(v, ',' ORDER BY v) FROM t",
-    )
+    cluster.sql(node, "postgres", VALUES)
+}
+
+/// Whether `node` comes to hold exactly `expected` within five seconds: synchronous
+/// replication flushes a commit on the standby before the primary acknowledges it, but does
+/// not wait for it to be replayed there, so it becomes visible a moment later.
+fn comes_to_hold(cluster: &PgCluster, node: usize, expected: &str) -> bool {
+    cloister_harness::http::eventually(Duration::from_secs(5), || {
+        cluster.try_sql(node, "postgres", VALUES).as_deref() == Ok(expected)
+    })
 }
 
 #[test]
@@ -30,17 +38,7 @@ fn pair_replicates_fails_over_and_rejoins_both_ways() {
     assert_eq!(cluster.primary(), 0);
     cluster.sql(0, "postgres", "CREATE TABLE t (v text PRIMARY KEY)");
     insert(&cluster, 0, "a");
-    // Synchronous replication: a commit acknowledged by the primary is flushed on the standby;
-    // replay is not awaited, so give it a moment to become visible.
-    assert!(cloister_harness::http::eventually(
-        Duration::from_secs(5),
-        || {
-            cluster
-                .try_sql(1, "postgres", "SELECT string_agg(v, ',') FROM t")
-                .as_deref()
-                == Ok("a")
-        }
-    ));
+    assert!(comes_to_hold(&cluster, 1, "a"));
     let refused = cluster
         .try_sql(1, "postgres", "INSERT INTO t VALUES ('x')")
         .unwrap_err();
@@ -75,15 +73,7 @@ fn pair_replicates_fails_over_and_rejoins_both_ways() {
     assert_eq!(cluster.node(0).role, Role::Standby);
     assert_eq!(cluster.primary(), 1);
     insert(&cluster, 1, "d");
-    assert!(cloister_harness::http::eventually(
-        Duration::from_secs(5),
-        || {
-            cluster
-                .try_sql(0, "postgres", "SELECT string_agg(v, ',' ORDER BY v) FROM t")
-                .as_deref()
-                == Ok("a,b,c,d")
-        }
-    ));
+    assert!(comes_to_hold(&cluster, 0, "a,b,c,d"));
 
     // And back: the rejoined node takes over, the other rejoins behind it.
     cluster.crash(1);
@@ -91,15 +81,7 @@ fn pair_replicates_fails_over_and_rejoins_both_ways() {
     insert(&cluster, 0, "e");
     cluster.rejoin(1);
     insert(&cluster, 0, "f");
-    assert!(cloister_harness::http::eventually(
-        Duration::from_secs(5),
-        || {
-            cluster
-                .try_sql(1, "postgres", "SELECT string_agg(v, ',' ORDER BY v) FROM t")
-                .as_deref()
-                == Ok("a,b,c,d,e,f")
-        }
-    ));
+    assert!(comes_to_hold(&cluster, 1, "a,b,c,d,e,f"));
     cluster.create_database("scratch");
     assert_eq!(
         cluster.sql(0, "scratch", "SELECT current_database()"),
