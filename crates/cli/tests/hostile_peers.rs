@@ -104,6 +104,7 @@ fn a_key_announced_elsewhere_costs_one_challenge_moves_nothing_and_reveals_nothi
 /// one it took closed within twice the header timeout.
 fn assert_stall_bounded(stalled: &slow::Stalled) {
     assert_eq!(stalled.still_open, 0, "{stalled}");
+    assert_eq!(stalled.closed_early, 0, "{stalled}");
     assert_eq!(
         stalled.refused_at_once,
         slow::CONNECTIONS - slow::PER_IP,

@@ -4,7 +4,7 @@
 //! within a test's patience.
 
 use std::fmt;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -36,6 +36,9 @@ const HALF_HEAD: &[u8] = b"POST /push HTTP/1.1\r\nHost: victim\r\nContent-Le";
 pub struct Stalled {
     /// Connections closed within half the header timeout: refused, over the per-address bound.
     pub refused_at_once: usize,
+    /// Connections closed after half the header timeout but before it: neither refused at
+    /// once nor held to the timeout.
+    pub closed_early: usize,
     /// Connections still open [`GRACE`] after the header timeout.
     pub still_open: usize,
     /// The longest any connection the listener took was held before being closed, once all
@@ -127,6 +130,7 @@ pub fn stall(address: SocketAddr, connections: usize) -> std::io::Result<Stalled
     let still_open = watched.open.len();
     Ok(Stalled {
         refused_at_once: watched.refused,
+        closed_early: watched.early,
         still_open,
         longest_held: (still_open == 0).then_some(watched.longest_held),
     })
@@ -137,15 +141,17 @@ pub fn stall(address: SocketAddr, connections: usize) -> std::io::Result<Stalled
 struct Watched {
     open: Vec<(TcpStream, Instant)>,
     refused: usize,
+    early: usize,
     longest_held: Duration,
 }
 
 impl Watched {
     /// Notes every connection closed since the last poll: one closed within half the header
     /// timeout can only have been refused (the others are polled often enough to be seen
-    /// sooner), the others were held until the timeout fired.
+    /// sooner), one closed later was held, by the timeout unless it closed before it.
     fn poll(&mut self) {
-        let (refused, longest) = (&mut self.refused, &mut self.longest_held);
+        let (refused, early, longest) =
+            (&mut self.refused, &mut self.early, &mut self.longest_held);
         self.open.retain_mut(|(stream, opened)| {
             let closed = is_closed(stream);
             if closed {
@@ -153,6 +159,7 @@ impl Watched {
                 if held < HEADER_TIMEOUT / 2 {
                     *refused += 1;
                 } else {
+                    *early += usize::from(held < HEADER_TIMEOUT);
                     *longest = (*longest).max(held);
                 }
             }
@@ -183,15 +190,31 @@ struct Front {
 
 impl Front {
     /// Runs `cloister <args> --listen <a free port> --config <config>` and waits until it
-    /// listens. A build that refuses the config (one from before these bounds existed) runs
-    /// without it, so that it can be measured too.
+    /// answers HTTP. A build that refuses the config (one from before these bounds existed, so
+    /// that it can be measured too) runs without it.
     fn start(args: &[&str], config: &serde_json::Value) -> anyhow::Result<Self> {
-        Self::start_with(args, config).or_else(|_| Self::start_with(args, &json!({})))
+        match Self::start_with(args, config)? {
+            Ok(front) => Ok(front),
+            Err(refused) => {
+                eprintln!(
+                    "cloister {} refused the bounds' config, measured without it: {refused}",
+                    args[0]
+                );
+                Self::start_with(args, &json!({}))?.map_err(|stderr| {
+                    anyhow::anyhow!("cloister {} exited at start: {stderr}", args[0])
+                })
+            }
+        }
     }
 
-    fn start_with(args: &[&str], config: &serde_json::Value) -> anyhow::Result<Self> {
+    /// The front serving, or what it printed to stderr before exiting.
+    fn start_with(
+        args: &[&str],
+        config: &serde_json::Value,
+    ) -> anyhow::Result<Result<Self, String>> {
         let file = tempfile::NamedTempFile::new()?;
         std::fs::write(file.path(), config.to_string())?;
+        let log = tempfile::tempfile()?;
         let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let child = cloister_harness::nodes::cloister()
             .args(args)
@@ -200,25 +223,49 @@ impl Front {
             .arg(file.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log.try_clone()?)
             .spawn()?;
         let mut front = Self {
             child,
             address,
             _config: file,
         };
-        // Stops waiting as soon as the process exits (a refused config).
+        // A TCP connect alone would also succeed on a port bound but not yet served: the
+        // attack would then measure the backlog. An HTTP answer shows the accept loop runs.
         let settled = eventually(Duration::from_secs(10), || {
-            TcpStream::connect(address).is_ok() || !matches!(front.child.try_wait(), Ok(None))
+            answers_http(address) || !matches!(front.child.try_wait(), Ok(None))
         });
-        let listening = settled && TcpStream::connect(address).is_ok();
+        if let Ok(Some(_)) = front.child.try_wait() {
+            return Ok(Err(read_from_start(log)));
+        }
         anyhow::ensure!(
-            listening,
-            "cloister {} never listened on {address}",
-            args[0]
+            settled,
+            "cloister {} never answered on {address}: {}",
+            args[0],
+            read_from_start(log)
         );
-        Ok(front)
+        Ok(Ok(front))
     }
+}
+
+/// What a process wrote to `log`.
+fn read_from_start(mut log: std::fs::File) -> String {
+    let mut text = String::new();
+    let _ = log.seek(SeekFrom::Start(0));
+    let _ = log.read_to_string(&mut text);
+    text
+}
+
+/// Whether `address` answers an HTTP request with an HTTP status line, then closes the
+/// connection (so it no longer counts against the per-address bound).
+fn answers_http(address: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect(address) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let asked = stream.write_all(b"GET / HTTP/1.1\r\nHost: ready\r\nConnection: close\r\n\r\n");
+    let mut answer = Vec::new();
+    asked.is_ok() && stream.read_to_end(&mut answer).is_ok() && answer.starts_with(b"HTTP/")
 }
 
 impl Drop for Front {
@@ -236,8 +283,9 @@ impl fmt::Display for Stalled {
         );
         write!(
             f,
-            "{CONNECTIONS} half-sent heads: {} refused at once, {} still open {} s after the timeout, {held}",
+            "{CONNECTIONS} half-sent heads: {} refused at once, {} closed before the timeout, {} still open {} s after it, {held}",
             self.refused_at_once,
+            self.closed_early,
             self.still_open,
             GRACE.as_secs(),
         )
