@@ -7,6 +7,8 @@
 //! - [`server`]: `serverConfigs[]`, and the typed listen address and advertised URL of each
 //!   server ([`Config::servers`]).
 //! - [`keys`]: the `keys` section; [`crate::keys::source`] turns it into key pairs.
+//! - [`ssl`]: `serverConfigs[].sslConfig`, Tessera's TLS rules and store passwords
+//!   ([`Config::validate_tls`]).
 //! - [`jdbc`]: the `jdbc` section and how `jdbc.url` maps to a Cloister store ([`StoreTarget`]).
 //! - [`Config::validate`]: every rule Cloister checks before starting, each issue named by its
 //!   JSON path.
@@ -88,12 +90,14 @@ pub mod jdbc;
 pub mod keys;
 mod parse;
 pub mod server;
+pub mod ssl;
 mod validate;
 
 pub use jdbc::{Jdbc, PostgresTarget, SqlitePath, StoreTarget, TargetServer};
 pub use keys::{KeyConfiguration, KeyData, KeyDataForm};
 pub use parse::{ConfigError, Loaded};
 pub use server::{AppType, Server, ServerConfig};
+pub use ssl::{SslConfig, SslConfigInvalid, SslEnvironment, SslSide, TrustMode};
 pub use validate::ConfigIssue;
 
 /// The whole Tessera config file (`Config` in Tessera). Every member is optional here so that

@@ -7,13 +7,13 @@
 //! working directory).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 use cloister_addr::Endpoint;
 use serde::Deserialize;
 
-use super::{string_map, ConfigIssue, Secret};
+pub use super::ssl::{SslConfig, SslConfigType, TlsMode, TrustMode};
+use super::{string_map, ConfigIssue};
 
 spelled_enum! {
     /// `serverConfigs[].app`: which API a server serves.
@@ -43,7 +43,7 @@ pub struct ServerConfig {
     pub binding_address: Option<String>,
     /// `communicationType`: deprecated; only `REST` exists.
     pub communication_type: Option<String>,
-    /// `sslConfig`: TLS settings.
+    /// `sslConfig`: TLS settings (see [`super::ssl`]).
     pub ssl_config: Option<SslConfig>,
     /// `cors`: cross-origin settings.
     pub cors: Option<Cors>,
@@ -53,160 +53,6 @@ pub struct ServerConfig {
     pub properties: BTreeMap<String, String>,
     /// `influxConfig`: Tessera's metrics push; accepted and ignored.
     pub influx_config: Option<serde_json::Value>,
-}
-
-spelled_enum! {
-    /// `sslConfig.tls`.
-    pub enum TlsMode {
-        /// TLS on.
-        Strict => ["STRICT"],
-        /// TLS off (the default).
-        Off => ["OFF"],
-    }
-}
-
-spelled_enum! {
-    /// `sslConfig.serverTrustMode` / `clientTrustMode`.
-    pub enum TrustMode {
-        /// Certificates must chain to a trusted CA.
-        Ca => ["CA"],
-        /// Trust on first use (remembered in the known-hosts file).
-        Tofu => ["TOFU"],
-        /// Only certificates listed in the known-hosts file.
-        Whitelist => ["WHITELIST"],
-        /// CA, else trust on first use.
-        CaOrTofu => ["CA_OR_TOFU"],
-        /// Any certificate.
-        None => ["NONE"],
-    }
-}
-
-spelled_enum! {
-    /// `sslConfig.sslConfigType`.
-    pub enum SslConfigType {
-        /// Only the server side.
-        ServerOnly => ["SERVER_ONLY"],
-        /// Only the client side.
-        ClientOnly => ["CLIENT_ONLY"],
-        /// Both (the default).
-        ServerAndClient => ["SERVER_AND_CLIENT"],
-    }
-}
-
-/// `serverConfigs[].sslConfig`. Paths are kept as given; store passwords are secrets.
-#[derive(Clone, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct SslConfig {
-    /// `tls`: `STRICT` or `OFF` (default).
-    pub tls: TlsMode,
-    /// `generateKeyStoreIfNotExisted`.
-    pub generate_key_store_if_not_existed: bool,
-    /// `sslConfigType`.
-    pub ssl_config_type: Option<SslConfigType>,
-    /// `serverKeyStore`: a Java key store path.
-    pub server_key_store: Option<String>,
-    /// `serverKeyStorePassword`.
-    pub server_key_store_password: Option<Secret>,
-    /// `serverTlsKeyPath`: PEM private key.
-    pub server_tls_key_path: Option<String>,
-    /// `serverTlsCertificatePath`: PEM certificate.
-    pub server_tls_certificate_path: Option<String>,
-    /// `serverTrustStore`: a Java trust store path.
-    pub server_trust_store: Option<String>,
-    /// `serverTrustStorePassword`.
-    pub server_trust_store_password: Option<Secret>,
-    /// `serverTrustCertificates`: PEM CA certificates.
-    pub server_trust_certificates: Vec<String>,
-    /// `serverTrustMode`.
-    pub server_trust_mode: Option<TrustMode>,
-    /// `clientKeyStore`.
-    pub client_key_store: Option<String>,
-    /// `clientKeyStorePassword`.
-    pub client_key_store_password: Option<Secret>,
-    /// `clientTlsKeyPath`.
-    pub client_tls_key_path: Option<String>,
-    /// `clientTlsCertificatePath`.
-    pub client_tls_certificate_path: Option<String>,
-    /// `clientTrustStore`.
-    pub client_trust_store: Option<String>,
-    /// `clientTrustStorePassword`.
-    pub client_trust_store_password: Option<Secret>,
-    /// `clientTrustCertificates`.
-    pub client_trust_certificates: Vec<String>,
-    /// `clientTrustMode`.
-    pub client_trust_mode: Option<TrustMode>,
-    /// `knownClientsFile`: TOFU/whitelist file of client certificates.
-    pub known_clients_file: Option<String>,
-    /// `knownServersFile`: TOFU/whitelist file of server certificates.
-    pub known_servers_file: Option<String>,
-    /// `environmentVariablePrefix`: prefix of env variables holding the store passwords.
-    pub environment_variable_prefix: Option<String>,
-    /// `excludeCipherSuites`.
-    pub exclude_cipher_suites: Vec<String>,
-    /// `clientAuth`: require client certificates (default true).
-    pub client_auth: bool,
-}
-
-impl Default for SslConfig {
-    fn default() -> Self {
-        Self {
-            tls: TlsMode::Off,
-            generate_key_store_if_not_existed: false,
-            ssl_config_type: None,
-            server_key_store: None,
-            server_key_store_password: None,
-            server_tls_key_path: None,
-            server_tls_certificate_path: None,
-            server_trust_store: None,
-            server_trust_store_password: None,
-            server_trust_certificates: Vec::new(),
-            server_trust_mode: None,
-            client_key_store: None,
-            client_key_store_password: None,
-            client_tls_key_path: None,
-            client_tls_certificate_path: None,
-            client_trust_store: None,
-            client_trust_store_password: None,
-            client_trust_certificates: Vec::new(),
-            client_trust_mode: None,
-            known_clients_file: None,
-            known_servers_file: None,
-            environment_variable_prefix: None,
-            exclude_cipher_suites: Vec::new(),
-            client_auth: true,
-        }
-    }
-}
-
-impl fmt::Debug for SslConfig {
-    // Everything but the store passwords, which are secrets.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SslConfig")
-            .field("tls", &self.tls)
-            .field("ssl_config_type", &self.ssl_config_type)
-            .field("server_key_store", &self.server_key_store)
-            .field("server_tls_key_path", &self.server_tls_key_path)
-            .field(
-                "server_tls_certificate_path",
-                &self.server_tls_certificate_path,
-            )
-            .field("server_trust_store", &self.server_trust_store)
-            .field("server_trust_certificates", &self.server_trust_certificates)
-            .field("server_trust_mode", &self.server_trust_mode)
-            .field("client_key_store", &self.client_key_store)
-            .field("client_tls_key_path", &self.client_tls_key_path)
-            .field(
-                "client_tls_certificate_path",
-                &self.client_tls_certificate_path,
-            )
-            .field("client_trust_store", &self.client_trust_store)
-            .field("client_trust_certificates", &self.client_trust_certificates)
-            .field("client_trust_mode", &self.client_trust_mode)
-            .field("known_clients_file", &self.known_clients_file)
-            .field("known_servers_file", &self.known_servers_file)
-            .field("client_auth", &self.client_auth)
-            .finish_non_exhaustive()
-    }
 }
 
 /// `serverConfigs[].cors` (Tessera's `CrossDomainConfig`).

@@ -605,3 +605,88 @@ fn unix_server_addresses_absolute_and_relative() {
         ["serverConfigs[1].serverAddress: an http(s) address needs a port (http://host:port)"]
     );
 }
+
+/// The `sslConfig` of Tessera's sample configs, booleans written as strings. With `tls: OFF`
+/// it must load and validate (it used to be refused for the string `"false"`).
+const TESSERA_SAMPLE_SSL: &str = r#"{
+    "tls": "OFF",
+    "generateKeyStoreIfNotExisted": "false",
+    "serverKeyStore": "./ssl/server1-keystore",
+    "serverKeyStorePassword": "quorum",
+    "serverTrustStore": "./ssl/server-truststore",
+    "serverTrustStorePassword": "quorum",
+    "serverTrustMode": "CA",
+    "clientKeyStore": "./ssl/client1-keystore",
+    "clientKeyStorePassword": "quorum",
+    "clientTrustStore": "./ssl/client-truststore",
+    "clientTrustStorePassword": "quorum",
+    "clientTrustMode": "CA",
+    "knownClientsFile": "./ssl/knownClients1",
+    "knownServersFile": "./ssl/knownServers1",
+    "clientAuth": "false"
+}"#;
+
+/// An environment with no variables and no files.
+struct Nothing;
+
+impl ssl::SslEnvironment for Nothing {
+    fn var(&self, _: &str) -> Option<zeroize::Zeroizing<String>> {
+        None
+    }
+    fn exists(&self, _: &std::path::Path) -> bool {
+        false
+    }
+}
+
+#[test]
+fn tessera_sample_ssl_config_with_string_booleans_loads_when_off() {
+    let mut json = minimal();
+    json["serverConfigs"][1]["sslConfig"] = serde_json::from_str(TESSERA_SAMPLE_SSL).unwrap();
+    let Loaded { config, warnings } = load(&json);
+    assert_eq!(warnings, Vec::<String>::new());
+    config.validate().unwrap();
+    config.validate_tls(&Nothing).unwrap();
+    let ssl = config.server_configs[1].ssl_config.as_ref().unwrap();
+    assert_eq!(ssl.tls, server::TlsMode::Off);
+    assert!(!ssl.generate_key_store_if_not_existed);
+    assert!(!ssl.client_auth);
+    assert_eq!(ssl.client_trust_mode, Some(TrustMode::Ca));
+    assert_eq!(
+        ssl.side(SslSide::Client).known_hosts_file(),
+        std::path::Path::new("./ssl/knownServers1")
+    );
+}
+
+#[test]
+fn strict_ssl_config_is_checked_with_tesseras_message_at_its_path() {
+    let mut json = minimal();
+    let mut ssl: Value = serde_json::from_str(TESSERA_SAMPLE_SSL).unwrap();
+    ssl["tls"] = json!("STRICT");
+    json["serverConfigs"][1]["sslConfig"] = ssl;
+    let config = load(&json).config;
+    // Validate() itself reads nothing from outside; the TLS rules do.
+    config.validate().unwrap();
+    let issues: Vec<String> = config
+        .validate_tls(&Nothing)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        issues,
+        ["serverConfigs[1].sslConfig: Server keystore configuration not valid. Please ensure keystore file exists or keystore password not null, otherwise please set keystore generation flag to true to have keystore created"]
+    );
+}
+
+#[test]
+fn a_boolean_that_is_no_boolean_is_refused_without_quoting_it() {
+    let mut json = minimal();
+    json["serverConfigs"][1]["sslConfig"] = json!({ "tls": "OFF", "clientAuth": "s3cret" });
+    let error = Config::parse(json.to_string().as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        "serverConfigs[1].sslConfig.clientAuth: invalid value, expected a boolean (true or false, or the string \"true\" or \"false\")"
+    );
+}

@@ -11,6 +11,7 @@ use cloister_addr::Endpoint;
 use super::keys::KeyDataForm;
 
 use super::server::Server;
+use super::ssl::SslEnvironment;
 use super::{AppType, Config, EncryptorType};
 use crate::keys::{KeyError, PrivateKey, PublicKey};
 
@@ -78,6 +79,29 @@ impl Config {
             issues.push(issue);
         }
         self.check_resident_groups(&mut issues);
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(issues)
+        }
+    }
+
+    /// Tessera's `sslConfig` rules for every server with `tls: STRICT`: at most one issue per
+    /// server, at `serverConfigs[i].sslConfig`, with Tessera's own sentence. Kept apart from
+    /// [`Config::validate`] because it reads the environment (store passwords) and the file
+    /// system (do the stores exist?) through `env`.
+    pub fn validate_tls(&self, env: &dyn SslEnvironment) -> Result<(), Vec<ConfigIssue>> {
+        let issues: Vec<_> = self
+            .server_configs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, server)| {
+                let ssl = server.ssl_config.as_ref()?;
+                ssl.check(env)
+                    .err()
+                    .map(|e| ConfigIssue::new(format!("serverConfigs[{i}].sslConfig"), e))
+            })
+            .collect();
         if issues.is_empty() {
             Ok(())
         } else {
