@@ -51,6 +51,15 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   apt_install_or_stop nginx "nginx is missing; install it (e.g. 'sudo apt-get install nginx') and rerun."
 fi
 
+# cloister-tls's tests prove interoperability with the files Java and OpenSSL make: keystores
+# from keytool (a JDK) and certificates from the openssl command line.
+if ! command -v keytool >/dev/null 2>&1 && ! [ -x "${JAVA_HOME:-/nonexistent}/bin/keytool" ]; then
+  apt_install_or_stop openjdk-17-jdk-headless "Java's keytool is missing; install a JDK (e.g. 'sudo apt-get install openjdk-17-jdk-headless') or set JAVA_HOME, and rerun."
+fi
+if ! command -v openssl >/dev/null 2>&1; then
+  apt_install_or_stop openssl "the openssl command line is missing; install it (e.g. 'sudo apt-get install openssl') and rerun."
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
