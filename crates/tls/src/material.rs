@@ -379,13 +379,12 @@ pub fn load_keystore_identity(
 
 /// Loads an identity from PEM files (`…TlsKeyPath`, `…TlsCertificatePath`).
 pub fn load_pem_identity(key: &Origin, certificate: &Origin) -> Result<Identity, MaterialError> {
-    let private_key = read_pem_private_key(key)?;
-    let chain = read_pem_certificates(certificate)?;
-    if chain.is_empty() {
-        return Err(MaterialError::NoCertificate {
-            origin: certificate.clone(),
-        });
-    }
+    let mut private_key = read_pem_private_key(key)?;
+    // `Identity::new` wipes the key on every path; this is the one path that skips it.
+    let chain = read_pem_certificates(certificate).inspect_err(|_| {
+        zeroize::Zeroize::zeroize(&mut private_key);
+    })?;
+    // An empty chain is refused by `Identity::new`, naming the certificate file.
     Identity::new(chain, private_key, key, certificate)
 }
 
