@@ -1,7 +1,7 @@
-//! `/resendBatch` amplification: the attacker proves a key of its own, pushes two 2 MB payloads
-//! "sent" by that key with 100 and 200 recipient boxes, then asks for every transaction of its
-//! key again. A node that builds one copy of the payload per box before it sends anything holds
-//! 300 copies of 2 MB at once.
+//! `/resendBatch` amplification: the attacker proves a key of its own, pushes two payloads (2 MB
+//! in the benchmark) "sent" by that key with 100 and 200 recipient boxes, then asks for every
+//! transaction of its key again. A node that builds one copy of the payload per box before it
+//! sends anything holds 300 copies at once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -16,8 +16,8 @@ use serde_json::json;
 use super::watch::{Seen, Watch};
 use super::{cost, Attacker, Victim, LEGACY_VERSIONS};
 
-/// The size of each payload's cipher text.
-const PAYLOAD_BYTES: usize = 2 * 1024 * 1024;
+/// The size of each payload's cipher text in the benchmark.
+pub const PAYLOAD_BYTES: usize = 2 * 1024 * 1024;
 
 /// Boxes of each payload.
 const BOXES: [usize; 2] = [100, 200];
@@ -25,6 +25,8 @@ const BOXES: [usize; 2] = [100, 200];
 /// What the resend cost.
 #[derive(Debug, Clone)]
 pub struct Amplify {
+    /// The size of each payload's cipher text.
+    pub payload_bytes: usize,
     /// Memory and `tm.ipc` latency during the resend.
     pub seen: Seen,
     /// The status of the `/resendBatch`.
@@ -74,13 +76,13 @@ pub fn push(victim: &Victim, payload: &EncodedPayload) -> u16 {
         .map_or(0, |r| r.status)
 }
 
-/// Runs the attack.
-pub fn run() -> anyhow::Result<Amplify> {
+/// Runs the attack with payloads of `payload_bytes`.
+pub fn run(payload_bytes: usize) -> anyhow::Result<Amplify> {
     let mut victim = Victim::start(json!({}));
     let attacker = Attacker::start()?;
     attacker.join(&victim)?;
     for boxes in BOXES {
-        let status = push(&victim, &crafted(attacker.key(), PAYLOAD_BYTES, boxes));
+        let status = push(&victim, &crafted(attacker.key(), payload_bytes, boxes));
         anyhow::ensure!(
             status == 201,
             "pushing a payload with {boxes} boxes: {status}"
@@ -96,6 +98,7 @@ pub fn run() -> anyhow::Result<Amplify> {
     let copies_delivered = attacker.batched.load(std::sync::atomic::Ordering::Relaxed);
     let restart_healthy = victim.restart_is_healthy();
     Ok(Amplify {
+        payload_bytes,
         seen,
         resend_status,
         copies_delivered,
@@ -107,8 +110,9 @@ impl fmt::Display for Amplify {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "resendBatch of {} boxes of 2 MB: {}, {} copies delivered; {}; restart healthy: {}",
+            "resendBatch of {} boxes of {} KiB: {}, {} copies delivered; {}; restart healthy: {}",
             BOXES.iter().sum::<usize>(),
+            self.payload_bytes / 1024,
             self.resend_status,
             self.copies_delivered,
             cost(&self.seen),

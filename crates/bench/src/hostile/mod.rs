@@ -251,7 +251,7 @@ pub fn run(settings: &HostileBench, out: &mut dyn Write) -> anyhow::Result<()> {
 fn attack(name: &str) -> anyhow::Result<String> {
     Ok(match name {
         "flood" => flood::run(flood::PARTIES)?.to_string(),
-        "amplify" => amplify::run()?.to_string(),
+        "amplify" => amplify::run(amplify::PAYLOAD_BYTES)?.to_string(),
         "merge" => merge::run(merge::BOXES)?.to_string(),
         "hijack" => hijack::run()?.to_string(),
         "scan" => scan::run()?.to_string(),
