@@ -41,6 +41,14 @@ pub enum GatewayError {
     /// The listen address is not a TCP address (validation refuses others).
     #[error("cannot listen on {0}: the gateway listens on TCP only")]
     NotTcp(String),
+    /// An upstream's TLS trust cannot be loaded.
+    #[error("upstream {upstream:?}: {source}")]
+    UpstreamTls {
+        /// Its URL.
+        upstream: String,
+        /// Why (boxed: a TLS error is large, and this one is met only at start).
+        source: Box<cloister_tls::upstream::UpstreamTlsError>,
+    },
 }
 
 /// A running gateway; stops when dropped.
@@ -62,8 +70,13 @@ impl Gateway {
             settings
                 .upstreams
                 .iter()
-                .map(|u| Upstream::new(u, connect_timeout))
-                .collect(),
+                .map(|u| {
+                    Upstream::new(u, connect_timeout).map_err(|source| GatewayError::UpstreamTls {
+                        upstream: u.url.clone(),
+                        source: Box::new(source),
+                    })
+                })
+                .collect::<Result<_, _>>()?,
         );
         let metrics = Arc::new(Metrics::default());
         let health = Arc::new(Health::new(

@@ -41,16 +41,20 @@ impl std::str::FromStr for Mode {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpstreamSettings {
-    /// Its JSON-RPC endpoint: `http://host:port[/path]`, `ws://host:port[/path]`, or
-    /// `ipc:/path/geth.ipc` for the node's IPC unix socket (geth's `--ipcpath`). Over HTTP or
-    /// WebSocket the other transport is assumed on the same host, port and path (as ganache
-    /// serves both, and geth when `--ws.port` equals `--http.port`) unless `wsUrl` names the
-    /// WebSocket endpoint.
+    /// Its JSON-RPC endpoint: `http://host:port[/path]`, `ws://host:port[/path]`, their TLS
+    /// forms `https://` and `wss://`, or `ipc:/path/geth.ipc` for the node's IPC unix socket
+    /// (geth's `--ipcpath`). Over HTTP or WebSocket the other transport is assumed on the same
+    /// host, port and path, with TLS if this one has it (as ganache serves both, and geth when
+    /// `--ws.port` equals `--http.port`) unless `wsUrl` names the WebSocket endpoint.
     pub url: String,
-    /// Its WebSocket endpoint when `url` is `http://` and the node serves WebSocket elsewhere
-    /// (geth's default `--ws.port` is 8546).
+    /// Its WebSocket endpoint (`ws://` or `wss://`) when `url` is `http(s)://` and the node
+    /// serves WebSocket elsewhere (geth's default `--ws.port` is 8546).
     #[serde(default)]
     pub ws_url: Option<String>,
+    /// A PEM file of the CA certificates that its `https://` and `wss://` certificates must
+    /// chain to (a private CA); without it, the platform's trusted CAs.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// A name for logs, metrics and `/status` (default: the URL's `host:port`, or the socket
     /// path).
     #[serde(default)]
@@ -63,23 +67,37 @@ pub struct UpstreamSettings {
     pub privacy_url: Option<String>,
 }
 
-/// The URL scheme of upstream JSON-RPC over HTTP.
-const HTTP_SCHEME: &str = "http://";
-/// The URL scheme of upstream JSON-RPC over WebSocket.
-const WS_SCHEME: &str = "ws://";
+/// The URL schemes of upstream JSON-RPC over HTTP and over WebSocket without TLS: a URL of one
+/// implies the other.
+const PLAIN_SCHEMES: (&str, &str) = ("http://", "ws://");
+/// The same over TLS.
+const TLS_SCHEMES: (&str, &str) = ("https://", "wss://");
+/// Both pairs.
+const SCHEME_PAIRS: [(&str, &str); 2] = [PLAIN_SCHEMES, TLS_SCHEMES];
+/// The member naming the CA file, in messages.
+pub const CA_FILE_MEMBER: &str = "caFile";
 /// The prefix of an upstream reached over its IPC unix socket, in geth's IPC framing (JSON
 /// values back to back on a stream socket, no HTTP).
 pub const IPC_PREFIX: &str = "ipc:";
 /// The key that names the privacy path in a command-line upstream.
 const PRIVACY_ARG: &str = "privacy=";
+/// The key that names the CA file in a command-line upstream.
+const CA_ARG: &str = "ca=";
 
 /// Where one upstream serves each network transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoints {
-    /// JSON-RPC over HTTP (`http://`).
+    /// JSON-RPC over HTTP (`http://` or `https://`).
     pub http: String,
-    /// JSON-RPC over WebSocket (`ws://`).
+    /// JSON-RPC over WebSocket (`ws://` or `wss://`).
     pub ws: String,
+}
+
+impl Endpoints {
+    /// Whether either endpoint is reached over TLS.
+    pub fn uses_tls(&self) -> bool {
+        self.http.starts_with(TLS_SCHEMES.0) || self.ws.starts_with(TLS_SCHEMES.1)
+    }
 }
 
 /// How the gateway reaches one upstream.
@@ -93,8 +111,8 @@ pub enum Transport {
 
 impl UpstreamSettings {
     /// An upstream from the command line: its URL, optionally followed by comma-separated
-    /// extras: a `ws://` URL, and `privacy=URL` for its privacy path
-    /// (`http://node:8545,ws://node:8546,privacy=unix:/node/tm.ipc`).
+    /// extras: a `ws://` or `wss://` URL, `privacy=URL` for its privacy path and `ca=FILE` for
+    /// its CA file (`https://node:8545,wss://node:8546,ca=/etc/ca.pem,privacy=unix:/node/tm.ipc`).
     pub fn from_arg(text: &str) -> Self {
         let mut settings = Self::default();
         let mut parts = text.split(',').map(str::trim);
@@ -102,6 +120,8 @@ impl UpstreamSettings {
         for part in parts {
             if let Some(privacy) = part.strip_prefix(PRIVACY_ARG) {
                 settings.privacy_url = Some(privacy.to_owned());
+            } else if let Some(ca_file) = part.strip_prefix(CA_ARG) {
+                settings.ca_file = Some(PathBuf::from(ca_file));
             } else {
                 // Validation names a second URL that is not ws://.
                 settings.ws_url = Some(part.to_owned());
@@ -115,10 +135,10 @@ impl UpstreamSettings {
         if let Some(rest) = self.url.strip_prefix(IPC_PREFIX) {
             let invalid =
                 |why: String| SettingsError::Invalid(format!("upstream {:?}: {why}", self.url));
-            if self.ws_url.is_some() {
-                return Err(invalid(
-                    "an IPC upstream is ipc:/path/to/geth.ipc, without a wsUrl".into(),
-                ));
+            if self.ws_url.is_some() || self.ca_file.is_some() {
+                return Err(invalid(format!(
+                    "an IPC upstream is ipc:/path/to/geth.ipc, without a wsUrl or {CA_FILE_MEMBER}"
+                )));
             }
             // The socket path follows the rule of every unix: address.
             let path = unix_socket_path(rest).map_err(|error| invalid(error.to_string()))?;
@@ -130,27 +150,34 @@ impl UpstreamSettings {
     /// Its HTTP and WebSocket endpoints, one derived from the other when only one is given.
     pub fn endpoints(&self) -> Result<Endpoints, SettingsError> {
         let invalid = |message: String| Err(SettingsError::Invalid(message));
-        let (http, derived_ws) = if let Some(rest) = self.url.strip_prefix(HTTP_SCHEME) {
-            (self.url.clone(), format!("{WS_SCHEME}{rest}"))
-        } else if let Some(rest) = self.url.strip_prefix(WS_SCHEME) {
-            if self.ws_url.is_some() {
-                return invalid(format!(
-                    "upstream {:?}: wsUrl is for an http:// url; give the http:// URL as url",
-                    self.url
-                ));
+        let derived = SCHEME_PAIRS.iter().find_map(|(http, ws)| {
+            if let Some(rest) = self.url.strip_prefix(http) {
+                Some((self.url.clone(), format!("{ws}{rest}"), false))
+            } else {
+                let rest = self.url.strip_prefix(ws)?;
+                Some((format!("{http}{rest}"), self.url.clone(), true))
             }
-            (format!("{HTTP_SCHEME}{rest}"), self.url.clone())
-        } else {
+        });
+        let Some((http, derived_ws, given_as_ws)) = derived else {
             return invalid(format!(
-                "upstream {:?}: use an http:// or ws:// URL, or ipc:/path for a node's IPC \
-                 socket (https/wss are not supported)",
+                "upstream {:?}: use an http://, https://, ws:// or wss:// URL, or ipc:/path for \
+                 a node's IPC socket",
                 self.url
             ));
         };
-        let ws = self.ws_url.clone().unwrap_or(derived_ws);
-        if !ws.starts_with(WS_SCHEME) {
+        if given_as_ws && self.ws_url.is_some() {
             return invalid(format!(
-                "upstream {:?}: its WebSocket URL {ws:?} must be ws://",
+                "upstream {:?}: wsUrl is for an http(s):// url; give the http(s):// URL as url",
+                self.url
+            ));
+        }
+        let ws = self.ws_url.clone().unwrap_or(derived_ws);
+        if !SCHEME_PAIRS
+            .iter()
+            .any(|(_, scheme)| ws.starts_with(scheme))
+        {
+            return invalid(format!(
+                "upstream {:?}: its WebSocket URL {ws:?} must be ws:// or wss://",
                 self.url
             ));
         }
@@ -159,7 +186,14 @@ impl UpstreamSettings {
                 return invalid(format!("upstream URL {url:?} is not a valid URL"));
             }
         }
-        Ok(Endpoints { http, ws })
+        let endpoints = Endpoints { http, ws };
+        if self.ca_file.is_some() && !endpoints.uses_tls() {
+            return invalid(format!(
+                "upstream {:?}: {CA_FILE_MEMBER} is for https:// and wss:// URLs",
+                self.url
+            ));
+        }
+        Ok(endpoints)
     }
 
     /// Where its privacy path is served, when one is configured: any endpoint, over plain
@@ -606,20 +640,25 @@ mod tests {
             .to_string()
             .contains("--upstream"));
         settings.upstreams.push(UpstreamSettings {
-            url: "https://127.0.0.1:1".into(),
+            url: "ftp://127.0.0.1:1".into(),
             ..UpstreamSettings::default()
         });
         assert!(settings
             .validate()
             .unwrap_err()
             .to_string()
-            .contains("https://127.0.0.1:1"));
+            .contains("ftp://127.0.0.1:1"));
         settings.upstreams[0] = UpstreamSettings::from_arg("http://a:1,http://a:2");
         assert!(settings
             .validate()
             .unwrap_err()
             .to_string()
-            .contains("must be ws://"));
+            .contains("must be ws:// or wss://"));
+        for ca_without_tls in ["http://a:1,ca=/ca.pem", "ipc:/a.ipc,ca=/ca.pem"] {
+            settings.upstreams[0] = UpstreamSettings::from_arg(ca_without_tls);
+            let error = settings.validate().unwrap_err().to_string();
+            assert!(error.contains("caFile"), "{ca_without_tls}: {error}");
+        }
         settings.upstreams[0] = UpstreamSettings::from_arg("http://a:1");
         settings.validate().unwrap();
         settings.listener.connections.max_per_ip = 0;
@@ -640,6 +679,16 @@ mod tests {
         };
         assert_eq!(endpoints("http://n:8545/rpc"), same_port);
         assert_eq!(endpoints("ws://n:8545/rpc"), same_port);
+        let over_tls = Endpoints {
+            http: "https://n:8545/rpc".into(),
+            ws: "wss://n:8545/rpc".into(),
+        };
+        assert_eq!(endpoints("https://n:8545/rpc"), over_tls);
+        assert_eq!(endpoints("wss://n:8545/rpc"), over_tls);
+        assert!(over_tls.uses_tls() && !same_port.uses_tls());
+        let ca = UpstreamSettings::from_arg("https://n:1,wss://n:2,ca=/etc/ca.pem");
+        assert_eq!(ca.ca_file.as_deref(), Some(Path::new("/etc/ca.pem")));
+        assert_eq!(ca.endpoints().unwrap().ws, "wss://n:2");
         assert_eq!(
             endpoints("http://n:8545, ws://n:8546"),
             Endpoints {

@@ -3,20 +3,24 @@
 //! unknown". Client WebSocket connections reach the node's WebSocket endpoint
 //! ([`crate::websocket`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use cloister_net::health::Probe;
 use cloister_protocol::media;
+use cloister_tls::material::Origin;
+use cloister_tls::upstream::{Roots, UpstreamTlsError};
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use hyper::{Request, StatusCode, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::ipc::{IpcError, IpcPool};
-use crate::settings::{Endpoints, Transport, UpstreamSettings, IPC_PREFIX};
+use crate::settings::{Endpoints, Transport, UpstreamSettings, CA_FILE_MEMBER, IPC_PREFIX};
 
 /// What an upstream answered over HTTP.
 #[derive(Debug, Clone)]
@@ -80,14 +84,14 @@ impl UpstreamError {
     }
 }
 
+/// The HTTP client of one upstream: HTTP/1.1 with a keep-alive pool, over TLS for `https://`.
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
 /// How one upstream is reached.
 #[derive(Debug)]
 enum Link {
     /// HTTP/1.1 with a keep-alive pool.
-    Http {
-        uri: Uri,
-        client: Client<HttpConnector, Full<Bytes>>,
-    },
+    Http { uri: Uri, client: HttpClient },
     /// geth's IPC framing on a unix socket.
     Ipc {
         pool: IpcPool,
@@ -105,14 +109,20 @@ pub struct Upstream {
     /// Its JSON-RPC over WebSocket URL, for client WebSocket connections pinned to it; `None`
     /// for an IPC upstream.
     pub ws_url: Option<String>,
+    /// The TLS config of its `https://` and `wss://` endpoints, when either is over TLS.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The probe of its privacy path, when one is configured.
     pub privacy: Option<Probe>,
     link: Link,
 }
 
 impl Upstream {
-    /// A pool for `settings` (validated settings only).
-    pub fn new(settings: &UpstreamSettings, connect_timeout: Duration) -> Self {
+    /// A pool for `settings` (validated settings only); fails when its TLS trust cannot be
+    /// loaded.
+    pub fn new(
+        settings: &UpstreamSettings,
+        connect_timeout: Duration,
+    ) -> Result<Self, UpstreamTlsError> {
         let privacy = settings.privacy_target().ok().flatten().map(Probe::new);
         let transport = settings.transport().unwrap_or_else(|_| {
             Transport::Network(Endpoints {
@@ -120,7 +130,7 @@ impl Upstream {
                 ws: settings.url.clone(),
             })
         });
-        match transport {
+        Ok(match transport {
             Transport::Ipc(path) => Self {
                 name: settings
                     .name
@@ -128,6 +138,7 @@ impl Upstream {
                     .unwrap_or_else(|| path.display().to_string()),
                 url: format!("{IPC_PREFIX}{}", path.display()),
                 ws_url: None,
+                tls: None,
                 privacy,
                 link: Link::Ipc {
                     pool: IpcPool::new(&path),
@@ -140,21 +151,25 @@ impl Upstream {
                     uri.authority()
                         .map_or_else(|| settings.url.clone(), ToString::to_string)
                 });
-                let mut connector = HttpConnector::new();
-                connector.set_connect_timeout(Some(connect_timeout));
-                connector.set_nodelay(true);
-                let client = Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(Duration::from_secs(60))
-                    .build(connector);
+                let tls = if endpoints.uses_tls() {
+                    let roots = settings.ca_file.as_ref().map_or(Roots::Platform, |path| {
+                        Roots::CaFile(Origin::new(CA_FILE_MEMBER, path))
+                    });
+                    Some(cloister_tls::upstream::client_config(&roots)?)
+                } else {
+                    None
+                };
+                let client = http_client(tls.clone(), connect_timeout);
                 Self {
                     name,
                     url: endpoints.http,
                     ws_url: Some(endpoints.ws),
+                    tls,
                     privacy,
                     link: Link::Http { uri, client },
                 }
             }
-        }
+        })
     }
 
     /// Posts `body` with the forwarded `headers` (and the client's query string, which is how
@@ -211,7 +226,7 @@ impl Upstream {
     async fn call_http(
         &self,
         uri: &Uri,
-        client: &Client<HttpConnector, Full<Bytes>>,
+        client: &HttpClient,
         body: Bytes,
         headers: &HeaderMap,
         query: Option<&str>,
@@ -269,6 +284,35 @@ impl Upstream {
     }
 }
 
+/// A keep-alive client that speaks TLS to `https://` URLs with `tls` and plain HTTP to
+/// `http://` ones (without `tls`, an `https://` URL is refused, never sent in clear).
+fn http_client(tls: Option<Arc<rustls::ClientConfig>>, connect_timeout: Duration) -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(connect_timeout));
+    connector.set_nodelay(true);
+    // The TLS layer dials `https://` itself.
+    connector.enforce_http(false);
+    let tls = tls.unwrap_or_else(|| Arc::new(no_trust_config()));
+    let connector = HttpsConnectorBuilder::new()
+        .with_tls_config(Arc::unwrap_or_clone(tls))
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(connector)
+}
+
+/// A config that trusts no server, for the HTTPS side of a client that only ever dials
+/// `http://`.
+fn no_trust_config() -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(cloister_tls::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .expect("the ring provider supports TLS 1.2 and 1.3")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
+}
+
 /// The innermost cause, which names what really happened ("Connection refused").
 fn source_text(error: &(dyn std::error::Error + 'static)) -> String {
     let mut current = error;
@@ -278,11 +322,15 @@ fn source_text(error: &(dyn std::error::Error + 'static)) -> String {
     current.to_string()
 }
 
+/// `uri` with `query` as its query string, keeping its scheme (an `https://` node stays so).
 fn with_query(uri: &Uri, query: &str) -> Uri {
-    let path = uri.path();
-    let text = match uri.authority() {
-        Some(authority) => format!("http://{authority}{path}?{query}"),
-        None => format!("{path}?{query}"),
-    };
-    text.parse().unwrap_or_else(|_| uri.clone())
+    let path_and_query = format!("{}?{query}", uri.path());
+    let mut parts = uri.clone().into_parts();
+    match path_and_query.parse() {
+        Ok(path_and_query) => {
+            parts.path_and_query = Some(path_and_query);
+            Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
+        }
+        Err(_) => uri.clone(),
+    }
 }

@@ -38,7 +38,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message as UpstreamMessage};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::listener::Place;
 use crate::metrics;
@@ -126,7 +126,10 @@ async fn connect(proxy: &Proxy, forward: &Forward) -> Result<(usize, UpstreamSoc
         for (name, value) in &forward.headers {
             request.headers_mut().append(name, value.clone());
         }
-        match tokio::time::timeout(timeout, tokio_tungstenite::connect_async(request)).await {
+        // A `wss://` node gets its upstream's TLS config (never a default trust).
+        let tls = upstream.tls.clone().map(Connector::Rustls);
+        let handshake = tokio_tungstenite::connect_async_tls_with_config(request, None, false, tls);
+        match tokio::time::timeout(timeout, handshake).await {
             Ok(Ok((socket, _))) => return Ok((index, socket)),
             Ok(Err(error)) => failures.push(format!("{}: {error}", upstream.name)),
             Err(_) => failures.push(format!(

@@ -3,8 +3,8 @@
 //! Cloister reads Tessera's `sslConfig` (modelled in `cloister_core::config::ssl`) and must
 //! interoperate with Tessera peers: the same key and trust files, the same known-hosts format,
 //! the same trust modes. This crate turns that config into a `rustls::ServerConfig` for a
-//! node's HTTP servers and a `rustls::ClientConfig` for its outgoing P2P client. Nothing here
-//! is wired into the node, proxy or gateway yet.
+//! node's HTTP servers and a `rustls::ClientConfig` for its outgoing P2P client (not wired into
+//! the node yet); the gateway reaches `https://` and `wss://` nodes through [`upstream`].
 //!
 //! - [`material`]: identities (chain + key) from PEM, PKCS#12 and JKS; trust roots from trust
 //!   stores or PEM files.
@@ -14,6 +14,8 @@
 //! - [`trust`]: the trust modes (NONE, WHITELIST, TOFU, CA, CA_OR_TOFU) as rustls verifiers
 //!   for both directions.
 //! - [`generate`]: the self-signed JKS keystore Tessera generates for a missing keystore path.
+//! - [`upstream`]: plain HTTPS to a server a Cloister front relays to (CA file or the
+//!   platform's roots), not Tessera's trust modes.
 //! - [`config`]: `sslConfig` → rustls server and client configs. Building is a plain function
 //!   of the config and the files, so it can be called again to pick up new certificates.
 //!
@@ -27,6 +29,7 @@ pub mod generate;
 pub mod known_hosts;
 pub mod material;
 pub mod trust;
+pub mod upstream;
 
 pub use config::{client_config, server_config, ProcessEnvironment, TlsConfigError};
 pub use fingerprint::{peer_identity, CertificateIdentity, Fingerprint};

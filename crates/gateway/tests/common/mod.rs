@@ -194,15 +194,7 @@ pub fn scripted(
     blocks: &[u64],
     tune: impl FnOnce(&mut GatewaySettings),
 ) -> (Running, Vec<Scripted>) {
-    // The scripted servers need a runtime that outlives the test's gateway; one per test,
-    // leaked, is simplest (the test process ends soon after).
-    let runtime = Box::leak(Box::new(
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap(),
-    ));
+    let runtime = upstream_runtime();
     let upstreams: Vec<Scripted> = blocks
         .iter()
         .enumerate()
@@ -212,6 +204,18 @@ pub fn scripted(
     let mut settings = settings(mode, &urls);
     tune(&mut settings);
     (Running::start(settings), upstreams)
+}
+
+/// A runtime for scripted upstreams (and their TLS fronts): it must outlive the test's
+/// gateway; one per test, leaked, is simplest (the test process ends soon after).
+pub fn upstream_runtime() -> &'static tokio::runtime::Runtime {
+    Box::leak(Box::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap(),
+    ))
 }
 
 /// A scripted upstream: answers `eth_blockNumber` with its `block`, `eth_syncing` with false,
@@ -386,4 +390,61 @@ impl Scripted {
         };
         json!({"jsonrpc":"2.0","id":call["id"],"result":result}).to_string()
     }
+}
+
+/// A TLS front for tests: terminates TLS with a certificate for `localhost` and 127.0.0.1 and
+/// relays the bytes to a plain upstream, so a scripted node is also an `https://` and `wss://`
+/// one.
+pub struct TlsFront {
+    /// Where it listens.
+    pub address: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TlsFront {
+    /// Fronts `upstream` on `runtime` with `certificate`.
+    pub fn start(
+        runtime: &tokio::runtime::Runtime,
+        upstream: SocketAddr,
+        certificate: &rcgen::CertifiedKey,
+    ) -> Self {
+        let key =
+            rustls::pki_types::PrivateKeyDer::Pkcs8(certificate.key_pair.serialize_der().into());
+        let config = rustls::ServerConfig::builder_with_provider(cloister_tls::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![certificate.cert.der().clone()], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let address = listener.local_addr().unwrap();
+        let task = runtime.spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut client) = acceptor.accept(client).await else {
+                        return;
+                    };
+                    if let Ok(mut node) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut node).await;
+                    }
+                });
+            }
+        });
+        Self { address, task }
+    }
+
+    /// Stops accepting (connections it already relays go on).
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+/// A self-signed certificate for `localhost` and 127.0.0.1, its own CA.
+pub fn localhost_certificate() -> rcgen::CertifiedKey {
+    rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .unwrap()
 }

@@ -1,0 +1,157 @@
+//! `https://` and `wss://` upstreams: scripted nodes behind real TLS fronts, trusted through
+//! the upstream's CA file; a node whose certificate the file does not vouch for is ejected
+//! with the reason, and nothing is ever sent to it in clear.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use cloister_gateway::{Gateway, GatewayError, Mode};
+use cloister_harness::http::eventually;
+use common::{localhost_certificate, Running, Scripted, TlsFront};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Two scripted nodes, each behind its own TLS front, and a gateway that reaches them at
+/// `https://localhost:<front>` with `ca=<file>`. Node `b`'s front presents a certificate the
+/// file does not hold when `b_untrusted` is set.
+struct TlsPair {
+    gateway: Running,
+    nodes: Vec<Scripted>,
+    fronts: Vec<TlsFront>,
+    _dir: tempfile::TempDir,
+}
+
+fn tls_pair(mode: Mode, b_untrusted: bool) -> TlsPair {
+    let dir = tempfile::tempdir().unwrap();
+    let trusted = localhost_certificate();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, trusted.cert.pem()).unwrap();
+    let stranger = localhost_certificate();
+    let runtime = common::upstream_runtime();
+    let nodes: Vec<Scripted> = ["a", "b"]
+        .iter()
+        .map(|name| Scripted::start(runtime, name, 10))
+        .collect();
+    let fronts: Vec<TlsFront> = nodes
+        .iter()
+        .enumerate()
+        .map(|(index, node)| {
+            let certificate = if b_untrusted && index == 1 {
+                &stranger
+            } else {
+                &trusted
+            };
+            TlsFront::start(runtime, node.address, certificate)
+        })
+        .collect();
+    let urls: Vec<String> = fronts
+        .iter()
+        .map(|front| {
+            format!(
+                "https://localhost:{},ca={}",
+                front.address.port(),
+                ca_file.display()
+            )
+        })
+        .collect();
+    TlsPair {
+        gateway: Running::start(common::settings(mode, &urls)),
+        nodes,
+        fronts,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn https_upstreams_are_reached_through_their_ca_file() {
+    let pair = tls_pair(Mode::Balanced, false);
+    pair.gateway.assert_reads_reach_both();
+    // Byte for byte through TLS, as over plain HTTP.
+    let answer = pair.gateway.call("eth_chainId", json!([]));
+    assert!(
+        answer["result"].as_str().unwrap().ends_with(":eth_chainId"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn a_node_the_ca_file_does_not_vouch_for_is_ejected_with_the_reason_and_never_sent_a_call() {
+    let pair = tls_pair(Mode::Balanced, true);
+    pair.gateway.await_health(1, false);
+    // Same subject as the trusted certificate, other key: the signature gives it away.
+    pair.gateway
+        .assert_reason(1, "invalid peer certificate: BadSignature");
+    for _ in 0..6 {
+        let answer = pair.gateway.call("eth_chainId", json!([]));
+        assert_eq!(answer["result"], "a:eth_chainId", "{answer}");
+    }
+    assert_eq!(pair.nodes[1].received.lock().unwrap().len(), 0);
+}
+
+#[test]
+fn when_a_tls_node_stops_answering_calls_fail_over_to_the_other() {
+    let pair = tls_pair(Mode::PrimaryBackup, false);
+    pair.gateway.await_health(0, true);
+    pair.gateway.await_health(1, true);
+    assert_eq!(
+        pair.gateway.result("eth_chainId", json!([])),
+        "a:eth_chainId"
+    );
+    pair.fronts[0].stop();
+    pair.nodes[0]
+        .down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(eventually(Duration::from_secs(10), || {
+        pair.gateway.call("eth_chainId", json!([]))["result"] == "b:eth_chainId"
+    }));
+    pair.gateway.await_health(0, false);
+}
+
+#[test]
+fn wss_client_connections_reach_a_wss_node() {
+    let pair = tls_pair(Mode::PrimaryBackup, false);
+    pair.gateway.await_health(0, true);
+    let url = format!("ws://{}/", pair.gateway.address());
+    let answer: Value = pair.gateway.runtime().block_on(async {
+        let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let call = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []});
+        socket.send(Message::text(call.to_string())).await.unwrap();
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            if let Message::Text(text) = message {
+                break serde_json::from_str(&text).unwrap();
+            }
+        }
+    });
+    assert_eq!(answer["result"], "a:eth_chainId", "{answer}");
+    let upgraded = pair.nodes[0].received.lock().unwrap().len();
+    assert!(upgraded > 0, "the wss node saw the call");
+}
+
+#[test]
+fn a_missing_ca_file_refuses_start_naming_it() {
+    let mut settings = common::settings(
+        Mode::Balanced,
+        &["https://localhost:1,ca=/nonexistent/ca.pem".to_owned()],
+    );
+    settings.listen = "127.0.0.1:0".parse().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let error = runtime
+        .block_on(Gateway::start(settings))
+        .err()
+        .expect("the gateway refuses to start");
+    assert!(matches!(error, GatewayError::UpstreamTls { .. }), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("caFile (/nonexistent/ca.pem)"),
+        "{message}"
+    );
+}

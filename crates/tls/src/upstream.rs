@@ -1,0 +1,115 @@
+//! TLS to a server that a Cloister front relays to (the gateway's JSON-RPC nodes over `https://`
+//! and `wss://`): ordinary HTTPS, not Tessera's trust modes. The server's certificate is
+//! checked by the WebPKI rules, its host name included, against the CA file the operator
+//! names, or else the platform's trusted CAs (as curl or a browser would).
+
+use std::sync::Arc;
+
+use rustls::{ClientConfig, RootCertStore};
+
+use crate::material::{load_trust_certificates, MaterialError, Origin};
+
+/// Whom a relayed-to server's certificate must chain to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Roots {
+    /// Every certificate of this PEM file (a private CA), and nothing else.
+    CaFile(Origin),
+    /// The platform's trusted CAs (`/etc/ssl/certs` and the like, or `SSL_CERT_FILE`).
+    Platform,
+}
+
+/// Why an upstream TLS config could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpstreamTlsError {
+    /// The CA file is missing or holds no usable certificate.
+    #[error(transparent)]
+    Material(#[from] MaterialError),
+    /// A certificate of the CA file cannot be a trust anchor.
+    #[error("{origin}: certificate {index} cannot be a trust anchor: {reason}")]
+    BadAnchor {
+        /// The CA file.
+        origin: Origin,
+        /// 1-based, in file order.
+        index: usize,
+        /// rustls's reason.
+        reason: rustls::Error,
+    },
+    /// The platform's CA certificates could not be read.
+    #[error("no CA file is set and the platform's trusted CA certificates could not be read ({0}); set one")]
+    NoPlatformRoots(String),
+    /// rustls refused the assembled config.
+    #[error("cannot build the TLS config: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// A client config for servers trusted by `roots`. It offers no ALPN protocol: the HTTP client
+/// that uses it offers its own.
+pub fn client_config(roots: &Roots) -> Result<Arc<ClientConfig>, UpstreamTlsError> {
+    let store = match roots {
+        Roots::CaFile(origin) => ca_file_roots(origin)?,
+        Roots::Platform => platform_roots()?,
+    };
+    let config = ClientConfig::builder_with_provider(crate::crypto_provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+fn ca_file_roots(origin: &Origin) -> Result<RootCertStore, UpstreamTlsError> {
+    let mut store = RootCertStore::empty();
+    let certificates = load_trust_certificates(std::slice::from_ref(origin))?;
+    for (index, certificate) in certificates.into_iter().enumerate() {
+        store
+            .add(certificate)
+            .map_err(|reason| UpstreamTlsError::BadAnchor {
+                origin: origin.clone(),
+                index: index + 1,
+                reason,
+            })?;
+    }
+    Ok(store)
+}
+
+fn platform_roots() -> Result<RootCertStore, UpstreamTlsError> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut store = RootCertStore::empty();
+    // One unreadable certificate among hundreds is the platform's business, as for curl.
+    store.add_parsable_certificates(found.certs);
+    if store.is_empty() {
+        let reason = found
+            .errors
+            .first()
+            .map_or_else(|| "none found".to_owned(), ToString::to_string);
+        return Err(UpstreamTlsError::NoPlatformRoots(reason));
+    }
+    Ok(store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ca_file_without_certificates_is_refused_naming_the_member() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate\n").unwrap();
+        let error = client_config(&Roots::CaFile(Origin::new("caFile", &path))).unwrap_err();
+        assert!(error.to_string().starts_with("caFile ("), "{error}");
+        let missing = dir.path().join("missing.pem");
+        let error = client_config(&Roots::CaFile(Origin::new("caFile", &missing))).unwrap_err();
+        assert!(error.to_string().contains("caFile"), "{error}");
+    }
+
+    #[test]
+    fn a_ca_file_of_a_generated_certificate_builds_a_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let certificate = rcgen::generate_simple_self_signed(vec!["node".to_owned()]).unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, certificate.cert.pem()).unwrap();
+        let config = client_config(&Roots::CaFile(Origin::new("caFile", &path)));
+        assert!(config.is_ok(), "{config:?}");
+    }
+}
