@@ -14,12 +14,14 @@ pub(crate) struct GatewayArgs {
     /// 127.0.0.1:8545).
     #[arg(long)]
     listen: Option<String>,
-    /// A node's JSON-RPC URL: http:// or ws:// (the other transport assumed on the same port),
-    /// or ipc:/path/geth.ipc for its IPC socket; then, comma-separated, optionally its ws:// URL
-    /// and `privacy=URL`, the URL of its privacy manager or `cloister proxy` (http://host:port
-    /// or unix:/path/tm.ipc), which is health-checked so private calls avoid a node whose
-    /// privacy path is down (`http://q1:8545,ws://q1:8546,privacy=unix:/q1/tm.ipc`). Repeat for
-    /// each node, in priority order. Replaces the config file's upstreams.
+    /// A node's JSON-RPC URL: http://, ws://, https:// or wss:// (the other transport assumed on
+    /// the same port), or ipc:/path/geth.ipc for its IPC socket; then, comma-separated,
+    /// optionally its ws:// or wss:// URL, `ca=FILE`, the PEM CA file its TLS certificate must
+    /// chain to (default: the platform's CAs), and `privacy=URL`, the URL of its privacy manager
+    /// or `cloister proxy` (http://host:port or unix:/path/tm.ipc), which is health-checked so
+    /// private calls avoid a node whose privacy path is down
+    /// (`http://q1:8545,ws://q1:8546,privacy=unix:/q1/tm.ipc`). Repeat for each node, in
+    /// priority order. Replaces the config file's upstreams.
     #[arg(long = "upstream")]
     upstreams: Vec<String>,
     /// primary-backup (default) or balanced.
