@@ -227,6 +227,17 @@ fn v1_certificates_work_in_none_tofu_and_whitelist_with_tls13_and_tls12() {
     }
 }
 
+/// A CA-mode server with `name`'s v1 certificate, requiring client certificates.
+fn ca_server(pki: &V1, name: &str) -> rustls::ServerConfig {
+    server_config_from(
+        &pki.identity(name),
+        PeerTrust::ca(pki.ca_roots()),
+        true,
+        cipher_suites(&[]).unwrap(),
+    )
+    .unwrap()
+}
+
 #[test]
 fn ca_mode_accepts_a_v1_leaf_signed_directly_by_the_ca_and_refuses_others() {
     let dir = tempfile::tempdir().unwrap();
@@ -236,13 +247,7 @@ fn ca_mode_accepts_a_v1_leaf_signed_directly_by_the_ca_and_refuses_others() {
     pki.self_signed("rogue", "node-b");
     assert_v1(&pki.der("node-a"));
     let outcome = handshake(
-        server_config_from(
-            &pki.identity("node-a"),
-            PeerTrust::ca(pki.ca_roots()),
-            true,
-            cipher_suites(&[]).unwrap(),
-        )
-        .unwrap(),
+        ca_server(&pki, "node-a"),
         client_config_from(
             Some(&pki.identity("node-b")),
             PeerTrust::ca(pki.ca_roots()),
@@ -254,13 +259,7 @@ fn ca_mode_accepts_a_v1_leaf_signed_directly_by_the_ca_and_refuses_others() {
     assert!(outcome.both_ok(), "{outcome:?}");
 
     let outcome = handshake(
-        server_config_from(
-            &pki.identity("node-a"),
-            PeerTrust::ca(pki.ca_roots()),
-            true,
-            cipher_suites(&[]).unwrap(),
-        )
-        .unwrap(),
+        ca_server(&pki, "node-a"),
         client_config_from(Some(&pki.identity("rogue")), PeerTrust::none(), true).unwrap(),
         "localhost",
     );
@@ -278,13 +277,7 @@ fn ca_mode_accepts_a_v1_leaf_signed_directly_by_the_ca_and_refuses_others() {
     let impostor_ca = V1::new(other_dir.path());
     impostor_ca.signed("node-c", "node-c");
     let outcome = handshake(
-        server_config_from(
-            &pki.identity("node-a"),
-            PeerTrust::ca(pki.ca_roots()),
-            true,
-            cipher_suites(&[]).unwrap(),
-        )
-        .unwrap(),
+        ca_server(&pki, "node-a"),
         client_config_from(
             Some(&impostor_ca.identity("node-c")),
             PeerTrust::none(),
