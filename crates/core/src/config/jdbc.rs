@@ -7,6 +7,9 @@
 //! tokio-postgres config. Everything else (H2, HSQL, Oracle, MySQL) is refused with one
 //! sentence saying what is supported.
 //!
+//! The TLS parameters (`sslmode`, `ssl`, `sslrootcert`, `sslcert`, `sslkey`, `sslfactory`) become
+//! a typed [`PostgresTls`] with each driver's documented meaning (see [`tls`]).
+//!
 //! The URL may hold a password (`postgresql://user:secret@…`, `?password=…`), so errors never
 //! repeat any part of it and `Debug` output redacts it.
 
@@ -20,6 +23,11 @@ use zeroize::Zeroizing;
 
 use super::{ConfigIssue, Secret};
 use cloister_addr::{is_host_name, parse_port};
+
+pub mod tls;
+
+use self::tls::TlsParams;
+pub use self::tls::{ClientFile, PostgresTls, RootCerts, ServerCheck, SslMode};
 
 /// PostgreSQL's default port, used for hosts written without one.
 pub const DEFAULT_POSTGRES_PORT: u16 = 5432;
@@ -103,7 +111,10 @@ pub struct PostgresTarget {
     pub socket_timeout: Option<Duration>,
     /// Try hosts in random order (`loadBalanceHosts=true` / `load_balance_hosts=random`).
     pub load_balance_hosts: bool,
-    /// All other URL parameters (`sslmode`, `ApplicationName`, …), decoded.
+    /// How connections use TLS (`sslmode`, `ssl`, `sslrootcert`, `sslcert`, `sslkey`,
+    /// `sslfactory`).
+    pub tls: PostgresTls,
+    /// All other URL parameters (`ApplicationName`, …), decoded.
     pub params: BTreeMap<String, String>,
     /// The user: `jdbc.username`, else the URL's.
     pub username: Option<String>,
@@ -135,6 +146,7 @@ impl fmt::Debug for PostgresTarget {
             connect_timeout,
             socket_timeout,
             load_balance_hosts,
+            tls,
             params,
             username,
             password,
@@ -147,6 +159,8 @@ impl fmt::Debug for PostgresTarget {
             .field("connect_timeout", connect_timeout)
             .field("socket_timeout", socket_timeout)
             .field("load_balance_hosts", load_balance_hosts)
+            // Paths and modes only: the one TLS secret, sslpassword, is refused at parse.
+            .field("tls", tls)
             .field("params", &redacted_params(params))
             .field("username", username)
             .field("password", &password.as_ref().map(|_| "<redacted>"))
@@ -214,6 +228,20 @@ pub enum JdbcUrlError {
     /// A `%` escape that is malformed or does not decode to UTF-8.
     #[error("the URL contains an invalid %-escape")]
     InvalidEscape,
+    /// A TLS parameter asking for something Cloister cannot do; ignoring it would weaken
+    /// the connection without saying so.
+    #[error("{param} is not supported: {why}")]
+    UnsupportedTlsParam {
+        /// The parameter name.
+        param: &'static str,
+        /// Why, and what to do instead.
+        why: &'static str,
+    },
+    /// `sslrootcert=system` with a mode weaker than `verify-full`.
+    #[error(
+        "sslrootcert=system needs sslmode=verify-full: anyone can obtain a certificate from a public CA for a name they own, so a weaker mode would prove nothing (libpq refuses it too)"
+    )]
+    SystemRootsNeedVerifyFull,
 }
 
 impl StoreTarget {
@@ -325,10 +353,12 @@ fn parse_postgres(rest: &str, syntax: Syntax) -> Result<PostgresTarget, JdbcUrlE
         connect_timeout: None,
         socket_timeout: None,
         load_balance_hosts: false,
+        tls: PostgresTls::default(),
         params: BTreeMap::new(),
         username,
         password,
     };
+    let mut tls = TlsParams::default();
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let plus_is_space = syntax == Syntax::Jdbc;
@@ -345,11 +375,13 @@ fn parse_postgres(rest: &str, syntax: Syntax) -> Result<PostgresTarget, JdbcUrlE
             "load_balance_hosts" => postgres.load_balance_hosts = libpq_load_balance(&value)?,
             "user" => postgres.username = Some(value.to_string()).filter(|u| !u.is_empty()),
             "password" => postgres.password = Some(value),
+            _ if tls.take(&key, &value)? => {}
             _ => {
                 postgres.params.insert(key, value.to_string());
             }
         }
     }
+    postgres.tls = tls.resolve(syntax)?;
     Ok(postgres)
 }
 
@@ -622,7 +654,8 @@ mod tests {
         assert_eq!(target.socket_timeout, None);
         assert!(target.load_balance_hosts);
         let param = |name: &str| target.params.get(name).map(String::as_str);
-        assert_eq!(param("sslmode"), Some("require"));
+        assert_eq!(target.tls.mode, SslMode::Require);
+        assert_eq!(target.tls.server_check, ServerCheck::Nothing);
         assert_eq!(param("ApplicationName"), Some("tm 1"));
         assert_eq!(target.username.as_deref(), Some("tessera"));
         assert_eq!(

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use cloister_core::config::jdbc::PostgresTls;
 use cloister_core::config::{StoreTarget, TargetServer};
 use zeroize::Zeroizing;
 
@@ -43,6 +44,8 @@ pub struct PostgresOptions {
     pub auto_create_tables: bool,
     /// `application_name` shown in `pg_stat_activity`.
     pub application_name: String,
+    /// How connections use TLS (`sslmode` and the certificate files).
+    pub tls: PostgresTls,
 }
 
 impl std::fmt::Debug for PostgresOptions {
@@ -58,6 +61,7 @@ impl std::fmt::Debug for PostgresOptions {
             .field("statement_timeout", &self.statement_timeout)
             .field("pool_size", &self.pool_size)
             .field("auto_create_tables", &self.auto_create_tables)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -79,6 +83,7 @@ impl Default for PostgresOptions {
             pool_size: 16,
             auto_create_tables: false,
             application_name: "cloister".into(),
+            tls: PostgresTls::default(),
         }
     }
 }
@@ -94,15 +99,7 @@ impl PostgresOptions {
         let StoreTarget::Postgres(postgres) = target else {
             return Err(StoreError::Backend("not a PostgreSQL URL".into()));
         };
-        let wants_tls = postgres.params.iter().any(|(key, value)| {
-            let value = value.to_ascii_lowercase();
-            match key.as_str() {
-                "sslmode" => !matches!(value.as_str(), "disable" | "allow" | "prefer"),
-                "ssl" => value == "true",
-                _ => false,
-            }
-        });
-        if wants_tls {
+        if postgres.tls.mode.requires_tls() {
             return Err(StoreError::Backend(
                 "TLS connections to PostgreSQL are not supported yet; remove sslmode/ssl from jdbc.url or terminate TLS in front of the database".into(),
             ));
@@ -124,6 +121,7 @@ impl PostgresOptions {
             statement_timeout: postgres.socket_timeout.unwrap_or(DEFAULT_STATEMENT_TIMEOUT),
             auto_create_tables,
             application_name,
+            tls: postgres.tls.clone(),
             ..Self::default()
         })
     }
