@@ -388,6 +388,24 @@ pub fn load_pem_identity(key: &Origin, certificate: &Origin) -> Result<Identity,
     Identity::new(chain, private_key, key, certificate)
 }
 
+/// Loads an identity from a PEM certificate file and a key file that is PEM or, as pgjdbc's
+/// default client key `postgresql.pk8` is, unencrypted PKCS#8 DER. A file without a PEM
+/// `BEGIN` line is taken as DER; an encrypted DER key is then refused as unusable.
+pub fn load_pem_identity_with_der_key(
+    key: &Origin,
+    certificate: &Origin,
+) -> Result<Identity, MaterialError> {
+    let bytes = read_material(key)?;
+    if contains_ignore_ascii_case(&bytes, b"-----BEGIN ") {
+        return load_pem_identity(key, certificate);
+    }
+    let mut private_key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(bytes.to_vec()));
+    let chain = read_pem_certificates(certificate).inspect_err(|_| {
+        zeroize::Zeroize::zeroize(&mut private_key);
+    })?;
+    Identity::new(chain, private_key, key, certificate)
+}
+
 /// Loads the trusted certificates of a trust store (`…TrustStore`). Without a password, a
 /// JKS store is read without its integrity check, as the JDK does; a PKCS#12 store needs one.
 pub fn load_trust_store(
@@ -788,6 +806,34 @@ mod tests {
         .unwrap_err();
         assert!(matches!(error, MaterialError::Missing { .. }), "{error}");
         assert!(error.to_string().contains("serverTlsKeyPath"));
+    }
+
+    #[test]
+    fn a_der_pkcs8_key_loads_next_to_a_pem_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["a".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let cert_path = dir.path().join("postgresql.crt");
+        let key_path = dir.path().join("postgresql.pk8");
+        fs::write(&cert_path, cert.pem()).unwrap();
+        fs::write(&key_path, key.serialize_der()).unwrap();
+        let key_origin = origin("sslkey", &key_path);
+        let cert_origin = origin("sslcert", &cert_path);
+        let identity = load_pem_identity_with_der_key(&key_origin, &cert_origin).unwrap();
+        assert_eq!(identity.leaf().as_ref(), cert.der().as_ref());
+        // PEM keys still load through it.
+        fs::write(&key_path, key.serialize_pem()).unwrap();
+        load_pem_identity_with_der_key(&key_origin, &cert_origin).unwrap();
+        // Bytes that are no key are refused naming the parameter, not quoted.
+        fs::write(&key_path, b"\x30\x03\x02\x01\x07secret").unwrap();
+        let message = load_pem_identity_with_der_key(&key_origin, &cert_origin)
+            .unwrap_err()
+            .to_string();
+        assert!(message.starts_with("sslkey ("), "{message}");
+        assert!(!message.contains("secret"), "{message}");
     }
 
     #[test]
