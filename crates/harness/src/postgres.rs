@@ -8,6 +8,9 @@
 //! - [`PgCluster::single`] starts one primary; [`PgCluster::pair`] adds a synchronous standby
 //!   (`pg_basebackup -R --checkpoint=fast`, `synchronous_standby_names`), so every commit
 //!   acknowledged by the primary is on the standby's disk too.
+//! - [`PgCluster::single_with_tls`] and [`PgCluster::pair_with_tls`] do the same with
+//!   `ssl = on` and a server certificate from a [`TestCa`] of the test's own;
+//!   [`PgCluster::only_hba`] makes the servers accept only TLS, or only plain-text, logins.
 //! - Faults: [`PgCluster::crash`] (SIGKILL of the postmaster and its backends, like a machine
 //!   dying), [`PgCluster::hang`] / [`PgCluster::resume`] (SIGSTOP / SIGCONT: the kernel still
 //!   accepts TCP, nothing answers), [`PgCluster::promote`], [`PgCluster::rejoin`]
@@ -33,6 +36,10 @@ use std::time::{Duration, Instant};
 
 use crate::http::eventually;
 use crate::nodes::free_port;
+
+mod certificates;
+
+pub use self::certificates::{write_private, ServerTls, TestCa};
 
 /// The database superuser the harness creates (and connects as).
 pub const SUPERUSER: &str = "postgres";
@@ -141,6 +148,8 @@ pub struct PgCluster {
     root: tempfile::TempDir,
     run_as: Option<RunAs>,
     nodes: Vec<PgNode>,
+    /// The servers' certificate and key when they speak TLS.
+    tls: Option<ServerTls>,
     // Its stdin pipe: when this process dies, the pipe closes and the watchdog cleans up.
     watchdog: Option<(Child, ChildStdin)>,
 }
@@ -178,6 +187,23 @@ log_min_messages = warning
 log_line_prefix = '%m [%p] '
 ";
 
+/// What a TLS cluster adds to [`SHARED_CONF`]; paths are relative to the data directory.
+const TLS_CONF: &str = "
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+ssl_ca_file = 'ca.crt'
+";
+
+/// Which TCP logins a cluster accepts after [`PgCluster::only_hba`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HbaKind {
+    /// Only TLS (`hostssl`).
+    Tls,
+    /// Only plain text (`hostnossl`).
+    PlainText,
+}
+
 impl PgCluster {
     /// One primary, no standby (for tests that need a database, not failover).
     ///
@@ -200,6 +226,48 @@ impl PgCluster {
         cluster
     }
 
+    /// [`PgCluster::single`] with `ssl = on`, presenting `tls`'s certificate and accepting
+    /// client certificates from its CA. Plain-text logins are still accepted (see
+    /// [`PgCluster::only_hba`]).
+    pub fn single_with_tls(tls: &ServerTls) -> Self {
+        let mut cluster = Self::new();
+        cluster.tls = Some(tls.clone());
+        cluster.init_primary();
+        cluster
+    }
+
+    /// [`PgCluster::pair`] with `ssl = on` on both nodes (the standby's copy of the data
+    /// directory carries the certificate and key). Replication itself uses TLS too: its
+    /// connection string leaves libpq's default, `sslmode=prefer`.
+    pub fn pair_with_tls(tls: &ServerTls) -> Self {
+        let mut cluster = Self::new();
+        cluster.tls = Some(tls.clone());
+        cluster.init_primary();
+        cluster.add_standby();
+        cluster
+    }
+
+    /// Rewrites every node's `pg_hba.conf` to accept TCP logins (and replication) of one
+    /// kind only, `hostssl` (TLS) or `hostnossl` (plain text), and reloads it. A login of
+    /// the other kind is refused with SQLSTATE 28000.
+    pub fn only_hba(&self, kind: HbaKind) {
+        let kind = match kind {
+            HbaKind::Tls => "hostssl",
+            HbaKind::PlainText => "hostnossl",
+        };
+        let hba = format!(
+            "local all all trust\n{kind} all all 127.0.0.1/32 scram-sha-256\n{kind} replication all 127.0.0.1/32 scram-sha-256\n"
+        );
+        for (i, node) in self.nodes.iter().enumerate() {
+            let path = node.data.join("pg_hba.conf");
+            fs::write(&path, &hba).unwrap();
+            self.give(&path);
+            if node.state == NodeState::Running {
+                self.reload(i);
+            }
+        }
+    }
+
     fn new() -> Self {
         let bins = PgBinaries::find().unwrap_or_else(|e| panic!("{e}"));
         let root = tempfile::Builder::new()
@@ -220,6 +288,7 @@ impl PgCluster {
             root,
             run_as,
             nodes: Vec::new(),
+            tls: None,
             watchdog: None,
         };
         cluster.watchdog = Some(cluster.start_watchdog());
@@ -466,6 +535,21 @@ impl PgCluster {
         let conf = self.nodes[i].data.join("postgresql.conf");
         let mut file = fs::OpenOptions::new().append(true).open(conf).unwrap();
         file.write_all(SHARED_CONF.as_bytes()).unwrap();
+        if let Some(tls) = &self.tls {
+            // In the data directory, so pg_basebackup gives the standby the same files.
+            let data = &self.nodes[i].data;
+            for (name, contents) in [
+                ("server.crt", &tls.certificate),
+                ("server.key", &tls.key),
+                ("ca.crt", &tls.client_ca),
+            ] {
+                let path = data.join(name);
+                // The server refuses a key that group or others can read.
+                write_private(&path, contents);
+                self.give(&path);
+            }
+            file.write_all(TLS_CONF.as_bytes()).unwrap();
+        }
         self.write_role_conf(i, None);
         self.start_node(i);
     }
