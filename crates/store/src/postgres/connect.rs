@@ -6,22 +6,31 @@
 //! hung (frozen, not dead) first host stalls every new connection forever (spec §1.4). Here each
 //! host gets a single-host config and the *whole* attempt runs under `tokio::time::timeout`;
 //! when it expires the next host is tried, as libpq's `connect_timeout` does.
+//!
+//! TLS is part of that one attempt: TCP, the TLS request and handshake, authentication and
+//! the read-write check, plus the second try that `allow` and `prefer` make in the other
+//! mode, all fit in the per-host timeout. A mode that requires TLS never continues in plain
+//! text; `prefer` and `allow` may, and say so in the log.
 
 use std::collections::hash_map::RandomState;
+use std::collections::HashSet;
 use std::future::Future;
 use std::hash::BuildHasher as _;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use cloister_core::config::jdbc::SslMode;
 use cloister_core::config::TargetServer;
 use deadpool_postgres::Connect;
 use tokio::task::JoinHandle;
-use tokio_postgres::config::TargetSessionAttrs;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::config::{SslMode as Negotiation, TargetSessionAttrs};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Config, Connection, Socket};
 
 use super::error::describe;
 use super::options::PostgresOptions;
+use super::tls::{ClientTls, PgTlsStream, Progress, TlsSetupError};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -50,18 +59,58 @@ pub(super) struct HostWalker {
     base: Config,
     per_host: Duration,
     shuffle: bool,
+    tls: ClientTls,
     last_failure: LastFailure,
+    /// Hosts already reported at info level as reached in plain text under `prefer` or
+    /// `allow`: once per host is news, on every pooled connection it would be noise.
+    told_plain: Mutex<HashSet<(String, u16)>>,
+}
+
+/// A connection as the pool holds it: every one can be TLS, whatever its mode.
+type Connected = (Client, Connection<Socket, PgTlsStream>);
+
+/// One failed try at one host: tokio-postgres' error (what the pool carries) and the
+/// sentence that says why (what the operator reads).
+struct Refused {
+    error: tokio_postgres::Error,
+    why: String,
+    /// The handshake started and failed (`prefer` then tries plain text, as libpq does).
+    handshake_failed: bool,
+}
+
+impl Refused {
+    /// The server turned the login away with SQLSTATE 28000 (no `pg_hba.conf` line for this
+    /// kind of connection): what pgjdbc answers by trying the other kind under `allow` and
+    /// `prefer`.
+    fn by_hba(&self) -> bool {
+        self.error.code() == Some(&SqlState::INVALID_AUTHORIZATION_SPECIFICATION)
+    }
 }
 
 impl HostWalker {
     /// A walker over `options.hosts`; `last_failure` receives each failed walk's summary.
-    pub(super) fn new(options: &PostgresOptions, last_failure: LastFailure) -> Self {
+    /// Reads the TLS files the options name, and fails naming the one it cannot use.
+    pub(super) fn new(
+        options: &PostgresOptions,
+        last_failure: LastFailure,
+    ) -> Result<Self, TlsSetupError> {
+        Ok(Self::with_tls(
+            options,
+            ClientTls::load(&options.tls)?,
+            last_failure,
+        ))
+    }
+
+    /// A walker with TLS already set up (tests set it up with their own default files).
+    fn with_tls(options: &PostgresOptions, tls: ClientTls, last_failure: LastFailure) -> Self {
         Self {
             hosts: options.hosts.clone(),
             base: base_config(options),
             per_host: options.connect_timeout,
             shuffle: options.load_balance_hosts,
+            tls,
             last_failure,
+            told_plain: Mutex::default(),
         }
     }
 
@@ -81,9 +130,7 @@ impl HostWalker {
         let mut failures = Vec::new();
         let mut last_error = None;
         for (host, port) in order {
-            let mut config = self.base.clone();
-            config.host(host).port(*port);
-            match tokio::time::timeout(self.per_host, config.connect(NoTls)).await {
+            match tokio::time::timeout(self.per_host, self.attempt(host, *port)).await {
                 Ok(Ok((client, connection))) => {
                     let task = tokio::spawn(async move {
                         if let Err(error) = connection.await {
@@ -94,8 +141,7 @@ impl HostWalker {
                     self.last_failure.set(None);
                     return Ok((client, task));
                 }
-                Ok(Err(error)) => {
-                    let why = describe(&error);
+                Ok(Err(Refused { error, why, .. })) => {
                     tracing::warn!(host, port, error = %why, "PostgreSQL host refused");
                     failures.push(format!("{host}:{port}: {why}"));
                     last_error = Some(error);
@@ -116,6 +162,116 @@ impl HostWalker {
         // from `LastFailure`.
         Err(last_error.unwrap_or_else(tokio_postgres::Error::__private_api_timeout))
     }
+
+    /// Everything one host gets, under `sslmode`'s rules: one try, or for `allow` and
+    /// `prefer` a second one in the other mode when the first is refused in the ways the
+    /// drivers retry.
+    async fn attempt(&self, host: &str, port: u16) -> Result<Connected, Refused> {
+        let mut config = self.base.clone();
+        config.host(host).port(port);
+        match self.tls.mode() {
+            SslMode::Disable => self.once(&config, Negotiation::Disable).await,
+            SslMode::Allow => match self.once(&config, Negotiation::Disable).await {
+                Err(refused) if refused.by_hba() => {
+                    let connected = self.once(&config, Negotiation::Require).await?;
+                    tracing::info!(
+                        host,
+                        port,
+                        "PostgreSQL refused a plain-text login, so this connection uses TLS (sslmode=allow)"
+                    );
+                    Ok(connected)
+                }
+                plain => {
+                    if plain.is_ok() {
+                        self.tell_plain(host, port, "sslmode=allow tries plain text first");
+                    }
+                    plain
+                }
+            },
+            SslMode::Prefer => {
+                let tls = self.tls.attempt();
+                match self.once_with(&config, Negotiation::Prefer, &tls).await {
+                    Ok(connected) => {
+                        if !matches!(tls.progress(), Progress::Encrypted) {
+                            self.tell_plain(host, port, "the server does not accept TLS");
+                        }
+                        Ok(connected)
+                    }
+                    // libpq tries plain text after a failed handshake, pgjdbc after a
+                    // pg_hba refusal of the TLS login; prefer promises no more than that.
+                    Err(refused) if refused.handshake_failed || refused.by_hba() => {
+                        let connected = self.once(&config, Negotiation::Disable).await?;
+                        self.tell_plain(host, port, &refused.why);
+                        Ok(connected)
+                    }
+                    Err(refused) => Err(refused),
+                }
+            }
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+                self.once(&config, Negotiation::Require).await
+            }
+        }
+    }
+
+    async fn once(&self, config: &Config, negotiation: Negotiation) -> Result<Connected, Refused> {
+        self.once_with(config, negotiation, &self.tls.attempt())
+            .await
+    }
+
+    /// One TCP connection, TLS as `negotiation` says, login and read-write check; on failure,
+    /// the sentence that says why, from how far the attempt got rather than error text.
+    async fn once_with(
+        &self,
+        config: &Config,
+        negotiation: Negotiation,
+        tls: &super::tls::AttemptTls,
+    ) -> Result<Connected, Refused> {
+        let mut config = config.clone();
+        config.ssl_mode(negotiation);
+        let error = match config.connect(tls.clone()).await {
+            Ok(connected) => return Ok(connected),
+            Err(error) => error,
+        };
+        let progress = tls.progress();
+        let handshake_failed = matches!(progress, Progress::Failed(_));
+        let why = match progress {
+            Progress::Failed(failure) => failure.to_string(),
+            // TCP connected, the TLS request answered without I/O failure, and no handshake
+            // started: the server said no to TLS.
+            Progress::Connected if negotiation == Negotiation::Require && !is_io(&error) => {
+                format!(
+                    "the server does not accept TLS (ssl = off), and sslmode={} never continues in plain text",
+                    self.tls.mode()
+                )
+            }
+            _ => describe(&error),
+        };
+        Err(Refused {
+            error,
+            why,
+            handshake_failed,
+        })
+    }
+
+    /// Logs that `host` was reached in plain text: at info the first time, then at debug.
+    fn tell_plain(&self, host: &str, port: u16, why: &str) {
+        let first = self
+            .told_plain
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((host.to_owned(), port));
+        if first {
+            tracing::info!(host, port, why, mode = %self.tls.mode(), "PostgreSQL connection in plain text, as the sslmode allows");
+        } else {
+            tracing::debug!(host, port, why, "PostgreSQL connection in plain text");
+        }
+    }
+}
+
+/// Whether tokio-postgres' `error` came from the socket (its source is an `io::Error`)
+/// rather than from the protocol.
+fn is_io(error: &tokio_postgres::Error) -> bool {
+    std::error::Error::source(error).is_some_and(|source| source.is::<std::io::Error>())
 }
 
 impl Connect for HostWalker {
@@ -176,6 +332,9 @@ fn shuffle<T>(items: &mut [T]) {
 }
 
 #[cfg(test)]
+mod tls_tests;
+
+#[cfg(test)]
 mod tests {
     use cloister_harness::postgres::{PgCluster, PASSWORD, SUPERUSER};
     use tokio_postgres::error::SqlState;
@@ -198,7 +357,7 @@ mod tests {
             statement_timeout: Duration::from_millis(300),
             ..PostgresOptions::default()
         };
-        let walker = HostWalker::new(&options, LastFailure::default());
+        let walker = HostWalker::new(&options, LastFailure::default()).unwrap();
         let (client, _connection) = walker.walk().await.unwrap();
         let shown: String = client
             .query_one("SHOW statement_timeout", &[])

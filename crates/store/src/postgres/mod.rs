@@ -21,6 +21,7 @@ mod raw_transactions;
 mod schema;
 mod session;
 mod staging;
+mod tls;
 mod transactions;
 
 use std::time::Duration;
@@ -34,6 +35,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::Row;
 
 pub use self::options::{PostgresOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT};
+pub use self::tls::TlsSetupError;
 
 use self::connect::{HostWalker, LastFailure};
 use self::error::corrupt;
@@ -71,7 +73,10 @@ impl PostgresStore {
             return Err(StoreError::Backend("no PostgreSQL host given".into()));
         }
         let last_failure = LastFailure::default();
-        let walker = HostWalker::new(options, last_failure.clone());
+        // Certificate and key files are read here, before any connection: one that cannot be
+        // used stops the start with its parameter's name.
+        let walker = HostWalker::new(options, last_failure.clone())
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         let manager = Manager::from_connect(
             walker.config(),
             walker,

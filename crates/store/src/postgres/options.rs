@@ -92,18 +92,12 @@ impl PostgresOptions {
     /// The options a parsed `jdbc.url` asks for. `connectTimeout`/`socketTimeout` of 0 or
     /// absent mean the defaults above: Cloister never waits without a bound.
     ///
-    /// Fails for what this backend cannot honour rather than ignoring it: an SQLite target,
-    /// or TLS (`sslmode=require`, `verify-*`, `ssl=true`), which is not implemented yet and
-    /// must not silently become plain text.
+    /// Fails for a target this backend cannot serve (SQLite). The TLS parameters were
+    /// checked when the URL was parsed; their files are read when the store connects.
     pub fn from_target(target: &StoreTarget, auto_create_tables: bool) -> Result<Self, StoreError> {
         let StoreTarget::Postgres(postgres) = target else {
             return Err(StoreError::Backend("not a PostgreSQL URL".into()));
         };
-        if postgres.tls.mode.requires_tls() {
-            return Err(StoreError::Backend(
-                "TLS connections to PostgreSQL are not supported yet; remove sslmode/ssl from jdbc.url or terminate TLS in front of the database".into(),
-            ));
-        }
         let application_name = postgres
             .params
             .get("ApplicationName")
@@ -130,6 +124,8 @@ impl PostgresOptions {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
+    use cloister_core::config::jdbc::SslMode;
 
     use super::*;
 
@@ -163,16 +159,16 @@ mod tests {
     }
 
     #[test]
-    fn tls_and_sqlite_are_refused_not_ignored() {
-        for url in [
-            "postgresql://h/db?sslmode=require",
-            "postgresql://h/db?sslmode=verify-full",
-            "jdbc:postgresql://h/db?ssl=true",
+    fn tls_modes_are_carried_and_sqlite_is_refused() {
+        for (url, mode) in [
+            ("postgresql://h/db?sslmode=require", SslMode::Require),
+            ("postgresql://h/db?sslmode=verify-full", SslMode::VerifyFull),
+            ("jdbc:postgresql://h/db?ssl=true", SslMode::VerifyFull),
+            ("postgresql://h/db?sslmode=disable", SslMode::Disable),
+            ("postgresql://h/db", SslMode::Prefer),
         ] {
-            let error = parse(url).unwrap_err();
-            assert!(error.to_string().contains("TLS"), "{url}: {error}");
+            assert_eq!(parse(url).unwrap().tls.mode, mode, "{url}");
         }
-        assert!(parse("postgresql://h/db?sslmode=disable").is_ok());
         assert!(parse("jdbc:sqlite:/tmp/x.db").is_err());
     }
 }
