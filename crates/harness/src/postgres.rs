@@ -684,6 +684,11 @@ impl PgCluster {
         let started = Instant::now();
         let out = command
             .current_dir(self.dir())
+            // The servers' own libpq (walreceiver, pg_basebackup, pg_rewind) looks for client
+            // certificates under $HOME/.postgresql; as the unprivileged user, root's home is
+            // unreadable, so libpq's TLS setup fails and `sslmode=prefer` silently falls back
+            // to plain text. The cluster's own directory holds no such files.
+            .env("HOME", self.dir())
             .env("PGPASSWORD", PASSWORD)
             .env("LC_ALL", "C")
             .stdin(Stdio::null())

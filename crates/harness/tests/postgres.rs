@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use cloister_harness::postgres::{NodeState, PgCluster, Role};
+use cloister_harness::postgres::{HbaKind, NodeState, PgCluster, Role, TestCa};
 
 fn insert(cluster: &PgCluster, node: usize, value: &str) {
     cluster.sql(
@@ -32,9 +32,46 @@ fn comes_to_hold(cluster: &PgCluster, node: usize, expected: &str) -> bool {
 
 #[test]
 fn pair_replicates_fails_over_and_rejoins_both_ways() {
+    replicates_fails_over_and_rejoins_both_ways(PgCluster::pair, false);
+}
+
+/// The same with `ssl = on` and only TLS logins accepted: streaming replication, `pg_rewind`
+/// and the harness's own `psql` all reach the servers over TLS.
+#[test]
+fn tls_pair_replicates_fails_over_and_rejoins_both_ways() {
+    let ca = TestCa::new("harness pair CA");
+    let server = ca.server(&["127.0.0.1"]);
+    replicates_fails_over_and_rejoins_both_ways(
+        move || {
+            let cluster = PgCluster::pair_with_tls(&server);
+            cluster.only_hba(HbaKind::Tls);
+            cluster
+        },
+        true,
+    );
+}
+
+/// Whether every replication connection to `primary` is encrypted (and there is one).
+fn replication_is_encrypted(cluster: &PgCluster, primary: usize) -> bool {
+    cloister_harness::http::eventually(Duration::from_secs(5), || {
+        cluster
+            .try_sql(
+                primary,
+                "postgres",
+                "SELECT count(*) > 0 AND bool_and(ssl) FROM pg_stat_replication JOIN pg_stat_ssl USING (pid)",
+            )
+            .as_deref()
+            == Ok("t")
+    })
+}
+
+fn replicates_fails_over_and_rejoins_both_ways(start: impl FnOnce() -> PgCluster, tls: bool) {
     let started = Instant::now();
-    let mut cluster = PgCluster::pair();
+    let mut cluster = start();
     eprintln!("pair up in {:?}", started.elapsed());
+    if tls {
+        assert!(replication_is_encrypted(&cluster, 0));
+    }
     assert_eq!(cluster.primary(), 0);
     cluster.sql(0, "postgres", "CREATE TABLE t (v text PRIMARY KEY)");
     insert(&cluster, 0, "a");
@@ -74,6 +111,9 @@ fn pair_replicates_fails_over_and_rejoins_both_ways() {
     assert_eq!(cluster.primary(), 1);
     insert(&cluster, 1, "d");
     assert!(comes_to_hold(&cluster, 0, "a,b,c,d"));
+    if tls {
+        assert!(replication_is_encrypted(&cluster, 1), "after rejoin");
+    }
 
     // And back: the rejoined node takes over, the other rejoins behind it.
     cluster.crash(1);
