@@ -1,6 +1,8 @@
 //! Failover at the driver level, the cheap cases: hosts that refuse, hosts that accept TCP and
-//! never answer, and host lists with no writable primary. One primary + synchronous standby
-//! pair serves every test of this binary.
+//! never answer, and host lists with no writable primary. Every case runs twice, each on one
+//! primary + synchronous standby pair shared by the binary: once in plain text, and once with
+//! `ssl = on`, servers that accept only TLS logins, and the store at `sslmode=verify-full`, so
+//! TLS changes none of the walker's failover behaviour.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,65 +12,143 @@ use std::net::TcpListener;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use cloister_core::config::jdbc::PostgresTls;
 use cloister_core::config::TargetServer;
-use cloister_harness::postgres::{PgCluster, Role};
+use cloister_harness::postgres::{HbaKind, PgCluster, Role, TestCa};
 use cloister_store::conformance::tx;
-use cloister_store::{PostgresStore, Store, StoreError};
+use cloister_store::{PostgresOptions, PostgresStore, Store, StoreError};
 
-fn pair() -> &'static PgCluster {
-    static PAIR: OnceLock<PgCluster> = OnceLock::new();
-    PAIR.get_or_init(PgCluster::pair)
+/// A pair and how the store reaches it.
+struct Setup {
+    cluster: PgCluster,
+    tls: PostgresTls,
+    /// Keeps the CA's files (the root certificate the store reads) alive.
+    _ca: Option<TestCa>,
 }
 
-fn host(cluster: &PgCluster, role: Role) -> (String, u16) {
-    let i = cluster.nodes().iter().position(|n| n.role == role).unwrap();
-    ("127.0.0.1".into(), cluster.port(i))
-}
+impl Setup {
+    /// Plain text, the servers' `ssl` off.
+    fn plain() -> &'static Self {
+        static PLAIN: OnceLock<Setup> = OnceLock::new();
+        PLAIN.get_or_init(|| Setup {
+            cluster: PgCluster::pair(),
+            tls: PostgresTls::disabled(),
+            _ca: None,
+        })
+    }
 
-/// A fresh database on the pair (created on the primary, replicated to the standby).
-/// Waits until the standby has replayed its creation too: synchronous commit waits for the
-/// standby's flush, not its replay.
-async fn database() -> String {
-    let database = tokio::task::spawn_blocking(|| support::fresh_database(pair(), "failover"))
-        .await
-        .unwrap();
-    replayed(&database, "SELECT 1").await;
-    database
-}
+    /// `sslmode=verify-full` against servers whose certificate names 127.0.0.1 and that
+    /// refuse plain-text logins, replication included.
+    fn verify_full() -> &'static Self {
+        static TLS: OnceLock<Setup> = OnceLock::new();
+        TLS.get_or_init(|| {
+            let ca = TestCa::new("failover CA");
+            let cluster = PgCluster::pair_with_tls(&ca.server(&["127.0.0.1"]));
+            cluster.only_hba(HbaKind::Tls);
+            Setup {
+                cluster,
+                tls: PostgresTls::verify_full(ca.root_cert()),
+                _ca: Some(ca),
+            }
+        })
+    }
 
-/// Waits until `sql` succeeds on the standby's copy of `database`: what the primary committed
-/// has been replayed there, not just flushed.
-async fn replayed(database: &str, sql: &'static str) {
-    let database = database.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let standby = pair()
+    /// The shared test options over `hosts`, with this setup's TLS.
+    fn options(&self, hosts: Vec<(String, u16)>, database: &str) -> PostgresOptions {
+        PostgresOptions {
+            tls: self.tls.clone(),
+            ..support::options(hosts, database)
+        }
+    }
+
+    fn host(&'static self, role: Role) -> (String, u16) {
+        let i = self
+            .cluster
             .nodes()
             .iter()
-            .position(|n| n.role == Role::Standby)
+            .position(|n| n.role == role)
             .unwrap();
-        let replayed = cloister_harness::http::eventually(Duration::from_secs(10), || {
-            pair().try_sql(standby, &database, sql).is_ok()
-        });
-        assert!(replayed, "{database}: {sql} never succeeded on the standby");
-    })
-    .await
-    .unwrap();
+        ("127.0.0.1".into(), self.cluster.port(i))
+    }
+
+    /// A fresh database on the pair (created on the primary, replicated to the standby).
+    /// Waits until the standby has replayed its creation too: synchronous commit waits for
+    /// the standby's flush, not its replay.
+    async fn database(&'static self) -> String {
+        let database =
+            tokio::task::spawn_blocking(|| support::fresh_database(&self.cluster, "failover"))
+                .await
+                .unwrap();
+        self.replayed(&database, "SELECT 1").await;
+        database
+    }
+
+    /// Waits until `sql` succeeds on the standby's copy of `database`: what the primary
+    /// committed has been replayed there, not just flushed.
+    async fn replayed(&'static self, database: &str, sql: &'static str) {
+        let database = database.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let cluster = &self.cluster;
+            let standby = cluster
+                .nodes()
+                .iter()
+                .position(|n| n.role == Role::Standby)
+                .unwrap();
+            let replayed = cloister_harness::http::eventually(Duration::from_secs(10), || {
+                cluster.try_sql(standby, &database, sql).is_ok()
+            });
+            assert!(replayed, "{database}: {sql} never succeeded on the standby");
+        })
+        .await
+        .unwrap();
+    }
 }
+
+/// Each case as a test per setup: `plain::case` and `verify_full::case`.
+macro_rules! in_plain_text_and_over_tls {
+    ($($case:ident),* $(,)?) => {
+        mod plain {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let setup = tokio::task::spawn_blocking(super::Setup::plain).await.unwrap();
+                    super::$case(setup).await;
+                }
+            )*
+        }
+        mod verify_full {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let setup =
+                        tokio::task::spawn_blocking(super::Setup::verify_full).await.unwrap();
+                    super::$case(setup).await;
+                }
+            )*
+        }
+    };
+}
+
+in_plain_text_and_over_tls!(
+    a_refusing_first_host_is_skipped,
+    a_first_host_that_never_answers_is_skipped_after_the_per_host_timeout,
+    no_writable_primary_is_unavailable_promptly,
+    nothing_reachable_is_unavailable_within_the_walk,
+);
 
 /// A loopback port with nothing listening: connecting is refused at once.
 fn refused_port() -> u16 {
     cloister_harness::nodes::free_port()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refusing_first_host_is_skipped() {
-    let database = database().await;
+async fn a_refusing_first_host_is_skipped(setup: &'static Setup) {
+    let database = setup.database().await;
     let hosts = vec![
         ("127.0.0.1".into(), refused_port()),
-        host(pair(), Role::Primary),
+        setup.host(Role::Primary),
     ];
     let started = Instant::now();
-    let store = PostgresStore::connect(&support::options(hosts, &database))
+    let store = PostgresStore::connect(&setup.options(hosts, &database))
         .await
         .unwrap();
     let row = tx(b"refused-first", b"payload", 1);
@@ -81,17 +161,18 @@ async fn a_refusing_first_host_is_skipped() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_first_host_that_never_answers_is_skipped_after_the_per_host_timeout() {
-    let database = database().await;
+async fn a_first_host_that_never_answers_is_skipped_after_the_per_host_timeout(
+    setup: &'static Setup,
+) {
+    let database = setup.database().await;
     // The kernel completes the TCP handshake into the backlog; nobody ever reads or writes,
     // as with a frozen server.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
     let hosts = vec![
         ("127.0.0.1".into(), silent.local_addr().unwrap().port()),
-        host(pair(), Role::Primary),
+        setup.host(Role::Primary),
     ];
-    let mut options = support::options(hosts, &database);
+    let mut options = setup.options(hosts, &database);
     options.connect_timeout = Duration::from_millis(500);
     let started = Instant::now();
     let store = PostgresStore::connect(&options).await.unwrap();
@@ -107,14 +188,13 @@ async fn a_first_host_that_never_answers_is_skipped_after_the_per_host_timeout()
     assert_eq!(health.role.as_str(), "postgresql-primary");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_writable_primary_is_unavailable_promptly() {
-    let database = database().await;
-    let standby = host(pair(), Role::Standby);
+async fn no_writable_primary_is_unavailable_promptly(setup: &'static Setup) {
+    let database = setup.database().await;
+    let standby = setup.host(Role::Standby);
 
     // Only a standby (and a dead host) to choose from: the store cannot answer, and says so
     // as a transient error, within the per-host timeouts.
-    let mut options = support::options(
+    let mut options = setup.options(
         vec![("127.0.0.1".into(), refused_port()), standby.clone()],
         &database,
     );
@@ -142,17 +222,16 @@ async fn no_writable_primary_is_unavailable_promptly() {
     options.target = TargetServer::Any;
     options.hosts = vec![standby];
     options.auto_create_tables = false;
-    let writer = PostgresStore::connect(&support::options(
-        vec![host(pair(), Role::Primary)],
-        &database,
-    ))
-    .await
-    .unwrap();
+    let writer = PostgresStore::connect(&setup.options(vec![setup.host(Role::Primary)], &database))
+        .await
+        .unwrap();
     let row = tx(b"on-primary", b"payload", 1);
     writer.insert_transaction(&row).await.unwrap();
     // The schema the writer created must be on the standby before a store opens there, or it
     // would try (and fail) to create Cloister's tables on a read-only server.
-    replayed(&database, "SELECT 1 FROM CLOISTER_PEER_KEY").await;
+    setup
+        .replayed(&database, "SELECT 1 FROM CLOISTER_PEER_KEY")
+        .await;
     let store = PostgresStore::connect(&options).await.unwrap();
     let health = store.health().await;
     assert_eq!(health.role.as_str(), "postgresql-standby");
@@ -184,9 +263,8 @@ async fn no_writable_primary_is_unavailable_promptly() {
     assert_eq!(replicated, row);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nothing_reachable_is_unavailable_within_the_walk() {
-    let options = support::options(
+async fn nothing_reachable_is_unavailable_within_the_walk(setup: &'static Setup) {
+    let options = setup.options(
         vec![
             ("127.0.0.1".into(), refused_port()),
             ("127.0.0.1".into(), refused_port()),
