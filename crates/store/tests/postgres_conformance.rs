@@ -1,5 +1,7 @@
 //! The backend-independent conformance suite, run against PostgreSQL: a fresh database per
-//! check, on one single-primary cluster that the harness starts once for this test binary.
+//! check, on one single-primary cluster that the harness starts once for this test binary;
+//! and once more over TLS (`sslmode=verify-full`, a server that refuses plain-text logins),
+//! the store's other path to the same backend.
 
 #![allow(clippy::unwrap_used)]
 
@@ -7,7 +9,8 @@ mod support;
 
 use std::sync::{Arc, OnceLock};
 
-use cloister_harness::postgres::PgCluster;
+use cloister_core::config::jdbc::PostgresTls;
+use cloister_harness::postgres::{HbaKind, PgCluster, TestCa};
 use cloister_harness::tessera::POSTGRES_DDL as TESSERA_DDL;
 use cloister_store::{PostgresStore, Store};
 
@@ -45,6 +48,36 @@ async fn fresh_tessera() -> (Arc<dyn Store>, ()) {
         Arc::new(PostgresStore::connect(&options).await.unwrap()),
         (),
     )
+}
+
+/// A server with `ssl = on` that accepts only TLS logins, and the CA that signed its
+/// certificate; started on first use, like [`cluster`].
+fn tls_cluster() -> &'static (PgCluster, TestCa) {
+    static CLUSTER: OnceLock<(PgCluster, TestCa)> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let ca = TestCa::new("conformance CA");
+        let cluster = PgCluster::single_with_tls(&ca.server(&["127.0.0.1"]));
+        cluster.only_hba(HbaKind::Tls);
+        (cluster, ca)
+    })
+}
+
+async fn fresh_over_tls() -> (Arc<dyn Store>, ()) {
+    let (cluster, ca) = tokio::task::spawn_blocking(tls_cluster).await.unwrap();
+    let database = tokio::task::spawn_blocking(|| support::fresh_database(&tls_cluster().0, "tls"))
+        .await
+        .unwrap();
+    let mut options = support::options(cluster.hosts(), &database);
+    options.tls = PostgresTls::verify_full(ca.root_cert());
+    (
+        Arc::new(PostgresStore::connect(&options).await.unwrap()),
+        (),
+    )
+}
+
+/// The whole suite over TLS at `sslmode=verify-full`.
+mod over_tls {
+    cloister_store::conformance_tests!(super::fresh_over_tls);
 }
 
 /// The whole suite again on a database laid out by Tessera's DDL and opened without
