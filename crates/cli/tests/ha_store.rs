@@ -5,6 +5,10 @@
 //! Both replicas advertise one P2P address (replica 2's), as replicas behind one front would:
 //! the peer only ever talks to replica 2, and replica 1 knows the peer's key only through the
 //! store.
+//!
+//! The whole story runs twice: in plain text, and with the servers at `ssl = on`, accepting
+//! only TLS logins (replication included), and the replicas' `jdbc.url` at
+//! `sslmode=verify-full`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,7 +21,7 @@ use cloister_addr::Endpoint;
 use cloister_core::b64;
 use cloister_harness::http::{eventually, path_escape, Request};
 use cloister_harness::nodes::{NodeDir, RunningNode};
-use cloister_harness::postgres::PgCluster;
+use cloister_harness::postgres::{HbaKind, PgCluster, TestCa};
 use serde_json::{json, Value};
 
 const DATABASE: &str = "cloister";
@@ -36,6 +40,8 @@ fn request_bound() -> Duration {
 /// The party: two replicas sharing a key pair and the PostgreSQL pair; and its peer.
 struct Setup {
     pg: PgCluster,
+    /// With TLS: the CA whose certificate the replicas trust (its file must outlive them).
+    _ca: Option<TestCa>,
     replicas: [NodeDir; 2],
     peer: NodeDir,
     _running: Vec<RunningNode>,
@@ -43,17 +49,33 @@ struct Setup {
 }
 
 impl Setup {
-    fn start() -> Self {
+    /// Starts everything; with `tls`, PostgreSQL speaks only TLS and the replicas verify its
+    /// certificate and host name.
+    fn start(tls: bool) -> Self {
         cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
         let root = tempfile::tempdir().unwrap();
-        let pg = PgCluster::pair();
+        let ca = tls.then(|| TestCa::new("ha_store CA"));
+        let (pg, tls_params) = match &ca {
+            Some(ca) => {
+                let pg = PgCluster::pair_with_tls(&ca.server(&["127.0.0.1"]));
+                pg.only_hba(HbaKind::Tls);
+                let params = format!(
+                    "&sslmode=verify-full&sslrootcert={}",
+                    ca.root_cert().display()
+                );
+                (pg, params)
+            }
+            None => (PgCluster::pair(), String::new()),
+        };
         pg.create_database(DATABASE);
         let one = NodeDir::new(root.path(), "replica1");
         let two = one.replica(root.path(), "replica2");
         let peer = NodeDir::new(root.path(), "peer");
         let jdbc = pg.jdbc(
             DATABASE,
-            &format!("connectTimeout={CONNECT_TIMEOUT_S}&socketTimeout={SOCKET_TIMEOUT_S}"),
+            &format!(
+                "connectTimeout={CONNECT_TIMEOUT_S}&socketTimeout={SOCKET_TIMEOUT_S}{tls_params}"
+            ),
             true,
         );
         let mut running = Vec::new();
@@ -67,6 +89,7 @@ impl Setup {
         running.push(peer.start(&peer_config, &[]));
         let setup = Self {
             pg,
+            _ca: ca,
             replicas: [one, two],
             peer,
             _running: running,
@@ -275,7 +298,16 @@ fn check_nothing_lost(setup: &Setup, acknowledged: &[(String, Vec<u8>)], attempt
 
 #[test]
 fn replicas_share_one_store_and_survive_failover_both_ways() {
-    let mut setup = Setup::start();
+    share_one_store_and_survive_failover_both_ways(false);
+}
+
+#[test]
+fn replicas_share_one_store_and_survive_failover_both_ways_at_verify_full() {
+    share_one_store_and_survive_failover_both_ways(true);
+}
+
+fn share_one_store_and_survive_failover_both_ways(tls: bool) {
+    let mut setup = Setup::start(tls);
     let [one, two] = setup.q2t();
     let mut acknowledged = Vec::new();
     let mut attempted = 0;
