@@ -237,8 +237,13 @@ impl HostWalker {
         let why = match progress {
             Progress::Failed(failure) => failure.to_string(),
             // TCP connected, the TLS request answered without I/O failure, and no handshake
-            // started: the server said no to TLS.
-            Progress::Connected if negotiation == Negotiation::Require && !is_io(&error) => {
+            // started: the server said no to TLS. (`allow`'s TLS retry gets tokio-postgres'
+            // own words: the mode does continue in plain text, the server refused that.)
+            Progress::Connected
+                if negotiation == Negotiation::Require
+                    && self.tls.mode().requires_tls()
+                    && !is_io(&error) =>
+            {
                 format!(
                     "the server does not accept TLS (ssl = off), and sslmode={} never continues in plain text",
                     self.tls.mode()

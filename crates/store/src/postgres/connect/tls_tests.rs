@@ -238,3 +238,39 @@ fn options_for_port(port: u16, query: &str) -> PostgresOptions {
     let url = format!("postgresql://{SUPERUSER}@127.0.0.1:{port}/postgres?{query}");
     PostgresOptions::from_target(&StoreTarget::parse(&url, None, None).unwrap(), false).unwrap()
 }
+
+#[tokio::test]
+async fn a_host_that_accepts_tls_and_then_stalls_costs_one_per_host_timeout() {
+    use std::io::{Read as _, Write as _};
+    use std::time::Instant;
+
+    let server = started(tls_server).await;
+    // Answers the TLS request with 'S' (go ahead), then never says a word of the handshake:
+    // the stall sits inside TLS, past anything tokio-postgres' own connect timeout covers.
+    let stalling = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stalling_port = stalling.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for mut stream in stalling.incoming().flatten() {
+            let mut request = [0u8; 8];
+            if stream.read_exact(&mut request).is_ok() && stream.write_all(b"S").is_ok() {
+                held.push(stream);
+            }
+        }
+    });
+    let query = format!("sslmode=verify-full&sslrootcert={}", root(ca()));
+    let mut options = options(server, "127.0.0.1", &query);
+    options.hosts = vec![
+        ("127.0.0.1".into(), stalling_port),
+        ("127.0.0.1".into(), server.port(0)),
+    ];
+    options.connect_timeout = Duration::from_millis(500);
+    let begun = Instant::now();
+    let (ssl, _) = session_ssl(&options).await;
+    let waited = begun.elapsed();
+    assert!(ssl);
+    assert!(
+        waited >= Duration::from_millis(500) && waited < Duration::from_secs(3),
+        "one per-host timeout, then the next host: {waited:?}"
+    );
+}
