@@ -4,7 +4,8 @@
 //! interoperate with Tessera peers: the same key and trust files, the same known-hosts format,
 //! the same trust modes. This crate turns that config into a `rustls::ServerConfig` for a
 //! node's HTTP servers and a `rustls::ClientConfig` for its outgoing P2P client (not wired into
-//! the node yet); the gateway reaches `https://` and `wss://` nodes through [`upstream`].
+//! the node yet). The store uses [`material`] and [`trust`] for TLS to PostgreSQL; the gateway
+//! reaches `https://` and `wss://` nodes through [`upstream`].
 //!
 //! - [`material`]: identities (chain + key) from PEM, PKCS#12 and JKS; trust roots from trust
 //!   stores or PEM files.
