@@ -5,17 +5,22 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin};
 
 use rcgen::{
     BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose, SignatureAlgorithm,
 };
 
+use super::run_when_this_process_ends;
+
 /// A certificate authority of the test's own, with its certificate in a PEM file.
 pub struct TestCa {
     dir: tempfile::TempDir,
     certificate: Certificate,
     key: KeyPair,
+    /// Removes `dir` when this process ends, for a CA kept in a static (never dropped).
+    _cleanup: (Child, ChildStdin),
 }
 
 impl std::fmt::Debug for TestCa {
@@ -69,10 +74,15 @@ impl TestCa {
             .tempdir()
             .unwrap();
         fs::write(dir.path().join("ca.crt"), certificate.pem()).unwrap();
+        let cleanup = run_when_this_process_ends(&format!(
+            "cat >/dev/null\nrm -rf '{}'",
+            dir.path().display()
+        ));
         Self {
             dir,
             certificate,
             key,
+            _cleanup: cleanup,
         }
     }
 
