@@ -449,6 +449,20 @@ pub fn load_trust_certificates(
     Ok(certificates)
 }
 
+/// The platform's trusted CA certificates (`/etc/ssl/certs` and the like, or `SSL_CERT_FILE`),
+/// as the operating system lists them (some may not suit a given verifier), or why there are
+/// none.
+pub fn platform_trust_certificates() -> Result<Vec<CertificateDer<'static>>, String> {
+    let found = rustls_native_certs::load_native_certs();
+    if found.certs.is_empty() {
+        return Err(found
+            .errors
+            .first()
+            .map_or_else(|| "the store is empty".to_owned(), ToString::to_string));
+    }
+    Ok(found.certs)
+}
+
 /// Every `CERTIFICATE` block of a PEM file, in order, each checked to be X.509.
 fn read_pem_certificates(origin: &Origin) -> Result<Vec<CertificateDer<'static>>, MaterialError> {
     let bytes = read_material(origin)?;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use rustls::{ClientConfig, RootCertStore};
 
-use crate::material::{load_trust_certificates, MaterialError, Origin};
+use crate::material::{
+    load_trust_certificates, platform_trust_certificates, MaterialError, Origin,
+};
 
 /// Whom a relayed-to server's certificate must chain to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,16 +75,14 @@ fn ca_file_roots(origin: &Origin) -> Result<RootCertStore, UpstreamTlsError> {
 }
 
 fn platform_roots() -> Result<RootCertStore, UpstreamTlsError> {
-    let found = rustls_native_certs::load_native_certs();
+    let certificates = platform_trust_certificates().map_err(UpstreamTlsError::NoPlatformRoots)?;
     let mut store = RootCertStore::empty();
-    // One unreadable certificate among hundreds is the platform's business, as for curl.
-    store.add_parsable_certificates(found.certs);
+    // One unusable certificate among hundreds is the platform's business, as for curl.
+    store.add_parsable_certificates(certificates);
     if store.is_empty() {
-        let reason = found
-            .errors
-            .first()
-            .map_or_else(|| "none found".to_owned(), ToString::to_string);
-        return Err(UpstreamTlsError::NoPlatformRoots(reason));
+        return Err(UpstreamTlsError::NoPlatformRoots(
+            "none of them is a usable trust anchor".to_owned(),
+        ));
     }
     Ok(store)
 }

@@ -82,18 +82,16 @@ pub(super) fn root_certs(path: &Path) -> Result<CaRoots, TlsSetupError> {
 /// The machine's trusted CAs (`sslrootcert=system`). Certificates webpki cannot use are
 /// skipped (a system bundle holds some), and an empty result is refused.
 pub(super) fn system_roots() -> Result<CaRoots, TlsSetupError> {
-    let found = rustls_native_certs::load_native_certs();
+    let found = material::platform_trust_certificates()
+        .map_err(|reason| TlsSetupError::SystemRoots { reason })?;
     let usable: Vec<CertificateDer<'static>> = found
-        .certs
         .into_iter()
         .filter(|certificate| CaRoots::new(vec![certificate.clone()]).is_ok())
         .collect();
     if usable.is_empty() {
-        let reason = found
-            .errors
-            .first()
-            .map_or_else(|| "the store is empty".to_owned(), ToString::to_string);
-        return Err(TlsSetupError::SystemRoots { reason });
+        return Err(TlsSetupError::SystemRoots {
+            reason: "none of them is a usable trust anchor".to_owned(),
+        });
     }
     CaRoots::new(usable).map_err(|e| TlsSetupError::SystemRoots {
         reason: e.to_string(),
