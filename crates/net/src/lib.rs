@@ -7,7 +7,9 @@
 //! - [`connect`]: opening a connection to an [`Endpoint`] within a timeout;
 //! - [`health`]: the consecutive-result thresholds (`fall`, `rise`, `passiveFailures`) and the
 //!   probe of a privacy manager's `/health` (falling back to Tessera's `/upcheck`) that the
-//!   proxy and the gateway share.
+//!   proxy and the gateway share;
+//! - [`tls`]: the TLS handshake of an accepted connection, bounded by the listener's
+//!   `headerTimeoutMs` and counted under its admission.
 //!
 //! Addresses themselves are [`cloister_addr::Endpoint`]s, parsed by the I/O-free
 //! `cloister-addr`.
@@ -16,6 +18,7 @@ pub mod admission;
 pub mod connect;
 pub mod health;
 pub mod listen;
+pub mod tls;
 
 pub use admission::{
     raise_open_file_limit, Admission, ConnectionLimits, ListenerLimits, Permit,
@@ -24,3 +27,4 @@ pub use admission::{
 pub use cloister_addr::Endpoint;
 pub use connect::connect;
 pub use listen::{serve, Bound, ListenError, Stream};
+pub use tls::{HandshakeError, ServerStream, TlsListener};

@@ -4,36 +4,94 @@
 //! and on TCP a deadline for each request head that also closes idle connections. A unix
 //! socket gets no such deadline: GoQuorum keeps its `tm.ipc` connections idle indefinitely, and
 //! a server closing one under it makes a `/send` fail at random.
+//!
+//! A TCP server whose `sslConfig` says `tls: STRICT` speaks TLS ([`cloister_net::TlsListener`]):
+//! the handshake runs in the connection's task, holding its admission permit, within the
+//! `headerTimeoutMs` bound; the client certificate it authenticated reaches handlers as a
+//! [`ClientCertificate`] request extension.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
-use cloister_net::{Admission, ListenerLimits, Permit, Stream};
+use cloister_net::{Admission, ListenerLimits, Permit, ServerStream, Stream, TlsListener};
+use cloister_tls::CertificateIdentity;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use rustls::pki_types::CertificateDer;
 use tower::ServiceExt;
 
 /// The TCP address of the caller, set on every request (`None` over a unix socket).
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddress(pub Option<SocketAddr>);
 
+/// The certificate a client authenticated with over TLS (mutual TLS), set on every request of
+/// such a connection. Absent on plain connections and when the server has `clientAuth: false`.
+#[derive(Debug, Clone)]
+pub struct ClientCertificate {
+    /// Its identity as Tessera keys it (first subject CN, SHA-1 fingerprint).
+    pub identity: CertificateIdentity,
+    /// The leaf certificate itself (for its subjectAltNames).
+    pub leaf: Arc<CertificateDer<'static>>,
+}
+
 pub use cloister_net::{Bound, ListenError};
 
-/// Serves `router` within `limits` until `shutdown` completes.
+/// Serves `router` within `limits` until `shutdown` completes; over TLS with `tls` when given
+/// (TCP only: a unix socket is always plain, as in Tessera).
 pub async fn serve(
     bound: Bound,
     router: Router,
     limits: ListenerLimits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let limits = limits.for_bound(&bound);
+    let tls = match (&bound, tls) {
+        (Bound::Tcp(_), Some(config)) => Some(TlsListener::new(config, limits.header_timeout)),
+        _ => None,
+    };
     let admission = Admission::new(limits.connections);
     cloister_net::serve(bound, &admission, shutdown, |stream, address, permit| {
-        let connection = serve_connection(stream, router.clone(), address, limits.header_timeout);
+        let router = router.clone();
+        let tls = tls.clone();
+        let connection = async move {
+            let stream = match tls {
+                None => ServerStream::Plain(stream),
+                Some(tls) => match handshake(&tls, stream, address).await {
+                    Some(stream) => stream,
+                    None => return,
+                },
+            };
+            serve_connection(stream, router, address, limits.header_timeout).await;
+        };
         tokio::spawn(hold(permit, connection));
     })
     .await;
+}
+
+/// The server side of a TLS handshake; `None` (logged) when it fails, and the connection is
+/// then closed. A refusal is logged at `info`: an operator needs to see which client was
+/// turned away and why, and the admission bounds keep the volume a client can cause in check.
+async fn handshake(
+    tls: &TlsListener,
+    stream: Stream,
+    address: Option<SocketAddr>,
+) -> Option<ServerStream> {
+    match tls.accept(stream).await {
+        Ok(stream) => Some(stream),
+        Err(error) => {
+            let caller = address.map(|a| a.to_string()).unwrap_or_default();
+            match cloister_tls::TrustError::find_in(&error) {
+                Some(refusal) => {
+                    tracing::info!(%caller, reason = %refusal, "client certificate refused")
+                }
+                None => tracing::debug!(%caller, %error, "TLS handshake failed"),
+            }
+            None
+        }
+    }
 }
 
 /// Runs `connection`, holding its listener place until it ends.
@@ -42,14 +100,35 @@ async fn hold(permit: Permit, connection: impl Future<Output = ()>) {
     drop(permit);
 }
 
+/// The client certificate of a TLS connection, if it sent one (and the trust mode took it).
+fn client_certificate(stream: &ServerStream) -> Option<ClientCertificate> {
+    let leaf = stream.peer_certificates()?.first()?.clone();
+    match CertificateIdentity::of(&leaf) {
+        Ok(identity) => Some(ClientCertificate {
+            identity,
+            leaf: Arc::new(leaf),
+        }),
+        // The trust mode read it already; a certificate it accepted and this cannot read
+        // is treated as no certificate at all, so no identity rule can be satisfied by it.
+        Err(error) => {
+            tracing::warn!(%error, "an accepted client certificate cannot be read");
+            None
+        }
+    }
+}
+
 async fn serve_connection(
-    io: Stream,
+    io: ServerStream,
     router: Router,
     address: Option<SocketAddr>,
     header_timeout: Option<std::time::Duration>,
 ) {
+    let certificate = client_certificate(&io);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(PeerAddress(address));
+        if let Some(certificate) = &certificate {
+            request.extensions_mut().insert(certificate.clone());
+        }
         router.clone().oneshot(request.map(axum::body::Body::new))
     });
     // hyper arms the header-read timer whenever the connection waits for a request head, so

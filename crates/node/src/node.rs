@@ -139,7 +139,7 @@ impl Node {
             let bound = listener::Bound::endpoint(&server.listen).await?;
             let local = bound.local_endpoint();
             node.addresses.push((server.app, local.clone()));
-            tracing::info!(app = %server.app, address = %local, "listening");
+            tracing::info!(app = %server.app, address = %local, tls = server.tls.is_some(), "listening");
             let router = api::router(server.app, server.cors.clone(), state.clone());
             let mut stopped = stopped.clone();
             let shutdown = async move {
@@ -149,6 +149,7 @@ impl Node {
                 bound,
                 router,
                 server.limits,
+                server.tls.clone(),
                 shutdown,
             )));
         }

@@ -3,11 +3,13 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cloister_addr::Endpoint;
-use cloister_core::config::server::{Cors, TlsMode};
+use cloister_core::config::server::Cors;
 use cloister_core::config::ClientMode;
+use cloister_core::config::SslEnvironment;
 use cloister_core::config::{AppType, Config, ConfigIssue, Features, SqlitePath, StoreTarget};
 use cloister_core::digest::PayloadDigest;
 use cloister_core::keys::file::{public_key_file_text, KeyFile};
@@ -15,6 +17,7 @@ use cloister_core::keys::source::{self, KeySourceError};
 use cloister_core::keys::{KeyPair, PublicKey};
 use cloister_core::partyinfo::normalize_url;
 use cloister_net::ListenerLimits;
+use cloister_tls::ProcessEnvironment;
 
 use crate::limits::{self, PeerLimits};
 use crate::secure_file;
@@ -42,6 +45,8 @@ pub struct ServerSettings {
     pub cors: Option<Cors>,
     /// Its connection bounds.
     pub limits: ListenerLimits,
+    /// Its TLS config when its `sslConfig` says `tls: STRICT` (TCP servers only).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// One resident group (multiple private states).
@@ -95,6 +100,9 @@ pub struct NodeSettings {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// What peers may cost the node (the P2P server's properties).
     pub peer_limits: PeerLimits,
+    /// The P2P client's TLS config, from the P2P server's `sslConfig` when it says `tls:
+    /// STRICT` (as Tessera builds its client); `None`: `https://` peers cannot be called.
+    pub peer_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// How long idempotency records are kept unless told otherwise: far longer than any client
@@ -139,6 +147,15 @@ pub enum SettingsError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A server's `sslConfig` says `tls: STRICT` and its key or trust material is unusable.
+    /// The message names the server and the member at fault, never a password or a key.
+    #[error("{server}.sslConfig: {source}")]
+    Tls {
+        /// The server's JSON path (`serverConfigs[1]`).
+        server: String,
+        /// What is wrong, naming the member.
+        source: cloister_tls::TlsConfigError,
+    },
     /// The embedded default's key file is not usable.
     #[error("{path}: {reason}")]
     DefaultKey {
@@ -168,9 +185,62 @@ impl NodeSettings {
             issues,
         };
         loaded.config.validate().map_err(invalid)?;
-        Self::from_config(&loaded.config)
+        loaded
+            .config
+            .validate_tls(&ProcessEnvironment)
+            .map_err(invalid)?;
+        let mut settings = Self::from_config(&loaded.config)
             .map_err(invalid)?
-            .resolve_keys(&loaded.config)
+            .resolve_keys(&loaded.config)?;
+        settings.build_tls(path, &loaded.config, &ProcessEnvironment)?;
+        Ok(settings)
+    }
+
+    /// Builds the TLS configs of every server whose `sslConfig` says `tls: STRICT`, and the
+    /// P2P client's from the P2P server's, as Tessera does: key and trust material are read
+    /// (a missing keystore generated) now, so a misconfigured member stops the start.
+    fn build_tls(
+        &mut self,
+        path: &Path,
+        config: &Config,
+        env: &dyn SslEnvironment,
+    ) -> Result<(), SettingsError> {
+        let servers = config.servers().map_err(|issues| SettingsError::Invalid {
+            path: path.to_owned(),
+            issues,
+        })?;
+        for (settings, server) in self.servers.iter_mut().zip(&servers) {
+            let Some((server_config, ssl)) = server.config.and_then(|c| {
+                c.ssl_config
+                    .as_ref()
+                    .filter(|ssl| ssl.is_strict())
+                    .map(|ssl| (c, ssl))
+            }) else {
+                continue;
+            };
+            let tls_error = |source| SettingsError::Tls {
+                server: server.json_path.clone(),
+                source,
+            };
+            if let Endpoint::Unix(path) = &settings.listen {
+                // Tessera never puts TLS on a unix socket; neither does Cloister.
+                tracing::warn!(server = %server.json_path, socket = %path.display(), "sslConfig.tls is STRICT on a unix socket: ignored, unix sockets are never TLS");
+                continue;
+            }
+            let address = server_config
+                .binding_address
+                .as_deref()
+                .or(server_config.server_address.as_deref())
+                .unwrap_or_default();
+            let tls = cloister_tls::server_config(ssl, address, env).map_err(tls_error)?;
+            settings.tls = Some(Arc::new(tls));
+            if server.app == AppType::P2P {
+                let address = server_config.server_address.as_deref().unwrap_or_default();
+                let client = cloister_tls::client_config(ssl, address, env).map_err(tls_error)?;
+                self.peer_tls = Some(Arc::new(client));
+            }
+        }
+        Ok(())
     }
 
     /// The embedded default: one node under `data_dir` with a key pair (generated on first
@@ -196,6 +266,7 @@ impl NodeSettings {
                     advertised_url: p2p_url.clone(),
                     cors: None,
                     limits: ListenerLimits::default(),
+                    tls: None,
                 },
                 ServerSettings {
                     app: AppType::ThirdParty,
@@ -203,6 +274,7 @@ impl NodeSettings {
                     advertised_url: tcp(DEFAULT_THIRD_PARTY_PORT).normalized(),
                     cors: None,
                     limits: ListenerLimits::default(),
+                    tls: None,
                 },
                 ServerSettings {
                     app: AppType::Q2T,
@@ -210,6 +282,7 @@ impl NodeSettings {
                     listen: q2t,
                     cors: None,
                     limits: ListenerLimits::default(),
+                    tls: None,
                 },
             ],
             p2p_url,
@@ -225,6 +298,7 @@ impl NodeSettings {
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             trusted_proxies: Vec::new(),
             peer_limits: PeerLimits::default(),
+            peer_tls: None,
         })
     }
 
@@ -232,18 +306,6 @@ impl NodeSettings {
     fn from_config(config: &Config) -> Result<Unresolved, Vec<ConfigIssue>> {
         let servers = config.servers()?;
         let mut issues = Vec::new();
-        for server in &servers {
-            let tls = server
-                .config
-                .and_then(|c| c.ssl_config.as_ref())
-                .map(|ssl| ssl.tls);
-            if tls == Some(TlsMode::Strict) {
-                issues.push(ConfigIssue::new(
-                    format!("{}.sslConfig.tls", server.json_path),
-                    "TLS is not supported by this version of Cloister; set \"tls\": \"OFF\" and terminate TLS in front of the node",
-                ));
-            }
-        }
         let p2p = servers.iter().find(|s| s.app == AppType::P2P);
         let party_info_interval = match p2p.and_then(|s| s.config) {
             Some(config) => config.party_info_interval().map_err(|issue| vec![issue])?,
@@ -286,6 +348,7 @@ impl NodeSettings {
                         Endpoint::Unix(_) => None,
                     },
                     limits,
+                    tls: None,
                 })
                 .collect(),
             party_info_interval,
@@ -349,6 +412,7 @@ impl Unresolved {
             idempotency_ttl: DEFAULT_IDEMPOTENCY_TTL,
             trusted_proxies: Vec::new(),
             peer_limits: self.peer_limits,
+            peer_tls: None,
         })
     }
 }
@@ -433,15 +497,129 @@ mod tests {
         assert_eq!(settings.party_info_interval, Duration::from_secs(5));
     }
 
-    #[test]
-    fn tls_is_refused_with_a_clear_message() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = config_file(dir.path(), r#", "sslConfig": {"tls": "STRICT"}"#);
-        let message = NodeSettings::from_config_file(&path)
+    /// A P2P `sslConfig` fragment (a leading comma, for [`config_file`]).
+    fn ssl(members: &str) -> String {
+        format!(
+            r#", "sslConfig": {{"tls": "STRICT", "serverTrustMode": "NONE", "clientTrustMode": "NONE"{members}}}"#
+        )
+    }
+
+    /// A PEM key and certificate, and a second key belonging to neither.
+    fn pem_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let certificate = rcgen::CertificateParams::new(vec!["localhost".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let other = rcgen::KeyPair::generate().unwrap();
+        let paths = (
+            dir.join("key.pem"),
+            dir.join("cert.pem"),
+            dir.join("other.pem"),
+        );
+        std::fs::write(&paths.0, key.serialize_pem()).unwrap();
+        std::fs::write(&paths.1, certificate.pem()).unwrap();
+        std::fs::write(&paths.2, other.serialize_pem()).unwrap();
+        paths
+    }
+
+    fn settings_error(dir: &Path, p2p_extra: &str) -> String {
+        NodeSettings::from_config_file(&config_file(dir, p2p_extra))
             .unwrap_err()
-            .to_string();
+            .to_string()
+    }
+
+    #[test]
+    fn strict_tls_gives_the_server_and_the_peer_client_their_configs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, certificate, _) = pem_files(dir.path());
+        let members = format!(
+            r#", "serverTlsKeyPath": "{k}", "serverTlsCertificatePath": "{c}", "clientTlsKeyPath": "{k}", "clientTlsCertificatePath": "{c}""#,
+            k = key.display(),
+            c = certificate.display()
+        );
+        let settings =
+            NodeSettings::from_config_file(&config_file(dir.path(), &ssl(&members))).unwrap();
+        assert!(settings.servers[0].tls.is_some());
+        assert!(settings.peer_tls.is_some());
+        // Without sslConfig, neither.
+        let plain = NodeSettings::from_config_file(&config_file(dir.path(), "")).unwrap();
+        assert!(plain.servers[0].tls.is_none() && plain.peer_tls.is_none());
+    }
+
+    #[test]
+    fn strict_tls_without_material_gets_tesseras_sentence() {
+        let dir = tempfile::tempdir().unwrap();
+        let message = settings_error(dir.path(), &ssl(""));
         assert!(
-            message.contains("serverConfigs[0].sslConfig.tls: TLS is not supported"),
+            message.contains("serverConfigs[0].sslConfig: Server keystore configuration not valid"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_keystore_password_names_the_member() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("server.jks");
+        cloister_tls::generate::generate_keystore(
+            &store,
+            "right-password",
+            "https://localhost:9001",
+        )
+        .unwrap();
+        let members = format!(
+            r#", "serverKeyStore": "{s}", "serverKeyStorePassword": "wrong-password", "clientKeyStore": "{s}", "clientKeyStorePassword": "right-password""#,
+            s = store.display()
+        );
+        let message = settings_error(dir.path(), &ssl(&members));
+        assert!(
+            message.contains("serverConfigs[0].sslConfig: ") && message.contains("serverKeyStore"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("wrong-password"),
+            "a password leaked: {message}"
+        );
+    }
+
+    #[test]
+    fn a_key_not_matching_its_certificate_names_the_member() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, certificate, other) = pem_files(dir.path());
+        let members = format!(
+            r#", "serverTlsKeyPath": "{o}", "serverTlsCertificatePath": "{c}", "clientTlsKeyPath": "{k}", "clientTlsCertificatePath": "{c}""#,
+            o = other.display(),
+            k = key.display(),
+            c = certificate.display()
+        );
+        let message = settings_error(dir.path(), &ssl(&members));
+        assert!(
+            message.contains("serverConfigs[0].sslConfig: ")
+                && message.contains("serverTlsKeyPath")
+                && message.contains("does not match"),
+            "{message}"
+        );
+        assert!(!message.contains("PRIVATE KEY"), "{message}");
+    }
+
+    #[test]
+    fn a_missing_trust_file_names_the_member() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, certificate, _) = pem_files(dir.path());
+        let members = format!(
+            r#", "serverTlsKeyPath": "{k}", "serverTlsCertificatePath": "{c}", "clientTlsKeyPath": "{k}", "clientTlsCertificatePath": "{c}", "serverTrustMode": "CA", "serverTrustCertificates": ["{d}/no-such-ca.pem"]"#,
+            k = key.display(),
+            c = certificate.display(),
+            d = dir.path().display()
+        );
+        let message = settings_error(
+            dir.path(),
+            &ssl(&members).replacen(r#""serverTrustMode": "NONE", "#, "", 1),
+        );
+        assert!(
+            message.contains("serverConfigs[0].sslConfig: ")
+                && message.contains("serverTrustCertificates")
+                && message.contains("no-such-ca.pem"),
             "{message}"
         );
     }

@@ -49,6 +49,7 @@ impl TestNode {
                     advertised_url: "unix:tm.ipc".into(),
                     cors: None,
                     limits: ListenerLimits::default(),
+                    tls: None,
                 },
                 ServerSettings {
                     app: AppType::P2P,
@@ -56,6 +57,7 @@ impl TestNode {
                     advertised_url: "http://127.0.0.1:1/".into(),
                     cors: None,
                     limits: ListenerLimits::default(),
+                    tls: None,
                 },
                 ServerSettings {
                     app: AppType::ThirdParty,
@@ -66,6 +68,7 @@ impl TestNode {
                         ..Cors::default()
                     }),
                     limits: ListenerLimits::default(),
+                    tls: None,
                 },
             ],
             p2p_url: "http://127.0.0.1:1/".into(),
@@ -81,6 +84,7 @@ impl TestNode {
             idempotency_ttl: cloister_node::settings::DEFAULT_IDEMPOTENCY_TTL,
             trusted_proxies: Vec::new(),
             peer_limits: PeerLimits::default(),
+            peer_tls: None,
         };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
