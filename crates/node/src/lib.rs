@@ -7,6 +7,7 @@
 //!   the store.
 //! - [`discovery`]: who the peers are and which keys they hold (PartyInfo exchange).
 //! - [`peer_client`]: the outbound HTTP client for P2P calls.
+//! - [`peer_connector`]: how it reaches a peer: TCP, or TLS with Tessera's client trust modes.
 //! - [`api`]: the HTTP apps (Q2T, ThirdParty, P2P) as axum routers; handlers are thin.
 //! - [`listener`]: serving a router on TCP or a unix socket, with GoQuorum's keep-alive needs
 //!   and the listener's bounds.
@@ -24,6 +25,7 @@ pub mod listener;
 pub mod metrics;
 pub mod node;
 pub mod peer_client;
+pub mod peer_connector;
 pub mod recovery;
 pub mod secure_file;
 pub mod settings;

@@ -78,7 +78,11 @@ impl Node {
             )
             .await?,
         );
-        let peers = PeerClient::new(PEER_TIMEOUT, settings.peer_limits.max_peer_response_bytes);
+        let peers = PeerClient::new(
+            PEER_TIMEOUT,
+            settings.peer_limits.max_peer_response_bytes,
+            settings.peer_tls.clone(),
+        );
         let rules = TransactionRules {
             digest: settings.digest,
             privacy_enhancements: settings.features.enable_privacy_enhancements,

@@ -1,4 +1,5 @@
-//! The outbound side of the P2P protocol: `/push` and `/partyinfo` to other privacy managers.
+//! The outbound side of the P2P protocol: `/push` and `/partyinfo` to other privacy managers,
+//! over `http://` or, with the P2P server's `sslConfig`, `https://` ([`crate::peer_connector`]).
 //!
 //! Every request carries `tesseraSupportedApiVersions` (one header value per version), so the
 //! peer knows which codec and features this node understands.
@@ -14,6 +15,8 @@ use hyper::{Method, Request, StatusCode};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+
+use crate::peer_connector::{NoTlsClient, PeerConnector, TlsHandshakeError};
 
 /// Why a P2P call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,12 +41,55 @@ pub enum PeerError {
     /// The answer is longer than `maxPeerResponseBytes`.
     #[error("answered more than {0} bytes")]
     AnswerTooLarge(usize),
+    /// The TLS handshake failed: the peer's certificate is not trusted, changed or expired,
+    /// or the peer refused this node's. Not retried: only a change of certificates or
+    /// configuration fixes it.
+    #[error("{url}: {reason}")]
+    Tls {
+        /// The peer's URL as called.
+        url: String,
+        /// Why, starting with the classified reason (`untrusted`, `fingerprint changed`,
+        /// `expired`, …).
+        reason: String,
+    },
 }
 
-/// HTTP client for peers; clone freely (connections are pooled and shared).
+impl PeerError {
+    /// The error of a request that did not get an answer: a TLS failure named as such, any
+    /// other as unreachable.
+    fn from_request(url: &str, error: &hyper_util::client::legacy::Error) -> Self {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(current) = source {
+            if let Some(tls) = current.downcast_ref::<TlsHandshakeError>() {
+                return Self::Tls {
+                    url: url.to_owned(),
+                    reason: tls.to_string(),
+                };
+            }
+            if let Some(none) = current.downcast_ref::<NoTlsClient>() {
+                return Self::Tls {
+                    url: url.to_owned(),
+                    reason: none.to_string(),
+                };
+            }
+            source = current.source();
+        }
+        // hyper-util's own message is only "client error (Connect)": add the cause.
+        let mut text = error.to_string();
+        let mut cause = std::error::Error::source(error);
+        while let Some(current) = cause {
+            text.push_str(": ");
+            text.push_str(&current.to_string());
+            cause = current.source();
+        }
+        Self::Unreachable(text)
+    }
+}
+
+/// HTTP client for peers; clone freely (connections, and TLS sessions, are pooled and shared).
 #[derive(Clone)]
 pub struct PeerClient {
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<PeerConnector, Full<Bytes>>,
     timeout: Duration,
     max_answer_bytes: usize,
 }
@@ -59,14 +105,20 @@ impl PeerClient {
 
     /// A client whose every call gives up after `timeout` and reads at most
     /// `max_answer_bytes` of an answer (every P2P answer this node reads is small: a hash, a
-    /// UUID, a count).
-    pub fn new(timeout: Duration, max_answer_bytes: usize) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(timeout));
+    /// UUID, a count). `https://` peers are called with `tls` (the P2P client's rustls config:
+    /// keep one per process, so sessions resume); without it they fail with
+    /// [`PeerError::Tls`].
+    pub fn new(
+        timeout: Duration,
+        max_answer_bytes: usize,
+        tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    ) -> Self {
+        let mut tcp = HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(timeout));
         let http = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
-            .build(connector);
+            .build(PeerConnector::new(tcp, tls));
         Self {
             http,
             timeout,
@@ -120,7 +172,7 @@ impl PeerClient {
                 .http
                 .request(request)
                 .await
-                .map_err(|e| PeerError::Unreachable(e.to_string()))?;
+                .map_err(|e| PeerError::from_request(base_url, &e))?;
             let status = response.status();
             let limit = self.max_answer_bytes;
             let body = Limited::new(response.into_body(), limit)

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 
 use super::Network;
-use crate::peer_client::PeerClient;
+use crate::peer_client::{PeerClient, PeerError};
 
 /// Runs the broadcast loop until the task is dropped.
 pub async fn run(network: Arc<Network>, peers: PeerClient, interval: Duration) {
@@ -58,7 +58,13 @@ pub async fn broadcast_once(network: &Network, peers: &PeerClient, failures: &mu
         };
         let count = failures.0.entry(url.clone()).or_default();
         *count += 1;
-        tracing::debug!(peer = %url, %error, failures = *count, "party info not accepted");
+        if matches!(error, PeerError::Tls { .. }) && *count == 1 {
+            // Only a change of certificates or configuration fixes this: say so once per
+            // run of failures, loudly, instead of retrying in silence.
+            tracing::warn!(peer = %url, %error, "party info not sent: TLS handshake failed");
+        } else {
+            tracing::debug!(peer = %url, %error, failures = *count, "party info not accepted");
+        }
         if *count >= limits.party_failure_limit {
             failures.0.remove(&url);
             tracing::info!(peer = %url, "party failed {} broadcasts in a row; forgetting it", limits.party_failure_limit);
