@@ -88,7 +88,9 @@ impl ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             Self::Transaction(error) => transaction_status(error),
-            Self::Discovery(DiscoveryError::UnknownPeer(_)) => StatusCode::FORBIDDEN,
+            Self::Discovery(
+                DiscoveryError::UnknownPeer(_) | DiscoveryError::NotTheCertificatesUrl { .. },
+            ) => StatusCode::FORBIDDEN,
             Self::Discovery(_) => StatusCode::BAD_REQUEST,
         }
     }

@@ -24,6 +24,10 @@ use cloister_core::keys::PublicKey;
 use cloister_core::partyinfo::{normalize_url, PartyInfo};
 use cloister_protocol::version;
 use cloister_store::{PeerRow, Store, StoreError};
+use cloister_tls::fingerprint::NO_COMMON_NAME;
+use cloister_tls::trust::hostname::{names_url_host, HostnameError};
+use cloister_tls::CertificateIdentity;
+use rustls::pki_types::CertificateDer;
 
 use crate::limits::PeerLimits;
 use key_validation::KeyProof;
@@ -61,6 +65,17 @@ pub enum DiscoveryError {
         count: usize,
         /// The bound.
         max: usize,
+    },
+    /// The request came over mutual TLS and the client certificate does not name the host of
+    /// the URL the PartyInfo speaks for: a peer may set keys only for its own URL.
+    #[error("the client certificate (CN {cn}) does not name the host of the PartyInfo's url {url}: {reason}; a peer may announce keys only for a URL its certificate names")]
+    NotTheCertificatesUrl {
+        /// The PartyInfo's url.
+        url: String,
+        /// The client certificate's first CN (`null` when none).
+        cn: String,
+        /// Which names were compared.
+        reason: HostnameError,
     },
     /// The sender claims keys and proved none of them (Tessera answers 500).
     #[error("the sender proved none of the keys it claims")]
@@ -117,6 +132,24 @@ fn same_versions(a: &[String], b: &[String]) -> bool {
 pub fn is_peer_url(url: &str) -> bool {
     url.len() <= MAX_URL_BYTES
         && Endpoint::parse_url(url).is_ok_and(|endpoint| endpoint.tcp().is_ok())
+}
+
+/// The discovery identity rule: over mutual TLS, the client certificate must name the host of
+/// the URL a PartyInfo speaks for (its subjectAltNames, else its CN; see
+/// [`cloister_tls::trust::hostname::names_url_host`]). Without it, any peer holding a
+/// certificate the trust mode accepts could announce keys for another party's URL.
+pub fn check_caller(url: &str, certificate: &CertificateDer<'_>) -> Result<(), DiscoveryError> {
+    let endpoint = Endpoint::parse_url(url).map_err(|_| DiscoveryError::InvalidUrl)?;
+    let tcp = endpoint.tcp().map_err(|_| DiscoveryError::InvalidUrl)?;
+    names_url_host(certificate, &tcp.host, Some(tcp.port)).map_err(|reason| {
+        DiscoveryError::NotTheCertificatesUrl {
+            url: url.to_owned(),
+            cn: CertificateIdentity::of(certificate)
+                .map(|identity| identity.known_hosts_key().to_owned())
+                .unwrap_or_else(|_| NO_COMMON_NAME.to_owned()),
+            reason,
+        }
+    })
 }
 
 impl Network {
@@ -213,13 +246,21 @@ impl Network {
     /// Handles a PartyInfo a peer POSTed, advertising `versions`: checks its bounds, credits the
     /// sender with the keys it proves (`proof` decides what counts as proof), and adds the
     /// parties it names. Writes nothing when nothing changed.
+    ///
+    /// `caller` is the client certificate when the request came over mutual TLS: its names
+    /// must then cover the host of the PartyInfo's url ([`check_caller`]), or nothing is
+    /// recorded at all.
     pub async fn receive(
         &self,
         info: &PartyInfo,
         versions: Vec<String>,
         proof: &KeyProof<'_>,
+        caller: Option<&CertificateDer<'_>>,
     ) -> Result<Received, DiscoveryError> {
         let announcement = self.check(info)?;
+        if let Some(certificate) = caller {
+            check_caller(&announcement.url, certificate)?;
+        }
         if announcement.url == self.own.url {
             return Ok(Received::default());
         }
@@ -405,7 +446,7 @@ mod tests {
             ["http://c:3/".into()],
         );
         network
-            .receive(&info, vec!["v1".into()], &KeyProof::Claims)
+            .receive(&info, vec!["v1".into()], &KeyProof::Claims, None)
             .await
             .unwrap();
         let network = &network;
@@ -423,18 +464,66 @@ mod tests {
         );
     }
 
+    fn client_certificate(names: &[&str]) -> CertificateDer<'static> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let names = names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        rcgen::CertificateParams::new(names)
+            .unwrap()
+            .self_signed(&key)
+            .unwrap()
+            .der()
+            .clone()
+    }
+
+    #[tokio::test]
+    async fn over_mutual_tls_a_peer_sets_keys_only_for_the_url_its_certificate_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let network = network(&dir, vec![], &[], false).await;
+        let claiming_b = PartyInfo::new(
+            "https://b.example:2",
+            [(key(2), "https://b.example:2/".into())],
+            ["https://c.example:3/".into()],
+        );
+        // A certificate for c.example speaking for b.example: refused, nothing recorded.
+        let c = client_certificate(&["c.example"]);
+        let refused = network
+            .receive(&claiming_b, vec![], &KeyProof::Claims, Some(&c))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, DiscoveryError::NotTheCertificatesUrl { .. }),
+            "{refused}"
+        );
+        assert!(
+            refused.to_string().contains("https://b.example:2/"),
+            "{refused}"
+        );
+        assert_eq!(network.node_for_key(&key(2)).await.unwrap(), None);
+        assert!(network.parties().await.unwrap().is_empty());
+        // b.example's own certificate (an IP SAN or a DNS SAN): accepted.
+        let b = client_certificate(&["b.example", "10.0.0.2"]);
+        network
+            .receive(&claiming_b, vec![], &KeyProof::Claims, Some(&b))
+            .await
+            .unwrap();
+        assert_eq!(
+            network.node_for_key(&key(2)).await.unwrap().map(|n| n.url),
+            Some("https://b.example:2/".into())
+        );
+    }
+
     #[tokio::test]
     async fn disabled_discovery_refuses_strangers_and_learns_no_parties() {
         let dir = tempfile::tempdir().unwrap();
         let network = network(&dir, vec![], &["http://b:2".into()], true).await;
         let stranger = PartyInfo::new("http://x:9", [], []);
         assert!(matches!(
-            network.receive(&stranger, vec![], &KeyProof::Claims).await,
+            network.receive(&stranger, vec![], &KeyProof::Claims, None).await,
             Err(DiscoveryError::UnknownPeer(url)) if url == "http://x:9/"
         ));
         let peer = PartyInfo::new("http://b:2", [], ["http://c:3/".into()]);
         network
-            .receive(&peer, vec![], &KeyProof::Claims)
+            .receive(&peer, vec![], &KeyProof::Claims, None)
             .await
             .unwrap();
         assert_eq!(network.parties().await.unwrap(), ["http://b:2/"]);
@@ -446,7 +535,7 @@ mod tests {
         let network = network(&dir, vec![], &[], false).await;
         let info = PartyInfo::new("http://b:2", [(key(2), "http://b:2/".into())], []);
         network
-            .receive(&info, vec![], &KeyProof::Claims)
+            .receive(&info, vec![], &KeyProof::Claims, None)
             .await
             .unwrap();
         network.forget("http://b:2/").await.unwrap();
@@ -468,7 +557,7 @@ mod tests {
         };
         let (one, two) = (replica("http://r1:1").await, replica("http://r2:1").await);
         let info = PartyInfo::new("http://b:2", [(key(2), "http://b:2/".into())], []);
-        one.receive(&info, vec!["4.0".into()], &KeyProof::Claims)
+        one.receive(&info, vec!["4.0".into()], &KeyProof::Claims, None)
             .await
             .unwrap();
         let learnt = two.node_for_key(&key(2)).await.unwrap().unwrap();
@@ -487,12 +576,12 @@ mod tests {
         let network = network(&dir, vec![], &[], false).await;
         let claims = PartyInfo::new("http://b:2", [(key(2), "http://b:2/".into())], []);
         network
-            .receive(&claims, vec![], &KeyProof::Claims)
+            .receive(&claims, vec![], &KeyProof::Claims, None)
             .await
             .unwrap();
         let empty = PartyInfo::new("http://b:2", [], []);
         network
-            .receive(&empty, vec![], &KeyProof::Claims)
+            .receive(&empty, vec![], &KeyProof::Claims, None)
             .await
             .unwrap();
         let holder = network.node_for_key(&key(2)).await.unwrap().map(|n| n.url);
@@ -508,14 +597,16 @@ mod tests {
             .collect();
         let flood = PartyInfo::new("http://b:2", [], parties);
         assert!(matches!(
-            network.receive(&flood, vec![], &KeyProof::Claims).await,
+            network
+                .receive(&flood, vec![], &KeyProof::Claims, None)
+                .await,
             Err(DiscoveryError::TooManyParties { .. })
         ));
         for url in ["unix:/tmp/x", "ftp://b:2", "http://b:0"] {
             let odd = PartyInfo::new(url, [], []);
             assert!(
                 matches!(
-                    network.receive(&odd, vec![], &KeyProof::Claims).await,
+                    network.receive(&odd, vec![], &KeyProof::Claims, None).await,
                     Err(DiscoveryError::InvalidUrl)
                 ),
                 "{url}"
@@ -527,7 +618,7 @@ mod tests {
             ["gopher://x:1/".into(), "http://ok:1/".into()],
         );
         network
-            .receive(&planted, vec![], &KeyProof::Claims)
+            .receive(&planted, vec![], &KeyProof::Claims, None)
             .await
             .unwrap();
         let known = network.parties().await.unwrap();

@@ -89,6 +89,54 @@ pub fn check(
     }
 }
 
+/// Whether a (client) certificate names `host` of a URL, for rules that tie what a peer says
+/// about itself to the certificate it authenticated with (the discovery identity rule).
+///
+/// The subjectAltNames decide when there are any: an IP host must equal an iPAddress SAN,
+/// a DNS host match a dNSName SAN (a leftmost-label wildcard allowed). A certificate without
+/// any (an X.509 v1 one, or a plain `openssl req` one) is judged by its subject CNs: one must
+/// equal the host, or `host:port` as Tessera's generated certificates spell their CN.
+pub fn names_url_host(
+    certificate: &CertificateDer<'_>,
+    host: &str,
+    port: Option<u16>,
+) -> Result<(), HostnameError> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let (_, cert) =
+        X509Certificate::from_der(certificate).map_err(|_| HostnameError::Unreadable)?;
+    let has_names = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .is_some_and(|san| {
+            san.value
+                .general_names
+                .iter()
+                .any(|name| matches!(name, GeneralName::DNSName(_) | GeneralName::IPAddress(_)))
+        });
+    if has_names {
+        let server_name = ServerName::try_from(host.to_owned())
+            .map_err(|_| HostnameError::NoMatchingName(host.to_owned()))?;
+        return check(certificate, &server_name);
+    }
+    let wanted = host.to_ascii_lowercase();
+    let with_port = port.map(|port| format!("{wanted}:{port}"));
+    let found = cert
+        .subject()
+        .iter_common_name()
+        .filter_map(|cn| attribute_text(cn).ok())
+        .map(|cn| cn.to_ascii_lowercase())
+        .any(|cn| cn == wanted || with_port.as_deref() == Some(cn.as_str()));
+    if found {
+        Ok(())
+    } else {
+        Err(match host.parse::<IpAddr>() {
+            Ok(ip) => HostnameError::NoMatchingIp(ip),
+            Err(_) => HostnameError::NoMatchingName(wanted),
+        })
+    }
+}
+
 fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
     match bytes.len() {
         4 => <[u8; 4]>::try_from(bytes).ok().map(IpAddr::from),
@@ -154,6 +202,26 @@ mod tests {
 
     fn name(text: &str) -> ServerName<'static> {
         ServerName::try_from(text.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn a_url_host_is_named_by_the_sans_else_by_the_cn() {
+        let with_sans = certificate(&["127.0.0.1", "node-a.example"], Some("other"));
+        assert_eq!(names_url_host(&with_sans, "127.0.0.1", Some(9001)), Ok(()));
+        assert_eq!(names_url_host(&with_sans, "NODE-A.example", None), Ok(()));
+        // With SANs, the CN does not count.
+        assert!(names_url_host(&with_sans, "other", None).is_err());
+        assert!(names_url_host(&with_sans, "10.0.0.9", Some(9001)).is_err());
+        // Without SANs: the CN, as a host or as Tessera's generated `host:port`.
+        let cn_only = certificate(&[], Some("10.0.0.5:9001"));
+        assert_eq!(names_url_host(&cn_only, "10.0.0.5", Some(9001)), Ok(()));
+        assert!(names_url_host(&cn_only, "10.0.0.5", Some(9002)).is_err());
+        let cn_host = certificate(&[], Some("node-b"));
+        assert_eq!(names_url_host(&cn_host, "node-b", Some(1)), Ok(()));
+        assert_eq!(
+            names_url_host(&cn_host, "node-c", None),
+            Err(HostnameError::NoMatchingName("node-c".into()))
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::Extension;
 use cloister_core::partyinfo::PartyInfo;
 use cloister_core::payload::PayloadCodec;
 use cloister_protocol::media;
@@ -15,6 +16,7 @@ use crate::api::media::MediaType;
 use crate::api::response::Answer;
 use crate::api::{response, AppState};
 use crate::discovery::key_validation::KeyProof;
+use crate::listener::ClientCertificate;
 
 /// `GET /partyinfo`: this node's URL, the peers it knows and every key with its node.
 pub async fn get(State(state): State<AppState>) -> Answer {
@@ -36,7 +38,13 @@ pub async fn get(State(state): State<AppState>) -> Answer {
 
 /// `POST /partyinfo`: credits the sender with the keys it proves (every key it claims when
 /// remote key validation is off) and adds the parties it names, within the node's bounds.
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Answer {
+/// Over mutual TLS, the client certificate must name the PartyInfo's url.
+pub async fn post(
+    State(state): State<AppState>,
+    caller: Option<Extension<ClientCertificate>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
     require_body_type(&headers, media::OCTET_STREAM)?;
     let info = off_workers(move || PartyInfo::decode(&body))
         .await
@@ -51,7 +59,12 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     };
     state
         .network
-        .receive(&info, caller_versions(&headers), &proof)
+        .receive(
+            &info,
+            caller_versions(&headers),
+            &proof,
+            caller.as_ref().map(|c| c.leaf.as_ref()),
+        )
         .await?;
     // Tessera answers its legacy PartyInfo when it validates nothing, and nothing otherwise.
     Ok(if proof.trusts_claims() {
