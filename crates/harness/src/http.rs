@@ -1,11 +1,13 @@
 //! A deliberately small HTTP/1.1 client: one request per connection (`Connection: close`), raw
 //! request targets (so `%2F` reaches the server untouched), TCP or unix socket, and an optional
-//! source address for whitelist tests.
+//! source address for whitelist tests; over TLS ([`Request::try_send_tls`]) with a rustls
+//! client config the test builds (its trust and client certificate).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cloister_addr::Endpoint;
@@ -99,19 +101,7 @@ impl<'a> Request<'a> {
 
     /// Sends it, returning I/O errors.
     pub fn try_send(&self, target: &Endpoint, source: Option<&str>) -> std::io::Result<Response> {
-        let host = target.host_header();
-        let mut text = format!(
-            "{} {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.method,
-            self.target,
-            self.body.len()
-        );
-        for (name, value) in &self.headers {
-            text.push_str(&format!("{name}: {value}\r\n"));
-        }
-        text.push_str("\r\n");
-        let mut bytes = text.into_bytes();
-        bytes.extend_from_slice(&self.body);
+        let bytes = self.encode(&target.host_header());
         // A server that never answers fails the test instead of hanging it.
         let raw = match target {
             Endpoint::Tcp(tcp) => {
@@ -126,6 +116,61 @@ impl<'a> Request<'a> {
             }
         };
         parse(&raw)
+    }
+}
+
+impl Request<'_> {
+    /// Sends it over TLS to `target` (a TCP address) with `config`, returning I/O errors
+    /// (a refused handshake among them: the rustls error is inside the `io::Error`).
+    pub fn try_send_tls(
+        &self,
+        target: SocketAddr,
+        config: &Arc<rustls::ClientConfig>,
+    ) -> std::io::Result<Response> {
+        let bytes = self.encode(&Endpoint::from(target).host_header());
+        let server_name = rustls::pki_types::ServerName::IpAddress(target.ip().into());
+        let connection = rustls::ClientConnection::new(config.clone(), server_name)
+            .map_err(std::io::Error::other)?;
+        let tcp = TcpStream::connect(target)?;
+        tcp.set_read_timeout(Some(READ_TIMEOUT))?;
+        let mut stream = rustls::StreamOwned::new(connection, tcp);
+        // A refused handshake surfaces here, before any request byte is read back.
+        while stream.conn.is_handshaking() {
+            stream.conn.complete_io(&mut stream.sock)?;
+        }
+        stream.write_all(&bytes)?;
+        let mut raw = Vec::new();
+        match stream.read_to_end(&mut raw) {
+            // A server that closes without close_notify after its whole answer is fine here.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+            other => {
+                other?;
+            }
+        }
+        parse(&raw)
+    }
+
+    /// Sends it over TLS, panicking on any I/O error.
+    pub fn send_tls(&self, target: SocketAddr, config: &Arc<rustls::ClientConfig>) -> Response {
+        self.try_send_tls(target, config)
+            .unwrap_or_else(|e| panic!("{} {} over TLS: {e}", self.method, self.target))
+    }
+
+    /// The request's bytes, with `host` as its `Host` header.
+    fn encode(&self, host: &str) -> Vec<u8> {
+        let mut text = format!(
+            "{} {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.method,
+            self.target,
+            self.body.len()
+        );
+        for (name, value) in &self.headers {
+            text.push_str(&format!("{name}: {value}\r\n"));
+        }
+        text.push_str("\r\n");
+        let mut bytes = text.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes
     }
 }
 

@@ -80,6 +80,9 @@ pub struct NodeDir {
     pub p2p: SocketAddr,
     /// ThirdParty address.
     pub third_party: SocketAddr,
+    /// When its P2P server speaks TLS: the client config the harness reaches it with (its
+    /// advertised URL is then `https://`).
+    pub p2p_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl NodeDir {
@@ -104,6 +107,7 @@ impl NodeDir {
             public_key,
             p2p: free_loopback(),
             third_party: free_loopback(),
+            p2p_tls: None,
         }
     }
 
@@ -122,12 +126,26 @@ impl NodeDir {
             public_key: self.public_key.clone(),
             p2p: free_loopback(),
             third_party: free_loopback(),
+            p2p_tls: None,
         }
     }
 
-    /// The advertised P2P URL.
+    /// The advertised P2P URL (`https://` when its P2P server speaks TLS).
     pub fn p2p_url(&self) -> String {
-        format!("http://{}", self.p2p)
+        let scheme = if self.p2p_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.p2p)
+    }
+
+    /// Sends `request` to the P2P server, over TLS when it speaks TLS.
+    pub fn try_p2p(&self, request: &Request<'_>) -> std::io::Result<super::http::Response> {
+        match &self.p2p_tls {
+            Some(config) => request.try_send_tls(self.p2p, config),
+            None => request.try_send(&Endpoint::from(self.p2p), None),
+        }
     }
 
     /// The Q2T unix socket.
@@ -166,9 +184,7 @@ impl NodeDir {
         let node = RunningNode { child, log };
         let up = eventually(Duration::from_secs(20), || {
             let upcheck = Request::new("GET", "/upcheck");
-            upcheck
-                .try_send(&Endpoint::from(self.p2p), None)
-                .is_ok_and(|r| r.status == 200)
+            self.try_p2p(&upcheck).is_ok_and(|r| r.status == 200)
                 && upcheck
                     .try_send(&self.q2t(), None)
                     .is_ok_and(|r| r.status == 200)
