@@ -2,7 +2,8 @@
 //! mode on the server side (judging the harness's client certificates) and on the client side
 //! (judging the peers it calls), known-hosts files in Tessera's format written and read back,
 //! a three-node mutual-TLS network in CA mode, a CA-mode server with a TOFU client, the
-//! discovery identity rule, and bad input on a TLS port. Certificates are made here with rcgen.
+//! discovery identity rule, and bad input on a TLS port. Certificates come from the harness's
+//! test CA (rcgen), made afresh by each test.
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,130 +18,15 @@ use cloister_core::keys::PublicKey;
 use cloister_core::partyinfo::PartyInfo;
 use cloister_harness::http::{eventually, path_escape, Request};
 use cloister_harness::nodes::{NodeDir, RunningNode};
-use cloister_tls::material::Origin;
-use cloister_tls::{Fingerprint, PeerTrust};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use cloister_harness::tls::{self, anonymous_client, Pem, Signer, TestCa};
 use serde_json::{json, Value};
 
 const DISCOVERY: Duration = Duration::from_secs(20);
 
-/// A certificate and its key, as PEM files.
-#[derive(Clone)]
-struct Pem {
-    certificate: PathBuf,
-    key: PathBuf,
-}
-
-impl Pem {
-    /// The SHA-1 fingerprint of the certificate, as Tessera writes it.
-    fn fingerprint(&self) -> String {
-        let text = std::fs::read_to_string(&self.certificate).unwrap();
-        let der = b64::decode(
-            &text
-                .lines()
-                .filter(|l| !l.starts_with("-----"))
-                .collect::<String>(),
-        )
-        .unwrap();
-        Fingerprint::of(&der).to_hex()
-    }
-
-    /// A harness client presenting this certificate (and trusting any server: the tests
-    /// judge the node's side).
-    fn client(&self) -> Arc<rustls::ClientConfig> {
-        let identity = cloister_tls::material::load_pem_identity(
-            &Origin::new("test key", &self.key),
-            &Origin::new("test certificate", &self.certificate),
-        )
-        .unwrap();
-        Arc::new(
-            cloister_tls::config::client_config_from(Some(&identity), PeerTrust::none(), false)
-                .unwrap(),
-        )
-    }
-}
-
-/// A harness client without a certificate.
-fn anonymous_client() -> Arc<rustls::ClientConfig> {
-    Arc::new(cloister_tls::config::client_config_from(None, PeerTrust::none(), false).unwrap())
-}
-
-/// Certificates for one test, in one directory.
-struct Certificates {
-    dir: PathBuf,
-    ca_key: KeyPair,
-    ca: rcgen::Certificate,
-    ca_file: PathBuf,
-}
-
-/// How a leaf is made.
-#[derive(Clone, Copy, PartialEq)]
-enum Signer {
-    /// By the test's CA.
-    Ca,
-    /// By the test's CA, valid only in 2020.
-    CaExpired,
-    /// By itself.
-    SelfSigned,
-}
-
-impl Certificates {
-    fn new(dir: &Path) -> Self {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Cloister test CA");
-        let ca = params.self_signed(&ca_key).unwrap();
-        let ca_file = dir.join("ca.pem");
-        std::fs::write(&ca_file, ca.pem()).unwrap();
-        Self {
-            dir: dir.to_owned(),
-            ca_key,
-            ca,
-            ca_file,
-        }
-    }
-
-    /// A leaf for `cn`, naming 127.0.0.1 and localhost (where every node runs).
-    fn leaf(&self, file: &str, cn: &str, signer: Signer) -> Pem {
-        let key = KeyPair::generate().unwrap();
-        let mut params =
-            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, cn);
-        if signer == Signer::CaExpired {
-            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2020, 12, 31);
-        }
-        let certificate = match signer {
-            Signer::SelfSigned => params.self_signed(&key).unwrap(),
-            Signer::Ca | Signer::CaExpired => {
-                params.signed_by(&key, &self.ca, &self.ca_key).unwrap()
-            }
-        };
-        let pem = Pem {
-            certificate: self.dir.join(format!("{file}.crt")),
-            key: self.dir.join(format!("{file}.key")),
-        };
-        std::fs::write(&pem.certificate, certificate.pem()).unwrap();
-        std::fs::write(&pem.key, key.serialize_pem()).unwrap();
-        pem
-    }
-}
-
-/// A P2P `sslConfig`: `pem` on both sides, these trust modes, the test CA as trust material
-/// and known-hosts files in the node's directory.
+/// A P2P `sslConfig` for `node`: `pem` on both sides, these trust modes, the test CA as trust
+/// material and known-hosts files in the node's directory.
 fn ssl_config(node: &NodeDir, pem: &Pem, ca: &Path, server_mode: &str, client_mode: &str) -> Value {
-    json!({
-        "tls": "STRICT",
-        "serverTlsKeyPath": pem.key, "serverTlsCertificatePath": pem.certificate,
-        "clientTlsKeyPath": pem.key, "clientTlsCertificatePath": pem.certificate,
-        "serverTrustMode": server_mode, "clientTrustMode": client_mode,
-        "serverTrustCertificates": [ca], "clientTrustCertificates": [ca],
-        "knownClientsFile": known_clients(node), "knownServersFile": known_servers(node),
-    })
+    tls::ssl_config(&node.dir, pem, ca, server_mode, client_mode)
 }
 
 fn known_clients(node: &NodeDir) -> PathBuf {
@@ -161,16 +47,7 @@ fn tls_node(root: &Path, name: &str, harness: &Pem) -> NodeDir {
 
 /// `node`'s Tessera config with these peers and `ssl` on its P2P server.
 fn config_with(node: &NodeDir, peers: &[&NodeDir], ssl: Value, p2p_properties: Value) -> Value {
-    let mut config = node.config(peers, json!({}));
-    let p2p = &mut config["serverConfigs"][1];
-    assert_eq!(p2p["app"], "P2P");
-    p2p["sslConfig"] = ssl;
-    if let (Some(properties), Value::Object(extra)) =
-        (p2p["properties"].as_object_mut(), p2p_properties)
-    {
-        properties.extend(extra);
-    }
-    config
+    tls::with_p2p_ssl(node.config(peers, json!({})), ssl, p2p_properties)
 }
 
 fn upcheck(node: &NodeDir, client: &Arc<rustls::ClientConfig>) -> std::io::Result<u16> {
@@ -215,25 +92,21 @@ fn use_binary() {
 fn server_trust_modes_accept_and_refuse_client_certificates() {
     use_binary();
     let root = tempfile::tempdir().unwrap();
-    let certs = Certificates::new(root.path());
+    let certs = TestCa::new(&root.path().join("certificates"));
     let ca_client = certs.leaf("ca-client", "ca-client", Signer::Ca);
     let expired_client = certs.leaf("expired-client", "ca-client", Signer::CaExpired);
     let stranger = certs.leaf("stranger", "stranger", Signer::SelfSigned);
     let listed = certs.leaf("listed", "listed-client", Signer::SelfSigned);
     let first = certs.leaf("tofu-first", "tofu-client", Signer::SelfSigned);
     let changed = certs.leaf("tofu-changed", "tofu-client", Signer::SelfSigned);
-    let other_ca = Certificates::new(&{
-        let dir = root.path().join("other-ca");
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    });
+    let other_ca = TestCa::new(&root.path().join("other-ca"));
     let foreign = other_ca.leaf("foreign", "ca-client", Signer::Ca);
 
     let start = |name: &str, mode: &str, harness: &Pem, setup: &dyn Fn(&NodeDir)| {
         let node = tls_node(root.path(), name, harness);
         let own = certs.leaf(name, name, Signer::Ca);
         setup(&node);
-        let ssl = ssl_config(&node, &own, &certs.ca_file, mode, "NONE");
+        let ssl = ssl_config(&node, &own, &certs.file, mode, "NONE");
         let config = config_with(&node, &[], ssl, json!({}));
         let running = node.start(&config, &[]);
         (node, running, config)
@@ -327,9 +200,9 @@ fn server_trust_modes_accept_and_refuse_client_certificates() {
 }
 
 /// A server node (P2P over TLS, trusting any client) presenting `pem`.
-fn server_node(root: &Path, certs: &Certificates, name: &str, pem: &Pem) -> (NodeDir, RunningNode) {
+fn server_node(root: &Path, certs: &TestCa, name: &str, pem: &Pem) -> (NodeDir, RunningNode) {
     let node = tls_node(root, name, pem);
-    let ssl = ssl_config(&node, pem, &certs.ca_file, "NONE", "NONE");
+    let ssl = ssl_config(&node, pem, &certs.file, "NONE", "NONE");
     let running = node.start(&config_with(&node, &[], ssl, json!({})), &[]);
     (node, running)
 }
@@ -346,7 +219,7 @@ fn refused_for(log: &str, server: &NodeDir, reason: &str) -> bool {
 fn client_trust_modes_accept_and_refuse_server_certificates() {
     use_binary();
     let root = tempfile::tempdir().unwrap();
-    let certs = Certificates::new(root.path());
+    let certs = TestCa::new(&root.path().join("certificates"));
     let signed = certs.leaf("signed", "signed", Signer::Ca);
     let self_signed = certs.leaf("self-signed", "self-signed", Signer::SelfSigned);
     let expired = certs.leaf("expired", "expired", Signer::CaExpired);
@@ -363,7 +236,7 @@ fn client_trust_modes_accept_and_refuse_server_certificates() {
         let own = certs.leaf(name, name, Signer::Ca);
         let node = tls_node(root.path(), name, &own);
         setup(&node);
-        let ssl = ssl_config(&node, &own, &certs.ca_file, "NONE", mode);
+        let ssl = ssl_config(&node, &own, &certs.file, "NONE", mode);
         let mut config = config_with(&node, peers, ssl, json!({}));
         // Only the servers named here: what it records must not depend on what the servers
         // learnt from the other client nodes.
@@ -466,7 +339,7 @@ fn client_trust_modes_accept_and_refuse_server_certificates() {
 fn three_nodes_with_mutual_tls_in_ca_mode() {
     use_binary();
     let root = tempfile::tempdir().unwrap();
-    let certs = Certificates::new(root.path());
+    let certs = TestCa::new(&root.path().join("certificates"));
     let nodes: Vec<(NodeDir, Pem)> = ["a", "b", "c"]
         .into_iter()
         .map(|name| {
@@ -478,7 +351,7 @@ fn three_nodes_with_mutual_tls_in_ca_mode() {
         unreachable!()
     };
     let config = |node: &NodeDir, pem: &Pem, peers: &[&NodeDir]| {
-        let ssl = ssl_config(node, pem, &certs.ca_file, "CA", "CA");
+        let ssl = ssl_config(node, pem, &certs.file, "CA", "CA");
         config_with(node, peers, ssl, json!({}))
     };
     let a_config = config(a, a_pem, &[b]);
@@ -541,6 +414,9 @@ fn three_nodes_with_mutual_tls_in_ca_mode() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(a.dir.join(format!("db.sqlite{suffix}")));
     }
+    // Recovery asks the nodes it knows once its configured peers are known: configure C too,
+    // or whether C's transaction comes back depends on when A relearns C through B.
+    let a_config = config(a, a_pem, &[b, c]);
     let (code, log) = a.run_to_exit(&a_config, &["--recover"], Duration::from_secs(60));
     assert_eq!(code, Some(0), "recovery failed: {log}");
     assert!(log.contains("failed=0"), "{log}");
@@ -559,14 +435,14 @@ fn three_nodes_with_mutual_tls_in_ca_mode() {
 fn a_ca_mode_server_talks_to_a_tofu_client() {
     use_binary();
     let root = tempfile::tempdir().unwrap();
-    let certs = Certificates::new(root.path());
+    let certs = TestCa::new(&root.path().join("certificates"));
     let a_pem = certs.leaf("a", "node-a", Signer::Ca);
     let b_pem = certs.leaf("b", "node-b", Signer::Ca);
     let a = tls_node(root.path(), "a", &a_pem);
     let b = tls_node(root.path(), "b", &b_pem);
     // A trusts on first use both ways; B demands the CA both ways.
-    let a_ssl = ssl_config(&a, &a_pem, &certs.ca_file, "TOFU", "TOFU");
-    let b_ssl = ssl_config(&b, &b_pem, &certs.ca_file, "CA", "CA");
+    let a_ssl = ssl_config(&a, &a_pem, &certs.file, "TOFU", "TOFU");
+    let b_ssl = ssl_config(&b, &b_pem, &certs.file, "CA", "CA");
     let a_run = a.start(&config_with(&a, &[&b], a_ssl, json!({})), &[]);
     let b_run = b.start(&config_with(&b, &[&a], b_ssl, json!({})), &[]);
     assert!(learns(&a, &b), "{}", a_run.log_text());
@@ -590,28 +466,15 @@ fn a_ca_mode_server_talks_to_a_tofu_client() {
 fn a_partyinfo_for_a_url_the_client_certificate_does_not_name_is_refused() {
     use_binary();
     let root = tempfile::tempdir().unwrap();
-    let certs = Certificates::new(root.path());
+    let certs = TestCa::new(&root.path().join("certificates"));
     let b_pem = certs.leaf("b", "node-b", Signer::Ca);
     let b = tls_node(root.path(), "b", &b_pem);
-    let ssl = ssl_config(&b, &b_pem, &certs.ca_file, "CA", "CA");
+    let ssl = ssl_config(&b, &b_pem, &certs.file, "CA", "CA");
     let _b = b.start(&config_with(&b, &[], ssl, json!({})), &[]);
 
     // A CA-signed client whose certificate names another host only, speaking for a URL on
     // 127.0.0.1 (any node of this machine's) with a key it claims.
-    let impostor = {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(vec!["node-x.example".to_owned()]).unwrap();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, "node-x");
-        let certificate = params.signed_by(&key, &certs.ca, &certs.ca_key).unwrap();
-        let pem = Pem {
-            certificate: root.path().join("impostor.crt"),
-            key: root.path().join("impostor.key"),
-        };
-        std::fs::write(&pem.certificate, certificate.pem()).unwrap();
-        std::fs::write(&pem.key, key.serialize_pem()).unwrap();
-        pem
-    };
+    let impostor = certs.leaf_naming("impostor", "node-x", &["node-x.example"], Signer::Ca);
     let victim_url = format!(
         "https://127.0.0.1:{}/",
         cloister_harness::nodes::free_port()
@@ -647,10 +510,10 @@ fn a_partyinfo_for_a_url_the_client_certificate_does_not_name_is_refused() {
 fn bad_input_on_a_tls_port_is_refused_and_the_node_stays_up() {
     use_binary();
     let root = tempfile::tempdir().unwrap();
-    let certs = Certificates::new(root.path());
+    let certs = TestCa::new(&root.path().join("certificates"));
     let pem = certs.leaf("a", "node-a", Signer::Ca);
     let a = tls_node(root.path(), "a", &pem);
-    let ssl = ssl_config(&a, &pem, &certs.ca_file, "CA", "CA");
+    let ssl = ssl_config(&a, &pem, &certs.file, "CA", "CA");
     let header_timeout = Duration::from_millis(1000);
     let _a = a.start(
         &config_with(&a, &[], ssl, json!({ "headerTimeoutMs": "1000" })),
