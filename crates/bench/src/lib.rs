@@ -22,6 +22,8 @@
 //!   PostgreSQL with a synchronous standby, and the failover gap over several runs.
 //! - [`hostile`]: the hostile-peer attacks (`cloister-bench hostile`), each against a real node,
 //!   with what it cost the node; the hostile-peer tests run them too.
+//! - [`p2p_tls`]: the P2P TLS benchmark (`cloister-bench p2p-tls`): `/send` A→B with P2P over
+//!   mutual TLS vs plain HTTP, and the TLS P2P listener's handshake rate.
 //! - [`proxy`]: the proxy benchmark (`cloister-bench proxy`): two replicas direct, behind nginx
 //!   and behind `cloister proxy`, steady and under a replica SIGKILL and SIGSTOP.
 
@@ -33,6 +35,7 @@ pub mod ha_store;
 pub mod hostile;
 pub mod latency;
 pub mod load;
+pub mod p2p_tls;
 pub mod proxy;
 pub mod relay;
 pub mod report;

@@ -44,6 +44,19 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(Command::P2pTls(tls)) = &settings.command {
+        return match cloister_bench::p2p_tls::run(tls, &mut stdout) {
+            Ok(report) if report.errors() == 0 => ExitCode::SUCCESS,
+            Ok(_) => {
+                eprintln!("error: sends or handshakes failed (see the tables above)");
+                ExitCode::FAILURE
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Hostile(hostile)) = &settings.command {
         return match cloister_bench::hostile::run(hostile, &mut stdout) {
             Ok(()) => ExitCode::SUCCESS,

@@ -76,6 +76,10 @@ pub enum Command {
     /// Each attack of the P2P boundary issue against a real node, with what it cost the node
     /// (peak RSS, `tm.ipc` latency) and what it achieved. See [`crate::hostile`].
     Hostile(crate::hostile::HostileBench),
+    /// `/send` A→B with P2P over mutual TLS (CA mode) vs plain HTTP, in one run (throughput
+    /// ratio, p99), and the TLS P2P listener's handshake rate, full and resumed. See
+    /// [`crate::p2p_tls`].
+    P2pTls(crate::p2p_tls::P2pTlsBench),
 }
 
 /// The gateway benchmark's command line.

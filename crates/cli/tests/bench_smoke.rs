@@ -101,3 +101,20 @@ fn the_ha_store_benchmark_fails_over_without_losing_writes() {
     assert_eq!((run.lost, run.unexpected), (0, 0), "{text}");
     assert!(text.contains("postgres/sqlite throughput"), "{text}");
 }
+
+#[test]
+fn the_p2p_tls_benchmark_sends_over_both_transports_and_counts_handshakes() {
+    let settings = bench(
+        "p2p-tls --concurrency 2 --requests 20 --warmup 5 --handshake-seconds 0.3 --handshake-clients 2",
+    );
+    let Some(Command::P2pTls(tls)) = settings.command else {
+        panic!("no p2p-tls subcommand");
+    };
+    let (report, text) = run_bench(&tls, cloister_bench::p2p_tls::run);
+    assert_eq!(report.errors(), 0, "{text}");
+    let rows: Vec<&str> = report.sends.iter().map(|r| r.transport).collect();
+    assert_eq!(rows, ["plain", "mTLS (CA)"], "{text}");
+    assert!(report.ratio(2).is_some(), "{text}");
+    assert_eq!(report.handshakes.len(), 2, "{text}");
+    assert!(report.handshakes.iter().all(|h| h.rate > 0.0), "{text}");
+}
