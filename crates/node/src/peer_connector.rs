@@ -118,7 +118,7 @@ impl Service<Uri> for PeerConnector {
             let server_name = ServerName::try_from(host.to_owned())
                 .map_err(|_| io::Error::other(format!("{host} is not a valid TLS server name")))?;
             match tls.connect(server_name, tcp.into_inner()).await {
-                Ok(stream) => Ok(PeerStream::Tls(TokioIo::new(stream))),
+                Ok(stream) => Ok(PeerStream::Tls(Box::new(TokioIo::new(stream)))),
                 Err(error) => Err(classify(authority, &error).into()),
             }
         })
@@ -167,8 +167,8 @@ fn trust_failure(error: &TrustError) -> HandshakeFailure {
 pub enum PeerStream {
     /// `http://`.
     Plain(TokioIo<TcpStream>),
-    /// `https://`.
-    Tls(TokioIo<TlsStream<TcpStream>>),
+    /// `https://` (boxed: a TLS session is over a kilobyte, a plain stream a few words).
+    Tls(Box<TokioIo<TlsStream<TcpStream>>>),
 }
 
 impl Connection for PeerStream {
@@ -188,7 +188,7 @@ impl Read for PeerStream {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Self::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -201,21 +201,21 @@ impl Write for PeerStream {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Self::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_flush(cx),
-            Self::Tls(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Self::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
