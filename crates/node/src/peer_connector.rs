@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use cloister_tls::TrustError;
+use hyper::http::uri::Scheme;
 use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
@@ -102,7 +103,7 @@ impl Service<Uri> for PeerConnector {
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let https = uri.scheme_str() == Some("https");
+        let https = uri.scheme() == Some(&Scheme::HTTPS);
         let tls = self.tls.clone();
         let connecting = self.tcp.call(uri.clone());
         Box::pin(async move {
