@@ -111,7 +111,9 @@ fn transaction_status(error: &TransactionError) -> StatusCode {
         E::PrivacyViolation(_) => StatusCode::FORBIDDEN,
         E::ConflictingPayload => StatusCode::CONFLICT,
         E::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-        E::PeerUnreachable { .. } => StatusCode::GONE,
+        // Like an unreachable node: the push did not happen, and retrying will not help
+        // until certificates change.
+        E::PeerUnreachable { .. } | E::PeerTls { .. } => StatusCode::GONE,
         E::Store(store) => store_status(store),
         E::NoSuitableKey(_) | E::PushRejected { .. } | E::Payload(_) | E::Enclave(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
@@ -155,6 +157,7 @@ impl ApiError {
                 self,
                 Self::Transaction(
                     TransactionError::PeerUnreachable { .. }
+                        | TransactionError::PeerTls { .. }
                         | TransactionError::PushRejected { .. }
                 )
             )

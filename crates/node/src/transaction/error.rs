@@ -54,6 +54,15 @@ pub enum TransactionError {
         /// What happened.
         source: PeerError,
     },
+    /// The TLS handshake with a recipient's node failed: it is up, but one side does not
+    /// trust the other's certificate (untrusted, fingerprint changed, expired…).
+    #[error("Node {url} refused or was refused TLS: {source}")]
+    PeerTls {
+        /// The recipient node.
+        url: String,
+        /// The reason, from the handshake.
+        source: PeerError,
+    },
     /// A recipient's node refused the payload.
     #[error("Unable to push payload to recipient url {url}")]
     PushRejected {
@@ -75,11 +84,16 @@ pub enum TransactionError {
 }
 
 impl TransactionError {
-    /// A failed call to the peer at `url`: refused (a non-success status) or unreachable.
+    /// A failed call to the peer at `url`: refused (a non-success status), a failed TLS
+    /// handshake, or unreachable.
     pub fn from_peer(url: &str, error: PeerError) -> Self {
         match error {
             PeerError::Status { .. } => Self::PushRejected {
                 url: url.to_owned(),
+            },
+            source @ PeerError::Tls { .. } => Self::PeerTls {
+                url: url.to_owned(),
+                source,
             },
             source => Self::PeerUnreachable {
                 url: url.to_owned(),
