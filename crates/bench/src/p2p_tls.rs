@@ -136,7 +136,7 @@ impl Pair {
         let root = tempfile::Builder::new()
             .prefix("cloister-bench-tls")
             .tempdir()?;
-        let ca = TestCa::new(&root.path().join("certificates"));
+        let ca = TestCa::in_dir(&root.path().join("certificates"));
         let pems = tls.then(|| {
             (
                 ca.leaf("a", "node-a", Signer::Ca),

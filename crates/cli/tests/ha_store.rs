@@ -21,7 +21,8 @@ use cloister_addr::Endpoint;
 use cloister_core::b64;
 use cloister_harness::http::{eventually, path_escape, Request};
 use cloister_harness::nodes::{NodeDir, RunningNode};
-use cloister_harness::postgres::{HbaKind, PgCluster, TestCa};
+use cloister_harness::postgres::{HbaKind, PgCluster};
+use cloister_harness::tls::TestCa;
 use serde_json::{json, Value};
 
 const DATABASE: &str = "cloister";
@@ -61,7 +62,7 @@ impl Setup {
                 pg.only_hba(HbaKind::Tls);
                 let params = format!(
                     "&sslmode=verify-full&sslrootcert={}",
-                    ca.root_cert().display()
+                    ca.file.clone().display()
                 );
                 (pg, params)
             }

@@ -92,14 +92,14 @@ fn use_binary() {
 fn server_trust_modes_accept_and_refuse_client_certificates() {
     use_binary();
     let root = tempfile::tempdir().unwrap();
-    let certs = TestCa::new(&root.path().join("certificates"));
+    let certs = TestCa::in_dir(&root.path().join("certificates"));
     let ca_client = certs.leaf("ca-client", "ca-client", Signer::Ca);
     let expired_client = certs.leaf("expired-client", "ca-client", Signer::CaExpired);
     let stranger = certs.leaf("stranger", "stranger", Signer::SelfSigned);
     let listed = certs.leaf("listed", "listed-client", Signer::SelfSigned);
     let first = certs.leaf("tofu-first", "tofu-client", Signer::SelfSigned);
     let changed = certs.leaf("tofu-changed", "tofu-client", Signer::SelfSigned);
-    let other_ca = TestCa::new(&root.path().join("other-ca"));
+    let other_ca = TestCa::in_dir(&root.path().join("other-ca"));
     let foreign = other_ca.leaf("foreign", "ca-client", Signer::Ca);
 
     let start = |name: &str, mode: &str, harness: &Pem, setup: &dyn Fn(&NodeDir)| {
@@ -219,7 +219,7 @@ fn refused_for(log: &str, server: &NodeDir, reason: &str) -> bool {
 fn client_trust_modes_accept_and_refuse_server_certificates() {
     use_binary();
     let root = tempfile::tempdir().unwrap();
-    let certs = TestCa::new(&root.path().join("certificates"));
+    let certs = TestCa::in_dir(&root.path().join("certificates"));
     let signed = certs.leaf("signed", "signed", Signer::Ca);
     let self_signed = certs.leaf("self-signed", "self-signed", Signer::SelfSigned);
     let expired = certs.leaf("expired", "expired", Signer::CaExpired);
@@ -339,7 +339,7 @@ fn client_trust_modes_accept_and_refuse_server_certificates() {
 fn three_nodes_with_mutual_tls_in_ca_mode() {
     use_binary();
     let root = tempfile::tempdir().unwrap();
-    let certs = TestCa::new(&root.path().join("certificates"));
+    let certs = TestCa::in_dir(&root.path().join("certificates"));
     let nodes: Vec<(NodeDir, Pem)> = ["a", "b", "c"]
         .into_iter()
         .map(|name| {
@@ -435,7 +435,7 @@ fn three_nodes_with_mutual_tls_in_ca_mode() {
 fn a_ca_mode_server_talks_to_a_tofu_client() {
     use_binary();
     let root = tempfile::tempdir().unwrap();
-    let certs = TestCa::new(&root.path().join("certificates"));
+    let certs = TestCa::in_dir(&root.path().join("certificates"));
     let a_pem = certs.leaf("a", "node-a", Signer::Ca);
     let b_pem = certs.leaf("b", "node-b", Signer::Ca);
     let a = tls_node(root.path(), "a", &a_pem);
@@ -466,7 +466,7 @@ fn a_ca_mode_server_talks_to_a_tofu_client() {
 fn a_partyinfo_for_a_url_the_client_certificate_does_not_name_is_refused() {
     use_binary();
     let root = tempfile::tempdir().unwrap();
-    let certs = TestCa::new(&root.path().join("certificates"));
+    let certs = TestCa::in_dir(&root.path().join("certificates"));
     let b_pem = certs.leaf("b", "node-b", Signer::Ca);
     let b = tls_node(root.path(), "b", &b_pem);
     let ssl = ssl_config(&b, &b_pem, &certs.file, "CA", "CA");
@@ -510,7 +510,7 @@ fn a_partyinfo_for_a_url_the_client_certificate_does_not_name_is_refused() {
 fn bad_input_on_a_tls_port_is_refused_and_the_node_stays_up() {
     use_binary();
     let root = tempfile::tempdir().unwrap();
-    let certs = TestCa::new(&root.path().join("certificates"));
+    let certs = TestCa::in_dir(&root.path().join("certificates"));
     let pem = certs.leaf("a", "node-a", Signer::Ca);
     let a = tls_node(root.path(), "a", &pem);
     let ssl = ssl_config(&a, &pem, &certs.file, "CA", "CA");

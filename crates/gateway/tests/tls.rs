@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use cloister_gateway::{Gateway, GatewayError, Mode};
 use cloister_harness::http::eventually;
-use common::{localhost_certificate, Running, Scripted, TlsFront};
+use cloister_harness::tls::{Signer, TestCa};
+use common::{Running, Scripted, TlsFront};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -27,10 +28,11 @@ struct TlsPair {
 
 fn tls_pair(mode: Mode, b_untrusted: bool) -> TlsPair {
     let dir = tempfile::tempdir().unwrap();
-    let trusted = localhost_certificate();
-    let ca_file = dir.path().join("ca.pem");
-    std::fs::write(&ca_file, trusted.cert.pem()).unwrap();
-    let stranger = localhost_certificate();
+    let ca = TestCa::in_dir(&dir.path().join("ca"));
+    let trusted = ca.leaf("node", "node", Signer::Ca);
+    let other_ca = TestCa::in_dir(&dir.path().join("other-ca"));
+    let stranger = other_ca.leaf("stranger", "node", Signer::Ca);
+    let ca_file = ca.file.clone();
     let runtime = common::upstream_runtime();
     let nodes: Vec<Scripted> = ["a", "b"]
         .iter()

@@ -11,8 +11,9 @@
 //! - [`postgres`]: PostgreSQL clusters on loopback (a primary, or a primary with a synchronous
 //!   standby) that tests can crash, hang, promote and rejoin.
 //! - [`tessera`]: Tessera's own database DDL, to lay out a database as a Tessera deployment has it.
-//! - [`tls`]: certificates made with rcgen (a test CA, leaves in date, expired or self-signed),
-//!   Tessera `sslConfig` sections and rustls clients presenting them.
+//! - [`tls`]: certificates made with rcgen (one test CA for nodes, PostgreSQL and TLS fronts:
+//!   leaves in date, expired or self-signed, server and client certificates), Tessera
+//!   `sslConfig` sections and rustls clients presenting them.
 //!
 //! Panics are the error strategy here: a harness that cannot set up its world should stop the
 //! test loudly, with the node's log in the message.
@@ -28,3 +29,4 @@ pub mod postgres;
 pub mod procfs;
 pub mod tessera;
 pub mod tls;
+mod watchdog;

@@ -37,9 +37,8 @@ use std::time::{Duration, Instant};
 use crate::http::eventually;
 use crate::nodes::free_port;
 
-mod certificates;
-
-pub use self::certificates::{write_private, ServerTls, TestCa};
+use crate::tls::{write_private, ServerTls};
+use crate::watchdog::run_when_this_process_ends;
 
 /// The database superuser the harness creates (and connects as).
 pub const SUPERUSER: &str = "postgres";
@@ -727,23 +726,6 @@ rm -rf '{root}'"
         );
         run_when_this_process_ends(&script)
     }
-}
-
-/// Starts `sh -c script`, where `script` begins by waiting for its stdin to close: when this
-/// process ends, however it ends, the pipe closes and the script runs; dropping the returned
-/// stdin runs it now. Static fixtures, which are never dropped, clean up through it.
-pub(crate) fn run_when_this_process_ends(script: &str) -> (Child, ChildStdin) {
-    // Its own session (setsid), so a signal to this process's group (Ctrl-C, a CI timeout)
-    // does not take the watchdog down before it has cleaned up.
-    let mut child = Command::new("setsid")
-        .args(["-w", "sh", "-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take().unwrap();
-    (child, stdin)
 }
 
 impl Drop for PgCluster {

@@ -2,13 +2,20 @@
 //! (in date or expired) or self-signed ones, as PEM files; and rustls client configs that
 //! present them, for reaching a node whose P2P server speaks TLS.
 
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin};
 use std::sync::Arc;
 
 use cloister_tls::material::Origin;
 use cloister_tls::{Fingerprint, PeerTrust};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+use rcgen::{
+    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, SignatureAlgorithm,
+};
 use serde_json::{json, Value};
+
+use crate::watchdog::run_when_this_process_ends;
 
 /// A certificate and its key, as PEM files.
 #[derive(Debug, Clone)]
@@ -66,34 +73,136 @@ pub enum Signer {
     SelfSigned,
 }
 
-/// A test CA writing its certificates as PEM files into one directory.
+/// A certificate authority of the test's own, its certificate a PEM file in its directory,
+/// with the leaves it signs written next to it. Nothing outside the test trusts it.
 pub struct TestCa {
     dir: PathBuf,
     key: KeyPair,
-    certificate: rcgen::Certificate,
-    /// The CA's certificate file (trust material for CA mode).
+    certificate: Certificate,
+    /// The CA's certificate file (trust material: a client's `sslrootcert`, a node's CA mode).
     pub file: PathBuf,
+    /// A directory of its own, removed when this process ends (a CA kept in a static is never
+    /// dropped).
+    _own_dir: Option<(tempfile::TempDir, (Child, ChildStdin))>,
+}
+
+impl std::fmt::Debug for TestCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestCa")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a server needs to speak TLS as PostgreSQL reads it: its certificate and key (PEM),
+/// and the CA that verifies client certificates.
+#[derive(Clone)]
+pub struct ServerTls {
+    /// `server.crt`.
+    pub certificate: String,
+    /// `server.key`.
+    pub key: String,
+    /// `ca.crt` (`ssl_ca_file`): client certificates signed by it are accepted.
+    pub client_ca: String,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerTls").finish_non_exhaustive()
+    }
 }
 
 impl TestCa {
-    /// A new CA whose files go into `dir`.
-    pub fn new(dir: &Path) -> Self {
+    /// A CA named `name` with an ECDSA P-256 key, in a temporary directory of its own.
+    pub fn new(name: &str) -> Self {
+        Self::with_algorithm(name, &rcgen::PKCS_ECDSA_P256_SHA256)
+    }
+
+    /// The same with a key for `algorithm` (e.g. ECDSA P-384 to sign `ecdsa-with-SHA384`
+    /// certificates).
+    pub fn with_algorithm(name: &str, algorithm: &'static SignatureAlgorithm) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("cloister-ca-")
+            .tempdir()
+            .unwrap();
+        let cleanup = run_when_this_process_ends(&format!(
+            "cat >/dev/null\nrm -rf '{}'",
+            dir.path().display()
+        ));
+        let mut ca = Self::create(dir.path(), name, algorithm);
+        ca._own_dir = Some((dir, cleanup));
+        ca
+    }
+
+    /// A CA whose files go into `dir`, which the caller owns.
+    pub fn in_dir(dir: &Path) -> Self {
         std::fs::create_dir_all(dir).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::new()).unwrap();
+        Self::create(dir, "Cloister test CA", &rcgen::PKCS_ECDSA_P256_SHA256)
+    }
+
+    fn create(dir: &Path, name: &str, algorithm: &'static SignatureAlgorithm) -> Self {
+        let key = KeyPair::generate_for(algorithm).unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "Cloister test CA");
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let certificate = params.self_signed(&key).unwrap();
-        let file = dir.join("ca.pem");
+        let file = dir.join("ca.crt");
         std::fs::write(&file, certificate.pem()).unwrap();
         Self {
             dir: dir.to_owned(),
             key,
             certificate,
             file,
+            _own_dir: None,
         }
+    }
+
+    /// The directory the CA's files live in (for tests that write more files next to them).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A server certificate for `names` (the first is also its Common Name), signed by this
+    /// CA, with the CA as the server's client-certificate authority.
+    pub fn server(&self, names: &[&str]) -> ServerTls {
+        let (certificate, key) = self.signed(names, ExtendedKeyUsagePurpose::ServerAuth);
+        ServerTls {
+            certificate,
+            key,
+            client_ca: self.certificate.pem(),
+        }
+    }
+
+    /// A client certificate with Common Name `user` (PostgreSQL's `cert` authentication
+    /// matches it against the user name), written as `<user>.crt` and `<user>.key` (mode
+    /// 0600, as libpq requires of a key); returns both paths.
+    pub fn client(&self, user: &str) -> (PathBuf, PathBuf) {
+        let (certificate, key) = self.signed(&[user], ExtendedKeyUsagePurpose::ClientAuth);
+        let cert_path = self.dir.join(format!("{user}.crt"));
+        let key_path = self.dir.join(format!("{user}.key"));
+        std::fs::write(&cert_path, certificate).unwrap();
+        write_private(&key_path, &key);
+        (cert_path, key_path)
+    }
+
+    fn signed(&self, names: &[&str], usage: ExtendedKeyUsagePurpose) -> (String, String) {
+        let key = KeyPair::generate().unwrap();
+        let sans: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = CertificateParams::new(sans).unwrap();
+        params.distinguished_name.push(
+            DnType::CommonName,
+            names.first().copied().unwrap_or("cloister"),
+        );
+        params.extended_key_usages = vec![usage];
+        let certificate = params
+            .signed_by(&key, &self.certificate, &self.key)
+            .unwrap();
+        (certificate.pem(), key.serialize_pem())
     }
 
     /// A leaf with subject `CN=cn` naming 127.0.0.1 and localhost (where the harness runs
@@ -128,6 +237,12 @@ impl TestCa {
         std::fs::write(&pem.key, key.serialize_pem()).unwrap();
         pem
     }
+}
+
+/// Writes `contents` to `path`, readable by its owner only.
+pub fn write_private(path: &Path, contents: &str) {
+    std::fs::write(path, contents).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
 
 /// A P2P `sslConfig` (Tessera's members): `pem` on both sides, these trust modes, `ca` as the

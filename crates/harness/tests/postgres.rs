@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use cloister_harness::postgres::{HbaKind, NodeState, PgCluster, Role, TestCa};
+use cloister_harness::postgres::{HbaKind, NodeState, PgCluster, Role};
+use cloister_harness::tls::TestCa;
 
 fn insert(cluster: &PgCluster, node: usize, value: &str) {
     cluster.sql(

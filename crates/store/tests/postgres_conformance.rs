@@ -10,8 +10,9 @@ mod support;
 use std::sync::{Arc, OnceLock};
 
 use cloister_core::config::jdbc::PostgresTls;
-use cloister_harness::postgres::{HbaKind, PgCluster, TestCa};
+use cloister_harness::postgres::{HbaKind, PgCluster};
 use cloister_harness::tessera::POSTGRES_DDL as TESSERA_DDL;
+use cloister_harness::tls::TestCa;
 use cloister_store::{PostgresStore, Store};
 
 /// Started on first use; never dropped (statics are not), so the harness's watchdog stops
@@ -68,7 +69,7 @@ async fn fresh_over_tls() -> (Arc<dyn Store>, ()) {
         .await
         .unwrap();
     let mut options = support::options(cluster.hosts(), &database);
-    options.tls = PostgresTls::verify_full(ca.root_cert());
+    options.tls = PostgresTls::verify_full(ca.file.clone());
     (
         Arc::new(PostgresStore::connect(&options).await.unwrap()),
         (),

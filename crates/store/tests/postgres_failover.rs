@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use cloister_core::config::jdbc::PostgresTls;
 use cloister_core::config::TargetServer;
-use cloister_harness::postgres::{HbaKind, PgCluster, Role, TestCa};
+use cloister_harness::postgres::{HbaKind, PgCluster, Role};
+use cloister_harness::tls::TestCa;
 use cloister_store::conformance::tx;
 use cloister_store::{PostgresOptions, PostgresStore, Store, StoreError};
 
@@ -47,7 +48,7 @@ impl Setup {
             cluster.only_hba(HbaKind::Tls);
             Setup {
                 cluster,
-                tls: PostgresTls::verify_full(ca.root_cert()),
+                tls: PostgresTls::verify_full(ca.file.clone()),
                 _ca: Some(ca),
             }
         })

@@ -12,6 +12,7 @@ use std::time::Duration;
 use cloister_addr::Endpoint;
 use cloister_gateway::{Gateway, GatewaySettings, Mode, UpstreamSettings};
 use cloister_harness::http::{eventually, Request, Response};
+use cloister_harness::tls::Pem;
 use cloister_net::health::Thresholds;
 use serde_json::{json, Value};
 
@@ -392,9 +393,8 @@ impl Scripted {
     }
 }
 
-/// A TLS front for tests: terminates TLS with a certificate for `localhost` and 127.0.0.1 and
-/// relays the bytes to a plain upstream, so a scripted node is also an `https://` and `wss://`
-/// one.
+/// A TLS front for tests: terminates TLS with a certificate and relays the bytes to a plain
+/// upstream, so a scripted node is also an `https://` and `wss://` one.
 pub struct TlsFront {
     /// Where it listens.
     pub address: SocketAddr,
@@ -402,19 +402,20 @@ pub struct TlsFront {
 }
 
 impl TlsFront {
-    /// Fronts `upstream` on `runtime` with `certificate`.
-    pub fn start(
-        runtime: &tokio::runtime::Runtime,
-        upstream: SocketAddr,
-        certificate: &rcgen::CertifiedKey,
-    ) -> Self {
-        let key =
-            rustls::pki_types::PrivateKeyDer::Pkcs8(certificate.key_pair.serialize_der().into());
+    /// Fronts `upstream` on `runtime` with the certificate and key of `pem`.
+    pub fn start(runtime: &tokio::runtime::Runtime, upstream: SocketAddr, pem: &Pem) -> Self {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_file_iter(&pem.certificate)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let key = PrivateKeyDer::from_pem_file(&pem.key).unwrap();
         let config = rustls::ServerConfig::builder_with_provider(cloister_tls::crypto_provider())
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
-            .with_single_cert(vec![certificate.cert.der().clone()], key)
+            .with_single_cert(chain, key)
             .unwrap();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = runtime
@@ -441,10 +442,4 @@ impl TlsFront {
     pub fn stop(&self) {
         self.task.abort();
     }
-}
-
-/// A self-signed certificate for `localhost` and 127.0.0.1, its own CA.
-pub fn localhost_certificate() -> rcgen::CertifiedKey {
-    rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .unwrap()
 }

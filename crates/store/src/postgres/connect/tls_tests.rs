@@ -7,7 +7,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use cloister_core::config::StoreTarget;
-use cloister_harness::postgres::{HbaKind, PgCluster, TestCa, PASSWORD, SUPERUSER};
+use cloister_harness::postgres::{HbaKind, PgCluster, PASSWORD, SUPERUSER};
+use cloister_harness::tls::TestCa;
 
 use super::*;
 use crate::{PostgresStore, StoreError};
@@ -80,7 +81,7 @@ async fn store_refusal(options: &PostgresOptions) -> String {
 }
 
 fn root(ca: &TestCa) -> String {
-    path_param(&ca.root_cert())
+    path_param(&ca.file.clone())
 }
 
 fn path_param(path: &Path) -> String {
