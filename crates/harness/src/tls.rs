@@ -151,7 +151,8 @@ impl TestCa {
             KeyUsagePurpose::DigitalSignature,
         ];
         let certificate = params.self_signed(&key).unwrap();
-        let file = dir.join("ca.crt");
+        // `.pem`: leaves are written as `<name>.crt`, so one named "ca" cannot replace it.
+        let file = dir.join("ca.pem");
         std::fs::write(&file, certificate.pem()).unwrap();
         Self {
             dir: dir.to_owned(),
