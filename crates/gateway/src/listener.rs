@@ -1,5 +1,7 @@
 //! The gateway's client connections: admitted within `maxConnections` and
-//! `maxConnectionsPerIp` by `cloister-net`'s accept loop, served as HTTP/1.1 with WebSocket
+//! `maxConnectionsPerIp` by `cloister-net`'s accept loop, over TLS when the gateway has a
+//! certificate (the handshake bounded by `headerTimeoutMs`, see [`TlsListener`]), served as
+//! HTTP/1.1 with WebSocket
 //! upgrades, closed when a request head takes longer than `headerTimeoutMs` (hyper arms that
 //! timer whenever a connection waits for a head, so it also closes idle keep-alive
 //! connections), and finished gracefully when the gateway stops.
@@ -9,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use cloister_net::{Admission, Bound, ListenerLimits, Permit, Stream};
+use cloister_net::{Admission, Bound, ListenerLimits, Permit, ServerStream, TlsListener};
 use hyper::body::Incoming;
 use hyper::service::Service;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -24,29 +26,40 @@ pub struct Place {
     _permit: Arc<Permit>,
 }
 
-/// Serves `router` on `bound` within `limits` until `shutdown` completes, then lets every
-/// connection finish the request it is serving (idle ones close at once) and returns when all
-/// have ended. Upgraded connections are not waited for: they end on their own signal.
+/// Serves `router` on `bound` within `limits`, over TLS with `tls` when given, until
+/// `shutdown` completes, then lets every connection finish the request it is serving (idle
+/// ones close at once) and returns when all have ended. Upgraded connections are not waited
+/// for: they end on their own signal.
 pub async fn serve(
     bound: Bound,
     router: Router,
     limits: ListenerLimits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
 ) {
     let admission = Admission::new(limits.connections);
+    let tls = tls.map(|config| TlsListener::new(config, limits.header_timeout));
     // Each connection holds a receiver: `closed` below resolves when the last one has ended.
     let (stopping, _) = watch::channel(false);
     cloister_net::serve(bound, &admission, shutdown, |stream, _, permit| {
-        let connection = serve_connection(
-            stream,
-            router.clone(),
-            Place {
+        let (router, tls, stopping) = (router.clone(), tls.clone(), stopping.subscribe());
+        tokio::spawn(async move {
+            // The handshake runs here, holding the connection's place, never in the accept loop.
+            let stream = match tls {
+                None => ServerStream::Plain(stream),
+                Some(tls) => match tls.accept(stream).await {
+                    Ok(stream) => stream,
+                    Err(error) => {
+                        tracing::debug!(%error, "client TLS handshake failed");
+                        return;
+                    }
+                },
+            };
+            let place = Place {
                 _permit: Arc::new(permit),
-            },
-            limits.header_timeout,
-            stopping.subscribe(),
-        );
-        tokio::spawn(connection);
+            };
+            serve_connection(stream, router, place, limits.header_timeout, stopping).await;
+        });
     })
     .await;
     stopping.send_replace(true);
@@ -54,7 +67,7 @@ pub async fn serve(
 }
 
 async fn serve_connection(
-    stream: Stream,
+    stream: ServerStream,
     router: Router,
     place: Place,
     header_timeout: Option<Duration>,

@@ -14,7 +14,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use cloister_net::{Bound, ListenError};
 use cloister_protocol::{media, path};
+use cloister_tls::material::{load_pem_identity, Origin};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use rustls::sign::SingleCertAndKey;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -25,7 +27,7 @@ use crate::metrics::Metrics;
 use crate::proxy::{Forward, Proxy, Reply};
 use crate::routing::Routing;
 use crate::rpc::{self, codes, FORWARDED_HEADERS};
-use crate::settings::{GatewaySettings, SettingsError};
+use crate::settings::{tls_member, GatewaySettings, ListenerTls, SettingsError};
 use crate::upstream::Upstream;
 use crate::websocket;
 
@@ -41,6 +43,9 @@ pub enum GatewayError {
     /// The listen address is not a TCP address (validation refuses others).
     #[error("cannot listen on {0}: the gateway listens on TCP only")]
     NotTcp(String),
+    /// The gateway's own certificate or key (`tls`) cannot be loaded.
+    #[error("{0}")]
+    ListenerTls(Box<cloister_tls::TlsConfigError>),
     /// An upstream's TLS trust cannot be loaded.
     #[error("upstream {upstream:?}: {source}")]
     UpstreamTls {
@@ -90,6 +95,7 @@ impl Gateway {
             .tcp_address()
             .ok_or_else(|| GatewayError::NotTcp(settings.listen.to_string()))?;
         let limits = settings.listener;
+        let tls = settings.tls.as_ref().map(listener_tls).transpose()?;
         let routing = Routing::new(
             settings.mode,
             upstreams.iter().map(|u| u.name.clone()).collect(),
@@ -118,7 +124,7 @@ impl Gateway {
         // The accept loop sets TCP_NODELAY: each answer is written whole, but Nagle would still
         // hold a small one back while an earlier segment is unacknowledged (pipelined or
         // WebSocket traffic).
-        let server = tokio::spawn(listener::serve(bound, router, limits, async {
+        let server = tokio::spawn(listener::serve(bound, router, limits, tls, async {
             let _ = stop.await;
         }));
         tracing::info!(%address, "gateway listening");
@@ -235,4 +241,21 @@ fn into_response(reply: Reply) -> Response {
         .content_type
         .unwrap_or_else(|| HeaderValue::from_static(media::JSON));
     (reply.status, [(CONTENT_TYPE, content_type)], reply.body).into_response()
+}
+
+/// The rustls config of the gateway's TLS listener: its certificate, no client certificates
+/// asked for (clients are authorised by the nodes, as over plain HTTP).
+fn listener_tls(tls: &ListenerTls) -> Result<Arc<rustls::ServerConfig>, GatewayError> {
+    let fail = |error: cloister_tls::TlsConfigError| GatewayError::ListenerTls(Box::new(error));
+    let identity = load_pem_identity(
+        &Origin::new(tls_member::KEY_FILE, &tls.key_file),
+        &Origin::new(tls_member::CERTIFICATE_FILE, &tls.certificate_file),
+    )
+    .map_err(|error| fail(error.into()))?;
+    let config = rustls::ServerConfig::builder_with_provider(cloister_tls::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|error| fail(error.into()))?
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(SingleCertAndKey::from(identity.certified_key())));
+    Ok(Arc::new(config))
 }

@@ -294,6 +294,27 @@ pub struct GatewaySettings {
     /// client's socket to take it. A client that reads nothing for that long while answers or
     /// notifications wait for it is disconnected (see [`crate::websocket`]).
     pub websocket_send_timeout: Duration,
+    /// `tls`: when set, clients connect with TLS (`https://`, `wss://`) and this is the
+    /// gateway's certificate; plain HTTP otherwise.
+    pub tls: Option<ListenerTls>,
+}
+
+/// The gateway's own certificate, as PEM files (`tls` in the config file).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListenerTls {
+    /// `certificateFile`: the certificate chain, leaf first.
+    pub certificate_file: PathBuf,
+    /// `keyFile`: its unencrypted private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+}
+
+/// The names of [`ListenerTls`]'s members in messages.
+pub mod tls_member {
+    /// `tls.certificateFile`.
+    pub const CERTIFICATE_FILE: &str = "tls.certificateFile";
+    /// `tls.keyFile`.
+    pub const KEY_FILE: &str = "tls.keyFile";
 }
 
 /// Default `maxWebSocketInFlight`: far more concurrent sends than one client's nonces allow
@@ -320,6 +341,7 @@ impl Default for GatewaySettings {
             listener: ListenerLimits::default(),
             max_websocket_in_flight: DEFAULT_MAX_WEBSOCKET_IN_FLIGHT,
             websocket_send_timeout: DEFAULT_WEBSOCKET_SEND_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -363,6 +385,7 @@ struct File {
     header_timeout_ms: Option<u64>,
     max_web_socket_in_flight: Option<usize>,
     web_socket_send_timeout_ms: Option<u64>,
+    tls: Option<ListenerTls>,
 }
 
 impl FileHealth {
@@ -486,6 +509,7 @@ impl GatewaySettings {
                 file.web_socket_send_timeout_ms,
                 defaults.websocket_send_timeout,
             ),
+            tls: file.tls,
         })
     }
 

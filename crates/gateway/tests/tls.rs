@@ -1,6 +1,7 @@
-//! `https://` and `wss://` upstreams: scripted nodes behind real TLS fronts, trusted through
-//! the upstream's CA file; a node whose certificate the file does not vouch for is ejected
-//! with the reason, and nothing is ever sent to it in clear.
+//! TLS on both sides of the gateway. `https://` and `wss://` upstreams: scripted nodes behind
+//! real TLS fronts, trusted through the upstream's CA file; a node whose certificate the file
+//! does not vouch for is ejected with the reason, and nothing is ever sent to it in clear. And
+//! the gateway's own TLS listener (`tls`), for `https://` and `wss://` clients.
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,9 +9,12 @@ mod common;
 
 use std::time::Duration;
 
+use cloister_gateway::settings::ListenerTls;
 use cloister_gateway::{Gateway, GatewayError, Mode};
-use cloister_harness::http::eventually;
+use cloister_harness::http::{eventually, Request};
 use cloister_harness::tls::{Signer, TestCa};
+use cloister_tls::material::Origin;
+use cloister_tls::upstream::{self, Roots};
 use common::{Running, Scripted, TlsFront};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -122,16 +126,7 @@ fn wss_client_connections_reach_a_wss_node() {
         let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         let call = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []});
         socket.send(Message::text(call.to_string())).await.unwrap();
-        loop {
-            let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
-                .await
-                .unwrap()
-                .unwrap()
-                .unwrap();
-            if let Message::Text(text) = message {
-                break serde_json::from_str(&text).unwrap();
-            }
-        }
+        next_text(&mut socket).await
     });
     assert_eq!(answer["result"], "a:eth_chainId", "{answer}");
     let upgraded = pair.nodes[0].received.lock().unwrap().len();
@@ -156,4 +151,85 @@ fn a_missing_ca_file_refuses_start_naming_it() {
         message.contains("caFile (/nonexistent/ca.pem)"),
         "{message}"
     );
+}
+
+#[test]
+fn a_gateway_with_a_certificate_serves_https_and_wss_and_answers_plain_http_with_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::in_dir(&dir.path().join("ca"));
+    let pem = ca.leaf("gateway", "gateway", Signer::Ca);
+    let runtime = common::upstream_runtime();
+    let node = Scripted::start(runtime, "a", 10);
+    let mut settings = common::settings(Mode::PrimaryBackup, &[node.url()]);
+    settings.tls = Some(ListenerTls {
+        certificate_file: pem.certificate.clone(),
+        key_file: pem.key.clone(),
+    });
+    let gateway = Running::start(settings);
+    let client = upstream::client_config(&Roots::CaFile(Origin::new("ca", &ca.file))).unwrap();
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []});
+    let https = || {
+        Request::new("POST", "/")
+            .json(&call)
+            .send_tls(gateway.address(), &client)
+    };
+    let answer = https();
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.json()["result"], "a:eth_chainId");
+
+    // A plaintext client gets no HTTP answer, and the gateway goes on serving TLS.
+    let plain = Request::new("POST", "/")
+        .json(&call)
+        .try_send(&gateway.endpoint(), None);
+    assert!(
+        plain.is_err(),
+        "a plaintext request was answered: {plain:?}"
+    );
+    assert_eq!(https().status, 200);
+
+    // WebSocket over the same TLS listener (wss://), answered by the node.
+    let url = format!("wss://localhost:{}/", gateway.address().port());
+    let answer: Value = gateway.runtime().block_on(async {
+        let tls = tokio_tungstenite::Connector::Rustls(client.clone());
+        let (mut socket, _) =
+            tokio_tungstenite::connect_async_tls_with_config(url, None, false, Some(tls))
+                .await
+                .unwrap();
+        socket.send(Message::text(call.to_string())).await.unwrap();
+        next_text(&mut socket).await
+    });
+    assert_eq!(answer["result"], "a:eth_chainId", "{answer}");
+}
+
+#[test]
+fn a_gateway_certificate_that_cannot_be_loaded_refuses_start_naming_the_member() {
+    let mut settings = common::settings(Mode::Balanced, &["http://127.0.0.1:1".to_owned()]);
+    settings.tls = Some(ListenerTls {
+        certificate_file: "/nonexistent/gateway.crt".into(),
+        key_file: "/nonexistent/gateway.key".into(),
+    });
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let error = runtime
+        .block_on(Gateway::start(settings))
+        .err()
+        .expect("the gateway refuses to start");
+    assert!(matches!(error, GatewayError::ListenerTls(_)), "{error}");
+    assert!(error.to_string().contains("tls.keyFile"), "{error}");
+}
+
+/// The next text message of `socket`, as JSON.
+async fn next_text<S>(socket: &mut tokio_tungstenite::WebSocketStream<S>) -> Value
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
 }
