@@ -1,12 +1,13 @@
 //! `cloister node`: a privacy manager from a Tessera config file, or the embedded default.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use cloister_node::settings::{DEFAULT_DATA_DIR, DEFAULT_IDEMPOTENCY_TTL};
 use cloister_node::{Node, NodeSettings};
+use tokio::signal::unix::SignalKind;
 
 /// Arguments of `cloister node`.
 #[derive(Debug, Args)]
@@ -53,9 +54,37 @@ pub(crate) fn run(args: &NodeArgs) -> Result<i32> {
             node.shutdown().await;
             return Ok(outcome.exit_code());
         }
-        crate::shutdown::requested().await;
+        let stop = crate::shutdown::requested();
+        tokio::pin!(stop);
+        let mut hangups = tokio::signal::unix::signal(SignalKind::hangup())
+            .context("installing a SIGHUP handler")?;
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                _ = hangups.recv() => reload_tls(&node, args.configfile.as_deref()),
+            }
+        }
         tracing::info!("shutting down");
         node.shutdown().await;
         Ok(0)
     })
+}
+
+/// SIGHUP: certificate rotation. The config file is read again and every TLS server's key and
+/// trust material loaded anew for its next handshakes; a file that no longer loads leaves the
+/// old material in place, with the reason logged.
+fn reload_tls(node: &Node, configfile: Option<&Path>) {
+    let Some(path) = configfile else {
+        tracing::info!("SIGHUP: no config file, nothing to reload");
+        return;
+    };
+    match NodeSettings::from_config_file(path) {
+        Ok(settings) => {
+            let servers = node.reload_tls(&settings.servers);
+            tracing::info!(servers, "SIGHUP: TLS key and trust material reloaded");
+        }
+        Err(error) => {
+            tracing::warn!(%error, "SIGHUP: the config or its TLS files do not load; the current ones stay");
+        }
+    }
 }

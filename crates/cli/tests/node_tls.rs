@@ -590,3 +590,84 @@ fn a_wrong_keystore_password_stops_the_start_naming_the_member() {
     );
     assert!(!log.contains("wrong\""), "the password was printed: {log}");
 }
+
+/// A TLS connection to `node`'s P2P server, handshake done, presenting `client`'s certificate.
+fn tls_connection(
+    node: &NodeDir,
+    client: &Arc<rustls::ClientConfig>,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let name = rustls::pki_types::ServerName::IpAddress(node.p2p.ip().into());
+    let connection = rustls::ClientConnection::new(client.clone(), name).unwrap();
+    let tcp = TcpStream::connect(node.p2p).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut stream = rustls::StreamOwned::new(connection, tcp);
+    while stream.conn.is_handshaking() {
+        stream.conn.complete_io(&mut stream.sock).unwrap();
+    }
+    stream
+}
+
+/// The SHA-1 fingerprint of the certificate the server presented on `stream`.
+fn presented(stream: &rustls::StreamOwned<rustls::ClientConnection, TcpStream>) -> String {
+    let leaf = &stream.conn.peer_certificates().unwrap()[0];
+    cloister_tls::Fingerprint::of(leaf).to_hex()
+}
+
+/// Whether `/upcheck` on the open `stream` (keep-alive) answers 200 `I'm up!`, read to its
+/// end so the connection is ready for the next request.
+fn upcheck_on(stream: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>) -> bool {
+    const BODY: &[u8] = b"I'm up!";
+    if stream
+        .write_all(b"GET /upcheck HTTP/1.1\r\nHost: node\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 256];
+    while !answer.ends_with(BODY) {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+        }
+    }
+    answer.starts_with(b"HTTP/1.1 200")
+}
+
+#[test]
+fn sighup_rotates_the_server_certificate_and_keeps_established_connections() {
+    use_binary();
+    let root = tempfile::tempdir().unwrap();
+    let certs = TestCa::in_dir(&root.path().join("certificates"));
+    let harness = certs.leaf("harness", "harness", Signer::Ca);
+    let node = tls_node(root.path(), "rotating", &harness);
+    let first = certs.leaf("rotating", "rotating", Signer::Ca);
+    let first_fingerprint = first.fingerprint();
+    let ssl = ssl_config(&node, &first, &certs.file, "CA", "CA");
+    let running = node.start(&config_with(&node, &[], ssl, json!({})), &[]);
+    let mut kept = tls_connection(&node, &harness.client());
+    assert_eq!(presented(&kept), first_fingerprint);
+    assert!(upcheck_on(&mut kept));
+
+    // The operator replaces the files the config names, then sends SIGHUP.
+    let second = certs.leaf("rotated", "rotating", Signer::Ca);
+    std::fs::copy(&second.certificate, &first.certificate).unwrap();
+    std::fs::copy(&second.key, &first.key).unwrap();
+    let hangup = std::process::Command::new("kill")
+        .args(["-HUP", &running.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(hangup.success());
+    let rotated = eventually(Duration::from_secs(10), || {
+        presented(&tls_connection(&node, &harness.client())) == second.fingerprint()
+    });
+    assert!(
+        rotated,
+        "new handshakes never presented the new certificate"
+    );
+    assert!(
+        upcheck_on(&mut kept),
+        "the connection made before the rotation was dropped"
+    );
+    assert!(accepts(&node, &harness.client()));
+}

@@ -17,7 +17,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -43,10 +43,11 @@ pub enum HandshakeError {
     Failed(#[source] io::Error),
 }
 
-/// A listener's TLS side: its rustls config and how long a handshake may take.
+/// A listener's TLS side: its rustls config and how long a handshake may take. Clones share
+/// the config, so one kept aside can [`TlsListener::replace`] it (certificate rotation).
 #[derive(Clone)]
 pub struct TlsListener {
-    acceptor: TlsAcceptor,
+    acceptor: Arc<RwLock<TlsAcceptor>>,
     handshake_timeout: Duration,
 }
 
@@ -63,9 +64,18 @@ impl TlsListener {
     /// `headerTimeoutMs`), or by [`DEFAULT_HEADER_TIMEOUT`] when the listener has none.
     pub fn new(config: Arc<rustls::ServerConfig>, header_timeout: Option<Duration>) -> Self {
         Self {
-            acceptor: TlsAcceptor::from(config),
+            acceptor: Arc::new(RwLock::new(TlsAcceptor::from(config))),
             handshake_timeout: header_timeout.unwrap_or(DEFAULT_HEADER_TIMEOUT),
         }
+    }
+
+    /// Handshakes from now on use `config` (new certificates, keys or trust); connections
+    /// already established keep the session they have.
+    pub fn replace(&self, config: Arc<rustls::ServerConfig>) {
+        *self
+            .acceptor
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = TlsAcceptor::from(config);
     }
 
     /// How long a handshake may take.
@@ -75,7 +85,13 @@ impl TlsListener {
 
     /// Runs the server side of the handshake on `stream`.
     pub async fn accept(&self, stream: Stream) -> Result<ServerStream, HandshakeError> {
-        match tokio::time::timeout(self.handshake_timeout, self.acceptor.accept(stream)).await {
+        // The acceptor is an `Arc` inside: cloned out, so no lock is held across the handshake.
+        let acceptor = self
+            .acceptor
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match tokio::time::timeout(self.handshake_timeout, acceptor.accept(stream)).await {
             Err(_) => Err(HandshakeError::Timeout(self.handshake_timeout)),
             Ok(Err(error)) => Err(HandshakeError::Failed(error)),
             Ok(Ok(tls)) => Ok(ServerStream::Tls(Box::new(tls))),

@@ -39,19 +39,15 @@ pub struct ClientCertificate {
 pub use cloister_net::{Bound, ListenError};
 
 /// Serves `router` within `limits` until `shutdown` completes; over TLS with `tls` when given
-/// (TCP only: a unix socket is always plain, as in Tessera).
+/// (TCP only: a unix socket is always plain, as in Tessera; see [`tls_listener`]).
 pub async fn serve(
     bound: Bound,
     router: Router,
     limits: ListenerLimits,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<TlsListener>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let limits = limits.for_bound(&bound);
-    let tls = match (&bound, tls) {
-        (Bound::Tcp(_), Some(config)) => Some(TlsListener::new(config, limits.header_timeout)),
-        _ => None,
-    };
     let admission = Admission::new(limits.connections);
     cloister_net::serve(bound, &admission, shutdown, |stream, address, permit| {
         let router = router.clone();
@@ -69,6 +65,19 @@ pub async fn serve(
         tokio::spawn(hold(permit, connection));
     })
     .await;
+}
+
+/// The TLS side of a server on `bound` with `config`: `None` on a unix socket. Its handshakes
+/// are bounded by the server's `headerTimeoutMs`.
+pub fn tls_listener(
+    bound: &Bound,
+    limits: ListenerLimits,
+    config: Option<Arc<rustls::ServerConfig>>,
+) -> Option<TlsListener> {
+    match (bound, config) {
+        (Bound::Tcp(_), Some(config)) => Some(TlsListener::new(config, limits.header_timeout)),
+        _ => None,
+    }
 }
 
 /// The server side of a TLS handshake; `None` (logged) when it fails, and the connection is

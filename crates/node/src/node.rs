@@ -7,6 +7,7 @@ use cloister_addr::Endpoint;
 use cloister_core::config::{AppType, SqlitePath, StoreTarget};
 use cloister_core::enclave::{Enclave, EnclaveError};
 use cloister_core::privacy_group::{GroupState, GroupType, PrivacyGroup};
+use cloister_net::TlsListener;
 use cloister_store::{
     PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store, StoreError,
 };
@@ -20,7 +21,7 @@ use crate::listener::{self, ListenError};
 use crate::metrics::Metrics;
 use crate::peer_client::PeerClient;
 use crate::recovery;
-use crate::settings::NodeSettings;
+use crate::settings::{NodeSettings, ServerSettings};
 use crate::transaction::recovery::Outcome;
 use crate::transaction::{TransactionManager, TransactionRules};
 
@@ -54,6 +55,8 @@ pub struct Node {
     stop: watch::Sender<bool>,
     /// Listeners: they end by themselves once `stop` is set.
     servers: Vec<JoinHandle<()>>,
+    /// The TLS side of each server that has one, by app, for certificate rotation.
+    tls: Vec<(AppType, TlsListener)>,
     /// Background loops: aborted at shutdown.
     background: Vec<JoinHandle<()>>,
 }
@@ -137,6 +140,7 @@ impl Node {
             party_info_interval: settings.party_info_interval,
             stop,
             servers: Vec::new(),
+            tls: Vec::new(),
             background: Vec::new(),
         };
         for server in &settings.servers {
@@ -149,11 +153,15 @@ impl Node {
             let shutdown = async move {
                 let _ = stopped.wait_for(|stop| *stop).await;
             };
+            let tls = listener::tls_listener(&bound, server.limits, server.tls.clone());
+            if let Some(tls) = &tls {
+                node.tls.push((server.app, tls.clone()));
+            }
             node.servers.push(tokio::spawn(listener::serve(
                 bound,
                 router,
                 server.limits,
-                server.tls.clone(),
+                tls,
                 shutdown,
             )));
         }
@@ -167,6 +175,24 @@ impl Node {
                 .push(tokio::spawn(broadcaster::run(network, peers, interval)));
         }
         Ok(node)
+    }
+
+    /// Rotates certificates: every TLS server takes the TLS config `servers` give its app (as
+    /// [`NodeSettings`] built them from the config file again) for its next handshakes;
+    /// established connections keep theirs. Returns how many servers took a new config.
+    pub fn reload_tls(&self, servers: &[ServerSettings]) -> usize {
+        let mut replaced = 0;
+        for (app, listener) in &self.tls {
+            let config = servers
+                .iter()
+                .find(|server| server.app == *app)
+                .and_then(|server| server.tls.clone());
+            if let Some(config) = config {
+                listener.replace(config);
+                replaced += 1;
+            }
+        }
+        replaced
     }
 
     /// Where each app listens (with the real port when 0 was asked for).
