@@ -379,13 +379,7 @@ pub fn load_keystore_identity(
 
 /// Loads an identity from PEM files (`…TlsKeyPath`, `…TlsCertificatePath`).
 pub fn load_pem_identity(key: &Origin, certificate: &Origin) -> Result<Identity, MaterialError> {
-    let mut private_key = read_pem_private_key(key)?;
-    // `Identity::new` wipes the key on every path; this is the one path that skips it.
-    let chain = read_pem_certificates(certificate).inspect_err(|_| {
-        zeroize::Zeroize::zeroize(&mut private_key);
-    })?;
-    // An empty chain is refused by `Identity::new`, naming the certificate file.
-    Identity::new(chain, private_key, key, certificate)
+    identity_with_key(read_pem_private_key(key)?, key, certificate)
 }
 
 /// Loads an identity from a PEM certificate file and a key file that is PEM or, as pgjdbc's
@@ -396,13 +390,25 @@ pub fn load_pem_identity_with_der_key(
     certificate: &Origin,
 ) -> Result<Identity, MaterialError> {
     let bytes = read_material(key)?;
-    if contains_ignore_ascii_case(&bytes, b"-----BEGIN ") {
-        return load_pem_identity(key, certificate);
-    }
-    let mut private_key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(bytes.to_vec()));
+    let private_key = if contains_ignore_ascii_case(&bytes, b"-----BEGIN ") {
+        pem_private_key(key, &bytes)?
+    } else {
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(bytes.to_vec()))
+    };
+    identity_with_key(private_key, key, certificate)
+}
+
+/// `private_key` (read from `key`) with the chain of the PEM file `certificate`.
+fn identity_with_key(
+    mut private_key: PrivateKeyDer<'static>,
+    key: &Origin,
+    certificate: &Origin,
+) -> Result<Identity, MaterialError> {
+    // `Identity::new` wipes the key on every path; this is the one path that skips it.
     let chain = read_pem_certificates(certificate).inspect_err(|_| {
         zeroize::Zeroize::zeroize(&mut private_key);
     })?;
+    // An empty chain is refused by `Identity::new`, naming the certificate file.
     Identity::new(chain, private_key, key, certificate)
 }
 
@@ -487,8 +493,12 @@ fn read_pem_certificates(origin: &Origin) -> Result<Vec<CertificateDer<'static>>
 
 /// The first private-key block of a PEM file.
 fn read_pem_private_key(origin: &Origin) -> Result<PrivateKeyDer<'static>, MaterialError> {
-    let bytes = read_material(origin)?;
-    for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(&bytes) {
+    pem_private_key(origin, &read_material(origin)?)
+}
+
+/// The first private-key block of `bytes`, the PEM contents of `origin`.
+fn pem_private_key(origin: &Origin, bytes: &[u8]) -> Result<PrivateKeyDer<'static>, MaterialError> {
+    for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(bytes) {
         let (kind, der) = section.map_err(|e| pem_problem(origin, &e))?;
         match kind {
             SectionKind::PrivateKey => return Ok(PrivatePkcs8KeyDer::from(der).into()),
@@ -499,7 +509,7 @@ fn read_pem_private_key(origin: &Origin) -> Result<PrivateKeyDer<'static>, Mater
     }
     // The PEM reader skips labels it does not know, so an encrypted key looks like no key;
     // Tessera's case-insensitive `BEGIN .*PRIVATE KEY` rule would have found it and failed.
-    if contains_ignore_ascii_case(&bytes, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+    if contains_ignore_ascii_case(bytes, b"-----BEGIN ENCRYPTED PRIVATE KEY-----") {
         return Err(MaterialError::EncryptedKey {
             origin: origin.clone(),
         });
