@@ -16,6 +16,7 @@
 
 pub mod admission;
 pub mod connect;
+mod either_io;
 pub mod health;
 pub mod listen;
 pub mod tls;
