@@ -1,6 +1,7 @@
 //! Real `cloister node` processes on loopback, configured only by Tessera-format config files
 //! and key files made by `cloister keygen`.
 
+use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -43,13 +44,24 @@ pub fn binary() -> PathBuf {
         })
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago, and not handed out before by this process.
+/// The kernel may give the same port to two `bind(0)` calls in a row once the first socket
+/// is closed, so a node's P2P and ThirdParty ports could otherwise coincide.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static HANDED_OUT: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut handed_out = HANDED_OUT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if handed_out.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// A loopback address whose port was free a moment ago.
