@@ -104,22 +104,18 @@ fn a_key_announced_elsewhere_costs_one_challenge_moves_nothing_and_reveals_nothi
     assert!(scan.restart_healthy, "{scan}");
 }
 
-/// The bounds of a slow-header attack: nothing left open, exactly the connections over the
-/// per-address cap refused at once (so none the listener took was closed early), and every
-/// one it took closed within twice the header timeout.
+/// The bounds of a slow-header attack: nothing left open, every connection over the
+/// per-address cap refused (closed before any within it), none within it closed before the
+/// header timeout, and each closed within twice the timeout of the listener's accepting it.
 fn assert_stall_bounded(stalled: &slow::Stalled) {
     assert_eq!(stalled.still_open, 0, "{stalled}");
     assert_eq!(stalled.closed_early, 0, "{stalled}");
     assert_eq!(
-        stalled.refused_at_once,
+        stalled.refused,
         slow::CONNECTIONS - slow::PER_IP,
         "{stalled}"
     );
-    let held = stalled.longest_held.unwrap();
-    assert!(
-        held >= slow::HEADER_TIMEOUT,
-        "not before the timeout: {stalled}"
-    );
+    let held = stalled.held_after_refusal.unwrap();
     assert!(held < slow::HEADER_TIMEOUT * 2, "{stalled}");
 }
 

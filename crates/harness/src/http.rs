@@ -174,7 +174,9 @@ impl Request<'_> {
     }
 }
 
-fn connect_tcp(authority: &str, source: Option<&str>) -> std::io::Result<TcpStream> {
+/// A TCP connection to `authority`, from the loopback address `source` when given (so a test
+/// can stand for another host: every address of 127.0.0.0/8 is this machine's).
+pub fn connect_tcp(authority: &str, source: Option<&str>) -> std::io::Result<TcpStream> {
     let Some(source) = source else {
         return TcpStream::connect(authority);
     };

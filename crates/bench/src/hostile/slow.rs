@@ -9,7 +9,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use cloister_harness::http::eventually;
+use cloister_addr::Endpoint;
+use cloister_harness::http::{connect_tcp, eventually, Request};
 use cloister_harness::nodes::free_port;
 use serde_json::json;
 
@@ -28,22 +29,35 @@ pub const PER_IP: usize = 100;
 /// How long after the header timeout a connection still open counts as kept.
 const GRACE: Duration = Duration::from_secs(2);
 
+/// Where the attack comes from: an address of its own, as another organisation's host has,
+/// so that the per-address cap counts the attack alone (a node's connections to itself come
+/// from 127.0.0.1).
+const ATTACK_SOURCE: &str = "127.0.0.3";
+
+/// Where the readiness probe comes from: not the attack's address.
+const PROBE_SOURCE: &str = "127.0.0.2";
+
 /// Half a head: the listener must wait for the rest, or give up on it.
 const HALF_HEAD: &[u8] = b"POST /push HTTP/1.1\r\nHost: victim\r\nContent-Le";
 
-/// What the stalled connections achieved against one listener.
+/// What the stalled connections achieved against one listener. The first [`PER_IP`]
+/// connections are within the per-address cap, the rest over it.
 #[derive(Debug, Clone, Copy)]
 pub struct Stalled {
-    /// Connections closed within half the header timeout: refused, over the per-address bound.
-    pub refused_at_once: usize,
-    /// Connections closed after half the header timeout but before it: neither refused at
-    /// once nor held to the timeout.
+    /// Connections over the cap that the listener closed before it closed any within it:
+    /// refused on arrival.
+    pub refused: usize,
+    /// Connections within the cap closed less than the header timeout after they were opened.
     pub closed_early: usize,
     /// Connections still open [`GRACE`] after the header timeout.
     pub still_open: usize,
-    /// The longest any connection the listener took was held before being closed, once all
-    /// were closed.
-    pub longest_held: Option<Duration>,
+    /// How long after the attack began the first refusal was seen: when the listener was
+    /// seen accepting.
+    pub first_refusal: Option<Duration>,
+    /// Once all were closed, how long after the first refusal the last connection within the
+    /// cap was closed. The listener accepted each of those before that refusal (it accepts in
+    /// order), so this bounds how long it held any of them, however late it began accepting.
+    pub held_after_refusal: Option<Duration>,
 }
 
 /// The attack on a node's P2P port.
@@ -108,63 +122,92 @@ fn front_bounds() -> serde_json::Value {
 }
 
 /// Opens `connections` connections to `address`, each sending half a head, and watches when
-/// the listener closes them. Every connection is polled after each new one is opened, so a
-/// refusal is seen while the others are still being opened.
+/// the listener closes them. Every connection is polled after each new one is opened, and
+/// every 20 ms once all are, so a close is seen within a poll of when it happened.
 pub fn stall(address: SocketAddr, connections: usize) -> std::io::Result<Stalled> {
     let started = Instant::now();
-    let mut watched = Watched::default();
-    for _ in 0..connections {
+    let mut opened = Vec::with_capacity(connections);
+    for index in 0..connections {
         // Before connecting: the listener's timer cannot start earlier.
-        let opened = Instant::now();
-        let mut stream = TcpStream::connect(address)?;
+        let at = Instant::now();
+        let mut stream = connect_tcp(&address.to_string(), Some(ATTACK_SOURCE))?;
         let _ = stream.write_all(HALF_HEAD);
         stream.set_nonblocking(true)?;
-        watched.open.push((stream, opened));
-        watched.poll();
+        opened.push(Tracked {
+            stream: Some(stream),
+            over_cap: index >= PER_IP,
+            opened: at,
+            closed: None,
+        });
+        poll(&mut opened);
     }
     let deadline = Instant::now().max(started + HEADER_TIMEOUT) + GRACE;
-    while !watched.open.is_empty() && Instant::now() < deadline {
-        watched.poll();
+    while opened.iter().any(|c| c.stream.is_some()) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
+        poll(&mut opened);
     }
-    let still_open = watched.open.len();
-    Ok(Stalled {
-        refused_at_once: watched.refused,
-        closed_early: watched.early,
-        still_open,
-        longest_held: (still_open == 0).then_some(watched.longest_held),
-    })
+    Ok(Stalled::of(&opened, started))
 }
 
-/// The connections still open, and what became of the others.
-#[derive(Default)]
-struct Watched {
-    open: Vec<(TcpStream, Instant)>,
-    refused: usize,
-    early: usize,
-    longest_held: Duration,
+/// One connection of the attack.
+struct Tracked {
+    /// `None` once the listener closed it.
+    stream: Option<TcpStream>,
+    /// Opened after [`PER_IP`] others.
+    over_cap: bool,
+    opened: Instant,
+    /// When it was seen closed.
+    closed: Option<Instant>,
 }
 
-impl Watched {
-    /// Notes every connection closed since the last poll: one closed within half the header
-    /// timeout can only have been refused (the others are polled often enough to be seen
-    /// sooner), one closed later was held, by the timeout unless it closed before it.
-    fn poll(&mut self) {
-        let (refused, early, longest) =
-            (&mut self.refused, &mut self.early, &mut self.longest_held);
-        self.open.retain_mut(|(stream, opened)| {
-            let closed = is_closed(stream);
-            if closed {
-                let held = opened.elapsed();
-                if held < HEADER_TIMEOUT / 2 {
-                    *refused += 1;
-                } else {
-                    *early += usize::from(held < HEADER_TIMEOUT);
-                    *longest = (*longest).max(held);
-                }
-            }
-            !closed
-        });
+/// Notes every connection closed since the last poll.
+fn poll(connections: &mut [Tracked]) {
+    let now = Instant::now();
+    for connection in connections {
+        if connection.stream.as_mut().is_some_and(is_closed) {
+            connection.stream = None;
+            connection.closed = Some(now);
+        }
+    }
+}
+
+impl Stalled {
+    /// What became of `connections`, opened from `started` on. Refusals are told from
+    /// timeouts by order, not by their time since opening: a listener that begins accepting
+    /// late (a loaded machine) refuses late too, but still before any timeout.
+    fn of(connections: &[Tracked], started: Instant) -> Self {
+        let (over, within): (Vec<_>, Vec<_>) = connections.iter().partition(|c| c.over_cap);
+        let first_timeout = within
+            .iter()
+            .filter_map(|c| {
+                c.closed
+                    .filter(|closed| *closed - c.opened >= HEADER_TIMEOUT)
+            })
+            .min();
+        let refusals: Vec<Instant> = over
+            .iter()
+            .filter_map(|c| c.closed)
+            .filter(|closed| first_timeout.is_none_or(|first| *closed < first))
+            .collect();
+        let first_refusal = refusals.iter().min().copied();
+        let still_open = connections.iter().filter(|c| c.closed.is_none()).count();
+        let last_timeout = within.iter().filter_map(|c| c.closed).max();
+        Self {
+            refused: refusals.len(),
+            closed_early: within
+                .iter()
+                .filter(|c| {
+                    c.closed
+                        .is_some_and(|closed| closed - c.opened < HEADER_TIMEOUT)
+                })
+                .count(),
+            still_open,
+            first_refusal: first_refusal.map(|first| first - started),
+            held_after_refusal: match (still_open, first_refusal, last_timeout) {
+                (0, Some(first), Some(last)) => Some(last.saturating_duration_since(first)),
+                _ => None,
+            },
+        }
     }
 }
 
@@ -256,16 +299,13 @@ fn read_from_start(mut log: std::fs::File) -> String {
     text
 }
 
-/// Whether `address` answers an HTTP request with an HTTP status line, then closes the
-/// connection (so it no longer counts against the per-address bound).
+/// Whether `address` answers an HTTP request with an HTTP response. From another loopback
+/// address than the attack's: the listener gives this connection's place back only after the
+/// client sees it closed, and the attack must find all [`PER_IP`] places free.
 fn answers_http(address: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect(address) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let asked = stream.write_all(b"GET / HTTP/1.1\r\nHost: ready\r\nConnection: close\r\n\r\n");
-    let mut answer = Vec::new();
-    asked.is_ok() && stream.read_to_end(&mut answer).is_ok() && answer.starts_with(b"HTTP/")
+    Request::new("GET", "/")
+        .send_from(&Endpoint::from(address), PROBE_SOURCE)
+        .is_ok()
 }
 
 impl Drop for Front {
@@ -277,17 +317,17 @@ impl Drop for Front {
 
 impl fmt::Display for Stalled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let held = self.longest_held.map_or_else(
-            || "not all closed".to_owned(),
-            |d| format!("the others closed, each within {} ms", d.as_millis()),
-        );
+        let ms =
+            |d: Option<Duration>| d.map_or_else(|| "-".to_owned(), |d| d.as_millis().to_string());
         write!(
             f,
-            "{CONNECTIONS} half-sent heads: {} refused at once, {} closed before the timeout, {} still open {} s after it, {held}",
-            self.refused_at_once,
+            "{CONNECTIONS} half-sent heads, {PER_IP} allowed: {} refused (the first after {} ms), {} closed before the timeout, {} still open {} s after it, the last allowed closed {} ms after the first refusal",
+            self.refused,
+            ms(self.first_refusal),
             self.closed_early,
             self.still_open,
             GRACE.as_secs(),
+            ms(self.held_after_refusal),
         )
     }
 }
