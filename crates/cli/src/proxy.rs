@@ -54,11 +54,11 @@ pub(crate) fn run(args: &ProxyArgs) -> Result<i32> {
             .map(|u| upstream_address(u))
             .collect::<Result<Vec<_>, _>>()?;
         for listen in &args.listen {
-            settings.listeners.push(ListenerSettings {
-                listen: listen_address(listen)?,
-                role: args.role,
-                upstreams: upstreams.clone(),
-            });
+            settings.listeners.push(ListenerSettings::http(
+                listen_address(listen)?,
+                args.role,
+                upstreams.clone(),
+            ));
         }
     } else if !args.upstreams.is_empty() {
         anyhow::bail!("--upstream needs --listen");

@@ -7,6 +7,10 @@
 //!
 //! PostgreSQL rather than a shared SQLite file: a SIGSTOPped process holding SQLite's single
 //! write lock would stall the other replica too, which would test SQLite, not the proxy.
+//!
+//! The kill and hang scenarios run twice: with the replicas on their unix sockets, and with
+//! their Q2T servers on TCP with mutual TLS (one certificate shared by both, CA trust mode) and
+//! the proxy reaching them as `https://` upstreams with its own client certificate (issue 13).
 
 #![allow(clippy::unwrap_used)]
 
@@ -23,7 +27,8 @@ use cloister_bench::client::{Answer, Call, Connection};
 use cloister_core::b64;
 use cloister_harness::http::{eventually, path_escape, Request};
 use cloister_harness::nodes::{free_port, NodeDir};
-use cloister_harness::party::{TwinParty, DATABASE};
+use cloister_harness::party::{Q2tTls, TwinParty, DATABASE};
+use cloister_harness::tls::{Signer, TestCa};
 use hyper::Method;
 use serde_json::{json, Value};
 
@@ -46,20 +51,24 @@ struct Proxy {
 }
 
 impl Proxy {
-    fn start(root: &std::path::Path, upstreams: &[&NodeDir]) -> Self {
+    /// A proxy on a unix socket in front of `upstreams`' Q2T servers, with `config` as its
+    /// config file.
+    fn start(root: &std::path::Path, upstreams: &[&NodeDir], config: &Value) -> Self {
         let socket = root.join("proxy.ipc");
         let log = root.join("proxy.log");
+        let config_file = root.join("proxy.json");
+        std::fs::write(&config_file, config.to_string()).unwrap();
         let admin_port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_cloister"));
         command
             .arg("proxy")
             .arg("--listen")
             .arg(format!("unix:{}", socket.display()))
-            .args(["--admin", &format!("127.0.0.1:{admin_port}")]);
+            .args(["--admin", &format!("127.0.0.1:{admin_port}")])
+            .arg("--config")
+            .arg(&config_file);
         for upstream in upstreams {
-            command
-                .arg("--upstream")
-                .arg(format!("unix:{}", upstream.q2t_socket().display()));
+            command.arg("--upstream").arg(upstream.q2t_url());
         }
         let child = command
             .env("RUST_LOG", "info")
@@ -114,14 +123,51 @@ impl Drop for Proxy {
 struct Setup {
     party: TwinParty,
     proxy: Proxy,
+    /// The CA of the TLS variant, kept while the processes use its files.
+    _ca: Option<TestCa>,
 }
 
 impl Setup {
+    /// The replicas on their unix sockets.
     fn start() -> Self {
         cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
         let party = TwinParty::start();
-        let proxy = Proxy::start(party.root(), &[&party.replicas[0], &party.replicas[1]]);
-        Self { party, proxy }
+        let proxy = Proxy::start(
+            party.root(),
+            &[&party.replicas[0], &party.replicas[1]],
+            &json!({}),
+        );
+        Self {
+            party,
+            proxy,
+            _ca: None,
+        }
+    }
+
+    /// The replicas' Q2T on TCP with mutual TLS, reached by the proxy as `https://` upstreams.
+    fn start_over_tls() -> Self {
+        cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
+        let ca = TestCa::new("proxy-failover");
+        let replica = ca.leaf("replica", "replica", Signer::Ca);
+        let proxy = ca.leaf("proxy", "proxy", Signer::Ca);
+        let ssl = cloister_harness::tls::ssl_config(ca.dir(), &replica, &ca.file, "CA", "CA");
+        let party = TwinParty::start_with(Some(&Q2tTls {
+            ssl,
+            client: proxy.client(),
+        }));
+        let config = json!({ "upstreamTls": {
+            "caFile": ca.file, "certificateFile": proxy.certificate, "keyFile": proxy.key,
+        }});
+        let proxy = Proxy::start(
+            party.root(),
+            &[&party.replicas[0], &party.replicas[1]],
+            &config,
+        );
+        Self {
+            party,
+            proxy,
+            _ca: Some(ca),
+        }
     }
 
     fn endpoint(&self) -> Endpoint {
@@ -294,7 +340,16 @@ fn errors(outcomes: &[Outcome]) -> Vec<&Outcome> {
 #[test]
 fn a_sigkilled_replica_costs_no_client_request() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut setup = Setup::start();
+    a_sigkilled_replica_costs_nothing(Setup::start());
+}
+
+#[test]
+fn over_https_a_sigkilled_replica_costs_no_client_request() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    a_sigkilled_replica_costs_nothing(Setup::start_over_tls());
+}
+
+fn a_sigkilled_replica_costs_nothing(mut setup: Setup) {
     let mut killed = Instant::now();
     let outcomes = under_load(&mut setup, |setup| {
         setup.party.kill(0);
@@ -328,7 +383,16 @@ fn a_sigkilled_replica_costs_no_client_request() {
 #[test]
 fn a_sigstopped_replica_is_ejected_in_time_and_stalls_no_request_past_the_budget() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut setup = Setup::start();
+    a_sigstopped_replica_is_ejected_in_time(Setup::start());
+}
+
+#[test]
+fn over_https_a_sigstopped_replica_is_ejected_in_time_and_stalls_no_request_past_the_budget() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    a_sigstopped_replica_is_ejected_in_time(Setup::start_over_tls());
+}
+
+fn a_sigstopped_replica_is_ejected_in_time(mut setup: Setup) {
     let mut ejected_after = None;
     let outcomes = under_load(&mut setup, |setup| {
         setup.party.node(0).hang();

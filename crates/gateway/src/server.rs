@@ -14,9 +14,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use cloister_net::{Bound, ListenError};
 use cloister_protocol::{media, path};
-use cloister_tls::material::{load_pem_identity, Origin};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use rustls::sign::SingleCertAndKey;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -27,7 +25,7 @@ use crate::metrics::Metrics;
 use crate::proxy::{Forward, Proxy, Reply};
 use crate::routing::Routing;
 use crate::rpc::{self, codes, FORWARDED_HEADERS};
-use crate::settings::{tls_member, GatewaySettings, ListenerTls, SettingsError};
+use crate::settings::{GatewaySettings, ListenerTls, SettingsError};
 use crate::upstream::Upstream;
 use crate::websocket;
 
@@ -246,16 +244,6 @@ fn into_response(reply: Reply) -> Response {
 /// The rustls config of the gateway's TLS listener: its certificate, no client certificates
 /// asked for (clients are authorised by the nodes, as over plain HTTP).
 fn listener_tls(tls: &ListenerTls) -> Result<Arc<rustls::ServerConfig>, GatewayError> {
-    let fail = |error: cloister_tls::TlsConfigError| GatewayError::ListenerTls(Box::new(error));
-    let identity = load_pem_identity(
-        &Origin::new(tls_member::KEY_FILE, &tls.key_file),
-        &Origin::new(tls_member::CERTIFICATE_FILE, &tls.certificate_file),
-    )
-    .map_err(|error| fail(error.into()))?;
-    let config = rustls::ServerConfig::builder_with_provider(cloister_tls::crypto_provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|error| fail(error.into()))?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(SingleCertAndKey::from(identity.certified_key())));
-    Ok(Arc::new(config))
+    tls.server_config()
+        .map_err(|error| GatewayError::ListenerTls(Box::new(error)))
 }

@@ -299,23 +299,7 @@ pub struct GatewaySettings {
     pub tls: Option<ListenerTls>,
 }
 
-/// The gateway's own certificate, as PEM files (`tls` in the config file).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ListenerTls {
-    /// `certificateFile`: the certificate chain, leaf first.
-    pub certificate_file: PathBuf,
-    /// `keyFile`: its unencrypted private key (PKCS#8, PKCS#1 or SEC1).
-    pub key_file: PathBuf,
-}
-
-/// The names of [`ListenerTls`]'s members in messages.
-pub mod tls_member {
-    /// `tls.certificateFile`.
-    pub const CERTIFICATE_FILE: &str = "tls.certificateFile";
-    /// `tls.keyFile`.
-    pub const KEY_FILE: &str = "tls.keyFile";
-}
+pub use cloister_tls::listener::ListenerTls;
 
 /// Default `maxWebSocketInFlight`: far more concurrent sends than one client's nonces allow
 /// (one account's writes run one at a time anyway), few enough that a flood holds little.

@@ -155,7 +155,7 @@ impl Upstream {
                     let roots = settings.ca_file.as_ref().map_or(Roots::Platform, |path| {
                         Roots::CaFile(Origin::new(CA_FILE_MEMBER, path))
                     });
-                    Some(cloister_tls::upstream::client_config(&roots)?)
+                    Some(cloister_tls::upstream::client_config(&roots, None)?)
                 } else {
                     None
                 };

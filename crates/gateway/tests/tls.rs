@@ -166,7 +166,8 @@ fn a_gateway_with_a_certificate_serves_https_and_wss_and_answers_plain_http_with
         key_file: pem.key.clone(),
     });
     let gateway = Running::start(settings);
-    let client = upstream::client_config(&Roots::CaFile(Origin::new("ca", &ca.file))).unwrap();
+    let client =
+        upstream::client_config(&Roots::CaFile(Origin::new("ca", &ca.file)), None).unwrap();
     let call = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []});
     let https = || {
         Request::new("POST", "/")

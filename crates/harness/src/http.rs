@@ -127,12 +127,23 @@ impl Request<'_> {
         target: SocketAddr,
         config: &Arc<rustls::ClientConfig>,
     ) -> std::io::Result<Response> {
+        self.try_send_tls_within(target, config, READ_TIMEOUT)
+    }
+
+    /// The same, giving up when connecting or any read takes longer than `timeout` (a
+    /// client of a server that may be stopped).
+    pub fn try_send_tls_within(
+        &self,
+        target: SocketAddr,
+        config: &Arc<rustls::ClientConfig>,
+        timeout: Duration,
+    ) -> std::io::Result<Response> {
         let bytes = self.encode(&Endpoint::from(target).host_header());
         let server_name = rustls::pki_types::ServerName::IpAddress(target.ip().into());
         let connection = rustls::ClientConnection::new(config.clone(), server_name)
             .map_err(std::io::Error::other)?;
-        let tcp = TcpStream::connect(target)?;
-        tcp.set_read_timeout(Some(READ_TIMEOUT))?;
+        let tcp = TcpStream::connect_timeout(&target, timeout)?;
+        tcp.set_read_timeout(Some(timeout))?;
         let mut stream = rustls::StreamOwned::new(connection, tcp);
         // A refused handshake surfaces here, before any request byte is read back.
         while stream.conn.is_handshaking() {

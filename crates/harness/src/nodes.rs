@@ -95,6 +95,9 @@ pub struct NodeDir {
     /// When its P2P server speaks TLS: the client config the harness reaches it with (its
     /// advertised URL is then `https://`).
     pub p2p_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// When its Q2T server is TCP with TLS rather than the unix socket: where, and the client
+    /// config the harness reaches it with (the config's `sslConfig` is the test's to add).
+    pub q2t_tls: Option<(SocketAddr, std::sync::Arc<rustls::ClientConfig>)>,
 }
 
 impl NodeDir {
@@ -120,6 +123,7 @@ impl NodeDir {
             p2p: free_loopback(),
             third_party: free_loopback(),
             p2p_tls: None,
+            q2t_tls: None,
         }
     }
 
@@ -139,6 +143,7 @@ impl NodeDir {
             p2p: free_loopback(),
             third_party: free_loopback(),
             p2p_tls: None,
+            q2t_tls: None,
         }
     }
 
@@ -165,6 +170,23 @@ impl NodeDir {
         self.dir.join("tm.ipc")
     }
 
+    /// The Q2T server's address as a config or a proxy writes it: `unix:` and its socket, or
+    /// `https://` and its TCP address.
+    pub fn q2t_url(&self) -> String {
+        match &self.q2t_tls {
+            Some((address, _)) => format!("https://{address}"),
+            None => format!("unix:{}", self.q2t_socket().display()),
+        }
+    }
+
+    /// Sends `request` to the Q2T server, over TLS when it speaks TLS.
+    pub fn try_q2t(&self, request: &Request<'_>) -> std::io::Result<super::http::Response> {
+        match &self.q2t_tls {
+            Some((address, config)) => request.try_send_tls(*address, config),
+            None => request.try_send(&self.q2t(), None),
+        }
+    }
+
     /// A Tessera config for this node with these peers; `extra` members are merged in at the
     /// top level.
     pub fn config(&self, peers: &[&NodeDir], extra: Value) -> Value {
@@ -173,7 +195,7 @@ impl NodeDir {
             "useWhiteList": false,
             "jdbc": { "username": "", "password": "", "url": format!("jdbc:sqlite:{dir}/db.sqlite"), "autoCreateTables": true },
             "serverConfigs": [
-                { "app": "Q2T", "serverAddress": format!("unix:{dir}/tm.ipc"), "communicationType": "REST" },
+                { "app": "Q2T", "serverAddress": self.q2t_url(), "communicationType": "REST" },
                 { "app": "P2P", "serverAddress": self.p2p_url(), "communicationType": "REST",
                   "properties": { "partyInfoInterval": "200" } },
                 { "app": "ThirdParty", "serverAddress": format!("http://{}", self.third_party), "communicationType": "REST" }
@@ -197,9 +219,7 @@ impl NodeDir {
         let up = eventually(Duration::from_secs(20), || {
             let upcheck = Request::new("GET", "/upcheck");
             self.try_p2p(&upcheck).is_ok_and(|r| r.status == 200)
-                && upcheck
-                    .try_send(&self.q2t(), None)
-                    .is_ok_and(|r| r.status == 200)
+                && self.try_q2t(&upcheck).is_ok_and(|r| r.status == 200)
         });
         assert!(up, "{} did not start: {}", self.name, node.log_text());
         node

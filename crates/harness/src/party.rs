@@ -3,13 +3,15 @@
 //! tests and of the proxy benchmark. Replicas can be killed, restarted as they were, frozen and
 //! resumed; the database can be counted.
 
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::http::eventually;
-use crate::nodes::{NodeDir, RunningNode};
+use crate::nodes::{free_port, NodeDir, RunningNode};
 use crate::postgres::PgCluster;
 
 /// The database the replicas share.
@@ -35,18 +37,48 @@ pub struct TwinParty {
     root: tempfile::TempDir,
 }
 
+/// How the replicas serve Q2T over TLS: the Q2T server's `sslConfig`, shared by both (one
+/// certificate for the party, as the HA recipe shares one key pair), and the client config the
+/// harness checks them with.
+pub struct Q2tTls {
+    /// The Q2T server's `sslConfig`.
+    pub ssl: Value,
+    /// A client the replicas accept.
+    pub client: Arc<rustls::ClientConfig>,
+}
+
 impl TwinParty {
     /// Starts the database, both replicas and the peer, and waits until both replicas know
     /// the peer's key.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// The same, with the replicas' Q2T servers on TCP with TLS when `q2t_tls` is given
+    /// (rather than their unix sockets).
+    pub fn start_with(q2t_tls: Option<&Q2tTls>) -> Self {
         let root = tempfile::tempdir().unwrap();
         let pg = PgCluster::single();
         pg.create_database(DATABASE);
-        let one = NodeDir::new(root.path(), "replica1");
-        let two = one.replica(root.path(), "replica2");
+        let mut one = NodeDir::new(root.path(), "replica1");
+        let mut two = one.replica(root.path(), "replica2");
         let peer = NodeDir::new(root.path(), "peer");
         let jdbc = pg.jdbc(DATABASE, "", true);
-        let configs = [&one, &two].map(|r| r.config(&[&peer], json!({ "jdbc": jdbc })));
+        if let Some(tls) = q2t_tls {
+            for replica in [&mut one, &mut two] {
+                let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
+                replica.q2t_tls = Some((address, tls.client.clone()));
+            }
+        }
+        let configs = [&one, &two].map(|r| {
+            let mut config = r.config(&[&peer], json!({ "jdbc": jdbc }));
+            if let Some(tls) = q2t_tls {
+                let servers = config["serverConfigs"].as_array_mut().unwrap();
+                let q2t = servers.iter_mut().find(|s| s["app"] == "Q2T").unwrap();
+                q2t["sslConfig"] = tls.ssl.clone();
+            }
+            config
+        });
         let running = [
             Some(one.start(&configs[0], &[])),
             Some(two.start(&configs[1], &[])),

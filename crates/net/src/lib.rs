@@ -4,7 +4,8 @@
 //! - [`listen`]: listening on an [`Endpoint`] the way GoQuorum's `tm.ipc` needs (owner-only unix
 //!   sockets, stale files replaced, live ones never taken over) and the accept loop;
 //! - [`admission`]: the bounds on a listener's connections, in all and per caller address;
-//! - [`connect`]: opening a connection to an [`Endpoint`] within a timeout;
+//! - [`connect`]: opening a connection to an [`Endpoint`] within a timeout, over TLS for an
+//!   `https://` one;
 //! - [`health`]: the consecutive-result thresholds (`fall`, `rise`, `passiveFailures`) and the
 //!   probe of a privacy manager's `/health` (falling back to Tessera's `/upcheck`) that the
 //!   proxy and the gateway share;
@@ -26,6 +27,6 @@ pub use admission::{
     DEFAULT_HEADER_TIMEOUT,
 };
 pub use cloister_addr::Endpoint;
-pub use connect::connect;
+pub use connect::{connect, connect_tls, ClientStream};
 pub use listen::{serve, Bound, ListenError, Stream};
 pub use tls::{HandshakeError, ServerStream, TlsListener};

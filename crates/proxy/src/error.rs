@@ -34,6 +34,18 @@ pub enum ConfigError {
     /// Settings that cannot work together.
     #[error("invalid settings: {0}")]
     Invalid(String),
+    /// `upstreamTls` names files that do not make a TLS client.
+    #[error("upstreamTls: {0}")]
+    UpstreamTls(#[source] Box<cloister_tls::upstream::UpstreamTlsError>),
+    /// A listener's `tls` names files that do not make a TLS server.
+    #[error("listener {listen}: {source}")]
+    ListenerTls {
+        /// The listener.
+        listen: String,
+        /// Why.
+        #[source]
+        source: Box<cloister_tls::TlsConfigError>,
+    },
 }
 
 pub use cloister_net::ListenError;

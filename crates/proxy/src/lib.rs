@@ -7,6 +7,8 @@
 //! - [`error`]: the errors and the one mapping to client statuses (never 404).
 //! - [`http1`]: HTTP/1.1 on both sides: heads, bodies, connections.
 //! - [`upstream`]: each replica, the client connections' links to it, and its health state.
+//! - `passthrough`: listeners that relay connections unread, for replicas that terminate TLS.
+//! - `tls`: the listeners' certificates, the client to `https://` replicas, the handshake check.
 //! - [`admin`]: `/metrics` and `/status`.
 //! - `worker`: the event loops that serve the listeners, one thread each (nginx's workers).
 //! - [`metrics`]: Prometheus metrics.
@@ -21,8 +23,10 @@ mod forward;
 pub mod http1;
 mod listener;
 pub mod metrics;
+mod passthrough;
 pub mod policy;
 pub mod settings;
+mod tls;
 pub mod upstream;
 mod worker;
 
@@ -38,7 +42,8 @@ pub use error::{ConfigError, ListenError, ProxyError};
 pub use metrics::Metrics;
 pub use policy::Role;
 pub use settings::{
-    listen_address, upstream_address, HealthSettings, ListenerSettings, ProxySettings, Timeouts,
+    listen_address, upstream_address, HealthSettings, ListenerSettings, ListenerTls, Mode,
+    ProxySettings, Timeouts, UpstreamTls,
 };
 use upstream::{Group, Upstream};
 
@@ -75,9 +80,10 @@ impl Proxy {
         let mut fronts = Vec::new();
         let mut listening = Vec::new();
         let mut served = Vec::new();
-        // One upstream object per distinct address: two listeners in front of one replica
-        // share its health.
-        let mut upstreams: Vec<Arc<Upstream>> = Vec::new();
+        let clients = tls::Clients::of(&settings)?;
+        // One upstream object per distinct address and mode: two listeners in front of one
+        // replica share its health.
+        let mut upstreams: Vec<(Mode, Arc<Upstream>)> = Vec::new();
         // Compared with callers' addresses as the admission counts them, an IPv4 caller on a
         // dual-stack listener as IPv4.
         let trusted_proxies: Arc<[IpAddr]> = settings
@@ -91,39 +97,54 @@ impl Proxy {
                 .upstreams
                 .iter()
                 .map(|address| {
-                    if let Some(known) = upstreams.iter().find(|u| u.address() == address) {
+                    let known = upstreams
+                        .iter()
+                        .find(|(mode, u)| *mode == listener.mode && u.address() == address);
+                    if let Some((_, known)) = known {
                         return known.clone();
                     }
+                    let (tls, probe) = clients.for_upstream(address, listener.mode);
                     let upstream = Arc::new(Upstream::new(
-                        address.clone(),
+                        probe,
+                        tls,
                         settings.timeouts.connect,
                         settings.health,
                         metrics.clone(),
                     ));
-                    upstreams.push(upstream.clone());
+                    upstreams.push((listener.mode, upstream.clone()));
                     upstream
                 })
                 .collect();
             let group = Arc::new(Group::new(members));
             let local = bound.local_endpoint();
-            let state = Arc::new(forward::Listener {
-                label: local.to_string().into(),
-                role: listener.role,
-                group: group.clone(),
-                timeouts: settings.timeouts,
-                max_body_bytes: settings.max_body_bytes,
-                confirm_not_found: settings.confirm_not_found,
-                trusted_proxies: trusted_proxies.clone(),
-                metrics: metrics.clone(),
-            });
-            tracing::info!(listen = %local, role = %listener.role, upstreams = ?listener.upstreams.iter().map(ToString::to_string).collect::<Vec<_>>(), "proxy listening");
+            let service = match listener.mode {
+                Mode::Http => listener::Handling::Requests(listener::Service::Forward(Arc::new(
+                    forward::Listener {
+                        label: local.to_string().into(),
+                        role: listener.role,
+                        group: group.clone(),
+                        timeouts: settings.timeouts,
+                        max_body_bytes: settings.max_body_bytes,
+                        confirm_not_found: settings.confirm_not_found,
+                        trusted_proxies: trusted_proxies.clone(),
+                        metrics: metrics.clone(),
+                    },
+                ))),
+                Mode::Passthrough => listener::Handling::Relay(Arc::new(passthrough::Relay {
+                    group: group.clone(),
+                    connect_timeout: settings.timeouts.connect,
+                })),
+            };
+            tracing::info!(listen = %local, role = %listener.role, mode = ?listener.mode, tls = listener.tls.is_some(), upstreams = ?listener.upstreams.iter().map(ToString::to_string).collect::<Vec<_>>(), "proxy listening");
             let bounds = listener::Bounds::of(&bound, settings.connections);
+            let tls = tls::listener(listener, bounds.header_timeout())?;
+            let bounds = bounds.with_tls(tls);
             let shared =
                 listener::SharedListener::of(bound).map_err(|source| ListenError::Bind {
                     address: local.to_string(),
                     source,
                 })?;
-            served.push((shared, listener::Service::Forward(state), bounds));
+            served.push((shared, service, bounds));
             fronts.push(Front {
                 listen: local.clone(),
                 role: listener.role,
@@ -138,7 +159,7 @@ impl Proxy {
                 address: "worker threads".into(),
                 source,
             })?;
-        for upstream in &upstreams {
+        for (_, upstream) in &upstreams {
             tasks.push(tokio::spawn(check_forever(
                 upstream.clone(),
                 settings.health.interval,
@@ -157,7 +178,7 @@ impl Proxy {
                 };
                 tasks.push(tokio::spawn(listener::serve(
                     bound,
-                    listener::Service::Admin(Arc::new(admin)),
+                    listener::Handling::Requests(listener::Service::Admin(Arc::new(admin))),
                     bounds,
                     stopped_signal(stopped.clone()),
                 )));

@@ -6,7 +6,9 @@
 //! only its owner can connect, and it replaces a stale socket file but never a live one.
 //!
 //! Sockets are opened by `cloister-net`, as `cloister node`'s are; each connection is served
-//! by one task reading requests with [`crate::http1`] and answering them in order.
+//! by one task reading requests with [`crate::http1`] and answering them in order, after a TLS
+//! handshake on a listener with a certificate (bounded by the header timeout, holding the
+//! connection's place), or relayed unread on a passthrough listener ([`crate::passthrough`]).
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -14,13 +16,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloister_net::{Admission, ListenerLimits, Stream};
+use cloister_net::{Admission, ListenerLimits, ServerStream, TlsListener};
 use tokio::net::{TcpListener, UnixListener};
 
 use crate::admin::Admin;
 use crate::error::ProxyError;
 use crate::forward::{self, Caller, Listener};
 use crate::http1::{Answer, Connection, Persistence, ReadError};
+use crate::passthrough::Relay;
 use crate::upstream::Links;
 
 pub(crate) use cloister_net::Bound;
@@ -67,6 +70,15 @@ pub(crate) enum Service {
     Admin(Arc<Admin>),
 }
 
+/// What a listener does with its connections.
+#[derive(Clone)]
+pub(crate) enum Handling {
+    /// Reads requests from them and has `Service` answer each.
+    Requests(Service),
+    /// Relays them unread (`mode: passthrough`).
+    Relay(Arc<Relay>),
+}
+
 impl Service {
     fn max_body_bytes(&self) -> usize {
         match self {
@@ -91,6 +103,8 @@ pub(crate) struct Bounds {
     admission: Admission,
     /// See [`ListenerLimits::header_timeout`]; `None` on a unix socket.
     header_timeout: Option<Duration>,
+    /// The listener's TLS side, when it has a certificate.
+    tls: Option<TlsListener>,
 }
 
 impl Bounds {
@@ -100,27 +114,51 @@ impl Bounds {
         Self {
             admission: Admission::new(limits.connections),
             header_timeout: limits.header_timeout,
+            tls: None,
         }
+    }
+
+    /// These bounds, with handshakes by `tls` first.
+    pub(crate) fn with_tls(self, tls: Option<TlsListener>) -> Self {
+        Self { tls, ..self }
+    }
+
+    /// The header timeout, which also bounds a TLS handshake.
+    pub(crate) fn header_timeout(&self) -> Option<Duration> {
+        self.header_timeout
     }
 }
 
-/// Serves `service` on `bound` within `bounds` until `shutdown` completes; removes the socket
-/// file then.
+/// Handles connections on `bound` as `handling` says, within `bounds`, until `shutdown`
+/// completes; removes the socket file then.
 pub(crate) async fn serve(
     bound: Bound,
-    service: Service,
+    handling: Handling,
     bounds: Bounds,
     shutdown: impl Future<Output = ()>,
 ) {
-    let header_timeout = bounds.header_timeout;
+    let (header_timeout, tls) = (bounds.header_timeout, bounds.tls);
     cloister_net::serve(
         bound,
         &bounds.admission,
         shutdown,
         |stream, address, permit| {
-            let connection = serve_connection(stream, service.clone(), address, header_timeout);
+            let (handling, tls) = (handling.clone(), tls.clone());
+            // The handshake runs here, holding the connection's place, never in the accept loop.
             tokio::spawn(async move {
-                connection.await;
+                match (handling, tls) {
+                    (Handling::Relay(relay), _) => relay.relay(stream).await,
+                    (Handling::Requests(service), None) => {
+                        let stream = ServerStream::Plain(stream);
+                        serve_connection(stream, service, address, header_timeout).await;
+                    }
+                    (Handling::Requests(service), Some(tls)) => match tls.accept(stream).await {
+                        Ok(stream) => {
+                            serve_connection(stream, service, address, header_timeout).await;
+                        }
+                        Err(error) => tracing::debug!(%error, "client TLS handshake failed"),
+                    },
+                }
                 drop(permit);
             });
         },
@@ -131,7 +169,7 @@ pub(crate) async fn serve(
 /// Answers one client connection's requests in order until it closes, asks to, breaks, or
 /// leaves a request head unfinished for `header_timeout` after going idle.
 async fn serve_connection(
-    io: Stream,
+    io: ServerStream,
     service: Service,
     peer: Option<SocketAddr>,
     header_timeout: Option<Duration>,
@@ -189,7 +227,7 @@ async fn serve_connection(
 /// `cloister node` do), since a 408 could cross a request it sends at that moment and be taken
 /// for its answer. The write is bounded too: a client that reads nothing cannot hold the
 /// connection open through it.
-async fn time_out(client: &mut Connection, limit: Duration) {
+async fn time_out(client: &mut Connection<ServerStream>, limit: Duration) {
     if !client.holds_partial_message() {
         tracing::debug!(?limit, "idle client connection closed");
         return;

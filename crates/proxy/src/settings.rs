@@ -13,30 +13,35 @@
 //!   "connections": { "maxConnections": 1024, "maxConnectionsPerIp": 256,
 //!                    "headerTimeoutMs": 30000 },
 //!   "trustedProxies": ["10.0.0.9"],
+//!   "upstreamTls": { "caFile": "/etc/cloister/ca.pem",
+//!                    "certificateFile": "/etc/cloister/proxy.pem", "keyFile": "/etc/cloister/proxy.key" },
 //!   "maxBodyBytes": 67108864,
 //!   "confirmNotFound": false
 //! }
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cloister_addr::{Endpoint, EndpointError};
 use cloister_net::health::Thresholds;
 use cloister_net::{ConnectionLimits, ListenerLimits};
+pub use cloister_tls::listener::ListenerTls;
 use serde::Deserialize;
 
 use crate::error::ConfigError;
 use crate::policy::Role;
 
-/// A listener's address: a whole server (no path), over plain HTTP for now, in any
-/// [`Endpoint`] spelling (`unix:/path`, `http://host:port`, `host:port`; port 0 for any).
+/// A listener's address: a whole server (no path), in any [`Endpoint`] spelling (`unix:/path`,
+/// `http://host:port`, `host:port`, `https://host:port` with a `tls` certificate; port 0 for
+/// any).
 pub fn listen_address(text: &str) -> Result<Endpoint, ConfigError> {
     parse_address(text, Ok)
 }
 
-/// An upstream's address: as a listener's, with a port to reach.
+/// An upstream's address: as a listener's, with a port to reach; `https://` for a replica
+/// that speaks TLS (see [`UpstreamTls`]).
 pub fn upstream_address(text: &str) -> Result<Endpoint, ConfigError> {
     parse_address(text, Endpoint::reachable)
 }
@@ -47,7 +52,6 @@ fn parse_address(
 ) -> Result<Endpoint, ConfigError> {
     text.parse::<Endpoint>()
         .and_then(Endpoint::whole_server)
-        .and_then(Endpoint::plain)
         .and_then(rule)
         .map_err(|source| ConfigError::Address {
             address: text.to_owned(),
@@ -64,6 +68,61 @@ pub struct ListenerSettings {
     pub role: Role,
     /// The replicas, in the order round-robin starts from.
     pub upstreams: Vec<Endpoint>,
+    /// How it relays (`mode`).
+    pub mode: Mode,
+    /// `tls`: its certificate, when clients connect to it with TLS (`mode: http` only).
+    pub tls: Option<ListenerTls>,
+}
+
+impl ListenerSettings {
+    /// A plain HTTP listener at `listen` for `role` in front of `upstreams`.
+    pub fn http(listen: Endpoint, role: Role, upstreams: Vec<Endpoint>) -> Self {
+        Self {
+            listen,
+            role,
+            upstreams,
+            mode: Mode::Http,
+            tls: None,
+        }
+    }
+}
+
+/// How a listener relays (`mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Reads each request and forwards it to a replica under the retry policy (the default).
+    #[default]
+    Http,
+    /// Relays each client connection's bytes, unread, to one replica: for P2P replicas that
+    /// share one certificate and key and terminate mutual TLS themselves, so they see the
+    /// client's certificate. Health and failover act per connection: a replica that refuses
+    /// or does not answer a TLS handshake is ejected, and new connections go to the others.
+    Passthrough,
+}
+
+/// `upstreamTls`: how the proxy reaches `https://` replicas.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpstreamTls {
+    /// `caFile`: the PEM certificates a replica's certificate must chain to; the platform's
+    /// trusted CAs when absent.
+    pub ca_file: Option<PathBuf>,
+    /// `certificateFile`: the certificate the proxy presents to replicas that ask for one
+    /// (`clientAuth`), leaf first.
+    pub certificate_file: Option<PathBuf>,
+    /// `keyFile`: its unencrypted private key.
+    pub key_file: Option<PathBuf>,
+}
+
+/// The names of [`UpstreamTls`]'s members in messages.
+pub mod upstream_tls_member {
+    /// `upstreamTls.caFile`.
+    pub const CA_FILE: &str = "upstreamTls.caFile";
+    /// `upstreamTls.certificateFile`.
+    pub const CERTIFICATE_FILE: &str = "upstreamTls.certificateFile";
+    /// `upstreamTls.keyFile`.
+    pub const KEY_FILE: &str = "upstreamTls.keyFile";
 }
 
 /// Timeouts of one client request.
@@ -141,6 +200,8 @@ pub struct ProxySettings {
     /// Worker threads, each a single-threaded event loop serving the connections it accepts
     /// (`workerThreads`, `--worker-threads`; nginx's `worker_processes`). Default: one per core.
     pub worker_threads: usize,
+    /// `upstreamTls`: TLS to `https://` replicas.
+    pub upstream_tls: UpstreamTls,
 }
 
 /// One worker per core, as nginx's `worker_processes auto`.
@@ -164,6 +225,7 @@ impl Default for ProxySettings {
             connections: ListenerLimits::default(),
             trusted_proxies: Vec::new(),
             worker_threads: default_worker_threads(),
+            upstream_tls: UpstreamTls::default(),
         }
     }
 }
@@ -175,6 +237,9 @@ struct FileListener {
     #[serde(default = "default_role")]
     role: Role,
     upstreams: Vec<String>,
+    #[serde(default)]
+    mode: Mode,
+    tls: Option<ListenerTls>,
 }
 
 fn default_role() -> Role {
@@ -224,6 +289,8 @@ struct File {
     #[serde(default)]
     trusted_proxies: Vec<IpAddr>,
     worker_threads: Option<usize>,
+    #[serde(default)]
+    upstream_tls: UpstreamTls,
 }
 
 impl ProxySettings {
@@ -261,6 +328,8 @@ impl ProxySettings {
                         .iter()
                         .map(|u| upstream_address(u))
                         .collect::<Result<_, _>>()?,
+                    mode: l.mode,
+                    tls: l.tls,
                 })
             })
             .collect::<Result<_, ConfigError>>()?;
@@ -304,6 +373,7 @@ impl ProxySettings {
             },
             trusted_proxies: file.trusted_proxies,
             worker_threads: file.worker_threads.unwrap_or(defaults.worker_threads),
+            upstream_tls: file.upstream_tls,
         };
         Ok(settings)
     }
@@ -319,6 +389,15 @@ impl ProxySettings {
             if listener.upstreams.is_empty() {
                 return invalid(format!("listener {} has no upstream", listener.listen));
             }
+            listener.check_tls()?;
+        }
+        let t = &self.upstream_tls;
+        if t.certificate_file.is_some() != t.key_file.is_some() {
+            return invalid(format!(
+                "{} and {} go together",
+                upstream_tls_member::CERTIFICATE_FILE,
+                upstream_tls_member::KEY_FILE
+            ));
         }
         let t = &self.timeouts;
         if t.connect.is_zero() || t.per_try.is_zero() || t.total.is_zero() {
@@ -345,6 +424,27 @@ impl ProxySettings {
     }
 }
 
+impl ListenerSettings {
+    /// A TLS listener needs a certificate and a TCP socket; a passthrough one leaves TLS to
+    /// the replicas.
+    fn check_tls(&self) -> Result<(), ConfigError> {
+        let listen = &self.listen;
+        let why = match (&self.tls, self.mode) {
+            (Some(_), Mode::Passthrough) => {
+                "a passthrough listener relays TLS, it does not terminate it: drop its tls"
+            }
+            (Some(_), Mode::Http) if listen.unix_path().is_some() => {
+                "tls is for TCP listeners, not a unix socket"
+            }
+            (None, Mode::Http) if listen.is_tls() => {
+                "an https:// listener needs tls: { certificateFile, keyFile }"
+            }
+            _ => return Ok(()),
+        };
+        Err(ConfigError::Invalid(format!("listener {listen}: {why}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,12 +462,15 @@ mod tests {
             Some("http://127.0.0.1:9101")
         );
         assert_eq!(written("[::1]:80").as_deref(), Some("http://[::1]:80"));
+        assert_eq!(
+            written("https://r1:9443").as_deref(),
+            Some("https://r1:9443")
+        );
         for bad in [
             "unix:",
             "unix://sock/tm.ipc",
             "http://a",
             "http://a:1/x",
-            "https://a:1",
             "a:b",
             "h:0",
         ] {

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use cloister_addr::Endpoint;
 use cloister_net::health::{Change, HealthCounter, Probe};
+use cloister_net::{ClientStream, Stream};
 use http::Method;
+use tokio_rustls::TlsConnector;
 
 use crate::http1::{Connection, Response};
 use crate::metrics::{Metrics, UpstreamLabels};
@@ -25,7 +27,10 @@ use crate::settings::HealthSettings;
 
 /// One client connection's kept connections to the upstreams, by upstream id, opened on first
 /// use and closed with it.
-pub(crate) type Links = HashMap<usize, Connection>;
+pub(crate) type Links = HashMap<usize, Link>;
+
+/// A connection to an upstream: plain, or TLS to an `https://` one.
+pub(crate) type Link = Connection<ClientStream>;
 
 /// How an exchange on a link failed.
 enum ExchangeError {
@@ -36,7 +41,7 @@ enum ExchangeError {
 }
 
 /// Writes `outgoing` on `link` and reads the whole answer.
-async fn exchange(link: &mut Connection, outgoing: &Outgoing) -> Result<Response, ExchangeError> {
+async fn exchange(link: &mut Link, outgoing: &Outgoing) -> Result<Response, ExchangeError> {
     link.write_all(&outgoing.wire).await.map_err(|error| {
         if error.nothing_written {
             ExchangeError::Unsent(error.source)
@@ -74,7 +79,9 @@ pub struct Upstream {
     /// Tells it apart in every client connection's [`Links`].
     id: usize,
     connect_timeout: Duration,
-    /// Its `/health` (or `/upcheck`) check, which also holds its address.
+    /// For an `https://` upstream.
+    tls: Option<TlsConnector>,
+    /// Its check (`/health`, `/upcheck`, or a TLS handshake), which also holds its address.
     probe: Probe,
     /// The state the request path reads, kept equal to `counter`'s under its lock.
     healthy: AtomicBool,
@@ -84,17 +91,21 @@ pub struct Upstream {
 }
 
 impl Upstream {
+    /// An upstream checked by `probe` (which holds its address), reached over TLS with `tls`
+    /// when it is `https://`.
     pub(crate) fn new(
-        address: Endpoint,
+        probe: Probe,
+        tls: Option<TlsConnector>,
         connect_timeout: Duration,
         health: HealthSettings,
         metrics: Arc<Metrics>,
     ) -> Self {
         let upstream = Self {
-            label: address.to_string().into(),
+            label: probe.endpoint().to_string().into(),
             id: NEXT_UPSTREAM_ID.fetch_add(1, Ordering::Relaxed),
             connect_timeout,
-            probe: Probe::new(address),
+            tls,
+            probe,
             healthy: AtomicBool::new(true),
             counter: Mutex::new(HealthCounter::default()),
             health,
@@ -202,17 +213,30 @@ impl Upstream {
 
     /// Opens a link within the connect timeout and before `deadline`. Nothing has been
     /// written when this fails.
-    async fn connect(&self, deadline: Instant) -> Result<Connection, AttemptError> {
+    async fn connect(&self, deadline: Instant) -> Result<Link, AttemptError> {
         let limit = self
             .connect_timeout
             .min(deadline.saturating_duration_since(Instant::now()));
-        match cloister_net::connect(self.address(), limit).await {
+        match self.open(limit).await {
             Ok(stream) => Ok(Connection::new(stream)),
             Err(error) => Err(AttemptError {
                 failure: Failure::NotSent,
                 message: format!("connect: {error}"),
             }),
         }
+    }
+
+    /// A connection to it within `limit`, its TLS handshake included: a replica that accepts
+    /// TCP but never answers (a stopped process) fails within the connect timeout, as one that
+    /// refuses does.
+    pub(crate) async fn open(&self, limit: Duration) -> std::io::Result<ClientStream> {
+        cloister_net::connect_tls(self.address(), limit, self.tls.as_ref()).await
+    }
+
+    /// A connection to it within `limit` that the proxy will not speak on: plain TCP whatever
+    /// the scheme, since a passthrough client speaks TLS through it.
+    pub(crate) async fn open_unread(&self, limit: Duration) -> std::io::Result<Stream> {
+        cloister_net::connect(self.address(), limit).await
     }
 
     /// Passive health: records the outcome of a proxied attempt.
@@ -298,7 +322,8 @@ mod tests {
 
     fn upstream(index: usize, health: HealthSettings) -> Arc<Upstream> {
         Arc::new(Upstream::new(
-            Endpoint::unix(format!("/nonexistent/{index}")),
+            Probe::new(Endpoint::unix(format!("/nonexistent/{index}"))),
+            None,
             Duration::from_millis(100),
             health,
             Arc::new(Metrics::default()),
@@ -345,7 +370,8 @@ mod tests {
     /// An upstream on the unix socket `path`, with a 200 ms connect timeout.
     fn at(path: std::path::PathBuf) -> Upstream {
         Upstream::new(
-            Endpoint::Unix(path),
+            Probe::new(Endpoint::Unix(path)),
+            None,
             Duration::from_millis(200),
             HealthSettings::default(),
             Arc::new(Metrics::default()),

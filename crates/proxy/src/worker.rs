@@ -9,18 +9,20 @@ use std::thread::JoinHandle;
 
 use tokio::sync::watch;
 
-use crate::listener::{self, Bounds, Service, SharedListener};
+use crate::listener::{self, Bounds, Handling, SharedListener};
 
 /// Starts worker `index` serving `listeners` until `stopped` turns true.
 pub(crate) fn spawn(
     index: usize,
-    listeners: &[(SharedListener, Service, Bounds)],
+    listeners: &[(SharedListener, Handling, Bounds)],
     stopped: watch::Receiver<bool>,
 ) -> io::Result<JoinHandle<()>> {
     let listeners = listeners
         .iter()
         // Cloned bounds share the listener's one admission: the caps hold across workers.
-        .map(|(shared, service, bounds)| Ok((shared.try_clone()?, service.clone(), bounds.clone())))
+        .map(|(shared, handling, bounds)| {
+            Ok((shared.try_clone()?, handling.clone(), bounds.clone()))
+        })
         .collect::<io::Result<Vec<_>>>()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -30,11 +32,11 @@ pub(crate) fn spawn(
         .spawn(move || {
             runtime.block_on(async move {
                 let mut serving = Vec::new();
-                for (shared, service, bounds) in listeners {
+                for (shared, handling, bounds) in listeners {
                     match shared.into_bound() {
                         Ok(bound) => serving.push(tokio::spawn(listener::serve(
                             bound,
-                            service,
+                            handling,
                             bounds,
                             crate::stopped_signal(stopped.clone()),
                         ))),

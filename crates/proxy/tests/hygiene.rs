@@ -127,11 +127,11 @@ async fn an_idle_connection_is_closed_on_tcp_but_kept_on_a_unix_socket() {
     let (proxy, tcp) = proxy(dir.path(), Role::P2p, &ups, |settings| {
         header_timeout(settings);
         let upstreams = settings.listeners[0].upstreams.clone();
-        settings.listeners.push(ListenerSettings {
-            listen: Endpoint::Unix(ipc),
-            role: Role::Q2t,
+        settings.listeners.push(ListenerSettings::http(
+            Endpoint::Unix(ipc),
+            Role::Q2t,
             upstreams,
-        });
+        ));
     })
     .await;
     let unix = proxy.listening()[1].clone();

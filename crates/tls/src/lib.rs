@@ -16,7 +16,8 @@
 //!   for both directions.
 //! - [`generate`]: the self-signed JKS keystore Tessera generates for a missing keystore path.
 //! - [`upstream`]: plain HTTPS to a server a Cloister front relays to (CA file or the
-//!   platform's roots), not Tessera's trust modes.
+//!   platform's roots, and a client certificate), not Tessera's trust modes.
+//! - [`listener`]: a Cloister front's own certificate on its TLS listener.
 //! - [`config`]: `sslConfig` → rustls server and client configs. Building is a plain function
 //!   of the config and the files, so it can be called again to pick up new certificates.
 //!
@@ -28,6 +29,7 @@ pub mod config;
 pub mod fingerprint;
 pub mod generate;
 pub mod known_hosts;
+pub mod listener;
 pub mod material;
 pub mod trust;
 pub mod upstream;

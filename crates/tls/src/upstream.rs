@@ -1,15 +1,32 @@
 //! TLS to a server that a Cloister front relays to (the gateway's JSON-RPC nodes over `https://`
-//! and `wss://`): ordinary HTTPS, not Tessera's trust modes. The server's certificate is
-//! checked by the WebPKI rules, its host name included, against the CA file the operator
-//! names, or else the platform's trusted CAs (as curl or a browser would).
+//! and `wss://`, the proxy's `https://` replicas): ordinary HTTPS, not Tessera's trust modes.
+//! The server's certificate is checked by the WebPKI rules, its host name included, against the
+//! CA file the operator names, or else the platform's trusted CAs (as curl or a browser would).
+//! A front may present a certificate of its own ([`ClientIdentity`]) to servers that ask for
+//! one (a replica's `clientAuth`).
+//!
+//! [`liveness_config`] is the one exception: a handshake that checks that a server answers,
+//! and trusts nothing it is told.
 
 use std::sync::Arc;
 
-use rustls::{ClientConfig, RootCertStore};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::sign::SingleCertAndKey;
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::material::{
-    load_trust_certificates, platform_trust_certificates, MaterialError, Origin,
+    load_pem_identity, load_trust_certificates, platform_trust_certificates, MaterialError, Origin,
 };
+
+/// The certificate a front presents to servers that ask for one: PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// The certificate chain, leaf first.
+    pub certificate: Origin,
+    /// Its unencrypted private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: Origin,
+}
 
 /// Whom a relayed-to server's certificate must chain to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,18 +62,89 @@ pub enum UpstreamTlsError {
     Rustls(#[from] rustls::Error),
 }
 
-/// A client config for servers trusted by `roots`. It offers no ALPN protocol: the HTTP client
-/// that uses it offers its own.
-pub fn client_config(roots: &Roots) -> Result<Arc<ClientConfig>, UpstreamTlsError> {
+/// A client config for servers trusted by `roots`, presenting `identity` when a server asks
+/// for a certificate. It offers no ALPN protocol: the HTTP client that uses it offers its own.
+pub fn client_config(
+    roots: &Roots,
+    identity: Option<&ClientIdentity>,
+) -> Result<Arc<ClientConfig>, UpstreamTlsError> {
     let store = match roots {
         Roots::CaFile(origin) => ca_file_roots(origin)?,
         Roots::Platform => platform_roots()?,
     };
-    let config = ClientConfig::builder_with_provider(crate::crypto_provider())
+    let builder = ClientConfig::builder_with_provider(crate::crypto_provider())
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(store)
-        .with_no_client_auth();
+        .with_root_certificates(store);
+    let config = match identity {
+        Some(identity) => {
+            let loaded = load_pem_identity(&identity.key, &identity.certificate)?;
+            builder
+                .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(loaded.certified_key())))
+        }
+        None => builder.with_no_client_auth(),
+    };
     Ok(Arc::new(config))
+}
+
+/// A client config for checking that a TLS server answers a handshake: it accepts any
+/// certificate (it checks the handshake's signature, not who signed the certificate) and
+/// presents none. Never for a connection that carries data.
+pub fn liveness_config() -> Arc<ClientConfig> {
+    let provider = crate::crypto_provider();
+    let verifier = AnyServer {
+        algorithms: provider.signature_verification_algorithms,
+    };
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map(|builder| {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth()
+        });
+    // The ring provider supports the default versions; a failure here is a build defect.
+    Arc::new(config.unwrap_or_else(|error| panic!("the liveness TLS config: {error}")))
+}
+
+/// Accepts any server certificate: [`liveness_config`]'s verifier.
+#[derive(Debug)]
+struct AnyServer {
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        crate::trust::signature::verify_tls12(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        crate::trust::signature::verify_tls13(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
 }
 
 fn ca_file_roots(origin: &Origin) -> Result<RootCertStore, UpstreamTlsError> {
@@ -96,10 +184,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ca.pem");
         std::fs::write(&path, "not a certificate\n").unwrap();
-        let error = client_config(&Roots::CaFile(Origin::new("caFile", &path))).unwrap_err();
+        let error = client_config(&Roots::CaFile(Origin::new("caFile", &path)), None).unwrap_err();
         assert!(error.to_string().starts_with("caFile ("), "{error}");
         let missing = dir.path().join("missing.pem");
-        let error = client_config(&Roots::CaFile(Origin::new("caFile", &missing))).unwrap_err();
+        let error =
+            client_config(&Roots::CaFile(Origin::new("caFile", &missing)), None).unwrap_err();
         assert!(error.to_string().contains("caFile"), "{error}");
     }
 
@@ -109,7 +198,7 @@ mod tests {
         let certificate = rcgen::generate_simple_self_signed(vec!["node".to_owned()]).unwrap();
         let path = dir.path().join("ca.pem");
         std::fs::write(&path, certificate.cert.pem()).unwrap();
-        let config = client_config(&Roots::CaFile(Origin::new("caFile", &path)));
+        let config = client_config(&Roots::CaFile(Origin::new("caFile", &path)), None);
         assert!(config.is_ok(), "{config:?}");
     }
 }

@@ -2,7 +2,13 @@
 //! answers 404 (Tessera, an older Cloister) `GET /upcheck` from then on. Any 2xx passes. The
 //! request carries the `Host` GoQuorum would send ([`Endpoint::host_header`]), so a replica sees
 //! a check as it sees GoQuorum. A fresh connection per check: checks are seconds apart, and a
-//! fresh connection is what proves the target still accepts them.
+//! fresh connection is what proves the target still accepts them. An `https://` target is
+//! checked over TLS.
+//!
+//! A front that relays TLS connections without terminating them cannot ask anything over
+//! HTTP (the replica wants a client certificate the front does not have): its probe is
+//! [`Probe::handshake`], which passes when the target answers a TLS handshake. A stopped
+//! process still has its TCP connections accepted by the kernel; only an answer proves it runs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -11,7 +17,9 @@ use cloister_addr::Endpoint;
 use cloister_protocol::path;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::connect::connect;
+use tokio_rustls::TlsConnector;
+
+use crate::connect::connect_tls;
 
 /// The longest answer head a probe reads.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -51,18 +59,49 @@ pub enum ProbeError {
 }
 
 /// The probe of one target; remembers whether it serves `/health`.
-#[derive(Debug)]
 pub struct Probe {
     endpoint: Endpoint,
     upcheck_only: AtomicBool,
+    /// For an `https://` target.
+    tls: Option<TlsConnector>,
+    /// Only a TLS handshake is checked ([`Probe::handshake`]).
+    handshake_only: bool,
+}
+
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Probe")
+            .field("endpoint", &self.endpoint)
+            .field("handshake_only", &self.handshake_only)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Probe {
     /// A probe of the HTTP server at `endpoint` (its path, if any, prefixes the checked paths).
     pub fn new(endpoint: Endpoint) -> Self {
+        Self::with_tls(endpoint, None)
+    }
+
+    /// A probe of the HTTP server at `endpoint`, over TLS with `tls` when it is `https://`.
+    pub fn with_tls(endpoint: Endpoint, tls: Option<TlsConnector>) -> Self {
         Self {
             endpoint,
             upcheck_only: AtomicBool::new(false),
+            tls,
+            handshake_only: false,
+        }
+    }
+
+    /// A probe that passes when the TLS server at `endpoint` answers a handshake with
+    /// `tls` (whose verifier should accept any certificate: this checks life, not trust). A
+    /// handshake the server ends with an alert passes too: it was answered.
+    pub fn handshake(endpoint: Endpoint, tls: TlsConnector) -> Self {
+        Self {
+            endpoint,
+            upcheck_only: AtomicBool::new(false),
+            tls: Some(tls),
+            handshake_only: true,
         }
     }
 
@@ -71,9 +110,12 @@ impl Probe {
         &self.endpoint
     }
 
-    /// The path checked now: `/health`, or `/upcheck` once `/health` answered 404.
+    /// The path checked now: `/health`, or `/upcheck` once `/health` answered 404 (empty for
+    /// a handshake probe).
     pub fn path(&self) -> &'static str {
-        if self.upcheck_only.load(Ordering::Relaxed) {
+        if self.handshake_only {
+            ""
+        } else if self.upcheck_only.load(Ordering::Relaxed) {
             path::UPCHECK
         } else {
             path::HEALTH
@@ -88,6 +130,9 @@ impl Probe {
     }
 
     async fn check_unbounded(&self, timeout: Duration) -> Result<(), ProbeError> {
+        if self.handshake_only {
+            return self.shake(timeout).await;
+        }
         loop {
             let path = self.path();
             match self.get(path, timeout).await? {
@@ -101,9 +146,18 @@ impl Probe {
         }
     }
 
+    /// One TLS handshake on a fresh connection.
+    async fn shake(&self, timeout: Duration) -> Result<(), ProbeError> {
+        match connect_tls(&self.endpoint, timeout, self.tls.as_ref()).await {
+            Ok(_) => Ok(()),
+            Err(error) if alert_received(&error) => Ok(()),
+            Err(error) => Err(ProbeError::Connect(error)),
+        }
+    }
+
     /// One `GET` on a fresh connection; the answer's status.
     async fn get(&self, path: &'static str, timeout: Duration) -> Result<u16, ProbeError> {
-        let mut stream = connect(&self.endpoint, timeout)
+        let mut stream = connect_tls(&self.endpoint, timeout, self.tls.as_ref())
             .await
             .map_err(ProbeError::Connect)?;
         let base = self.endpoint.path().trim_end_matches('/');
@@ -127,6 +181,15 @@ impl Probe {
             }
         }
     }
+}
+
+/// Whether a failed handshake failed on the server's own alert: the server is there and
+/// speaking TLS.
+fn alert_received(error: &std::io::Error) -> bool {
+    error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|error| matches!(error, rustls::Error::AlertReceived(_)))
 }
 
 /// What the bytes of an answer so far say.

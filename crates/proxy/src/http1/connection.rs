@@ -5,11 +5,12 @@
 
 use std::io;
 
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
 use bytes::{Buf, Bytes, BytesMut};
-use cloister_net::Stream;
-use futures_util::FutureExt;
 use http::StatusCode;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::body::{BodyError, Dechunker, Framing};
 use super::head::{self, HeadError, RequestHead, ResponseHead};
@@ -115,15 +116,16 @@ impl Persistence {
     }
 }
 
-/// One end of an HTTP/1.1 connection and the bytes read from it but not yet used.
-pub struct Connection {
-    io: Stream,
+/// One end of an HTTP/1.1 connection and the bytes read from it but not yet used, over any
+/// stream: TCP, a unix socket, or TLS over TCP.
+pub struct Connection<S> {
+    io: S,
     buf: BytesMut,
 }
 
-impl Connection {
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Wraps an accepted or opened stream.
-    pub fn new(io: Stream) -> Self {
+    pub fn new(io: S) -> Self {
         Self {
             io,
             buf: BytesMut::with_capacity(READ_CHUNK),
@@ -242,16 +244,19 @@ impl Connection {
     }
 
     /// Whether an idle kept connection can carry another request: the peer has not closed it
-    /// (nor sent anything unasked). Costs no system call unless the socket became readable.
+    /// (nor sent anything unasked, nor, over TLS, its close_notify). One read attempt that
+    /// must not wait: it costs no system call unless the socket became readable.
     pub fn is_reusable(&mut self) -> bool {
         if !self.buf.is_empty() {
             return false;
         }
-        if self.io.readable().now_or_never().is_none() {
-            return true;
-        }
         let mut probe = [0u8; 1];
-        would_block(self.io.try_read(&mut probe))
+        let mut probe = ReadBuf::new(&mut probe);
+        let mut context = Context::from_waker(Waker::noop());
+        matches!(
+            Pin::new(&mut self.io).poll_read(&mut context, &mut probe),
+            Poll::Pending
+        )
     }
 
     async fn read_body(&mut self, framing: Framing, limit: usize) -> Result<Bytes, ReadError> {
@@ -313,11 +318,6 @@ impl Connection {
             Ok(())
         }
     }
-}
-
-/// A probe read of an idle connection: only "nothing to read yet" means it is still usable.
-fn would_block(result: io::Result<usize>) -> bool {
-    matches!(result, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
 
 /// Builds a message: `head` (the start line and fields, each line ending in CRLF, in pieces),

@@ -213,15 +213,14 @@ pub(crate) async fn proxy(
         _ => "127.0.0.1:0".parse().unwrap(),
     };
     let mut settings = ProxySettings {
-        listeners: vec![ListenerSettings {
+        listeners: vec![ListenerSettings::http(
             listen,
             role,
-            upstreams: ups
-                .sockets
+            ups.sockets
                 .iter()
                 .map(|p| Endpoint::Unix(p.clone()))
                 .collect(),
-        }],
+        )],
         admin: Some("127.0.0.1:0".parse().unwrap()),
         timeouts: Timeouts {
             connect: Duration::from_millis(200),

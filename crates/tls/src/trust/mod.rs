@@ -25,7 +25,7 @@
 
 pub mod ca;
 pub mod hostname;
-mod signature;
+pub(crate) mod signature;
 mod verifier;
 
 use std::path::PathBuf;
