@@ -66,7 +66,14 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<i32> {
     runtime.block_on(async {
         let gateway = Gateway::start(settings).await?;
         println!("gateway listening on {}", gateway.local_address());
-        crate::shutdown::requested().await;
+        crate::shutdown::reloading_until_requested(|| match gateway.reload_tls() {
+            Ok(true) => tracing::info!("SIGHUP: listener certificate reloaded"),
+            Ok(false) => tracing::info!("SIGHUP: no listener certificate to reload"),
+            Err(error) => {
+                tracing::warn!(%error, "SIGHUP: the listener certificate does not load; the current one stays");
+            }
+        })
+        .await?;
         tracing::info!("shutting down");
         gateway.shutdown().await;
         Ok(0)

@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use clap::Args;
 use cloister_node::settings::{DEFAULT_DATA_DIR, DEFAULT_IDEMPOTENCY_TTL};
 use cloister_node::{Node, NodeSettings};
-use tokio::signal::unix::SignalKind;
 
 /// Arguments of `cloister node`.
 #[derive(Debug, Args)]
@@ -54,16 +53,10 @@ pub(crate) fn run(args: &NodeArgs) -> Result<i32> {
             node.shutdown().await;
             return Ok(outcome.exit_code());
         }
-        let stop = crate::shutdown::requested();
-        tokio::pin!(stop);
-        let mut hangups = tokio::signal::unix::signal(SignalKind::hangup())
-            .context("installing a SIGHUP handler")?;
-        loop {
-            tokio::select! {
-                () = &mut stop => break,
-                _ = hangups.recv() => reload_tls(&node, args.configfile.as_deref()),
-            }
-        }
+        crate::shutdown::reloading_until_requested(|| {
+            reload_tls(&node, args.configfile.as_deref());
+        })
+        .await?;
         tracing::info!("shutting down");
         node.shutdown().await;
         Ok(0)

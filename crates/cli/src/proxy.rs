@@ -86,7 +86,13 @@ pub(crate) fn run(args: &ProxyArgs) -> Result<i32> {
         if let Some(admin) = proxy.admin_address() {
             println!("admin listening on {admin}");
         }
-        crate::shutdown::requested().await;
+        crate::shutdown::reloading_until_requested(|| match proxy.reload_tls() {
+            Ok(listeners) => tracing::info!(listeners, "SIGHUP: listener certificates reloaded"),
+            Err(error) => {
+                tracing::warn!(%error, "SIGHUP: a listener certificate does not load; the current ones stay");
+            }
+        })
+        .await?;
         tracing::info!("shutting down");
         proxy.shutdown().await;
         Ok(0)

@@ -591,49 +591,6 @@ fn a_wrong_keystore_password_stops_the_start_naming_the_member() {
     assert!(!log.contains("wrong\""), "the password was printed: {log}");
 }
 
-/// A TLS connection to `node`'s P2P server, handshake done, presenting `client`'s certificate.
-fn tls_connection(
-    node: &NodeDir,
-    client: &Arc<rustls::ClientConfig>,
-) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    let name = rustls::pki_types::ServerName::IpAddress(node.p2p.ip().into());
-    let connection = rustls::ClientConnection::new(client.clone(), name).unwrap();
-    let tcp = TcpStream::connect(node.p2p).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut stream = rustls::StreamOwned::new(connection, tcp);
-    while stream.conn.is_handshaking() {
-        stream.conn.complete_io(&mut stream.sock).unwrap();
-    }
-    stream
-}
-
-/// The SHA-1 fingerprint of the certificate the server presented on `stream`.
-fn presented(stream: &rustls::StreamOwned<rustls::ClientConnection, TcpStream>) -> String {
-    let leaf = &stream.conn.peer_certificates().unwrap()[0];
-    cloister_tls::Fingerprint::of(leaf).to_hex()
-}
-
-/// Whether `/upcheck` on the open `stream` (keep-alive) answers 200 `I'm up!`, read to its
-/// end so the connection is ready for the next request.
-fn upcheck_on(stream: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>) -> bool {
-    const BODY: &[u8] = b"I'm up!";
-    if stream
-        .write_all(b"GET /upcheck HTTP/1.1\r\nHost: node\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut answer = Vec::new();
-    let mut chunk = [0u8; 256];
-    while !answer.ends_with(BODY) {
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => answer.extend_from_slice(&chunk[..n]),
-        }
-    }
-    answer.starts_with(b"HTTP/1.1 200")
-}
-
 #[test]
 fn sighup_rotates_the_server_certificate_and_keeps_established_connections() {
     use_binary();
@@ -645,9 +602,9 @@ fn sighup_rotates_the_server_certificate_and_keeps_established_connections() {
     let first_fingerprint = first.fingerprint();
     let ssl = ssl_config(&node, &first, &certs.file, "CA", "CA");
     let running = node.start(&config_with(&node, &[], ssl, json!({})), &[]);
-    let mut kept = tls_connection(&node, &harness.client());
-    assert_eq!(presented(&kept), first_fingerprint);
-    assert!(upcheck_on(&mut kept));
+    let mut kept = tls::kept_connection(node.p2p, &harness.client());
+    assert_eq!(tls::presented(&kept), first_fingerprint);
+    assert!(tls::upcheck_on(&mut kept));
 
     // The operator replaces the files the config names, then sends SIGHUP.
     let second = certs.leaf("rotated", "rotating", Signer::Ca);
@@ -659,15 +616,100 @@ fn sighup_rotates_the_server_certificate_and_keeps_established_connections() {
         .unwrap();
     assert!(hangup.success());
     let rotated = eventually(Duration::from_secs(10), || {
-        presented(&tls_connection(&node, &harness.client())) == second.fingerprint()
+        tls::presented(&tls::kept_connection(node.p2p, &harness.client())) == second.fingerprint()
     });
     assert!(
         rotated,
         "new handshakes never presented the new certificate"
     );
     assert!(
-        upcheck_on(&mut kept),
+        tls::upcheck_on(&mut kept),
         "the connection made before the rotation was dropped"
     );
     assert!(accepts(&node, &harness.client()));
+}
+
+/// A TLS server standing for a peer: it asks every client for a certificate and accepts any,
+/// never resumes a session (so every connection is a full handshake), answers 404 and closes.
+/// It records the fingerprint of each client certificate presented.
+fn recording_peer(pem: &Pem) -> (std::net::SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    let identity = cloister_tls::material::load_pem_identity(
+        &cloister_tls::material::Origin::new("key", &pem.key),
+        &cloister_tls::material::Origin::new("certificate", &pem.certificate),
+    )
+    .unwrap();
+    let suites = cloister_tls::config::cipher_suites(&[]).unwrap();
+    let mut config = cloister_tls::config::server_config_from(
+        &identity,
+        cloister_tls::PeerTrust::none(),
+        true,
+        suites,
+    )
+    .unwrap();
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
+    let config = Arc::new(config);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = seen.clone();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming().flatten() {
+            let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
+            let connection = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut stream = rustls::StreamOwned::new(connection, tcp);
+            let mut head = [0u8; 4096];
+            if stream.read(&mut head).is_err() {
+                continue;
+            }
+            if let Some(leaf) = stream.conn.peer_certificates().and_then(|c| c.first()) {
+                recorded
+                    .lock()
+                    .unwrap()
+                    .push(cloister_tls::Fingerprint::of(leaf).to_hex());
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            stream.conn.send_close_notify();
+            let _ = stream.flush();
+        }
+    });
+    (address, seen)
+}
+
+#[test]
+fn the_p2p_client_presents_a_replaced_certificate_at_its_next_handshake_without_a_restart() {
+    use_binary();
+    let root = tempfile::tempdir().unwrap();
+    let certs = TestCa::in_dir(&root.path().join("certificates"));
+    let peer_pem = certs.leaf("peer", "peer", Signer::Ca);
+    let (peer, seen) = recording_peer(&peer_pem);
+    let harness = certs.leaf("harness", "harness", Signer::Ca);
+    let node = tls_node(root.path(), "rotating-client", &harness);
+    let first = certs.leaf("client", "rotating-client", Signer::Ca);
+    let ssl = ssl_config(&node, &first, &certs.file, "CA", "CA");
+    let mut config = config_with(&node, &[], ssl, json!({}));
+    config["peer"] = json!([{ "url": format!("https://{peer}") }]);
+    let _running = node.start(&config, &[]);
+    let last = || seen.lock().unwrap().last().cloned();
+    let first_fingerprint = first.fingerprint();
+    assert!(
+        eventually(Duration::from_secs(10), || last().as_deref()
+            == Some(first_fingerprint.as_str())),
+        "the node never presented its client certificate: {:?}",
+        last()
+    );
+
+    // The operator replaces the files; no signal, no restart.
+    let second = certs.leaf("client-2", "rotating-client", Signer::Ca);
+    std::fs::copy(&second.certificate, &first.certificate).unwrap();
+    std::fs::copy(&second.key, &first.key).unwrap();
+    let second_fingerprint = second.fingerprint();
+    assert!(
+        eventually(Duration::from_secs(10), || last().as_deref()
+            == Some(second_fingerprint.as_str())),
+        "new handshakes never presented the new certificate: {:?}",
+        last()
+    );
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use cloister_addr::Endpoint;
 use cloister_harness::http::{eventually, Request};
 use cloister_harness::nodes::{free_port, NodeDir, RunningNode};
-use cloister_harness::tls::{anonymous_client, Pem, Signer, TestCa};
+use cloister_harness::tls::{self, anonymous_client, Pem, Signer, TestCa};
 use serde_json::{json, Value};
 
 /// The proxy's default check interval and timeout, which the ejection bound is stated in.
@@ -376,6 +376,30 @@ fn an_https_listener_serves_with_its_certificate_and_survives_plain_text_and_gar
     }
     let served = Request::new("GET", "/upcheck").send_tls(address, &client);
     assert_eq!(served.status, 200, "{}", proxy.log_text());
+
+    // Rotation: new files and SIGHUP; new handshakes present the new certificate, a connection
+    // made before keeps working.
+    let mut kept = tls::kept_connection(address, &client);
+    assert_eq!(tls::presented(&kept), certificate.fingerprint());
+    let renewed = ca.leaf("proxy-renewed", "proxy", Signer::Ca);
+    std::fs::copy(&renewed.certificate, &certificate.certificate).unwrap();
+    std::fs::copy(&renewed.key, &certificate.key).unwrap();
+    let hangup = Command::new("kill")
+        .args(["-HUP", &proxy.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hangup.success());
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            tls::presented(&tls::kept_connection(address, &client)) == renewed.fingerprint()
+        }),
+        "new handshakes never presented the renewed certificate: {}",
+        proxy.log_text()
+    );
+    assert!(
+        tls::upcheck_on(&mut kept),
+        "the connection made before was dropped"
+    );
 }
 
 #[test]

@@ -26,7 +26,8 @@ pub struct Place {
     _permit: Arc<Permit>,
 }
 
-/// Serves `router` on `bound` within `limits`, over TLS with `tls` when given, until
+/// Serves `router` on `bound` within `limits`, over TLS with `tls` when given (its handshakes
+/// bounded by `headerTimeoutMs`), until
 /// `shutdown` completes, then lets every connection finish the request it is serving (idle
 /// ones close at once) and returns when all have ended. Upgraded connections are not waited
 /// for: they end on their own signal.
@@ -34,11 +35,10 @@ pub async fn serve(
     bound: Bound,
     router: Router,
     limits: ListenerLimits,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    tls: Option<TlsListener>,
     shutdown: impl Future<Output = ()>,
 ) {
     let admission = Admission::new(limits.connections);
-    let tls = tls.map(|config| TlsListener::new(config, limits.header_timeout));
     // Each connection holds a receiver: `closed` below resolves when the last one has ended.
     let (stopping, _) = watch::channel(false);
     cloister_net::serve(bound, &admission, shutdown, |stream, _, permit| {

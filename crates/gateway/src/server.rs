@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use cloister_net::{Bound, ListenError};
+use cloister_net::{Bound, ListenError, TlsListener};
 use cloister_protocol::{media, path};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::sync::oneshot;
@@ -58,6 +58,8 @@ pub enum GatewayError {
 pub struct Gateway {
     address: SocketAddr,
     proxy: Arc<Proxy>,
+    /// The listener's certificate files and its TLS side, for [`Gateway::reload_tls`].
+    tls: Option<(ListenerTls, TlsListener)>,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<()>,
     prober: JoinHandle<()>,
@@ -93,7 +95,13 @@ impl Gateway {
             .tcp_address()
             .ok_or_else(|| GatewayError::NotTcp(settings.listen.to_string()))?;
         let limits = settings.listener;
-        let tls = settings.tls.as_ref().map(listener_tls).transpose()?;
+        let tls = match &settings.tls {
+            Some(files) => Some((
+                files.clone(),
+                TlsListener::new(listener_tls(files)?, limits.header_timeout),
+            )),
+            None => None,
+        };
         let routing = Routing::new(
             settings.mode,
             upstreams.iter().map(|u| u.name.clone()).collect(),
@@ -122,17 +130,29 @@ impl Gateway {
         // The accept loop sets TCP_NODELAY: each answer is written whole, but Nagle would still
         // hold a small one back while an earlier segment is unacknowledged (pipelined or
         // WebSocket traffic).
-        let server = tokio::spawn(listener::serve(bound, router, limits, tls, async {
+        let handshakes = tls.as_ref().map(|(_, listener)| listener.clone());
+        let server = tokio::spawn(listener::serve(bound, router, limits, handshakes, async {
             let _ = stop.await;
         }));
         tracing::info!(%address, "gateway listening");
         Ok(Self {
             address,
             proxy,
+            tls,
             shutdown: Some(shutdown),
             server,
             prober,
         })
+    }
+
+    /// Reads the listener's certificate files again for its next handshakes (SIGHUP);
+    /// established connections keep theirs. `false` when the gateway has no certificate.
+    pub fn reload_tls(&self) -> Result<bool, GatewayError> {
+        let Some((files, listener)) = &self.tls else {
+            return Ok(false);
+        };
+        listener.replace(listener_tls(files)?);
+        Ok(true)
     }
 
     /// Where clients connect (the real port when configured with port 0).

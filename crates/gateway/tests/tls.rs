@@ -7,12 +7,13 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use cloister_gateway::settings::ListenerTls;
 use cloister_gateway::{Gateway, GatewayError, Mode};
 use cloister_harness::http::{eventually, Request};
-use cloister_harness::tls::{Signer, TestCa};
+use cloister_harness::tls::{self, Signer, TestCa};
 use cloister_tls::material::Origin;
 use cloister_tls::upstream::{self, Roots};
 use common::{Running, Scripted, TlsFront};
@@ -200,6 +201,51 @@ fn a_gateway_with_a_certificate_serves_https_and_wss_and_answers_plain_http_with
         next_text(&mut socket).await
     });
     assert_eq!(answer["result"], "a:eth_chainId", "{answer}");
+}
+
+#[test]
+fn reloading_gives_new_handshakes_the_renewed_certificate_and_keeps_established_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::in_dir(&dir.path().join("ca"));
+    let pem = ca.leaf("gateway", "gateway", Signer::Ca);
+    let runtime = common::upstream_runtime();
+    let node = Scripted::start(runtime, "a", 10);
+    let mut settings = common::settings(Mode::PrimaryBackup, &[node.url()]);
+    settings.tls = Some(ListenerTls {
+        certificate_file: pem.certificate.clone(),
+        key_file: pem.key.clone(),
+    });
+    let gateway = Running::start(settings);
+    let client =
+        upstream::client_config(&Roots::CaFile(Origin::new("ca", &ca.file)), None).unwrap();
+    let kept = tls::kept_connection(gateway.address(), &client);
+    assert_eq!(tls::presented(&kept), pem.fingerprint());
+
+    // Files that do not load change nothing.
+    std::fs::write(&pem.key, "not a key").unwrap();
+    assert!(gateway.gateway().reload_tls().is_err());
+    let renewed = ca.leaf("gateway-renewed", "gateway", Signer::Ca);
+    std::fs::copy(&renewed.certificate, &pem.certificate).unwrap();
+    std::fs::copy(&renewed.key, &pem.key).unwrap();
+    assert!(gateway.gateway().reload_tls().unwrap());
+    let fresh = tls::kept_connection(gateway.address(), &client);
+    assert_eq!(tls::presented(&fresh), renewed.fingerprint());
+    // The connection made before still carries calls.
+    let mut kept = kept;
+    let call = br#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#;
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        call.len()
+    );
+    kept.write_all(request.as_bytes()).unwrap();
+    kept.write_all(call).unwrap();
+    let mut answer = [0u8; 512];
+    let read = kept.read(&mut answer).unwrap();
+    assert!(
+        answer[..read].starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer[..read])
+    );
 }
 
 #[test]

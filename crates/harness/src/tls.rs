@@ -270,3 +270,52 @@ pub fn with_p2p_ssl(mut config: Value, ssl: Value, extra: Value) -> Value {
     }
     config
 }
+
+/// A TLS connection kept open: a rustls client session over TCP.
+pub type KeptConnection = rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>;
+
+/// A TLS connection to `address`, handshake done, presenting `client`'s certificate; kept open
+/// for [`upcheck_on`].
+pub fn kept_connection(
+    address: std::net::SocketAddr,
+    client: &Arc<rustls::ClientConfig>,
+) -> KeptConnection {
+    let name = rustls::pki_types::ServerName::IpAddress(address.ip().into());
+    let connection = rustls::ClientConnection::new(client.clone(), name).unwrap();
+    let tcp = std::net::TcpStream::connect(address).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut stream = rustls::StreamOwned::new(connection, tcp);
+    while stream.conn.is_handshaking() {
+        stream.conn.complete_io(&mut stream.sock).unwrap();
+    }
+    stream
+}
+
+/// The SHA-1 fingerprint of the certificate the server presented on `stream`.
+pub fn presented(stream: &KeptConnection) -> String {
+    let leaf = &stream.conn.peer_certificates().unwrap()[0];
+    Fingerprint::of(leaf).to_hex()
+}
+
+/// Whether `/upcheck` on the open `stream` (keep-alive) answers 200 `I'm up!`, read to its
+/// end so the connection is ready for the next request.
+pub fn upcheck_on(stream: &mut KeptConnection) -> bool {
+    use std::io::{Read, Write};
+    const BODY: &[u8] = b"I'm up!";
+    if stream
+        .write_all(b"GET /upcheck HTTP/1.1\r\nHost: node\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 256];
+    while !answer.ends_with(BODY) {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+        }
+    }
+    answer.starts_with(b"HTTP/1.1 200")
+}

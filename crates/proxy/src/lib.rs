@@ -67,6 +67,7 @@ pub struct Proxy {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     workers: Vec<std::thread::JoinHandle<()>>,
+    rotation: tls::Rotation,
 }
 
 impl Proxy {
@@ -81,6 +82,7 @@ impl Proxy {
         let mut listening = Vec::new();
         let mut served = Vec::new();
         let clients = tls::Clients::of(&settings)?;
+        let mut rotation = tls::Rotation::default();
         // One upstream object per distinct address and mode: two listeners in front of one
         // replica share its health.
         let mut upstreams: Vec<(Mode, Arc<Upstream>)> = Vec::new();
@@ -137,7 +139,7 @@ impl Proxy {
             };
             tracing::info!(listen = %local, role = %listener.role, mode = ?listener.mode, tls = listener.tls.is_some(), upstreams = ?listener.upstreams.iter().map(ToString::to_string).collect::<Vec<_>>(), "proxy listening");
             let bounds = listener::Bounds::of(&bound, settings.connections);
-            let tls = tls::listener(listener, bounds.header_timeout())?;
+            let tls = rotation.listener(listener, bounds.header_timeout())?;
             let bounds = bounds.with_tls(tls);
             let shared =
                 listener::SharedListener::of(bound).map_err(|source| ListenError::Bind {
@@ -194,7 +196,14 @@ impl Proxy {
             stop,
             tasks,
             workers,
+            rotation,
         })
+    }
+
+    /// Reads every TLS listener's certificate files again for its next handshakes (SIGHUP);
+    /// established connections keep theirs. All or nothing. How many listeners changed.
+    pub fn reload_tls(&self) -> Result<usize, ConfigError> {
+        self.rotation.reload()
     }
 
     /// Where the listeners listen, in the settings' order (TCP port 0 resolved).

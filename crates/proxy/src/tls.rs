@@ -81,20 +81,58 @@ fn relay_config(settings: &ProxySettings) -> Result<Arc<rustls::ClientConfig>, C
         .map_err(|error| ConfigError::UpstreamTls(Box::new(error)))
 }
 
-/// The TLS side of `listener`, if it has a certificate; its handshakes are bounded by the
-/// listener's header timeout.
-pub(crate) fn listener(
+/// The server config of `listener`'s certificate, if it has one, read from its files now.
+pub(crate) fn server_config(
     listener: &ListenerSettings,
-    header_timeout: Option<std::time::Duration>,
-) -> Result<Option<TlsListener>, ConfigError> {
+) -> Result<Option<Arc<rustls::ServerConfig>>, ConfigError> {
     let Some(tls) = &listener.tls else {
         return Ok(None);
     };
-    let config = tls
-        .server_config()
+    tls.server_config()
+        .map(Some)
         .map_err(|source| ConfigError::ListenerTls {
             listen: listener.listen.to_string(),
             source: Box::new(source),
-        })?;
-    Ok(Some(TlsListener::new(config, header_timeout)))
+        })
+}
+
+/// The listeners with a certificate, each with its TLS side, so that SIGHUP can give them new
+/// certificates for their next handshakes.
+#[derive(Default)]
+pub(crate) struct Rotation {
+    listeners: Vec<(ListenerSettings, TlsListener)>,
+}
+
+impl Rotation {
+    /// The TLS side of `listener`, if it has a certificate (its handshakes bounded by
+    /// `header_timeout`), kept for [`Rotation::reload`].
+    pub(crate) fn listener(
+        &mut self,
+        listener: &ListenerSettings,
+        header_timeout: Option<std::time::Duration>,
+    ) -> Result<Option<TlsListener>, ConfigError> {
+        let Some(config) = server_config(listener)? else {
+            return Ok(None);
+        };
+        let tls = TlsListener::new(config, header_timeout);
+        self.listeners.push((listener.clone(), tls.clone()));
+        Ok(Some(tls))
+    }
+
+    /// Reads every listener's certificate files again and uses them for the next handshakes;
+    /// connections already established keep their session. All or nothing: if one listener's
+    /// files do not load, none changes. How many listeners were given new certificates.
+    pub(crate) fn reload(&self) -> Result<usize, ConfigError> {
+        let configs = self
+            .listeners
+            .iter()
+            .map(|(settings, _)| server_config(settings))
+            .collect::<Result<Vec<_>, _>>()?;
+        for ((_, live), config) in self.listeners.iter().zip(configs) {
+            if let Some(config) = config {
+                live.replace(config);
+            }
+        }
+        Ok(self.listeners.len())
+    }
 }

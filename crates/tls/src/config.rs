@@ -24,11 +24,13 @@ use std::sync::Arc;
 
 use cloister_core::config::ssl::{SideMember, SslSide, SslSideConfig};
 use cloister_core::config::{SslConfig, SslEnvironment, TrustMode};
+use rustls::client::ResolvesClientCert;
 use rustls::server::NoClientAuth;
 use rustls::sign::SingleCertAndKey;
 use rustls::{ClientConfig, ServerConfig, SupportedCipherSuite, SupportedProtocolVersion};
 use zeroize::Zeroizing;
 
+use crate::client_identity;
 use crate::generate::{self, GenerateError};
 use crate::known_hosts::{KnownHosts, KnownHostsError};
 use crate::material::{self, Identity, MaterialError, Origin};
@@ -152,15 +154,24 @@ pub fn server_config(
 /// `serverAddress` (the CN of a generated client keystore). Without any client key material
 /// the client sends no certificate (Tessera's validation would have refused the config unless
 /// `generateKeyStoreIfNotExisted` is set; this is a leniency for peers with `clientAuth: false`).
+/// The client's certificate is re-read when its files change (see [`crate::client_identity`]).
 pub fn client_config(
     ssl: &SslConfig,
     address: &str,
     env: &dyn SslEnvironment,
 ) -> Result<ClientConfig, TlsConfigError> {
     let side = ssl.side(SslSide::Client);
-    let identity = load_identity(&side, address, env)?;
+    let resolver = match identity_source(&side, address, env)? {
+        Some(source) => {
+            let identity = source.load()?;
+            let reloading: Arc<dyn ResolvesClientCert> =
+                Arc::new(client_identity::Reloading::new(source, &identity));
+            Some(reloading)
+        }
+        None => None,
+    };
     let trust = load_trust(&side, env)?;
-    client_config_from(identity.as_ref(), trust, true)
+    client_config_with(resolver, trust, true)
 }
 
 /// A server config from its parts. `client_auth` is `clientAuth`: when false no client
@@ -199,6 +210,21 @@ pub fn client_config_from(
     trust: PeerTrust,
     check_hostname: bool,
 ) -> Result<ClientConfig, TlsConfigError> {
+    let resolver = identity.map(|identity| {
+        let single: Arc<dyn ResolvesClientCert> =
+            Arc::new(SingleCertAndKey::from(identity.certified_key()));
+        single
+    });
+    client_config_with(resolver, trust, check_hostname)
+}
+
+/// A client config presenting what `resolver` gives (whatever the server's CA hints say), or
+/// no certificate.
+fn client_config_with(
+    resolver: Option<Arc<dyn ResolvesClientCert>>,
+    trust: PeerTrust,
+    check_hostname: bool,
+) -> Result<ClientConfig, TlsConfigError> {
     let builder = ClientConfig::builder_with_provider(crate::crypto_provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .dangerous()
@@ -206,10 +232,8 @@ pub fn client_config_from(
             trust,
             check_hostname,
         )));
-    let mut config = match identity {
-        // Sent whatever the server's CA hints say (a resolver that ignores them).
-        Some(identity) => builder
-            .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(identity.certified_key()))),
+    let mut config = match resolver {
+        Some(resolver) => builder.with_client_cert_resolver(resolver),
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
@@ -223,6 +247,19 @@ pub fn load_identity(
     address: &str,
     env: &dyn SslEnvironment,
 ) -> Result<Option<Identity>, TlsConfigError> {
+    match identity_source(side, address, env)? {
+        Some(source) => Ok(Some(source.load()?)),
+        None => Ok(None),
+    }
+}
+
+/// Where a side's identity is read from: its keystore (generated now when its file is
+/// missing), else its PEM pair, else nowhere.
+fn identity_source(
+    side: &SslSideConfig<'_>,
+    address: &str,
+    env: &dyn SslEnvironment,
+) -> Result<Option<client_identity::Source>, TlsConfigError> {
     let password_member = side.member(SideMember::KeyStorePassword);
     if let Some(path) = side.key_store() {
         let member = side.member(SideMember::KeyStore);
@@ -245,18 +282,17 @@ pub fn load_identity(
                 generate::common_name_for(address)
             );
         }
-        let origin = Origin::new(member, path);
-        return Ok(Some(material::load_keystore_identity(
-            &origin,
-            password.as_deref().map(String::as_str),
+        return Ok(Some(client_identity::Source::KeyStore {
+            origin: Origin::new(member, path),
+            password,
             password_member,
-        )?));
+        }));
     }
     match (side.tls_key_path(), side.tls_certificate_path()) {
-        (Some(key), Some(certificate)) => Ok(Some(material::load_pem_identity(
-            &Origin::new(side.member(SideMember::TlsKeyPath), key),
-            &Origin::new(side.member(SideMember::TlsCertificatePath), certificate),
-        )?)),
+        (Some(key), Some(certificate)) => Ok(Some(client_identity::Source::Pem {
+            key: Origin::new(side.member(SideMember::TlsKeyPath), key),
+            certificate: Origin::new(side.member(SideMember::TlsCertificatePath), certificate),
+        })),
         _ => Ok(None),
     }
 }

@@ -25,6 +25,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+mod client_identity;
 pub mod config;
 pub mod fingerprint;
 pub mod generate;

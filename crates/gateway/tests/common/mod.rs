@@ -88,6 +88,11 @@ impl Running {
         self.runtime.block_on(gateway.shutdown());
     }
 
+    /// The gateway itself.
+    pub fn gateway(&self) -> &Gateway {
+        self.gateway.as_ref().unwrap()
+    }
+
     /// Where clients connect.
     pub fn address(&self) -> SocketAddr {
         self.gateway.as_ref().unwrap().local_address()
