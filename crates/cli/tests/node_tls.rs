@@ -713,3 +713,36 @@ fn the_p2p_client_presents_a_replaced_certificate_at_its_next_handshake_without_
         last()
     );
 }
+
+#[test]
+fn a_send_to_a_peer_whose_certificate_changed_fails_naming_the_peer_and_the_reason() {
+    use_binary();
+    let root = tempfile::tempdir().unwrap();
+    let certs = TestCa::in_dir(&root.path().join("certificates"));
+    let first = certs.leaf("b-first", "b", Signer::SelfSigned);
+    let (b, mut b_running) = server_node(root.path(), &certs, "b", &first);
+    let own = certs.leaf("a", "a", Signer::Ca);
+    let a = tls_node(root.path(), "a", &own);
+    let ssl = ssl_config(&a, &own, &certs.file, "NONE", "TOFU");
+    let _a_running = a.start(&config_with(&a, &[&b], ssl, json!({})), &[]);
+    assert!(learns(&a, &b));
+    let key = send(&a, b"before the change", &[&b]);
+    assert_eq!(read(&b, &key).0, 200);
+
+    // B comes back on the same address with another certificate for the same CN.
+    b_running.kill();
+    let second = certs.leaf("b-second", "b", Signer::SelfSigned);
+    let ssl = ssl_config(&b, &second, &certs.file, "NONE", "NONE");
+    let _b_again = b.start(&config_with(&b, &[], ssl, json!({})), &[]);
+    let to = [b.public_key.as_str()];
+    let sent = Request::new("POST", "/send")
+        .json(&json!({ "payload": b64::encode(b"after the change"), "to": to }))
+        .send(&a.q2t());
+    let text = sent.text();
+    // 410, as Tessera answers a push that cannot reach its node (NodeOfflineException).
+    assert_eq!(sent.status, 410, "{text}");
+    assert!(
+        text.contains(&b.p2p.to_string()) && text.contains("fingerprint changed"),
+        "the answer names the peer and the reason: {text}"
+    );
+}
