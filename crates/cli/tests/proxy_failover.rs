@@ -14,9 +14,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -26,8 +24,9 @@ use cloister_addr::Endpoint;
 use cloister_bench::client::{Answer, Call, Connection};
 use cloister_core::b64;
 use cloister_harness::http::{eventually, path_escape, Request};
-use cloister_harness::nodes::{free_port, NodeDir};
+use cloister_harness::nodes::NodeDir;
 use cloister_harness::party::{Q2tTls, TwinParty, DATABASE};
+use cloister_harness::proxy::RunningProxy;
 use cloister_harness::tls::{Signer, TestCa};
 use hyper::Method;
 use serde_json::{json, Value};
@@ -43,11 +42,10 @@ const SLACK: Duration = Duration::from_millis(750);
 /// The scenarios start real processes and measure bounds: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
+/// The proxy on its unix socket.
 struct Proxy {
-    child: Child,
+    process: RunningProxy,
     socket: PathBuf,
-    admin: Endpoint,
-    log: PathBuf,
 }
 
 impl Proxy {
@@ -55,40 +53,18 @@ impl Proxy {
     /// config file.
     fn start(root: &std::path::Path, upstreams: &[&NodeDir], config: &Value) -> Self {
         let socket = root.join("proxy.ipc");
-        let log = root.join("proxy.log");
-        let config_file = root.join("proxy.json");
-        std::fs::write(&config_file, config.to_string()).unwrap();
-        let admin_port = free_port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cloister"));
-        command
-            .arg("proxy")
-            .arg("--listen")
-            .arg(format!("unix:{}", socket.display()))
-            .args(["--admin", &format!("127.0.0.1:{admin_port}")])
-            .arg("--config")
-            .arg(&config_file);
+        let mut args = vec!["--listen".to_owned(), format!("unix:{}", socket.display())];
         for upstream in upstreams {
-            command.arg("--upstream").arg(upstream.q2t_url());
+            args.extend(["--upstream".to_owned(), upstream.q2t_url()]);
         }
-        let child = command
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
         let proxy = Self {
-            child,
+            process: RunningProxy::start(root, &args, config),
             socket,
-            admin: Endpoint::from(SocketAddr::from(([127, 0, 0, 1], admin_port))),
-            log,
         };
         let up = eventually(Duration::from_secs(10), || {
             Request::new("GET", "/upcheck")
                 .try_send(&proxy.target(), None)
                 .is_ok_and(|r| r.status == 200)
-                && Request::new("GET", "/status")
-                    .try_send(&proxy.admin, None)
-                    .is_ok()
         });
         assert!(up, "the proxy did not start: {}", proxy.log_text());
         proxy
@@ -97,24 +73,13 @@ impl Proxy {
     fn target(&self) -> Endpoint {
         Endpoint::Unix(self.socket.clone())
     }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Whether upstream `i` is admitted, per `/status`.
-    fn healthy(&self, i: usize) -> bool {
-        let status = Request::new("GET", "/status").send(&self.admin).json();
-        status["listeners"][0]["upstreams"][i]["healthy"]
-            .as_bool()
-            .unwrap()
-    }
 }
 
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Proxy {
+    type Target = RunningProxy;
+
+    fn deref(&self) -> &RunningProxy {
+        &self.process
     }
 }
 

@@ -7,14 +7,14 @@
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cloister_addr::Endpoint;
 use cloister_harness::http::{eventually, Request};
 use cloister_harness::nodes::{free_port, NodeDir, RunningNode};
+use cloister_harness::proxy::RunningProxy;
 use cloister_harness::tls::{self, anonymous_client, Pem, Signer, TestCa};
 use serde_json::{json, Value};
 
@@ -36,62 +36,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A `cloister proxy` running on a config file; killed when dropped.
-struct Proxy {
-    child: Child,
-    admin: Endpoint,
-    log: std::path::PathBuf,
-}
-
-impl Proxy {
-    /// Runs the proxy on `config` (its `admin` set here), and waits until its admin listener
-    /// answers.
-    fn start(root: &Path, mut config: Value) -> Self {
-        let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        config["admin"] = json!(admin.to_string());
-        let file = root.join("proxy.json");
-        std::fs::write(&file, config.to_string()).unwrap();
-        let log = root.join("proxy.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_cloister"))
-            .args(["proxy", "--config"])
-            .arg(&file)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let proxy = Self {
-            child,
-            admin: Endpoint::from(admin),
-            log,
-        };
-        let up = eventually(Duration::from_secs(10), || {
-            Request::new("GET", "/status")
-                .try_send(&proxy.admin, None)
-                .is_ok()
-        });
-        assert!(up, "the proxy did not start: {}", proxy.log_text());
-        proxy
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Whether upstream `i` of the first listener is admitted, per `/status`.
-    fn healthy(&self, i: usize) -> bool {
-        let status = Request::new("GET", "/status").send(&self.admin).json();
-        status["listeners"][0]["upstreams"][i]["healthy"]
-            .as_bool()
-            .unwrap()
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A proxy running on `config` alone.
+fn proxy(root: &Path, config: &Value) -> RunningProxy {
+    RunningProxy::start(root, &[], config)
 }
 
 /// Two replicas of one node (one key pair, one certificate) whose P2P servers speak mutual
@@ -99,7 +46,7 @@ impl Drop for Proxy {
 struct Passthrough {
     replicas: [Option<RunningNode>; 2],
     dirs: [NodeDir; 2],
-    proxy: Proxy,
+    proxy: RunningProxy,
     /// The proxy's listener.
     address: SocketAddr,
     /// A client the replicas accept: a certificate signed by the CA.
@@ -127,9 +74,9 @@ impl Passthrough {
             Some(dirs[i].start(&config, &[]))
         });
         let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let proxy = Proxy::start(
+        let proxy = proxy(
             root.path(),
-            json!({ "listeners": [ {
+            &json!({ "listeners": [ {
                 "listen": address.to_string(), "role": "p2p", "mode": "passthrough",
                 "upstreams": [dirs[0].p2p_url(), dirs[1].p2p_url()],
             } ] }),
@@ -340,9 +287,9 @@ fn an_https_listener_serves_with_its_certificate_and_survives_plain_text_and_gar
     let node = NodeDir::new(root.path(), "node");
     let _running = node.start(&node.config(&[], json!({})), &[]);
     let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let proxy = Proxy::start(
+    let proxy = proxy(
         root.path(),
-        json!({ "listeners": [ {
+        &json!({ "listeners": [ {
             "listen": format!("https://{address}"), "role": "p2p",
             "upstreams": [node.p2p_url()],
             "tls": { "certificateFile": certificate.certificate, "keyFile": certificate.key },
@@ -385,7 +332,7 @@ fn an_https_listener_serves_with_its_certificate_and_survives_plain_text_and_gar
     std::fs::copy(&renewed.certificate, &certificate.certificate).unwrap();
     std::fs::copy(&renewed.key, &certificate.key).unwrap();
     let hangup = Command::new("kill")
-        .args(["-HUP", &proxy.child.id().to_string()])
+        .args(["-HUP", &proxy.pid().to_string()])
         .status()
         .unwrap();
     assert!(hangup.success());

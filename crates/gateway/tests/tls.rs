@@ -154,21 +154,48 @@ fn a_missing_ca_file_refuses_start_naming_it() {
     );
 }
 
+/// A gateway with a certificate from a test CA, in front of one scripted node, and a client
+/// that trusts the CA.
+struct Certified {
+    ca: TestCa,
+    pem: cloister_harness::tls::Pem,
+    gateway: Running,
+    client: std::sync::Arc<rustls::ClientConfig>,
+    _node: Scripted,
+}
+
+impl Certified {
+    fn start(dir: &std::path::Path) -> Self {
+        let ca = TestCa::in_dir(&dir.join("ca"));
+        let pem = ca.leaf("gateway", "gateway", Signer::Ca);
+        let node = Scripted::start(common::upstream_runtime(), "a", 10);
+        let mut settings = common::settings(Mode::PrimaryBackup, &[node.url()]);
+        settings.tls = Some(ListenerTls {
+            certificate_file: pem.certificate.clone(),
+            key_file: pem.key.clone(),
+        });
+        let gateway = Running::start(settings);
+        let client =
+            upstream::client_config(&Roots::CaFile(Origin::new("ca", &ca.file)), None).unwrap();
+        Self {
+            ca,
+            pem,
+            gateway,
+            client,
+            _node: node,
+        }
+    }
+}
+
 #[test]
 fn a_gateway_with_a_certificate_serves_https_and_wss_and_answers_plain_http_with_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = TestCa::in_dir(&dir.path().join("ca"));
-    let pem = ca.leaf("gateway", "gateway", Signer::Ca);
-    let runtime = common::upstream_runtime();
-    let node = Scripted::start(runtime, "a", 10);
-    let mut settings = common::settings(Mode::PrimaryBackup, &[node.url()]);
-    settings.tls = Some(ListenerTls {
-        certificate_file: pem.certificate.clone(),
-        key_file: pem.key.clone(),
-    });
-    let gateway = Running::start(settings);
-    let client =
-        upstream::client_config(&Roots::CaFile(Origin::new("ca", &ca.file)), None).unwrap();
+    let Certified {
+        gateway,
+        client,
+        _node,
+        ..
+    } = Certified::start(dir.path());
     let call = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []});
     let https = || {
         Request::new("POST", "/")
@@ -206,18 +233,13 @@ fn a_gateway_with_a_certificate_serves_https_and_wss_and_answers_plain_http_with
 #[test]
 fn reloading_gives_new_handshakes_the_renewed_certificate_and_keeps_established_connections() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = TestCa::in_dir(&dir.path().join("ca"));
-    let pem = ca.leaf("gateway", "gateway", Signer::Ca);
-    let runtime = common::upstream_runtime();
-    let node = Scripted::start(runtime, "a", 10);
-    let mut settings = common::settings(Mode::PrimaryBackup, &[node.url()]);
-    settings.tls = Some(ListenerTls {
-        certificate_file: pem.certificate.clone(),
-        key_file: pem.key.clone(),
-    });
-    let gateway = Running::start(settings);
-    let client =
-        upstream::client_config(&Roots::CaFile(Origin::new("ca", &ca.file)), None).unwrap();
+    let Certified {
+        ca,
+        pem,
+        gateway,
+        client,
+        _node,
+    } = Certified::start(dir.path());
     let kept = tls::kept_connection(gateway.address(), &client);
     assert_eq!(tls::presented(&kept), pem.fingerprint());
 

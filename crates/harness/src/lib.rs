@@ -7,6 +7,7 @@
 //! - [`nodes`]: `cloister node` processes on loopback, configured only by Tessera-format config
 //!   files and key files made by `cloister keygen`.
 //! - [`party`]: two replicas of one party on one PostgreSQL database, and a peer.
+//! - [`proxy`]: a `cloister proxy` process on a config file, with its admin listener.
 //! - [`procfs`]: what `/proc` says about a process (peak and current RSS, CPU time).
 //! - [`postgres`]: PostgreSQL clusters on loopback (a primary, or a primary with a synchronous
 //!   standby) that tests can crash, hang, promote and rejoin.
@@ -27,6 +28,7 @@ pub mod nodes;
 pub mod party;
 pub mod postgres;
 pub mod procfs;
+pub mod proxy;
 pub mod tessera;
 pub mod tls;
 mod watchdog;

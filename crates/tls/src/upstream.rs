@@ -10,14 +10,13 @@
 
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::sign::SingleCertAndKey;
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, RootCertStore};
 
 use crate::material::{
     load_pem_identity, load_trust_certificates, platform_trust_certificates, MaterialError, Origin,
 };
+use crate::trust::AnyServerCertificate;
 
 /// The certificate a front presents to servers that ask for one: PEM files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,9 +90,7 @@ pub fn client_config(
 /// presents none. Never for a connection that carries data.
 pub fn liveness_config() -> Arc<ClientConfig> {
     let provider = crate::crypto_provider();
-    let verifier = AnyServer {
-        algorithms: provider.signature_verification_algorithms,
-    };
+    let verifier = AnyServerCertificate::new(provider.signature_verification_algorithms);
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map(|builder| {
@@ -104,47 +101,6 @@ pub fn liveness_config() -> Arc<ClientConfig> {
         });
     // The ring provider supports the default versions; a failure here is a build defect.
     Arc::new(config.unwrap_or_else(|error| panic!("the liveness TLS config: {error}")))
-}
-
-/// Accepts any server certificate: [`liveness_config`]'s verifier.
-#[derive(Debug)]
-struct AnyServer {
-    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for AnyServer {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        crate::trust::signature::verify_tls12(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        crate::trust::signature::verify_tls13(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
 }
 
 fn ca_file_roots(origin: &Origin) -> Result<RootCertStore, UpstreamTlsError> {

@@ -37,6 +37,7 @@ use rustls::DistinguishedName;
 
 pub use ca::{CaRoots, ChainError, PeerRole};
 pub use hostname::HostnameError;
+pub(crate) use verifier::AnyServerCertificate;
 pub use verifier::{ClientCertificateVerifier, ServerCertificateVerifier};
 
 use crate::fingerprint::{CertificateIdentity, Fingerprint, FingerprintError};
