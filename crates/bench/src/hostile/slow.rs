@@ -49,6 +49,8 @@ pub struct Stalled {
     pub refused: usize,
     /// Connections within the cap closed less than the header timeout after they were opened.
     pub closed_early: usize,
+    /// The shortest time a connection within the cap was held, once it was closed.
+    pub shortest_hold: Option<Duration>,
     /// Connections still open [`GRACE`] after the header timeout.
     pub still_open: usize,
     /// How long after the attack began the first refusal was seen: when the listener was
@@ -160,13 +162,13 @@ struct Tracked {
     closed: Option<Instant>,
 }
 
-/// Notes every connection closed since the last poll.
+/// Notes every connection closed since the last poll. Each close is timed when it is seen
+/// (not at the start of the poll, which could be before it happened).
 fn poll(connections: &mut [Tracked]) {
-    let now = Instant::now();
     for connection in connections {
         if connection.stream.as_mut().is_some_and(is_closed) {
             connection.stream = None;
-            connection.closed = Some(now);
+            connection.closed = Some(Instant::now());
         }
     }
 }
@@ -194,6 +196,10 @@ impl Stalled {
         let last_timeout = within.iter().filter_map(|c| c.closed).max();
         Self {
             refused: refusals.len(),
+            shortest_hold: within
+                .iter()
+                .filter_map(|c| c.closed.map(|closed| closed - c.opened))
+                .min(),
             closed_early: within
                 .iter()
                 .filter(|c| {
@@ -321,10 +327,11 @@ impl fmt::Display for Stalled {
             |d: Option<Duration>| d.map_or_else(|| "-".to_owned(), |d| d.as_millis().to_string());
         write!(
             f,
-            "{CONNECTIONS} half-sent heads, {PER_IP} allowed: {} refused (the first after {} ms), {} closed before the timeout, {} still open {} s after it, the last allowed closed {} ms after the first refusal",
+            "{CONNECTIONS} half-sent heads, {PER_IP} allowed: {} refused (the first after {} ms), {} closed before the timeout (the shortest hold {} ms), {} still open {} s after it, the last allowed closed {} ms after the first refusal",
             self.refused,
             ms(self.first_refusal),
             self.closed_early,
+            ms(self.shortest_hold),
             self.still_open,
             GRACE.as_secs(),
             ms(self.held_after_refusal),
