@@ -45,6 +45,31 @@ fi
 need setsid "install util-linux and rerun."
 if [ "$(id -u)" = 0 ]; then need setpriv "install util-linux and rerun."; fi
 
+# The Patroni failover tests (crates/cli/tests/patroni_failover.rs) run a real Patroni cluster on
+# Debian's etcd. Patroni comes from PyPI, pinned, in a virtual environment made with the system
+# Python: the servers run as an unprivileged user, who must be able to execute the interpreter
+# (Patroni re-executes it to start PostgreSQL), and Debian's Patroni 3.0.2 can split-brain on
+# etcd's v3 API.
+if ! command -v etcd >/dev/null 2>&1; then
+  apt_install_or_stop etcd-server "etcd is missing; install it (e.g. 'sudo apt-get install etcd-server') and rerun."
+fi
+PATRONI_VERSION=4.1.5
+if [ -z "${CLOISTER_PATRONI:-}" ]; then
+  # As root the servers run as another user, who must be able to read the environment
+  # wherever this checkout is: it goes to /opt. The harness looks in both places.
+  if [ "$(id -u)" = 0 ]; then patroni_dir=/opt/cloister-test/patroni; else patroni_dir=.cache/patroni; fi
+  if ! "$patroni_dir/bin/patroni" --version 2>/dev/null | grep -qx "patroni $PATRONI_VERSION"; then
+    if ! /usr/bin/python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+      apt_install_or_stop python3-venv "Python's venv module is missing; install it (e.g. 'sudo apt-get install python3-venv') and rerun."
+    fi
+    echo "== pip install patroni==$PATRONI_VERSION into $patroni_dir"
+    rm -rf "$patroni_dir"
+    /usr/bin/python3 -m venv "$patroni_dir"
+    "$patroni_dir/bin/pip" install --quiet --disable-pip-version-check \
+      "patroni[etcd3]==$PATRONI_VERSION" "psycopg2-binary==2.9.13"
+  fi
+fi
+
 # The proxy benchmark's smoke test (crates/cli/tests/proxy_bench_smoke.rs) compares against
 # Debian's nginx, as the reference HA recipe uses it.
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then

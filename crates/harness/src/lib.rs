@@ -6,6 +6,7 @@
 //! - [`ganache`]: real Ethereum JSON-RPC nodes (ganache processes) for gateway tests.
 //! - [`nodes`]: `cloister node` processes on loopback, configured only by Tessera-format config
 //!   files and key files made by `cloister keygen`.
+//! - [`patroni`]: a Patroni cluster (PostgreSQL members with automatic failover) on one etcd.
 //! - [`party`]: two replicas of one party on one PostgreSQL database, and a peer.
 //! - [`proxy`]: a `cloister proxy` process on a config file, with its admin listener.
 //! - [`procfs`]: what `/proc` says about a process (peak and current RSS, CPU time).
@@ -26,6 +27,7 @@ pub mod ganache;
 pub mod http;
 pub mod nodes;
 pub mod party;
+pub mod patroni;
 pub mod postgres;
 pub mod procfs;
 pub mod proxy;

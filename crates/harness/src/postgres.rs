@@ -135,9 +135,28 @@ pub struct PgNode {
 
 /// The unprivileged account the servers run as when the harness is root.
 #[derive(Debug, Clone, Copy)]
-struct RunAs {
-    uid: u32,
-    gid: u32,
+pub(crate) struct RunAs {
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+}
+
+impl RunAs {
+    /// The account to run servers as: the unprivileged one when this process is root, else
+    /// this process's own (`None`).
+    pub(crate) fn when_root() -> Option<Self> {
+        is_root().then(unprivileged_user)
+    }
+
+    /// `program` run as this account (through `setpriv`).
+    pub(crate) fn command(self, program: &Path) -> Command {
+        let mut command = Command::new("setpriv");
+        command
+            .arg(format!("--reuid={}", self.uid))
+            .arg(format!("--regid={}", self.gid))
+            .args(["--clear-groups", "--"])
+            .arg(program);
+        command
+    }
 }
 
 /// A PostgreSQL cluster on loopback: one primary, or a primary and a synchronous standby.
@@ -669,14 +688,7 @@ impl PgCluster {
     /// Runs a server tool as the unprivileged user; panics with its output if it fails.
     fn server_tool(&self, tool: &str, args: impl FnOnce(&mut Command)) -> Output {
         let mut command = match self.run_as {
-            Some(user) => {
-                let mut c = Command::new("setpriv");
-                c.arg(format!("--reuid={}", user.uid))
-                    .arg(format!("--regid={}", user.gid))
-                    .args(["--clear-groups", "--"])
-                    .arg(self.bins.tool(tool));
-                c
-            }
+            Some(user) => user.command(&self.bins.tool(tool)),
             None => Command::new(self.bins.tool(tool)),
         };
         args(&mut command);
@@ -791,7 +803,7 @@ fn lookup_user(name: &str) -> Option<RunAs> {
 }
 
 /// The postmaster's pid from its pid file.
-fn postmaster_pid(data: &Path) -> Option<u32> {
+pub(crate) fn postmaster_pid(data: &Path) -> Option<u32> {
     fs::read_to_string(data.join("postmaster.pid"))
         .ok()?
         .lines()
@@ -850,7 +862,7 @@ fn signal_node(data: &Path, signal: &str) {
 
 /// SIGKILLs a node's postmaster and backends and waits until they are gone, so a restart
 /// finds no live process holding the data directory.
-fn kill_node(data: &Path) {
+pub(crate) fn kill_node(data: &Path) {
     let Some(pid) = postmaster_pid(data) else {
         return;
     };

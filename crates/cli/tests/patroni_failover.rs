@@ -1,0 +1,170 @@
+//! Cloister on a Patroni cluster (issue 14, first part): two `cloister node` replicas of one
+//! party (one key pair) on a two-member Patroni cluster in synchronous mode, a peer on SQLite,
+//! and writers sending continuously to both replicas. The primary's PostgreSQL is SIGKILLed;
+//! Patroni promotes the standby on its own, the replicas follow the multi-host JDBC URL to it
+//! without a restart, every acknowledged send is readable afterwards through both replicas and
+//! the recipient, no read answers 404 meanwhile, and the old primary rejoins as the synchronous
+//! standby without anyone touching it.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cloister_core::b64;
+use cloister_harness::http::{eventually, path_escape, Request};
+use cloister_harness::nodes::{NodeDir, RunningNode};
+use cloister_harness::patroni::PatroniCluster;
+use serde_json::json;
+
+const DATABASE: &str = "cloister";
+/// Writers, each sending to the replicas in turn.
+const WRITERS: usize = 4;
+
+/// What the load saw.
+#[derive(Default)]
+struct Seen {
+    /// Keys of acknowledged sends, with when they were acknowledged.
+    acknowledged: Vec<(String, Instant)>,
+    /// Failed sends (status and text).
+    failed_sends: Vec<String>,
+    /// Reads of acknowledged keys that answered 404.
+    false_not_found: Vec<String>,
+}
+
+fn send(replica: &NodeDir, to: &str, payload: &str) -> Result<String, String> {
+    let sent = Request::new("POST", "/send")
+        .json(&json!({ "payload": b64::encode(payload.as_bytes()), "to": [to] }))
+        .try_send(&replica.q2t(), None)
+        .map_err(|e| e.to_string())?;
+    match sent.status {
+        201 => Ok(sent.json()["key"].as_str().unwrap().to_owned()),
+        status => Err(format!("{status} {}", sent.text())),
+    }
+}
+
+fn read(node: &NodeDir, key: &str) -> Option<u16> {
+    Request::new(
+        "GET",
+        &format!("/transaction/{}?isRaw=false", path_escape(key)),
+    )
+    .try_send(&node.q2t(), None)
+    .ok()
+    .map(|r| r.status)
+}
+
+#[test]
+fn patroni_promotes_on_a_primary_crash_and_every_acknowledged_send_survives() {
+    cloister_harness::nodes::use_binary(env!("CARGO_BIN_EXE_cloister"));
+    let cluster = PatroniCluster::start(2);
+    cluster.sql(
+        cluster.leader().unwrap(),
+        "postgres",
+        &format!("CREATE DATABASE {DATABASE}"),
+    );
+    let root = tempfile::tempdir().unwrap();
+    let one = NodeDir::new(root.path(), "replica1");
+    let two = one.replica(root.path(), "replica2");
+    let peer = NodeDir::new(root.path(), "peer");
+    let jdbc = cluster.jdbc(DATABASE, "connectTimeout=1");
+    let _replicas: Vec<RunningNode> = [&one, &two]
+        .iter()
+        .map(|r| r.start(&r.config(&[&peer], json!({ "jdbc": jdbc })), &[]))
+        .collect();
+    let _peer = peer.start(&peer.config(&[&one, &two], json!({})), &[]);
+    for replica in [&one, &two] {
+        assert!(eventually(Duration::from_secs(30), || replica
+            .known_keys()
+            .contains(&peer.public_key)));
+    }
+
+    let replicas = Arc::new([one, two]);
+    let to = peer.public_key.clone();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|id| {
+            let (replicas, to, seen, stop) =
+                (replicas.clone(), to.clone(), seen.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let replica = &replicas[n % 2];
+                    match send(replica, &to, &format!("writer {id} send {n}")) {
+                        Ok(key) => {
+                            // A read right after the acknowledgement, through the other replica.
+                            if read(&replicas[(n + 1) % 2], &key) == Some(404) {
+                                seen.lock().unwrap().false_not_found.push(key.clone());
+                            }
+                            seen.lock()
+                                .unwrap()
+                                .acknowledged
+                                .push((key, Instant::now()));
+                        }
+                        Err(error) => {
+                            seen.lock().unwrap().failed_sends.push(error);
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+
+    std::thread::sleep(Duration::from_secs(2));
+    let old = cluster.leader().unwrap();
+    cluster.kill_postgres(old);
+    let crashed = Instant::now();
+    let new = cluster
+        .await_new_leader(old, Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("Patroni never promoted: {}", cluster.logs()));
+    let promoted = crashed.elapsed();
+    let resumed = eventually(Duration::from_secs(30), || {
+        seen.lock()
+            .unwrap()
+            .acknowledged
+            .iter()
+            .any(|(_, at)| *at > crashed + promoted)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let seen = seen.lock().unwrap();
+    let first_after = seen
+        .acknowledged
+        .iter()
+        .map(|(_, at)| *at)
+        .filter(|at| *at > crashed)
+        .min();
+    eprintln!(
+        "Patroni: member {new} promoted {promoted:?} after the crash; first acknowledged send after it {:?} after the crash; {} acknowledged, {} failed",
+        first_after.map(|at| at - crashed),
+        seen.acknowledged.len(),
+        seen.failed_sends.len()
+    );
+    assert!(
+        resumed,
+        "writes never resumed: {:?}",
+        seen.failed_sends.last()
+    );
+    assert!(
+        seen.false_not_found.is_empty(),
+        "acknowledged sends read as 404: {:?}",
+        seen.false_not_found
+    );
+    for (key, _) in &seen.acknowledged {
+        for node in [&replicas[0], &replicas[1], &peer] {
+            assert_eq!(read(node, key), Some(200), "{key} on {}", node.name);
+        }
+    }
+    assert!(
+        eventually(Duration::from_secs(90), || cluster.sync_standby()
+            == Some(old)),
+        "the old primary never rejoined as the synchronous standby: {}",
+        cluster.logs()
+    );
+}

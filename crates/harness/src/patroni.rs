@@ -1,0 +1,400 @@
+//! A Patroni cluster on loopback: one etcd member as its consensus store and two or more
+//! PostgreSQL members managed by Patroni, in `synchronous_mode`, so that promotions happen on
+//! their own, as in production. Everything runs as the unprivileged user the PostgreSQL harness
+//! uses when the tests run as root.
+//!
+//! Patroni comes from `$CLOISTER_PATRONI`, else the virtual environment `scripts/test.sh` makes
+//! with the system Python (`/opt/cloister-test/patroni` as root, so that the unprivileged user
+//! can read it wherever the checkout is; the workspace's `.cache/patroni` otherwise). The
+//! interpreter must be one that user can execute: Patroni re-executes it to start PostgreSQL.
+//! etcd is Debian's `etcd-server`.
+//!
+//! Timings are Patroni's floor: `ttl` 20 s (the least Patroni accepts), `loop_wait` 1 s,
+//! `retry_timeout` 5 s (`loop_wait + 2 × retry_timeout ≤ ttl`), `primary_start_timeout` 0 (a
+//! crashed primary fails over instead of being restarted in place).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
+
+use cloister_addr::Endpoint;
+use serde_json::{json, Value};
+
+use crate::http::{eventually, Request};
+use crate::nodes::free_port;
+use crate::postgres::{kill_node, PgBinaries, RunAs, PASSWORD, SUPERUSER};
+use crate::watchdog::run_when_this_process_ends;
+
+/// The Patroni scope (cluster name in etcd).
+const SCOPE: &str = "cloister";
+
+/// How long a fresh cluster may take to elect a leader and stream to a synchronous standby.
+const BOOTSTRAP: Duration = Duration::from_secs(90);
+
+/// Where Patroni is: `$CLOISTER_PATRONI`, else where `scripts/test.sh` installs it.
+fn patroni_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("CLOISTER_PATRONI") {
+        return PathBuf::from(path);
+    }
+    let system = PathBuf::from("/opt/cloister-test/patroni/bin/patroni");
+    if system.exists() {
+        return system;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/patroni/bin/patroni")
+}
+
+/// One PostgreSQL member and its Patroni.
+struct Member {
+    name: String,
+    rest: SocketAddr,
+    port: u16,
+    data: PathBuf,
+    config: PathBuf,
+    log: PathBuf,
+    patroni: Option<Child>,
+}
+
+/// A Patroni cluster with its etcd; everything is killed and removed when dropped.
+pub struct PatroniCluster {
+    bins: PgBinaries,
+    root: tempfile::TempDir,
+    run_as: Option<RunAs>,
+    etcd: Child,
+    etcd_client: SocketAddr,
+    members: Vec<Member>,
+    watchdog: Option<(Child, ChildStdin)>,
+}
+
+impl PatroniCluster {
+    /// Starts etcd and `members` Patroni members, and waits until one leads and another
+    /// streams to it as its synchronous standby.
+    ///
+    /// # Panics
+    /// If a binary is missing or the cluster does not form in time (with the logs).
+    pub fn start(members: usize) -> Self {
+        let bins = PgBinaries::find().unwrap_or_else(|e| panic!("{e}"));
+        let patroni = patroni_binary();
+        assert!(
+            patroni.exists(),
+            "Patroni is missing at {} (scripts/test.sh installs it; or set CLOISTER_PATRONI)",
+            patroni.display()
+        );
+        let root = tempfile::Builder::new()
+            .prefix("cloister-patroni-")
+            .tempdir()
+            .unwrap();
+        let run_as = RunAs::when_root();
+        if let Some(user) = run_as {
+            std::os::unix::fs::chown(root.path(), Some(user.uid), Some(user.gid)).unwrap();
+        }
+        let watchdog = Some(watchdog(root.path()));
+        let etcd_client = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let etcd = start_etcd(root.path(), run_as, etcd_client);
+        let mut cluster = Self {
+            bins,
+            root,
+            run_as,
+            etcd,
+            etcd_client,
+            members: Vec::new(),
+            watchdog,
+        };
+        for i in 0..members {
+            let member = cluster.member(i);
+            cluster.members.push(member);
+            cluster.start_patroni(i);
+        }
+        let formed = eventually(BOOTSTRAP, || {
+            cluster.leader().is_some() && cluster.sync_standby().is_some()
+        });
+        assert!(
+            formed,
+            "the Patroni cluster did not form: {}",
+            cluster.logs()
+        );
+        cluster
+    }
+
+    fn member(&self, i: usize) -> Member {
+        let name = format!("pg{i}");
+        let dir = self.root.path();
+        let member = Member {
+            rest: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            port: free_port(),
+            data: dir.join(&name),
+            config: dir.join(format!("{name}.yml")),
+            log: dir.join(format!("{name}.log")),
+            name,
+            patroni: None,
+        };
+        // JSON is YAML: no YAML writer needed.
+        let config = member_config(&member, self.etcd_client, &self.bins, dir);
+        std::fs::write(&member.config, config.to_string()).unwrap();
+        self.give(&member.config);
+        member
+    }
+
+    /// Starts member `i`'s Patroni (which starts its PostgreSQL).
+    pub fn start_patroni(&mut self, i: usize) {
+        let member = &self.members[i];
+        let log = std::fs::File::create(&member.log).unwrap();
+        self.give(&member.log);
+        let program = patroni_binary();
+        let mut command = match self.run_as {
+            Some(user) => user.command(&program),
+            None => Command::new(&program),
+        };
+        let child = command
+            .arg(&member.config)
+            .current_dir(self.root.path())
+            .env("HOME", self.root.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.members[i].patroni = Some(child);
+    }
+
+    fn give(&self, path: &Path) {
+        if let Some(user) = self.run_as {
+            std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid)).unwrap();
+        }
+    }
+
+    /// Member `i`'s state as its Patroni reports it (`GET /patroni`), if it answers.
+    pub fn state(&self, i: usize) -> Option<Value> {
+        Request::new("GET", "/patroni")
+            .try_send(&Endpoint::from(self.members[i].rest), None)
+            .ok()
+            .filter(|r| r.status == 200 || r.status == 503)
+            .map(|r| r.json())
+    }
+
+    /// The member that runs as primary, per the members' own REST APIs.
+    pub fn leader(&self) -> Option<usize> {
+        (0..self.members.len()).find(|&i| {
+            self.state(i)
+                .is_some_and(|s| s["role"] == "primary" && s["state"] == "running")
+        })
+    }
+
+    /// A member streaming to the leader as its synchronous standby, per the leader's
+    /// `GET /cluster`.
+    pub fn sync_standby(&self) -> Option<usize> {
+        let leader = self.leader()?;
+        let cluster = Request::new("GET", "/cluster")
+            .try_send(&Endpoint::from(self.members[leader].rest), None)
+            .ok()?
+            .json();
+        let members = cluster["members"].as_array()?;
+        let name = members
+            .iter()
+            .find(|m| m["role"] == "sync_standby" && m["state"] == "streaming")?["name"]
+            .as_str()?
+            .to_owned();
+        self.members.iter().position(|m| m.name == name)
+    }
+
+    /// Waits until a member other than `old` leads; which one.
+    pub fn await_new_leader(&self, old: usize, within: Duration) -> Option<usize> {
+        let mut found = None;
+        eventually(within, || {
+            found = self.leader().filter(|&l| l != old);
+            found.is_some()
+        });
+        found
+    }
+
+    /// SIGKILLs member `i`'s PostgreSQL (postmaster and backends); its Patroni lives on and
+    /// reacts as it would to a crash.
+    pub fn kill_postgres(&self, i: usize) {
+        kill_node(&self.members[i].data);
+    }
+
+    /// Every member as `127.0.0.1:port`, in index order.
+    fn host_list(&self) -> String {
+        let hosts: Vec<String> = self
+            .members
+            .iter()
+            .map(|m| format!("127.0.0.1:{}", m.port))
+            .collect();
+        hosts.join(",")
+    }
+
+    /// The `jdbc` section of a Tessera config for `database` over every member, accepting
+    /// only the primary, with `extra` query parameters (e.g. `connectTimeout=1`).
+    pub fn jdbc(&self, database: &str, extra: &str) -> Value {
+        let extra = if extra.is_empty() {
+            String::new()
+        } else {
+            format!("&{extra}")
+        };
+        json!({
+            "url": format!(
+                "jdbc:postgresql://{}/{database}?targetServerType=primary{extra}",
+                self.host_list()
+            ),
+            "username": SUPERUSER,
+            "password": PASSWORD,
+            "autoCreateTables": true,
+        })
+    }
+
+    /// Runs `sql` with `psql` on member `i`; its unaligned, tuples-only output.
+    pub fn sql(&self, i: usize, database: &str, sql: &str) -> String {
+        let out = Command::new(self.bins.tool("psql"))
+            .args(["-h", "127.0.0.1", "-p", &self.members[i].port.to_string()])
+            .args(["-U", SUPERUSER, "-d", database, "-X", "-A", "-t", "-q"])
+            .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
+            .env("PGPASSWORD", PASSWORD)
+            .env("PGCONNECT_TIMEOUT", "5")
+            .env("PGOPTIONS", "-c statement_timeout=30s")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{sql} on {}: {}",
+            self.members[i].name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Every Patroni log and etcd's, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut text = String::new();
+        for member in &self.members {
+            let log = std::fs::read_to_string(&member.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            text.push_str(&format!("\n--- {} ---\n", member.name));
+            for line in tail.into_iter().rev() {
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        text
+    }
+}
+
+impl Drop for PatroniCluster {
+    fn drop(&mut self) {
+        for member in &mut self.members {
+            if let Some(mut child) = member.patroni.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            kill_node(&member.data);
+        }
+        let _ = self.etcd.kill();
+        let _ = self.etcd.wait();
+        if let Some((mut child, stdin)) = self.watchdog.take() {
+            drop(stdin);
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A Patroni member's configuration.
+fn member_config(member: &Member, etcd: SocketAddr, bins: &PgBinaries, dir: &Path) -> Value {
+    let bin_dir = bins.tool("postgres").parent().unwrap().to_owned();
+    json!({
+        "scope": SCOPE,
+        "name": member.name,
+        "restapi": { "listen": member.rest.to_string(), "connect_address": member.rest.to_string() },
+        "etcd3": { "hosts": etcd.to_string() },
+        "bootstrap": {
+            "dcs": {
+                "ttl": 20, "loop_wait": 1, "retry_timeout": 5,
+                "maximum_lag_on_failover": 1_048_576,
+                "synchronous_mode": true,
+                "primary_start_timeout": 0,
+                "postgresql": {
+                    "use_pg_rewind": true,
+                    "use_slots": true,
+                    "parameters": {
+                        "wal_level": "replica", "hot_standby": "on", "wal_log_hints": "on",
+                        "max_wal_senders": 10, "max_replication_slots": 10,
+                        "wal_keep_size": "256MB", "max_connections": 200,
+                    },
+                },
+            },
+            "initdb": [ { "encoding": "UTF8" }, { "locale": "C" } ],
+        },
+        "postgresql": {
+            "listen": format!("127.0.0.1:{}", member.port),
+            "connect_address": format!("127.0.0.1:{}", member.port),
+            "data_dir": member.data,
+            "bin_dir": bin_dir,
+            "pgpass": dir.join(format!("pgpass-{}", member.name)),
+            "pg_hba": [
+                "local all all trust",
+                "host all all 127.0.0.1/32 scram-sha-256",
+                "host replication all 127.0.0.1/32 scram-sha-256",
+            ],
+            "authentication": {
+                "superuser": { "username": SUPERUSER, "password": PASSWORD },
+                "replication": { "username": "replicator", "password": PASSWORD },
+                "rewind": { "username": "rewinder", "password": PASSWORD },
+            },
+            "parameters": {
+                "unix_socket_directories": dir,
+                "shared_buffers": "16MB",
+            },
+            "basebackup": [ { "checkpoint": "fast" } ],
+        },
+    })
+}
+
+/// Starts a one-member etcd with its client API at `client`, and waits until it answers.
+fn start_etcd(dir: &Path, run_as: Option<RunAs>, client: SocketAddr) -> Child {
+    let etcd = Path::new("/usr/bin/etcd");
+    assert!(
+        etcd.exists(),
+        "etcd is missing (scripts/test.sh installs Debian's etcd-server)"
+    );
+    let peer = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut command = match run_as {
+        Some(user) => user.command(etcd),
+        None => Command::new(etcd),
+    };
+    let log = std::fs::File::create(dir.join("etcd.log")).unwrap();
+    let child = command
+        .args(["--name", "etcd0", "--data-dir"])
+        .arg(dir.join("etcd"))
+        .arg(format!("--listen-client-urls=http://{client}"))
+        .arg(format!("--advertise-client-urls=http://{client}"))
+        .arg(format!("--listen-peer-urls=http://{peer}"))
+        .arg(format!("--initial-advertise-peer-urls=http://{peer}"))
+        .arg(format!("--initial-cluster=etcd0=http://{peer}"))
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let up = eventually(Duration::from_secs(20), || {
+        Request::new("GET", "/version")
+            .try_send(&Endpoint::from(client), None)
+            .is_ok_and(|r| r.status == 200)
+    });
+    assert!(
+        up,
+        "etcd did not start: {}",
+        std::fs::read_to_string(dir.join("etcd.log")).unwrap_or_default()
+    );
+    child
+}
+
+/// Kills whatever still runs from `dir` (Patroni, PostgreSQL, etcd) and removes it when this
+/// process ends, however it ends.
+fn watchdog(dir: &Path) -> (Child, ChildStdin) {
+    let dir = dir.display().to_string();
+    // `[/]tmp/…` matches the servers' command lines but not this script's own.
+    let pattern = format!("[/]{}", dir.trim_start_matches('/'));
+    run_when_this_process_ends(&format!(
+        "cat >/dev/null\npkill -KILL -f '{pattern}'\nsleep 1\nrm -rf '{dir}'"
+    ))
+}
