@@ -207,6 +207,23 @@ impl PatroniCluster {
         found
     }
 
+    /// Asks leader `leader` to hand over to the synchronous standby (`POST /switchover`, what
+    /// `patronictl switchover` sends), and checks that Patroni accepted it: `patronictl`
+    /// itself exits 0 even when a switchover fails.
+    pub fn switchover(&self, leader: usize) {
+        let candidate = self
+            .sync_standby()
+            .expect("a synchronous standby to hand over to");
+        let answer = Request::new("POST", "/switchover")
+            .json(&json!({
+                "leader": self.members[leader].name,
+                "candidate": self.members[candidate].name,
+            }))
+            .try_send(&Endpoint::from(self.members[leader].rest), None)
+            .unwrap();
+        assert_eq!(answer.status, 200, "switchover refused: {}", answer.text());
+    }
+
     /// SIGKILLs member `i`'s PostgreSQL (postmaster and backends); its Patroni lives on and
     /// reacts as it would to a crash.
     pub fn kill_postgres(&self, i: usize) {
