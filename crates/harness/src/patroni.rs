@@ -230,6 +230,11 @@ impl PatroniCluster {
         kill_node(&self.members[i].data);
     }
 
+    /// Member `i`'s PostgreSQL as `127.0.0.1:port` (as a server names itself).
+    pub fn address(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.members[i].port)
+    }
+
     /// Every member as `127.0.0.1:port`, in index order.
     fn host_list(&self) -> String {
         let hosts: Vec<String> = self

@@ -181,6 +181,12 @@ pub struct StoreHealth {
     pub role: StoreRole,
     /// Why it cannot serve, when it cannot.
     pub problem: Option<StoreProblem>,
+    /// The PostgreSQL server the store reached, as it names itself (`address:port`).
+    pub server: Option<String>,
+    /// On a PostgreSQL primary: how many standbys it waits for at commit
+    /// (`pg_stat_replication` rows in `sync` or `quorum` state). 0 means an acknowledged write
+    /// is on one server only, and a failover now could lose it.
+    pub synchronous_standbys: Option<u32>,
 }
 
 impl StoreHealth {

@@ -131,6 +131,7 @@ macro_rules! in_plain_text_and_over_tls {
 }
 
 in_plain_text_and_over_tls!(
+    health_names_the_primary_written_to_and_its_synchronous_standby,
     a_refusing_first_host_is_skipped,
     a_first_host_that_never_answers_is_skipped_after_the_per_host_timeout,
     no_writable_primary_is_unavailable_promptly,
@@ -140,6 +141,24 @@ in_plain_text_and_over_tls!(
 /// A loopback port with nothing listening: connecting is refused at once.
 fn refused_port() -> u16 {
     cloister_harness::nodes::free_port()
+}
+
+/// What an operator reads in `/health` before a failover: which server takes the writes and
+/// whether a commit there waits for a standby.
+async fn health_names_the_primary_written_to_and_its_synchronous_standby(setup: &'static Setup) {
+    let database = setup.database().await;
+    let primary = setup.host(Role::Primary);
+    let hosts = vec![setup.host(Role::Standby), primary.clone()];
+    let store = PostgresStore::connect(&setup.options(hosts, &database))
+        .await
+        .unwrap();
+    let health = store.health().await;
+    assert!(health.is_reachable(), "{health:?}");
+    assert_eq!(
+        health.server.as_deref(),
+        Some(format!("{}:{}", primary.0, primary.1).as_str())
+    );
+    assert_eq!(health.synchronous_standbys, Some(1), "{health:?}");
 }
 
 async fn a_refusing_first_host_is_skipped(setup: &'static Setup) {

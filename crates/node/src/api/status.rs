@@ -47,11 +47,19 @@ struct Health {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct StoreStatus {
     reachable: bool,
     role: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
+    /// The PostgreSQL server written to, as it names itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server: Option<String>,
+    /// On a PostgreSQL primary: the standbys a commit waits for; 0 is "writes are not
+    /// protected by a standby".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    synchronous_standbys: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -89,6 +97,8 @@ async fn health(State(state): State<AppState>, peer: Option<Extension<PeerAddres
             reachable,
             role: store.role.as_str(),
             detail: store.problem.map(|problem| problem.to_string()),
+            server: store.server,
+            synchronous_standbys: store.synchronous_standbys,
         },
         replica: Replica {
             url: state.network.own_url().to_owned(),

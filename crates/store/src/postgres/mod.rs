@@ -47,6 +47,15 @@ use crate::rows::{
 use crate::schema::table;
 use crate::{Store, StoreError, StoreHealth, StoreProblem, StoreRole};
 
+/// What `/health` asks a PostgreSQL server: whether it is a standby, how it names itself
+/// (`inet_server_addr()` is NULL over a unix socket), and how many standbys it waits for at
+/// commit. A user without `pg_read_all_stats` (or `pg_monitor`) sees no `sync_state`, so for
+/// it the count is NULL (unknown), never a false 0.
+const HEALTH_QUERY: &str = "SELECT pg_is_in_recovery(), \
+    host(inet_server_addr()) || ':' || inet_server_port(), \
+    CASE WHEN pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER') THEN \
+      (SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')) END";
+
 /// A [`Store`] over a PostgreSQL database, possibly behind several hosts.
 pub struct PostgresStore {
     pool: Pool,
@@ -375,22 +384,26 @@ impl Store for PostgresStore {
     async fn health(&self) -> StoreHealth {
         let probe = async {
             let mut session = self.session().await?;
-            let found = session.query("SELECT pg_is_in_recovery()", &[]).await?;
-            let in_recovery: bool = found
+            let found = session.query(HEALTH_QUERY, &[]).await?;
+            let row = found
                 .first()
-                .ok_or_else(|| StoreError::Backend("pg_is_in_recovery() returned no row".into()))?
-                .try_get(0)
-                .map_err(corrupt(table::DATABASE))?;
+                .ok_or_else(|| StoreError::Backend("the health query returned no row".into()))?;
+            let in_recovery: bool = row.try_get(0).map_err(corrupt(table::DATABASE))?;
+            let server: Option<String> = row.try_get(1).map_err(corrupt(table::DATABASE))?;
+            let synchronous: Option<i64> = row.try_get(2).map_err(corrupt(table::DATABASE))?;
             if !in_recovery {
                 // Assigning a transaction id makes the commit write WAL, so it waits for the
                 // synchronous standby like any write: a primary that cannot commit (standby
                 // gone, disk stuck) is reported, not just one that cannot be reached.
                 session.query("SELECT txid_current()", &[]).await?;
             }
-            Ok::<_, StoreError>(in_recovery)
+            let synchronous = synchronous
+                .filter(|_| !in_recovery)
+                .map(|count| u32::try_from(count).unwrap_or(u32::MAX));
+            Ok::<_, StoreError>((in_recovery, server, synchronous))
         };
         match probe.await {
-            Ok(in_recovery) => {
+            Ok((in_recovery, server, synchronous_standbys)) => {
                 let writable_needed = self.options.target == TargetServer::Primary;
                 StoreHealth {
                     role: if in_recovery {
@@ -400,11 +413,15 @@ impl Store for PostgresStore {
                     },
                     problem: (in_recovery && writable_needed)
                         .then_some(StoreProblem::ReadOnlyStandby),
+                    server,
+                    synchronous_standbys,
                 }
             }
             Err(error) => StoreHealth {
                 role: StoreRole::Postgresql,
                 problem: Some(error.into()),
+                server: None,
+                synchronous_standbys: None,
             },
         }
     }

@@ -496,6 +496,8 @@ impl Store for SqliteStore {
         StoreHealth {
             role: StoreRole::Sqlite,
             problem: write.err().map(StoreProblem::from),
+            server: None,
+            synchronous_standbys: None,
         }
     }
 }
