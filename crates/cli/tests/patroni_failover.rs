@@ -12,10 +12,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cloister_addr::Endpoint;
 use cloister_core::b64;
 use cloister_harness::http::{eventually, path_escape, Request};
 use cloister_harness::nodes::{NodeDir, RunningNode};
 use cloister_harness::patroni::PatroniCluster;
+use cloister_harness::proxy::RunningProxy;
 use serde_json::json;
 
 const DATABASE: &str = "cloister";
@@ -33,25 +35,30 @@ struct Seen {
     false_not_found: Vec<String>,
 }
 
-fn send(replica: &NodeDir, to: &str, payload: &str) -> Result<String, String> {
+/// GoQuorum's `--ptm.timeout`: an answer later than this is an error to the user.
+const GOQUORUM_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn send(target: &Endpoint, to: &str, payload: &str) -> Result<String, String> {
+    let started = Instant::now();
     let sent = Request::new("POST", "/send")
         .json(&json!({ "payload": b64::encode(payload.as_bytes()), "to": [to] }))
-        .try_send(&replica.q2t(), None)
+        .try_send(target, None)
         .map_err(|e| e.to_string())?;
+    if started.elapsed() > GOQUORUM_TIMEOUT {
+        return Err(format!("answered after {:?}", started.elapsed()));
+    }
     match sent.status {
         201 => Ok(sent.json()["key"].as_str().unwrap().to_owned()),
         status => Err(format!("{status} {}", sent.text())),
     }
 }
 
-fn read(node: &NodeDir, key: &str) -> Option<u16> {
-    Request::new(
-        "GET",
-        &format!("/transaction/{}?isRaw=false", path_escape(key)),
-    )
-    .try_send(&node.q2t(), None)
-    .ok()
-    .map(|r| r.status)
+fn read(target: &Endpoint, key: &str) -> Option<u16> {
+    let path = format!("/transaction/{}?isRaw=false", path_escape(key));
+    Request::new("GET", &path)
+        .try_send(target, None)
+        .ok()
+        .map(|r| r.status)
 }
 
 /// Two replicas of one party on the Patroni cluster, and a peer on SQLite.
@@ -93,24 +100,41 @@ impl Party {
         }
     }
 
-    /// Runs the writers, applies `fault` after 2 s (it returns the member that led before),
+    /// A `cloister proxy` on a unix socket in front of both replicas, as GoQuorum's `tm.ipc`.
+    fn proxy(&self) -> (RunningProxy, Endpoint) {
+        let socket = self._root.path().join("proxy.ipc");
+        let mut args = vec!["--listen".to_owned(), format!("unix:{}", socket.display())];
+        for replica in self.replicas.iter() {
+            args.extend(["--upstream".to_owned(), replica.q2t_url()]);
+        }
+        let proxy = RunningProxy::start(self._root.path(), &args, &json!({}));
+        (proxy, Endpoint::Unix(socket))
+    }
+
+    /// Runs the writers (to the replicas in turn, or all through `via`), applies `fault` after
+    /// 2 s (it returns the member that led before),
     /// waits for a new leader and for acknowledged sends after it, and checks what the issue
     /// asks of every fault: writes resume, every acknowledged send is readable through both
     /// replicas and the recipient, no read answered 404, and the old leader rejoins as the
     /// synchronous standby.
-    fn survives(&self, what: &str, fault: impl FnOnce(&PatroniCluster) -> usize) {
+    fn survives(
+        &self,
+        what: &str,
+        via: Option<&Endpoint>,
+        fault: impl FnOnce(&PatroniCluster) -> usize,
+    ) -> Vec<String> {
         let to = self.peer.public_key.clone();
         let seen = Arc::new(Mutex::new(Seen::default()));
         let stop = Arc::new(AtomicBool::new(false));
+        let targets: [Endpoint; 2] = match via {
+            Some(proxy) => [proxy.clone(), proxy.clone()],
+            None => [self.replicas[0].q2t(), self.replicas[1].q2t()],
+        };
         let writers: Vec<_> = (0..WRITERS)
             .map(|id| {
-                let (replicas, to, seen, stop) = (
-                    self.replicas.clone(),
-                    to.clone(),
-                    seen.clone(),
-                    stop.clone(),
-                );
-                std::thread::spawn(move || write(id, &replicas, &to, &seen, &stop))
+                let (targets, to, seen, stop) =
+                    (targets.clone(), to.clone(), seen.clone(), stop.clone());
+                std::thread::spawn(move || write(id, &targets, &to, &seen, &stop))
             })
             .collect();
         std::thread::sleep(Duration::from_secs(2));
@@ -151,7 +175,12 @@ impl Party {
         );
         for (key, _) in &seen.acknowledged {
             for node in [&self.replicas[0], &self.replicas[1], &self.peer] {
-                assert_eq!(read(node, key), Some(200), "{what}: {key} on {}", node.name);
+                assert_eq!(
+                    read(&node.q2t(), key),
+                    Some(200),
+                    "{what}: {key} on {}",
+                    node.name
+                );
             }
         }
         assert!(
@@ -160,18 +189,34 @@ impl Party {
             "{what}: the old leader never rejoined as the synchronous standby: {}",
             self.cluster.logs()
         );
+        // Each replica's /health (on its socket) names the new primary and its standby.
+        let writes_to = self.cluster.address(new);
+        for replica in self.replicas.iter() {
+            let health = || {
+                Request::new("GET", "/health")
+                    .try_send(&replica.q2t(), None)
+                    .map(|r| r.json())
+                    .unwrap_or_default()
+            };
+            let named = eventually(Duration::from_secs(10), || {
+                let store = &health()["store"];
+                store["server"] == writes_to.as_str() && store["synchronousStandbys"] == 1
+            });
+            assert!(named, "{what}: {} /health: {}", replica.name, health());
+        }
+        seen.failed_sends.clone()
     }
 }
 
-/// One writer: sends to the replicas in turn until stopped, reading each acknowledged send back
-/// through the other replica at once.
-fn write(id: usize, replicas: &[NodeDir; 2], to: &str, seen: &Mutex<Seen>, stop: &AtomicBool) {
+/// One writer: sends to the targets in turn until stopped, reading each acknowledged send back
+/// through the other at once.
+fn write(id: usize, targets: &[Endpoint; 2], to: &str, seen: &Mutex<Seen>, stop: &AtomicBool) {
     let mut n = 0;
     while !stop.load(Ordering::Relaxed) {
         n += 1;
-        match send(&replicas[n % 2], to, &format!("writer {id} send {n}")) {
+        match send(&targets[n % 2], to, &format!("writer {id} send {n}")) {
             Ok(key) => {
-                if read(&replicas[(n + 1) % 2], &key) == Some(404) {
+                if read(&targets[(n + 1) % 2], &key) == Some(404) {
                     seen.lock().unwrap().false_not_found.push(key.clone());
                 }
                 seen.lock()
@@ -187,20 +232,41 @@ fn write(id: usize, replicas: &[NodeDir; 2], to: &str, seen: &Mutex<Seen>, stop:
     }
 }
 
+fn crash(cluster: &PatroniCluster) -> usize {
+    let old = cluster.leader().unwrap();
+    cluster.kill_postgres(old);
+    old
+}
+
+fn switchover(cluster: &PatroniCluster) -> usize {
+    let old = cluster.leader().unwrap();
+    cluster.switchover(old);
+    old
+}
+
 #[test]
 fn patroni_promotes_on_a_primary_crash_and_every_acknowledged_send_survives() {
-    Party::start().survives("SIGKILL of the primary's PostgreSQL", |cluster| {
-        let old = cluster.leader().unwrap();
-        cluster.kill_postgres(old);
-        old
-    });
+    let party = Party::start();
+    party.survives("SIGKILL of the primary's PostgreSQL", None, crash);
+    // What GoQuorum sees through its tm.ipc proxy: the gap fits in the proxy's budget.
+    let (proxy, via) = party.proxy();
+    let failed = party.survives("SIGKILL, through the proxy", Some(&via), crash);
+    assert!(
+        failed.is_empty(),
+        "GoQuorum saw errors: {failed:?}\n{}",
+        proxy.log_text()
+    );
 }
 
 #[test]
 fn a_switchover_moves_the_primary_and_every_acknowledged_send_survives() {
-    Party::start().survives("switchover", |cluster| {
-        let old = cluster.leader().unwrap();
-        cluster.switchover(old);
-        old
-    });
+    let party = Party::start();
+    party.survives("switchover", None, switchover);
+    let (proxy, via) = party.proxy();
+    let failed = party.survives("switchover, through the proxy", Some(&via), switchover);
+    assert!(
+        failed.is_empty(),
+        "GoQuorum saw errors: {failed:?}\n{}",
+        proxy.log_text()
+    );
 }

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cloister_protocol::header::{FORWARDED, IDEMPOTENCY_KEY};
@@ -14,13 +14,21 @@ use http::StatusCode;
 use crate::error::ProxyError;
 use crate::http1::{self, Answer, ReadError, RequestHead, Response, CONTENT_LENGTH};
 use crate::metrics::{AttemptLabels, Metrics, RequestLabels, RetryLabels, RouteLabels};
-use crate::policy::{self, Failure, Role, Route};
+use crate::policy::{self, Failure, Retry, Role, Route};
 use crate::settings::Timeouts;
 use crate::upstream::{Group, Links, Outgoing, Upstream};
 
 /// Request ids for the access log: unique within this process, and free (a random id per
 /// request costs a `getrandom` call).
 static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The first pause before asking every replica again when each answered 503, doubling up to
+/// [`MAX_FAILOVER_PAUSE`]: a database failover takes seconds, and a replica's 503 costs it a
+/// failed connect attempt to its store.
+const FAILOVER_PAUSE: Duration = Duration::from_millis(100);
+
+/// The longest pause between rounds.
+const MAX_FAILOVER_PAUSE: Duration = Duration::from_millis(500);
 
 /// What every request on one listener shares.
 pub(crate) struct Listener {
@@ -159,7 +167,11 @@ impl Listener {
         }
     }
 
-    /// Tries the upstreams in order until one gives an answer the policy accepts.
+    /// Tries the upstreams in order until one gives an answer the policy accepts. When every
+    /// replica answered 503 (each one's store is unavailable: the database is failing over,
+    /// and none committed anything), the plan is tried again after a pause, for as long as
+    /// the budget allows one more round, so a failover shorter than the budget costs the
+    /// client a wait, not an error.
     async fn forward(
         &self,
         outgoing: &Outgoing,
@@ -169,6 +181,30 @@ impl Listener {
         links: &mut Links,
     ) -> Result<Response, ProxyError> {
         let deadline = started + self.timeouts.total;
+        let mut pause = FAILOVER_PAUSE;
+        loop {
+            let round = self.round(outgoing, route, deadline, trace, links).await;
+            let all_unavailable = matches!(&round, Ok(answer) if answer.head.status == StatusCode::SERVICE_UNAVAILABLE);
+            let next = Instant::now() + pause;
+            if !all_unavailable || next + self.timeouts.connect >= deadline {
+                return round;
+            }
+            trace.retries.push(Retry::Unavailable.as_str());
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(MAX_FAILOVER_PAUSE);
+        }
+    }
+
+    /// One pass over the plan: the answer the policy accepts, else the last replica's own
+    /// answer, else why there was none.
+    async fn round(
+        &self,
+        outgoing: &Outgoing,
+        route: &Route,
+        deadline: Instant,
+        trace: &mut Trace,
+        links: &mut Links,
+    ) -> Result<Response, ProxyError> {
         let plan = self.group.plan();
         let mut last_answer: Option<Response> = None;
         let mut last_error: Option<String> = None;

@@ -263,3 +263,49 @@ async fn health_falls_back_to_upcheck_and_the_admin_listener_shows_it() {
     let not_found = send(&admin, Request::new("GET", "/send")).await;
     assert_eq!(not_found.status, 404);
 }
+
+/// A replica whose store is failing over: 503 to every send for `gap`, then stored.
+fn failing_over(gap: Duration) -> Script {
+    let start = std::time::Instant::now();
+    Arc::new(move |s| {
+        if !s.request_line.starts_with("POST") {
+            Act::Answer(200, "{}")
+        } else if start.elapsed() < gap {
+            Act::Answer(503, "store unavailable")
+        } else {
+            Act::Answer(201, "stored")
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_503_from_every_replica_is_asked_again_within_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let gap = Duration::from_millis(800);
+    let ups = upstreams(dir.path(), vec![failing_over(gap), failing_over(gap)]).await;
+    let (_proxy, target) = proxy(dir.path(), Role::Q2t, &ups, |_| {}).await;
+    let started = std::time::Instant::now();
+    let response = send(&target, post("/send", "{}")).await;
+    // The database came back inside the 4 s budget: the client waited, and got its answer.
+    assert_eq!(response.status, 201, "{}", response.text());
+    assert!(started.elapsed() >= gap, "{:?}", started.elapsed());
+    assert!(ups.proxied().len() > 2, "asked again after both said 503");
+
+    // A store that stays down: the last 503 is relayed once the budget allows no more rounds.
+    let dir = tempfile::tempdir().unwrap();
+    let ups = upstreams(
+        dir.path(),
+        vec![failing_over(Duration::MAX), failing_over(Duration::MAX)],
+    )
+    .await;
+    let total = Duration::from_millis(1500);
+    let (_proxy, target) = proxy(dir.path(), Role::Q2t, &ups, |s| {
+        s.timeouts.total = total;
+        s.timeouts.per_try = Duration::from_millis(500);
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let response = send(&target, post("/send", "{}")).await;
+    assert_eq!(response.status, 503, "{}", response.text());
+    assert!(started.elapsed() < total, "{:?}", started.elapsed());
+}
