@@ -1,5 +1,5 @@
-//! A Patroni cluster on loopback: one etcd member as its consensus store and two or more
-//! PostgreSQL members managed by Patroni, in `synchronous_mode`, so that promotions happen on
+//! A Patroni cluster on loopback: an etcd cluster (one member, or three to lose one) as its
+//! consensus store and two or more PostgreSQL members managed by Patroni, in `synchronous_mode`, so that promotions happen on
 //! their own, as in production. Everything runs as the unprivileged user the PostgreSQL harness
 //! uses when the tests run as root.
 //!
@@ -55,24 +55,34 @@ struct Member {
     patroni: Option<Child>,
 }
 
+/// One etcd member.
+struct Etcd {
+    client: SocketAddr,
+    child: Option<Child>,
+}
+
 /// A Patroni cluster with its etcd; everything is killed and removed when dropped.
 pub struct PatroniCluster {
     bins: PgBinaries,
     root: tempfile::TempDir,
     run_as: Option<RunAs>,
-    etcd: Child,
-    etcd_client: SocketAddr,
+    etcd: Vec<Etcd>,
     members: Vec<Member>,
     watchdog: Option<(Child, ChildStdin)>,
 }
 
 impl PatroniCluster {
-    /// Starts etcd and `members` Patroni members, and waits until one leads and another
-    /// streams to it as its synchronous standby.
+    /// Starts a one-member etcd and `members` Patroni members, and waits until one leads and
+    /// another streams to it as its synchronous standby.
     ///
     /// # Panics
     /// If a binary is missing or the cluster does not form in time (with the logs).
     pub fn start(members: usize) -> Self {
+        Self::start_with(members, 1)
+    }
+
+    /// The same on an etcd cluster of `etcd_members`.
+    pub fn start_with(members: usize, etcd_members: usize) -> Self {
         let bins = PgBinaries::find().unwrap_or_else(|e| panic!("{e}"));
         let patroni = patroni_binary();
         assert!(
@@ -89,14 +99,12 @@ impl PatroniCluster {
             std::os::unix::fs::chown(root.path(), Some(user.uid), Some(user.gid)).unwrap();
         }
         let watchdog = Some(watchdog(root.path()));
-        let etcd_client = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let etcd = start_etcd(root.path(), run_as, etcd_client);
+        let etcd = start_etcd(root.path(), run_as, etcd_members);
         let mut cluster = Self {
             bins,
             root,
             run_as,
             etcd,
-            etcd_client,
             members: Vec::new(),
             watchdog,
         };
@@ -129,7 +137,8 @@ impl PatroniCluster {
             patroni: None,
         };
         // JSON is YAML: no YAML writer needed.
-        let config = member_config(&member, self.etcd_client, &self.bins, dir);
+        let etcd: Vec<String> = self.etcd.iter().map(|e| e.client.to_string()).collect();
+        let config = member_config(&member, &etcd.join(","), &self.bins, dir);
         std::fs::write(&member.config, config.to_string()).unwrap();
         self.give(&member.config);
         member
@@ -235,6 +244,30 @@ impl PatroniCluster {
         format!("127.0.0.1:{}", self.members[i].port)
     }
 
+    /// The etcd member that leads the etcd cluster, per the members themselves.
+    pub fn etcd_leader(&self) -> Option<usize> {
+        let status = |client: SocketAddr| {
+            Request::new("POST", "/v3/maintenance/status")
+                .json(&json!({}))
+                .try_send(&Endpoint::from(client), None)
+                .ok()
+                .map(|r| r.json())
+        };
+        self.etcd.iter().enumerate().find_map(|(i, member)| {
+            member.child.as_ref()?;
+            let status = status(member.client)?;
+            (status["leader"] == status["header"]["member_id"]).then_some(i)
+        })
+    }
+
+    /// SIGKILLs etcd member `i`.
+    pub fn kill_etcd(&mut self, i: usize) {
+        if let Some(mut child) = self.etcd[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Every member as `127.0.0.1:port`, in index order.
     fn host_list(&self) -> String {
         let hosts: Vec<String> = self
@@ -310,8 +343,12 @@ impl Drop for PatroniCluster {
             }
             kill_node(&member.data);
         }
-        let _ = self.etcd.kill();
-        let _ = self.etcd.wait();
+        for etcd in &mut self.etcd {
+            if let Some(mut child) = etcd.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
         if let Some((mut child, stdin)) = self.watchdog.take() {
             drop(stdin);
             let _ = child.wait();
@@ -320,13 +357,13 @@ impl Drop for PatroniCluster {
 }
 
 /// A Patroni member's configuration.
-fn member_config(member: &Member, etcd: SocketAddr, bins: &PgBinaries, dir: &Path) -> Value {
+fn member_config(member: &Member, etcd: &str, bins: &PgBinaries, dir: &Path) -> Value {
     let bin_dir = bins.tool("postgres").parent().unwrap().to_owned();
     json!({
         "scope": SCOPE,
         "name": member.name,
         "restapi": { "listen": member.rest.to_string(), "connect_address": member.rest.to_string() },
-        "etcd3": { "hosts": etcd.to_string() },
+        "etcd3": { "hosts": etcd },
         "bootstrap": {
             "dcs": {
                 "ttl": 20, "loop_wait": 1, "retry_timeout": 5,
@@ -370,44 +407,69 @@ fn member_config(member: &Member, etcd: SocketAddr, bins: &PgBinaries, dir: &Pat
     })
 }
 
-/// Starts a one-member etcd with its client API at `client`, and waits until it answers.
-fn start_etcd(dir: &Path, run_as: Option<RunAs>, client: SocketAddr) -> Child {
+/// Starts an etcd cluster of `members` on loopback, and waits until each member answers.
+fn start_etcd(dir: &Path, run_as: Option<RunAs>, members: usize) -> Vec<Etcd> {
     let etcd = Path::new("/usr/bin/etcd");
     assert!(
         etcd.exists(),
         "etcd is missing (scripts/test.sh installs Debian's etcd-server)"
     );
-    let peer = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let mut command = match run_as {
-        Some(user) => user.command(etcd),
-        None => Command::new(etcd),
-    };
-    let log = std::fs::File::create(dir.join("etcd.log")).unwrap();
-    let child = command
-        .args(["--name", "etcd0", "--data-dir"])
-        .arg(dir.join("etcd"))
-        .arg(format!("--listen-client-urls=http://{client}"))
-        .arg(format!("--advertise-client-urls=http://{client}"))
-        .arg(format!("--listen-peer-urls=http://{peer}"))
-        .arg(format!("--initial-advertise-peer-urls=http://{peer}"))
-        .arg(format!("--initial-cluster=etcd0=http://{peer}"))
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let up = eventually(Duration::from_secs(20), || {
-        Request::new("GET", "/version")
-            .try_send(&Endpoint::from(client), None)
-            .is_ok_and(|r| r.status == 200)
-    });
-    assert!(
-        up,
-        "etcd did not start: {}",
-        std::fs::read_to_string(dir.join("etcd.log")).unwrap_or_default()
-    );
-    child
+    let ports: Vec<(SocketAddr, SocketAddr)> = (0..members)
+        .map(|_| {
+            let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
+            (at(free_port()), at(free_port()))
+        })
+        .collect();
+    let initial: Vec<String> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (_, peer))| format!("etcd{i}=http://{peer}"))
+        .collect();
+    let started: Vec<Etcd> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (client, peer))| {
+            let mut command = match run_as {
+                Some(user) => user.command(etcd),
+                None => Command::new(etcd),
+            };
+            let log = std::fs::File::create(dir.join(format!("etcd{i}.log"))).unwrap();
+            let child = command
+                .arg(format!("--name=etcd{i}"))
+                .arg(format!(
+                    "--data-dir={}",
+                    dir.join(format!("etcd{i}")).display()
+                ))
+                .arg(format!("--listen-client-urls=http://{client}"))
+                .arg(format!("--advertise-client-urls=http://{client}"))
+                .arg(format!("--listen-peer-urls=http://{peer}"))
+                .arg(format!("--initial-advertise-peer-urls=http://{peer}"))
+                .arg(format!("--initial-cluster={}", initial.join(",")))
+                .current_dir(dir)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            Etcd {
+                client: *client,
+                child: Some(child),
+            }
+        })
+        .collect();
+    for (i, member) in started.iter().enumerate() {
+        let up = eventually(Duration::from_secs(30), || {
+            Request::new("GET", "/health")
+                .try_send(&Endpoint::from(member.client), None)
+                .is_ok_and(|r| r.status == 200)
+        });
+        assert!(
+            up,
+            "etcd{i} did not start: {}",
+            std::fs::read_to_string(dir.join(format!("etcd{i}.log"))).unwrap_or_default()
+        );
+    }
+    started
 }
 
 /// Kills whatever still runs from `dir` (Patroni, PostgreSQL, etcd) and removes it when this
