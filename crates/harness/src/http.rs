@@ -101,17 +101,36 @@ impl<'a> Request<'a> {
 
     /// Sends it, returning I/O errors.
     pub fn try_send(&self, target: &Endpoint, source: Option<&str>) -> std::io::Result<Response> {
+        self.exchange_within(target, source, READ_TIMEOUT)
+    }
+
+    /// Sends it, giving up when a read takes longer than `timeout` (a server that may be
+    /// stopped).
+    pub fn try_send_within(
+        &self,
+        target: &Endpoint,
+        timeout: Duration,
+    ) -> std::io::Result<Response> {
+        self.exchange_within(target, None, timeout)
+    }
+
+    fn exchange_within(
+        &self,
+        target: &Endpoint,
+        source: Option<&str>,
+        timeout: Duration,
+    ) -> std::io::Result<Response> {
         let bytes = self.encode(&target.host_header());
         // A server that never answers fails the test instead of hanging it.
         let raw = match target {
             Endpoint::Tcp(tcp) => {
                 let stream = connect_tcp(&tcp.authority(), source)?;
-                stream.set_read_timeout(Some(READ_TIMEOUT))?;
+                stream.set_read_timeout(Some(timeout))?;
                 exchange(stream, &bytes)?
             }
             Endpoint::Unix(path) => {
                 let stream = UnixStream::connect(path)?;
-                stream.set_read_timeout(Some(READ_TIMEOUT))?;
+                stream.set_read_timeout(Some(timeout))?;
                 exchange(stream, &bytes)?
             }
         };

@@ -29,6 +29,9 @@ use crate::watchdog::run_when_this_process_ends;
 /// The Patroni scope (cluster name in etcd).
 const SCOPE: &str = "cloister";
 
+/// How long the harness waits for a member's REST API (a hung member never answers).
+const REST_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How long a fresh cluster may take to elect a leader and stream to a synchronous standby.
 const BOOTSTRAP: Duration = Duration::from_secs(90);
 
@@ -174,8 +177,9 @@ impl PatroniCluster {
 
     /// Member `i`'s state as its Patroni reports it (`GET /patroni`), if it answers.
     pub fn state(&self, i: usize) -> Option<Value> {
+        // Briefly: a hung member's REST API accepts and never answers.
         Request::new("GET", "/patroni")
-            .try_send(&Endpoint::from(self.members[i].rest), None)
+            .try_send_within(&Endpoint::from(self.members[i].rest), REST_TIMEOUT)
             .ok()
             .filter(|r| r.status == 200 || r.status == 503)
             .map(|r| r.json())
@@ -183,10 +187,7 @@ impl PatroniCluster {
 
     /// The member that runs as primary, per the members' own REST APIs.
     pub fn leader(&self) -> Option<usize> {
-        (0..self.members.len()).find(|&i| {
-            self.state(i)
-                .is_some_and(|s| s["role"] == "primary" && s["state"] == "running")
-        })
+        (0..self.members.len()).find(|&i| self.leads(i))
     }
 
     /// A member streaming to the leader as its synchronous standby, per the leader's
@@ -194,7 +195,7 @@ impl PatroniCluster {
     pub fn sync_standby(&self) -> Option<usize> {
         let leader = self.leader()?;
         let cluster = Request::new("GET", "/cluster")
-            .try_send(&Endpoint::from(self.members[leader].rest), None)
+            .try_send_within(&Endpoint::from(self.members[leader].rest), REST_TIMEOUT)
             .ok()?
             .json();
         let members = cluster["members"].as_array()?;
@@ -206,14 +207,23 @@ impl PatroniCluster {
         self.members.iter().position(|m| m.name == name)
     }
 
-    /// Waits until a member other than `old` leads; which one.
+    /// Waits until a member other than `old` leads; which one. `old` is not asked: it may be
+    /// the member that hangs.
     pub fn await_new_leader(&self, old: usize, within: Duration) -> Option<usize> {
         let mut found = None;
         eventually(within, || {
-            found = self.leader().filter(|&l| l != old);
+            found = (0..self.members.len())
+                .filter(|&i| i != old)
+                .find(|&i| self.leads(i));
             found.is_some()
         });
         found
+    }
+
+    /// Whether member `i` reports itself the running primary.
+    fn leads(&self, i: usize) -> bool {
+        self.state(i)
+            .is_some_and(|s| s["role"] == "primary" && s["state"] == "running")
     }
 
     /// Asks leader `leader` to hand over to the synchronous standby (`POST /switchover`, what
