@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 
 use crate::http::{eventually, Request};
 use crate::nodes::free_port;
-use crate::postgres::{kill_node, PgBinaries, RunAs, PASSWORD, SUPERUSER};
+use crate::postgres::{jdbc_section, kill_node, psql, PgBinaries, RunAs, PASSWORD, SUPERUSER};
 use crate::watchdog::run_when_this_process_ends;
 
 /// The Patroni scope (cluster name in etcd).
@@ -291,41 +291,13 @@ impl PatroniCluster {
     /// The `jdbc` section of a Tessera config for `database` over every member, accepting
     /// only the primary, with `extra` query parameters (e.g. `connectTimeout=1`).
     pub fn jdbc(&self, database: &str, extra: &str) -> Value {
-        let extra = if extra.is_empty() {
-            String::new()
-        } else {
-            format!("&{extra}")
-        };
-        json!({
-            "url": format!(
-                "jdbc:postgresql://{}/{database}?targetServerType=primary{extra}",
-                self.host_list()
-            ),
-            "username": SUPERUSER,
-            "password": PASSWORD,
-            "autoCreateTables": true,
-        })
+        jdbc_section(&self.host_list(), database, extra, true)
     }
 
     /// Runs `sql` with `psql` on member `i`; its unaligned, tuples-only output.
     pub fn sql(&self, i: usize, database: &str, sql: &str) -> String {
-        let out = Command::new(self.bins.tool("psql"))
-            .args(["-h", "127.0.0.1", "-p", &self.members[i].port.to_string()])
-            .args(["-U", SUPERUSER, "-d", database, "-X", "-A", "-t", "-q"])
-            .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
-            .env("PGPASSWORD", PASSWORD)
-            .env("PGCONNECT_TIMEOUT", "5")
-            .env("PGOPTIONS", "-c statement_timeout=30s")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{sql} on {}: {}",
-            self.members[i].name,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        psql(&self.bins, self.members[i].port, database, sql)
+            .unwrap_or_else(|e| panic!("{sql} on {}: {e}", self.members[i].name))
     }
 
     /// Every Patroni log and etcd's, for failure messages.

@@ -362,20 +362,7 @@ impl PgCluster {
     /// query parameters appended, e.g. `"connectTimeout=1&socketTimeout=2"`), the harness's
     /// credentials and `autoCreateTables`.
     pub fn jdbc(&self, database: &str, extra: &str, auto_create_tables: bool) -> serde_json::Value {
-        let extra = if extra.is_empty() {
-            String::new()
-        } else {
-            format!("&{extra}")
-        };
-        serde_json::json!({
-            "url": format!(
-                "jdbc:postgresql://{}/{database}?targetServerType=primary{extra}",
-                self.host_list()
-            ),
-            "username": SUPERUSER,
-            "password": PASSWORD,
-            "autoCreateTables": auto_create_tables,
-        })
+        jdbc_section(&self.host_list(), database, extra, auto_create_tables)
     }
 
     /// `127.0.0.1:p0,127.0.0.1:p1`: every node, in index order.
@@ -405,23 +392,7 @@ impl PgCluster {
     /// Runs `sql` with `psql` on node `i` in `database`; returns its unaligned, tuples-only
     /// output, or `psql`'s error text.
     pub fn try_sql(&self, i: usize, database: &str, sql: &str) -> Result<String, String> {
-        let out = Command::new(self.bins.tool("psql"))
-            .args(["-h", "127.0.0.1", "-p", &self.nodes[i].port.to_string()])
-            .args(["-U", SUPERUSER, "-d", database, "-X", "-A", "-t", "-q"])
-            .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
-            .env("PGPASSWORD", PASSWORD)
-            .env("PGCONNECT_TIMEOUT", "5")
-            // A commit waiting for a synchronous standby that is gone would otherwise wait
-            // forever and hang the test instead of failing it.
-            .env("PGOPTIONS", "-c statement_timeout=30s")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        if out.status.success() {
-            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
-        }
+        psql(&self.bins, self.nodes[i].port, database, sql)
     }
 
     /// [`PgCluster::try_sql`], panicking with the error.
@@ -752,6 +723,55 @@ impl Drop for PgCluster {
             drop(stdin);
             let _ = child.wait();
         }
+    }
+}
+
+/// The `jdbc` section of a Tessera config for `database` over `hosts` (`h1:p1,h2:p2`):
+/// Tessera's URL form (`jdbc:postgresql://hosts/database?targetServerType=primary`, with
+/// `extra` query parameters appended), the harness's credentials and `autoCreateTables`.
+pub(crate) fn jdbc_section(
+    hosts: &str,
+    database: &str,
+    extra: &str,
+    auto_create_tables: bool,
+) -> serde_json::Value {
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!("&{extra}")
+    };
+    serde_json::json!({
+        "url": format!("jdbc:postgresql://{hosts}/{database}?targetServerType=primary{extra}"),
+        "username": SUPERUSER,
+        "password": PASSWORD,
+        "autoCreateTables": auto_create_tables,
+    })
+}
+
+/// Runs `sql` with `psql` against the server on loopback `port`, in `database`, as the
+/// harness's superuser; its unaligned, tuples-only output, or `psql`'s error text.
+pub(crate) fn psql(
+    bins: &PgBinaries,
+    port: u16,
+    database: &str,
+    sql: &str,
+) -> Result<String, String> {
+    let out = Command::new(bins.tool("psql"))
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-U", SUPERUSER, "-d", database, "-X", "-A", "-t", "-q"])
+        .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
+        .env("PGPASSWORD", PASSWORD)
+        .env("PGCONNECT_TIMEOUT", "5")
+        // A commit waiting for a synchronous standby that is gone would otherwise wait
+        // forever and hang the test instead of failing it.
+        .env("PGOPTIONS", "-c statement_timeout=30s")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
     }
 }
 
