@@ -82,7 +82,7 @@ struct Party {
     replicas: Arc<[NodeDir; 2]>,
     peer: NodeDir,
     _running: Vec<RunningNode>,
-    _root: tempfile::TempDir,
+    root: tempfile::TempDir,
 }
 
 impl Party {
@@ -117,13 +117,13 @@ impl Party {
             replicas: Arc::new([one, two]),
             peer,
             _running: running,
-            _root: root,
+            root,
         }
     }
 
     /// A `cloister proxy` on a unix socket in front of both replicas, as GoQuorum's `tm.ipc`.
     fn proxy(&self) -> (RunningProxy, Endpoint) {
-        let socket = self._root.path().join("proxy.ipc");
+        let socket = self.root.path().join("proxy.ipc");
         let mut args = vec!["--listen".to_owned(), format!("unix:{}", socket.display())];
         for replica in self.replicas.iter() {
             args.extend(["--upstream".to_owned(), replica.q2t_url()]);
@@ -131,7 +131,7 @@ impl Party {
         // The budget an operator on Patroni sets: all of GoQuorum's 5 s but the time to answer
         // (docs/proxy.md), so a promotion of up to ~4 s still reaches GoQuorum as a slow send.
         let config = json!({ "timeouts": { "totalMs": PROXY_BUDGET.as_millis() as u64 } });
-        let proxy = RunningProxy::start(self._root.path(), &args, &config);
+        let proxy = RunningProxy::start(self.root.path(), &args, &config);
         (proxy, Endpoint::Unix(socket))
     }
 

@@ -61,18 +61,26 @@ pub enum ProbeError {
 /// The probe of one target; remembers whether it serves `/health`.
 pub struct Probe {
     endpoint: Endpoint,
-    upcheck_only: AtomicBool,
-    /// For an `https://` target.
-    tls: Option<TlsConnector>,
-    /// Only a TLS handshake is checked ([`Probe::handshake`]).
-    handshake_only: bool,
+    check: Check,
+}
+
+/// What a probe asks.
+enum Check {
+    /// `GET /health`, or `/upcheck` once `/health` answered 404; over TLS with `tls` for an
+    /// `https://` target.
+    Http {
+        tls: Option<TlsConnector>,
+        upcheck_only: AtomicBool,
+    },
+    /// A TLS handshake only ([`Probe::handshake`]).
+    Handshake(TlsConnector),
 }
 
 impl std::fmt::Debug for Probe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Probe")
             .field("endpoint", &self.endpoint)
-            .field("handshake_only", &self.handshake_only)
+            .field("path", &self.path())
             .finish_non_exhaustive()
     }
 }
@@ -85,11 +93,10 @@ impl Probe {
 
     /// A probe of the HTTP server at `endpoint`, over TLS with `tls` when it is `https://`.
     pub fn with_tls(endpoint: Endpoint, tls: Option<TlsConnector>) -> Self {
+        let upcheck_only = AtomicBool::new(false);
         Self {
             endpoint,
-            upcheck_only: AtomicBool::new(false),
-            tls,
-            handshake_only: false,
+            check: Check::Http { tls, upcheck_only },
         }
     }
 
@@ -99,9 +106,7 @@ impl Probe {
     pub fn handshake(endpoint: Endpoint, tls: TlsConnector) -> Self {
         Self {
             endpoint,
-            upcheck_only: AtomicBool::new(false),
-            tls: Some(tls),
-            handshake_only: true,
+            check: Check::Handshake(tls),
         }
     }
 
@@ -113,12 +118,12 @@ impl Probe {
     /// The path checked now: `/health`, or `/upcheck` once `/health` answered 404 (empty for
     /// a handshake probe).
     pub fn path(&self) -> &'static str {
-        if self.handshake_only {
-            ""
-        } else if self.upcheck_only.load(Ordering::Relaxed) {
-            path::UPCHECK
-        } else {
-            path::HEALTH
+        match &self.check {
+            Check::Handshake(_) => "",
+            Check::Http { upcheck_only, .. } if upcheck_only.load(Ordering::Relaxed) => {
+                path::UPCHECK
+            }
+            Check::Http { .. } => path::HEALTH,
         }
     }
 
@@ -130,16 +135,17 @@ impl Probe {
     }
 
     async fn check_unbounded(&self, timeout: Duration) -> Result<(), ProbeError> {
-        if self.handshake_only {
-            return self.shake(timeout).await;
-        }
+        let (tls, upcheck_only) = match &self.check {
+            Check::Handshake(tls) => return self.shake(tls, timeout).await,
+            Check::Http { tls, upcheck_only } => (tls.as_ref(), upcheck_only),
+        };
         loop {
             let path = self.path();
-            match self.get(path, timeout).await? {
+            match self.get(path, tls, timeout).await? {
                 status if (200..300).contains(&status) => return Ok(()),
                 404 if path == path::HEALTH => {
                     tracing::info!(target = %self.endpoint, "no /health here; checking /upcheck instead");
-                    self.upcheck_only.store(true, Ordering::Relaxed);
+                    upcheck_only.store(true, Ordering::Relaxed);
                 }
                 status => return Err(ProbeError::Status { path, status }),
             }
@@ -147,17 +153,23 @@ impl Probe {
     }
 
     /// One TLS handshake on a fresh connection.
-    async fn shake(&self, timeout: Duration) -> Result<(), ProbeError> {
-        match connect_tls(&self.endpoint, timeout, self.tls.as_ref()).await {
+    async fn shake(&self, tls: &TlsConnector, timeout: Duration) -> Result<(), ProbeError> {
+        match connect_tls(&self.endpoint, timeout, Some(tls)).await {
             Ok(_) => Ok(()),
             Err(error) if alert_received(&error) => Ok(()),
             Err(error) => Err(ProbeError::Connect(error)),
         }
     }
 
-    /// One `GET` on a fresh connection; the answer's status.
-    async fn get(&self, path: &'static str, timeout: Duration) -> Result<u16, ProbeError> {
-        let mut stream = connect_tls(&self.endpoint, timeout, self.tls.as_ref())
+    /// One `GET` on a fresh connection (TLS with `tls` to an `https://` target); the answer's
+    /// status.
+    async fn get(
+        &self,
+        path: &'static str,
+        tls: Option<&TlsConnector>,
+        timeout: Duration,
+    ) -> Result<u16, ProbeError> {
+        let mut stream = connect_tls(&self.endpoint, timeout, tls)
             .await
             .map_err(ProbeError::Connect)?;
         let base = self.endpoint.path().trim_end_matches('/');
