@@ -104,25 +104,23 @@ fn a_key_announced_elsewhere_costs_one_challenge_moves_nothing_and_reveals_nothi
     assert!(scan.restart_healthy, "{scan}");
 }
 
-/// The bounds of a slow-header attack: nothing left open, every connection over the
-/// per-address cap refused (closed before any within it), none within it closed before the
-/// header timeout, and each closed within twice the timeout of the listener's accepting it.
+/// The bounds of a slow-header attack: every connection over the per-address cap refused and
+/// every one within it kept, while the header timeout is long; with a short one, none closed
+/// before it and none left open.
 fn assert_stall_bounded(stalled: &slow::Stalled) {
-    assert_eq!(stalled.still_open, 0, "{stalled}");
-    assert_eq!(stalled.closed_early, 0, "{stalled}");
     assert_eq!(
-        stalled.refused,
+        stalled.capped.refused,
         slow::CONNECTIONS - slow::PER_IP,
         "{stalled}"
     );
-    let held = stalled.held_after_refusal.unwrap();
-    assert!(held < slow::HEADER_TIMEOUT * 2, "{stalled}");
+    assert_eq!(stalled.timed.closed_early, 0, "{stalled}");
+    assert_eq!(stalled.timed.still_open, 0, "{stalled}");
 }
 
 #[test]
 fn half_sent_heads_are_closed_within_the_header_timeout_and_capped_per_address() {
     let _turn = serial();
-    let slow = slow::run(slow::CONNECTIONS).unwrap();
+    let slow = slow::run().unwrap();
     assert_stall_bounded(&slow.stalled);
     assert!(slow.seen.worst_upcheck < UPCHECK_BOUND, "{slow}");
     assert!(slow.restart_healthy, "{slow}");
@@ -131,13 +129,13 @@ fn half_sent_heads_are_closed_within_the_header_timeout_and_capped_per_address()
 #[test]
 fn half_sent_heads_at_the_proxy_are_closed_within_its_header_timeout() {
     let _turn = serial();
-    assert_stall_bounded(&slow::run_on_proxy(slow::CONNECTIONS).unwrap());
+    assert_stall_bounded(&slow::run_on_proxy().unwrap());
 }
 
 #[test]
 fn half_sent_heads_at_the_gateway_are_closed_within_its_header_timeout() {
     let _turn = serial();
-    assert_stall_bounded(&slow::run_on_gateway(slow::CONNECTIONS).unwrap());
+    assert_stall_bounded(&slow::run_on_gateway().unwrap());
 }
 
 #[test]

@@ -255,9 +255,9 @@ fn attack(name: &str) -> anyhow::Result<String> {
         "merge" => merge::run(merge::BOXES)?.to_string(),
         "hijack" => hijack::run()?.to_string(),
         "scan" => scan::run()?.to_string(),
-        "slow" => slow::run(slow::CONNECTIONS)?.to_string(),
-        "slow-proxy" => slow::run_on_proxy(slow::CONNECTIONS)?.to_string(),
-        "slow-gateway" => slow::run_on_gateway(slow::CONNECTIONS)?.to_string(),
+        "slow" => slow::run()?.to_string(),
+        "slow-proxy" => slow::run_on_proxy()?.to_string(),
+        "slow-gateway" => slow::run_on_gateway()?.to_string(),
         "media" => media::run()?.to_string(),
         other => anyhow::bail!("unknown attack {other:?}"),
     })
