@@ -23,7 +23,9 @@ use serde_json::{json, Value};
 
 use crate::http::{eventually, Request};
 use crate::nodes::free_port;
-use crate::postgres::{jdbc_section, kill_node, psql, PgBinaries, RunAs, PASSWORD, SUPERUSER};
+use crate::postgres::{
+    jdbc_section, kill, kill_node, psql, signal_node, PgBinaries, RunAs, PASSWORD, SUPERUSER,
+};
 use crate::watchdog::run_when_this_process_ends;
 
 /// The Patroni scope (cluster name in etcd).
@@ -247,6 +249,24 @@ impl PatroniCluster {
     /// reacts as it would to a crash.
     pub fn kill_postgres(&self, i: usize) {
         kill_node(&self.members[i].data);
+    }
+
+    /// Freezes member `i` whole (SIGSTOP to its Patroni and its PostgreSQL), as a machine that
+    /// stops answering: its leader key expires only after `ttl`.
+    pub fn hang(&self, i: usize) {
+        if let Some(patroni) = &self.members[i].patroni {
+            kill("STOP", &[patroni.id()]);
+        }
+        signal_node(&self.members[i].data, "STOP");
+    }
+
+    /// Wakes member `i` (SIGCONT), PostgreSQL first, so that Patroni wakes to a running
+    /// server it must demote.
+    pub fn resume(&self, i: usize) {
+        signal_node(&self.members[i].data, "CONT");
+        if let Some(patroni) = &self.members[i].patroni {
+            kill("CONT", &[patroni.id()]);
+        }
     }
 
     /// Member `i`'s PostgreSQL as `127.0.0.1:port` (as a server names itself).

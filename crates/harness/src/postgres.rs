@@ -854,7 +854,7 @@ fn children(parent: u32) -> Vec<u32> {
         .collect()
 }
 
-fn kill(signal: &str, pids: &[u32]) {
+pub(crate) fn kill(signal: &str, pids: &[u32]) {
     if pids.is_empty() {
         return;
     }
@@ -867,7 +867,7 @@ fn kill(signal: &str, pids: &[u32]) {
 
 /// Sends `signal` to a node's postmaster and its backends, postmaster first (so it cannot
 /// fork new backends meanwhile) when stopping, last when continuing.
-fn signal_node(data: &Path, signal: &str) {
+pub(crate) fn signal_node(data: &Path, signal: &str) {
     let Some(pid) = postmaster_pid(data) else {
         return;
     };

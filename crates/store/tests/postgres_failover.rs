@@ -296,3 +296,44 @@ async fn nothing_reachable_is_unavailable_within_the_walk(setup: &'static Setup)
     assert!(started.elapsed() < Duration::from_secs(1));
     assert!(matches!(error, StoreError::Unavailable(_)), "{error}");
 }
+
+/// A primary that lost its synchronous standby, as a deposed primary has once its standby
+/// follows the new one: it still finds what it holds, but "not found" from it could be stale,
+/// so on a store that fails over the answer is "unavailable" (a 503 clients retry), never a
+/// false 404. A store on that one host alone cannot fail over and answers at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_found_needs_a_commit_on_a_store_that_fails_over() {
+    let (mut pair, database) = tokio::task::spawn_blocking(|| {
+        let pair = PgCluster::pair();
+        let database = support::fresh_database(&pair, "absence");
+        (pair, database)
+    })
+    .await
+    .unwrap();
+    let primary = pair.primary();
+    let options = PostgresOptions {
+        statement_timeout: Duration::from_secs(1),
+        ..support::options(pair.hosts(), &database)
+    };
+    let store = PostgresStore::connect(&options).await.unwrap();
+    let alone = PostgresOptions {
+        hosts: vec![("127.0.0.1".into(), pair.port(primary))],
+        ..options
+    };
+    let alone = PostgresStore::connect(&alone).await.unwrap();
+    let held = tx(b"held", b"payload", 1);
+    let absent = tx(b"absent", b"payload", 1).hash;
+    assert!(store.insert_transaction(&held).await.unwrap().is_inserted());
+    assert_eq!(store.get_transaction(&absent).await.unwrap(), None);
+
+    tokio::task::block_in_place(|| pair.crash(1 - primary));
+    assert_eq!(
+        store.get_transaction(&held.hash).await.unwrap(),
+        Some(held.clone())
+    );
+    match store.get_transaction(&absent).await {
+        Err(StoreError::Unavailable(_)) => {}
+        other => panic!("a stale absence was answered: {other:?}"),
+    }
+    assert_eq!(alone.get_transaction(&absent).await.unwrap(), None);
+}

@@ -56,6 +56,13 @@ const HEALTH_QUERY: &str = "SELECT pg_is_in_recovery(), \
     CASE WHEN pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER') THEN \
       (SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum')) END";
 
+/// What proves that a connection is still on the primary before it answers "not found" (see
+/// [`PostgresStore::lookup`]): a transactional message in the WAL, which any user may write
+/// and no decoder reads, makes the statement's implicit commit wait, with
+/// `synchronous_standby_names` set, for the standby. (A transaction id alone would not: a
+/// commit that wrote nothing else skips the wait.)
+const ABSENCE_PROOF: &str = "SELECT pg_logical_emit_message(true, 'cloister', 'absence')";
+
 /// A [`Store`] over a PostgreSQL database, possibly behind several hosts.
 pub struct PostgresStore {
     pool: Pool,
@@ -149,6 +156,35 @@ impl PostgresStore {
         map: fn(&Row) -> Result<T, StoreError>,
     ) -> Result<Option<T>, StoreError> {
         self.query(sql, params).await?.first().map(map).transpose()
+    }
+
+    /// The row `sql` selects by its key, mapped by `map`, for an answer a client acts on
+    /// ("not found" is a 404). On a store that fails over, `None` is answered only once the
+    /// same connection has committed a transaction id ([`ABSENCE_PROOF`]): a primary deposed
+    /// while hung or cut off still answers reads when it wakes, from before every write its
+    /// successor acknowledged, until its failover manager demotes it; but it can no longer
+    /// commit, since its synchronous standby now follows the new primary. So a stale "not
+    /// found" becomes "store unavailable" (a 503 that clients retry), never a false 404.
+    async fn lookup<T>(
+        &self,
+        sql: &str,
+        params: session::Params<'_>,
+        map: fn(&Row) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let mut session = self.session().await?;
+        if let Some(row) = session.query(sql, params).await?.first() {
+            return map(row).map(Some);
+        }
+        if self.fails_over() {
+            session.batch(ABSENCE_PROOF).await?;
+        }
+        Ok(None)
+    }
+
+    /// Whether the store may move to another host: more than one host, and only a primary
+    /// accepted (a store reading standbys on purpose accepts their lag).
+    fn fails_over(&self) -> bool {
+        self.options.hosts.len() > 1 && self.options.target == TargetServer::Primary
     }
 
     /// Runs a `DELETE` of one row by key; whether there was one.

@@ -40,7 +40,7 @@ pub(super) async fn get(
     id: &[u8],
 ) -> Result<Option<PrivacyGroupRow>, StoreError> {
     let sql = format!("{SELECT} WHERE ID = $1");
-    store.one(&sql, &[&id], group_row).await
+    store.lookup(&sql, &[&id], group_row).await
 }
 
 pub(super) async fn find(

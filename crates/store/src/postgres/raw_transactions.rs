@@ -56,7 +56,7 @@ pub(super) async fn get(
     hash: &TxHash,
 ) -> Result<Option<RawTransactionRow>, StoreError> {
     let sql = format!("{SELECT} WHERE HASH = $1");
-    store.one(&sql, &[&hash.as_bytes()], raw_row).await
+    store.lookup(&sql, &[&hash.as_bytes()], raw_row).await
 }
 
 pub(super) async fn delete(store: &PostgresStore, hash: &TxHash) -> Result<bool, StoreError> {

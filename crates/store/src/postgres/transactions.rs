@@ -76,7 +76,7 @@ pub(super) async fn get(
     hash: &TxHash,
 ) -> Result<Option<TransactionRow>, StoreError> {
     let sql = format!("{SELECT} WHERE HASH = $1");
-    store.one(&sql, &[&hash.as_bytes()], tx_row).await
+    store.lookup(&sql, &[&hash.as_bytes()], tx_row).await
 }
 
 pub(super) async fn delete(store: &PostgresStore, hash: &TxHash) -> Result<bool, StoreError> {
