@@ -36,6 +36,7 @@ pub mod hostile;
 pub mod latency;
 pub mod load;
 pub mod p2p_tls;
+pub mod patroni;
 pub mod proxy;
 pub mod relay;
 pub mod report;

@@ -57,6 +57,15 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(Command::Patroni(patroni)) = &settings.command {
+        return match cloister_bench::patroni::run(patroni, &mut stdout) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Hostile(hostile)) = &settings.command {
         return match cloister_bench::hostile::run(hostile, &mut stdout) {
             Ok(()) => ExitCode::SUCCESS,

@@ -73,6 +73,9 @@ pub enum Command {
     /// Two replicas behind nothing, nginx (the reference recipe) and `cloister proxy`: steady
     /// state and replica SIGKILL/SIGSTOP. See [`crate::proxy`].
     Proxy(crate::proxy::ProxyBench),
+    /// Two replicas on a Patroni cluster: switchover, primary crash and primary hang, several
+    /// runs each, timed against the new leader's lock. See [`crate::patroni`].
+    Patroni(crate::patroni::PatroniBench),
     /// Each attack of the P2P boundary issue against a real node, with what it cost the node
     /// (peak RSS, `tm.ipc` latency) and what it achieved. See [`crate::hostile`].
     Hostile(crate::hostile::HostileBench),

@@ -9,14 +9,15 @@
 //! interpreter must be one that user can execute: Patroni re-executes it to start PostgreSQL.
 //! etcd is Debian's `etcd-server`.
 //!
-//! Timings are Patroni's floor: `ttl` 20 s (the least Patroni accepts), `loop_wait` 1 s,
-//! `retry_timeout` 5 s (`loop_wait + 2 × retry_timeout ≤ ttl`), `primary_start_timeout` 0 (a
-//! crashed primary fails over instead of being restarted in place).
+//! Timings are Patroni's floor: [`TTL`] 20 s (the least Patroni accepts), [`LOOP_WAIT`] 1 s,
+//! [`RETRY_TIMEOUT`] 5 s (`loop_wait + 2 × retry_timeout ≤ ttl`), `primary_start_timeout` 0 (a
+//! crashed primary fails over instead of being restarted in place). Patroni logs seconds since
+//! the epoch, so that a benchmark can tell when a member took the lock.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use cloister_addr::Endpoint;
 use serde_json::{json, Value};
@@ -27,6 +28,16 @@ use crate::postgres::{
     jdbc_section, kill, kill_node, psql, signal_node, PgBinaries, RunAs, PASSWORD, SUPERUSER,
 };
 use crate::watchdog::run_when_this_process_ends;
+
+/// Patroni's `ttl`: how long a leader's key outlives its last renewal (the least Patroni
+/// accepts).
+pub const TTL: Duration = Duration::from_secs(20);
+
+/// Patroni's `loop_wait`: the pause between two runs of its HA loop.
+pub const LOOP_WAIT: Duration = Duration::from_secs(1);
+
+/// Patroni's `retry_timeout`: how long it retries etcd and PostgreSQL before demoting.
+pub const RETRY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The Patroni scope (cluster name in etcd).
 const SCOPE: &str = "cloister";
@@ -74,6 +85,17 @@ pub struct PatroniCluster {
     etcd: Vec<Etcd>,
     members: Vec<Member>,
     watchdog: Option<(Child, ChildStdin)>,
+    synchronous: Synchronous,
+}
+
+/// How Patroni keeps a synchronous standby.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    /// `synchronous_mode`: commits wait for a synchronous standby while there is one; with
+    /// none left, Patroni lets the primary commit alone.
+    Preferred,
+    /// `synchronous_mode_strict` as well: with no synchronous standby, commits wait.
+    Strict,
 }
 
 impl PatroniCluster {
@@ -83,11 +105,11 @@ impl PatroniCluster {
     /// # Panics
     /// If a binary is missing or the cluster does not form in time (with the logs).
     pub fn start(members: usize) -> Self {
-        Self::start_with(members, 1)
+        Self::start_with(members, 1, Synchronous::Preferred)
     }
 
-    /// The same on an etcd cluster of `etcd_members`.
-    pub fn start_with(members: usize, etcd_members: usize) -> Self {
+    /// The same on an etcd cluster of `etcd_members`, in `synchronous` mode.
+    pub fn start_with(members: usize, etcd_members: usize, synchronous: Synchronous) -> Self {
         let bins = PgBinaries::find().unwrap_or_else(|e| panic!("{e}"));
         let patroni = patroni_binary();
         assert!(
@@ -112,6 +134,7 @@ impl PatroniCluster {
             etcd,
             members: Vec::new(),
             watchdog,
+            synchronous,
         };
         for i in 0..members {
             let member = cluster.member(i);
@@ -143,7 +166,7 @@ impl PatroniCluster {
         };
         // JSON is YAML: no YAML writer needed.
         let etcd: Vec<String> = self.etcd.iter().map(|e| e.client.to_string()).collect();
-        let config = member_config(&member, &etcd.join(","), &self.bins, dir);
+        let config = member_config(&member, &etcd.join(","), &self.bins, dir, self.synchronous);
         std::fs::write(&member.config, config.to_string()).unwrap();
         self.give(&member.config);
         member
@@ -245,6 +268,16 @@ impl PatroniCluster {
         assert_eq!(answer.status, 200, "switchover refused: {}", answer.text());
     }
 
+    /// SIGKILLs member `i` whole, Patroni first (so it cannot restart PostgreSQL), then its
+    /// PostgreSQL; [`PatroniCluster::start_patroni`] brings it back.
+    pub fn kill_member(&mut self, i: usize) {
+        if let Some(mut patroni) = self.members[i].patroni.take() {
+            let _ = patroni.kill();
+            let _ = patroni.wait();
+        }
+        kill_node(&self.members[i].data);
+    }
+
     /// SIGKILLs member `i`'s PostgreSQL (postmaster and backends); its Patroni lives on and
     /// reacts as it would to a crash.
     pub fn kill_postgres(&self, i: usize) {
@@ -320,6 +353,21 @@ impl PatroniCluster {
             .unwrap_or_else(|e| panic!("{sql} on {}: {e}", self.members[i].name))
     }
 
+    /// When member `i` first took the leader lock after `after`, per its Patroni log: the
+    /// first line saying it acquired the lock ("…after acquiring leader lock" on a switchover,
+    /// "promoted self to leader by acquiring session lock" on a failover), a few milliseconds
+    /// after the fact.
+    pub fn lock_taken(&self, i: usize, after: SystemTime) -> Option<SystemTime> {
+        let log = std::fs::read_to_string(&self.members[i].log).ok()?;
+        log.lines()
+            .filter(|line| line.contains("acquiring") && line.contains(" lock"))
+            .filter_map(|line| {
+                let seconds: f64 = line.split_whitespace().next()?.parse().ok()?;
+                Some(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(seconds))
+            })
+            .find(|at| *at > after)
+    }
+
     /// Every Patroni log and etcd's, for failure messages.
     pub fn logs(&self) -> String {
         let mut text = String::new();
@@ -359,18 +407,29 @@ impl Drop for PatroniCluster {
 }
 
 /// A Patroni member's configuration.
-fn member_config(member: &Member, etcd: &str, bins: &PgBinaries, dir: &Path) -> Value {
+fn member_config(
+    member: &Member,
+    etcd: &str,
+    bins: &PgBinaries,
+    dir: &Path,
+    synchronous: Synchronous,
+) -> Value {
     let bin_dir = bins.tool("postgres").parent().unwrap().to_owned();
     json!({
         "scope": SCOPE,
         "name": member.name,
         "restapi": { "listen": member.rest.to_string(), "connect_address": member.rest.to_string() },
         "etcd3": { "hosts": etcd },
+        // Seconds since the epoch: what a benchmark compares with its own clock.
+        "log": { "format": "%(created).3f %(levelname)s: %(message)s" },
         "bootstrap": {
             "dcs": {
-                "ttl": 20, "loop_wait": 1, "retry_timeout": 5,
+                "ttl": TTL.as_secs(),
+                "loop_wait": LOOP_WAIT.as_secs(),
+                "retry_timeout": RETRY_TIMEOUT.as_secs(),
                 "maximum_lag_on_failover": 1_048_576,
                 "synchronous_mode": true,
+                "synchronous_mode_strict": synchronous == Synchronous::Strict,
                 "primary_start_timeout": 0,
                 "postgresql": {
                     "use_pg_rewind": true,
