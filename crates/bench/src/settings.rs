@@ -126,6 +126,12 @@ pub struct GatewayBench {
 /// `cloister-bench ha-store`: see [`crate::ha_store`].
 #[derive(Debug, Clone, Args)]
 pub struct HaStoreBench {
+    /// The stores of the throughput part, measured in this order in one run: `sqlite`,
+    /// `postgres` (a primary and a synchronous standby), `patroni` (a two-member Patroni
+    /// cluster in synchronous mode, as `cloister-bench patroni` runs it).
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+    pub stores: Vec<crate::ha_store::Backend>,
+
     /// Concurrency levels of the throughput part (empty: skip it).
     #[arg(long, value_delimiter = ',', default_value = "8,32")]
     pub concurrency: Vec<usize>,
@@ -146,7 +152,7 @@ pub struct HaStoreBench {
     #[arg(long, default_value_t = 1)]
     pub client_threads: usize,
 
-    /// Failover runs, each on a fresh primary/standby pair.
+    /// Failover runs, each on a fresh primary/standby pair (0: only the throughput part).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
 
