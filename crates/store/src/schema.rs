@@ -40,6 +40,15 @@ CREATE INDEX IF NOT EXISTS ST_TRANSACTION_HASH ON ST_TRANSACTION (HASH);
 CREATE INDEX IF NOT EXISTS ST_AFFECTED_TRANSACTION_TXNID ON ST_AFFECTED_TRANSACTION (TXN_ID);
 ";
 
+/// The names of the indexes a DDL string creates (`CREATE INDEX IF NOT EXISTS NAME ON …`),
+/// upper-cased as the catalog is read.
+pub(crate) fn index_names(ddl: &str) -> impl Iterator<Item = String> + '_ {
+    ddl.lines()
+        .filter_map(|line| line.trim().strip_prefix("CREATE INDEX IF NOT EXISTS "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_uppercase)
+}
+
 /// Cloister's own tables (discovery state and idempotency records shared by replicas), in a dialect's spelling of a
 /// byte string and a 64-bit integer. Created at every start, whatever `autoCreateTables` says:
 /// Tessera's DDL has no such tables, and a Tessera database going back to Tessera ignores them.

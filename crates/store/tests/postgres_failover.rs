@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use cloister_core::config::jdbc::PostgresTls;
 use cloister_core::config::TargetServer;
-use cloister_harness::postgres::{HbaKind, PgCluster, Role};
+use cloister_harness::postgres::{HbaKind, PgCluster, Role, PASSWORD, SUPERUSER};
 use cloister_harness::tls::TestCa;
 use cloister_store::conformance::tx;
 use cloister_store::{PostgresOptions, PostgresStore, Store, StoreError};
@@ -336,4 +336,48 @@ async fn not_found_needs_a_commit_on_a_store_that_fails_over() {
         other => panic!("a stale absence was answered: {other:?}"),
     }
     assert_eq!(alone.get_transaction(&absent).await.unwrap(), None);
+}
+
+/// A replica starting beside others under load (a rolling restart): on a complete schema it
+/// takes no table lock, so it starts while a writer's transaction holds one, and its DDL
+/// cannot deadlock with their writes. An index that is missing (a database from an older
+/// release) is still created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starting_on_a_complete_schema_locks_nothing_and_a_missing_index_is_added() {
+    let setup = tokio::task::spawn_blocking(Setup::plain).await.unwrap();
+    let database = setup.database().await;
+    let primary = setup.host(Role::Primary);
+    let options = setup.options(vec![primary.clone()], &database);
+    drop(PostgresStore::connect(&options).await.unwrap());
+
+    let (writer, connection) = tokio_postgres::connect(
+        &format!(
+            "host={} port={} user={SUPERUSER} password={PASSWORD} dbname={database}",
+            primary.0, primary.1
+        ),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    // What an insert holds until its commit.
+    writer
+        .batch_execute("BEGIN; LOCK TABLE ENCRYPTED_TRANSACTION IN ROW EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let started = PostgresStore::connect(&options).await;
+    writer.batch_execute("ROLLBACK").await.unwrap();
+    assert!(started.is_ok(), "{:?}", started.err());
+
+    let index = |sql: &'static str| {
+        let database = database.clone();
+        tokio::task::spawn_blocking(move || {
+            let primary = setup.cluster.primary();
+            setup.cluster.sql(primary, &database, sql)
+        })
+    };
+    index("DROP INDEX ST_TRANSACTION_HASH").await.unwrap();
+    drop(PostgresStore::connect(&options).await.unwrap());
+    let count = index("SELECT count(*) FROM pg_indexes WHERE indexname = 'st_transaction_hash'");
+    assert_eq!(count.await.unwrap().trim(), "1");
 }

@@ -7,7 +7,7 @@
 //! Statements read numbers with `::BIGINT` casts, so they work on either numeric type.
 
 use super::session::Session;
-use crate::schema::{cloister_tables, CLOISTER_TABLES, INDEXES, REQUIRED};
+use crate::schema::{cloister_tables, index_names, CLOISTER_TABLES, INDEXES, REQUIRED};
 use crate::StoreError;
 
 const TABLES: &str = "
@@ -34,24 +34,31 @@ const SCHEMA_LOCK: i64 = 0x436c_6f69_7374_6572; // "Cloister"
 
 /// Creates what is missing (Tessera's tables when `auto_create`, Cloister's whenever absent),
 /// then checks every table and column the store uses, so a wrong database fails at start
-/// instead of on the first request. Nothing is written when nothing is missing, so a store
-/// opened on a standby (target `any`) starts.
+/// instead of on the first request. Nothing is written, and no lock taken, when nothing is
+/// missing: a store opened on a standby (target `any`) starts, and a replica starting beside
+/// others under load (a rolling restart) does not make their writes deadlock with its DDL
+/// (`ALTER TABLE … IF NOT EXISTS` and `CREATE INDEX IF NOT EXISTS` lock the table first).
 pub(super) async fn prepare(session: &mut Session, auto_create: bool) -> Result<(), StoreError> {
     let mut present = catalog(session).await?;
-    let ours_missing = CLOISTER_TABLES
-        .iter()
-        .any(|table| !present.iter().any(|(t, _)| t == table));
-    if auto_create || ours_missing {
+    let indexes = indexes(session).await?;
+    let ours = cloister_tables("BYTEA", "BIGINT");
+    let lacks_index = |ddl: &str| index_names(ddl).any(|name| !indexes.contains(&name));
+    let ours_missing = lacks_index(&ours)
+        || CLOISTER_TABLES
+            .iter()
+            .any(|table| !present.iter().any(|(t, _)| t == table));
+    let tessera_missing = auto_create && (lacks_index(INDEXES) || !has_required(&present));
+    if tessera_missing || ours_missing {
         session.begin().await?;
         session
             .execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
             .await?;
-        if auto_create {
+        if tessera_missing {
             session.batch(TABLES).await?;
             session.batch(MIGRATIONS).await?;
             session.batch(INDEXES).await?;
         }
-        session.batch(&cloister_tables("BYTEA", "BIGINT")).await?;
+        session.batch(&ours).await?;
         session.commit().await?;
         present = catalog(session).await?;
     }
@@ -73,6 +80,29 @@ pub(super) async fn prepare(session: &mut Session, auto_create: bool) -> Result<
         }
     }
     Ok(())
+}
+
+/// Whether every table has the columns the store uses.
+fn has_required(present: &[(String, String)]) -> bool {
+    REQUIRED.iter().all(|(table, required)| {
+        required
+            .iter()
+            .all(|column| present.iter().any(|(t, c)| t == table && c == column))
+    })
+}
+
+/// The indexes of the current schema, upper-cased.
+async fn indexes(session: &mut Session) -> Result<Vec<String>, StoreError> {
+    let rows = session
+        .query(
+            "SELECT upper(indexname::text) FROM pg_indexes WHERE schemaname = current_schema()",
+            &[],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, tokio_postgres::Error>>()
+        .map_err(|e| StoreError::Backend(format!("reading the catalog: {e}")))
 }
 
 /// Every (table, column) of the current schema, upper-cased.
