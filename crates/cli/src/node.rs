@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use cloister_node::node::{DEFAULT_DRAIN_NOTICE, DEFAULT_DRAIN_TIMEOUT};
 use cloister_node::settings::{DEFAULT_DATA_DIR, DEFAULT_IDEMPOTENCY_TTL};
 use cloister_node::{Node, NodeSettings};
 
@@ -26,6 +27,18 @@ pub(crate) struct NodeArgs {
     /// its `Forwarded` header is checked instead of the proxy itself.
     #[arg(long = "trusted-proxy", value_name = "IP")]
     trusted_proxies: Vec<std::net::IpAddr>,
+    /// On SIGTERM or Ctrl-C: milliseconds the node goes on serving while `/health` answers
+    /// 503 `DRAINING`, so that a proxy takes it out before it stops accepting connections.
+    #[arg(long, value_name = "MS", default_value_t = millis(DEFAULT_DRAIN_NOTICE))]
+    drain_notice_ms: u64,
+    /// Then: milliseconds open connections get to finish their requests before the node
+    /// exits anyway.
+    #[arg(long, value_name = "MS", default_value_t = millis(DEFAULT_DRAIN_TIMEOUT))]
+    drain_timeout_ms: u64,
+}
+
+const fn millis(duration: Duration) -> u64 {
+    duration.as_millis() as u64
 }
 
 /// Runs the node until a signal; with `--recover`, runs a recovery and returns its exit code
@@ -57,8 +70,17 @@ pub(crate) fn run(args: &NodeArgs) -> Result<i32> {
             reload_tls(&node, args.configfile.as_deref());
         })
         .await?;
-        tracing::info!("shutting down");
-        node.shutdown().await;
+        let (notice, timeout) = (
+            Duration::from_millis(args.drain_notice_ms),
+            Duration::from_millis(args.drain_timeout_ms),
+        );
+        tracing::info!(
+            ?notice,
+            ?timeout,
+            "draining: /health answers 503, then no new connections"
+        );
+        node.drain(notice, timeout).await;
+        tracing::info!("drained");
         Ok(0)
     })
 }

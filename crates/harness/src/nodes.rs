@@ -335,6 +335,22 @@ impl RunningNode {
         assert!(status.success(), "kill -{name} {}", self.child.id());
     }
 
+    /// Asks the process to stop (SIGTERM): a node drains, then exits by itself.
+    pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Waits up to `within` for the process to exit; its exit status, or `None` if it still
+    /// runs.
+    pub fn wait_for_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let mut status = None;
+        eventually(within, || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status
+    }
+
     /// Stops the process (SIGKILL).
     pub fn kill(&mut self) {
         let _ = self.child.kill();

@@ -116,6 +116,13 @@ impl TwinParty {
             .unwrap_or_else(|| panic!("replica {} is not running", i + 1))
     }
 
+    /// Running replica `i`, to signal or wait for.
+    pub fn node_mut(&mut self, i: usize) -> &mut RunningNode {
+        self.running[i]
+            .as_mut()
+            .unwrap_or_else(|| panic!("replica {} is not running", i + 1))
+    }
+
     /// SIGKILLs replica `i` (if it runs).
     pub fn kill(&mut self, i: usize) {
         if let Some(mut node) = self.running[i].take() {

@@ -1,8 +1,10 @@
 //! The store's health as `/health` reports it, checked at most once per [`HEALTH_TTL`] however
 //! often it is asked: a check writes to the database (an empty write transaction proves the
 //! store takes writes), and `/health` answers callers that may ask in a loop. Callers arriving
-//! while a check runs wait for that one.
+//! while a check runs wait for that one. A node that drains (see [`crate::Node::drain`])
+//! reports itself unavailable whatever its store says.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,7 @@ pub const HEALTH_TTL: Duration = Duration::from_secs(1);
 pub struct HealthCheck {
     store: Arc<dyn Store>,
     last: Mutex<Option<(Instant, StoreHealth)>>,
+    draining: AtomicBool,
 }
 
 impl HealthCheck {
@@ -25,7 +28,18 @@ impl HealthCheck {
         Self {
             store,
             last: Mutex::new(None),
+            draining: AtomicBool::new(false),
         }
+    }
+
+    /// From now on the node reports itself draining: a proxy's next check takes it out.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the node drains.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// The last result if it is fresh, else a new one.

@@ -20,6 +20,7 @@ use cloister_tls::CertificateIdentity;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::pki_types::CertificateDer;
+use tokio::sync::watch;
 use tower::ServiceExt;
 
 /// The TCP address of the caller, set on every request (`None` over a unix socket).
@@ -38,33 +39,51 @@ pub struct ClientCertificate {
 
 pub use cloister_net::{Bound, ListenError};
 
-/// Serves `router` within `limits` until `shutdown` completes; over TLS with `tls` when given
-/// (TCP only: a unix socket is always plain, as in Tessera; see [`tls_listener`]).
+/// Serves `router` within `limits` until `stop` turns true; over TLS with `tls` when given
+/// (TCP only: a unix socket is always plain, as in Tessera; see [`tls_listener`]). Then it
+/// accepts nothing more, closes each connection once it is idle (at once, or after the answer
+/// it is writing), and returns when they are all closed.
 pub async fn serve(
     bound: Bound,
     router: Router,
     limits: ListenerLimits,
     tls: Option<TlsListener>,
-    shutdown: impl Future<Output = ()> + Send,
+    stop: watch::Receiver<bool>,
 ) {
     let limits = limits.for_bound(&bound);
     let admission = Admission::new(limits.connections);
-    cloister_net::serve(bound, &admission, shutdown, |stream, address, permit| {
-        let router = router.clone();
-        let tls = tls.clone();
-        let connection = async move {
-            let stream = match tls {
-                None => ServerStream::Plain(stream),
-                Some(tls) => match handshake(&tls, stream, address).await {
-                    Some(stream) => stream,
-                    None => return,
-                },
+    cloister_net::serve(
+        bound,
+        &admission,
+        stopped(stop.clone()),
+        |stream, address, permit| {
+            let (router, tls, stop) = (router.clone(), tls.clone(), stop.clone());
+            let connection = async move {
+                let stream = match tls {
+                    None => ServerStream::Plain(stream),
+                    Some(tls) => match handshake(&tls, stream, address).await {
+                        Some(stream) => stream,
+                        None => return,
+                    },
+                };
+                serve_connection(stream, router, address, limits.header_timeout, stop).await;
             };
-            serve_connection(stream, router, address, limits.header_timeout).await;
-        };
-        tokio::spawn(hold(permit, connection));
-    })
+            tokio::spawn(hold(permit, connection));
+        },
+    )
     .await;
+    // Each connection holds its place until it ends.
+    while admission.open_connections() > 0 {
+        tokio::time::sleep(CLOSE_POLL).await;
+    }
+}
+
+/// How often a stopped listener looks whether its last connections have closed.
+const CLOSE_POLL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Resolves once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 /// The TLS side of a server on `bound` with `config`: `None` on a unix socket. Its handshakes
@@ -131,6 +150,7 @@ async fn serve_connection(
     router: Router,
     address: Option<SocketAddr>,
     header_timeout: Option<std::time::Duration>,
+    stop: watch::Receiver<bool>,
 ) {
     let certificate = client_certificate(&io);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
@@ -147,7 +167,16 @@ async fn serve_connection(
         .keep_alive(true)
         .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(io), service);
-    if let Err(error) = connection.await {
+    tokio::pin!(connection);
+    let ended = tokio::select! {
+        ended = connection.as_mut() => ended,
+        () = stopped(stop) => {
+            // Closes the connection now if idle, else once the answer in progress is written.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = ended {
         tracing::debug!(%error, "connection ended with an error");
     }
 }

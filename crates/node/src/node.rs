@@ -45,7 +45,15 @@ pub enum NodeError {
     Listen(#[from] ListenError),
 }
 
-/// A started node. Dropping it does not stop it; call [`Node::shutdown`].
+/// How long [`Node::drain`] waits for open connections by default: longer than any request
+/// takes within GoQuorum's 5 s timeout.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a draining node goes on serving by default before it stops accepting connections:
+/// a proxy checking every second (with a half-second timeout) has seen it draining by then.
+pub const DEFAULT_DRAIN_NOTICE: Duration = Duration::from_millis(1500);
+
+/// A started node. Dropping it does not stop it; call [`Node::drain`] or [`Node::shutdown`].
 pub struct Node {
     addresses: Vec<(AppType, Endpoint)>,
     transactions: Arc<TransactionManager>,
@@ -53,7 +61,10 @@ pub struct Node {
     peers: PeerClient,
     party_info_interval: Duration,
     stop: watch::Sender<bool>,
-    /// Listeners: they end by themselves once `stop` is set.
+    /// What `/health` reports, draining included.
+    health: Arc<HealthCheck>,
+    /// Listeners: once `stop` is set they accept nothing more and end when their
+    /// connections have.
     servers: Vec<JoinHandle<()>>,
     /// The TLS side of each server that has one, by app, for certificate rotation.
     tls: Vec<(AppType, TlsListener)>,
@@ -132,6 +143,7 @@ impl Node {
             health: Arc::new(HealthCheck::new(transactions.store().clone())),
         };
         let (stop, stopped) = watch::channel(false);
+        let health = state.health.clone();
         let mut node = Self {
             addresses: Vec::new(),
             transactions,
@@ -139,6 +151,7 @@ impl Node {
             peers: peers.clone(),
             party_info_interval: settings.party_info_interval,
             stop,
+            health,
             servers: Vec::new(),
             tls: Vec::new(),
             background: Vec::new(),
@@ -149,10 +162,6 @@ impl Node {
             node.addresses.push((server.app, local.clone()));
             tracing::info!(app = %server.app, address = %local, tls = server.tls.is_some(), "listening");
             let router = api::router(server.app, server.cors.clone(), state.clone());
-            let mut stopped = stopped.clone();
-            let shutdown = async move {
-                let _ = stopped.wait_for(|stop| *stop).await;
-            };
             let tls = listener::tls_listener(&bound, server.limits, server.tls.clone());
             if let Some(tls) = &tls {
                 node.tls.push((server.app, tls.clone()));
@@ -162,7 +171,7 @@ impl Node {
                 router,
                 server.limits,
                 tls,
-                shutdown,
+                stopped.clone(),
             )));
         }
         node.background.push(tokio::spawn(expire_idempotency(
@@ -208,15 +217,28 @@ impl Node {
         recovery::recover(&self.network, &self.peers, &self.transactions, &keys, wait).await
     }
 
-    /// Stops listening (unix sockets are removed) and ends background tasks.
+    /// Stops at once: [`Node::drain`] with no notice.
     pub async fn shutdown(self) {
+        self.drain(Duration::ZERO, DEFAULT_DRAIN_TIMEOUT).await;
+    }
+
+    /// Leaves service without failing a request, as a rolling restart needs: `/health` answers
+    /// 503 `DRAINING` at once, so that a proxy's next check takes this replica out while it
+    /// still serves; after `notice`, the listeners accept no more connections (unix sockets
+    /// are removed, so a proxy's new connection fails at once and goes to another replica),
+    /// idle connections are closed and busy ones after their answer; once they are all
+    /// closed, or after `timeout`, background tasks end.
+    pub async fn drain(self, notice: Duration, timeout: Duration) {
+        self.health.start_draining();
+        tokio::time::sleep(notice).await;
         let _ = self.stop.send(true);
+        let servers = futures_util::future::join_all(self.servers);
+        if tokio::time::timeout(timeout, servers).await.is_err() {
+            tracing::warn!(?timeout, "connections still open when the drain timed out");
+        }
         for task in self.background {
             task.abort();
             let _ = task.await;
-        }
-        for server in self.servers {
-            let _ = server.await;
         }
     }
 }

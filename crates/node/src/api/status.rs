@@ -75,13 +75,15 @@ struct Status {
     status: &'static str,
 }
 
-/// `/health`: 200 when the store answers, 503 otherwise (checked at most once a second). Over
-/// a unix socket (a local operator, GoQuorum's sidecar) the body details the store and the
-/// replica; over TCP it says only `UP` or `DOWN`.
+/// `/health`: 200 when the store answers, 503 otherwise (checked at most once a second), and
+/// 503 `DRAINING` once the node drains. Over a unix socket (a local operator, GoQuorum's
+/// sidecar) the body details the store and the replica; over TCP it says only the word.
 async fn health(State(state): State<AppState>, peer: Option<Extension<PeerAddress>>) -> Response {
     let store = state.health.current().await;
     let reachable = store.is_reachable();
-    let (status, word) = if reachable {
+    let (status, word) = if state.health.is_draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, "DRAINING")
+    } else if reachable {
         (StatusCode::OK, "UP")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "DOWN")
