@@ -1,5 +1,6 @@
 //! `cloister`: the command-line entry point that wires Cloister's crates together.
 
+mod doctor;
 mod gateway;
 mod keygen;
 mod node;
@@ -19,6 +20,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Check one party's HA topology from its pieces' configs, then live: a checklist with a
+    /// fix for every failure; exit 0 only when all pass.
+    Doctor(doctor::DoctorArgs),
     /// Run the JSON-RPC gateway in front of a group of GoQuorum nodes.
     Gateway(gateway::GatewayArgs),
     /// Generate key pairs as Tessera's `-keygen` does: PATH.pub and PATH.key.
@@ -46,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Err(error) => tracing::warn!(%error, "could not raise the open-file limit"),
     }
     let result = match cli.command {
+        Command::Doctor(args) => doctor::run(&args),
         Command::Gateway(args) => gateway::run(&args),
         Command::Keygen(args) => keygen::run(&args).map(|()| 0),
         Command::Node(args) => node::run(&args),

@@ -135,6 +135,32 @@ impl fmt::Debug for StoreTarget {
     }
 }
 
+/// Where the data is, for people: the SQLite file, or the PostgreSQL hosts and database
+/// (never the credentials).
+impl fmt::Display for StoreTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite {
+                path: SqlitePath::Memory,
+                ..
+            } => f.write_str("SQLite in memory"),
+            Self::Sqlite {
+                path: SqlitePath::File(path),
+                ..
+            } => write!(f, "SQLite {}", path.display()),
+            Self::Postgres(target) => {
+                let hosts: Vec<String> = target
+                    .hosts
+                    .iter()
+                    .map(|(host, port)| format!("{host}:{port}"))
+                    .collect();
+                let database = target.database.as_deref().unwrap_or("");
+                write!(f, "PostgreSQL {}/{database}", hosts.join(","))
+            }
+        }
+    }
+}
+
 impl fmt::Debug for PostgresTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Taken apart field by field so that a field added later cannot reach the output
