@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 
 use crate::cluster::Cluster;
 use crate::load::{client_runtime, run_level, Budget, Check};
+use crate::report::{verdict, whole_millis};
 use crate::scenario::Requests;
 use crate::settings::HaStoreBench;
 
@@ -207,8 +208,8 @@ pub fn run(settings: &HaStoreBench, out: &mut dyn Write) -> anyhow::Result<HaSto
         writeln!(
             out,
             "{index:>3} {:>14} {:>17} {:>12} {:>6} {:>6} {:>10} {:>5} {:>10}",
-            millis(run.kill_gap),
-            millis(run.promotion_gap),
+            whole_millis(run.kill_gap),
+            whole_millis(run.promotion_gap),
             format!("{} ms", run.promotion_took.as_millis()),
             run.acknowledged,
             run.failed - run.unexpected,
@@ -222,10 +223,6 @@ pub fn run(settings: &HaStoreBench, out: &mut dyn Write) -> anyhow::Result<HaSto
     Ok(report)
 }
 
-fn millis(gap: Option<Duration>) -> String {
-    gap.map_or_else(|| "none".into(), |g| format!("{} ms", g.as_millis()))
-}
-
 fn summary(report: &HaStoreReport) -> String {
     let gaps: Vec<Duration> = report
         .failovers
@@ -237,18 +234,10 @@ fn summary(report: &HaStoreReport) -> String {
     format!(
         "goals: promotion->write < {} ms in every run (worst {}): {}; acknowledged writes lost: {lost}: {}",
         PROMOTION_GAP_GOAL.as_millis(),
-        millis(worst),
+        whole_millis(worst),
         verdict(gaps.len() == report.failovers.len() && worst.is_some_and(|w| w < PROMOTION_GAP_GOAL)),
         verdict(lost == 0),
     )
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met {
-        "PASS"
-    } else {
-        "MISS"
-    }
 }
 
 /// The `jdbc` section of a node on `pg`.

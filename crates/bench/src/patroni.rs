@@ -24,6 +24,8 @@ use cloister_harness::proxy::RunningProxy;
 use cloister_protocol::path;
 use serde_json::json;
 
+use crate::report::{verdict, whole_millis};
+
 /// The database the replicas share.
 const DATABASE: &str = "cloister";
 
@@ -494,13 +496,13 @@ pub fn run(settings: &PatroniBench, out: &mut dyn Write) -> anyhow::Result<()> {
                 out,
                 "{:<11} {index:>3} {:>10} {:>12} {:>9} {:>6} {:>6} {lost:>5} {:>8} {:>10}",
                 fault.name(),
-                ms(Some(run.promoted_after)),
-                ms(run.lock_to_first_write),
-                ms(run.gap),
+                whole_millis(Some(run.promoted_after)),
+                whole_millis(run.lock_to_first_write),
+                whole_millis(run.gap),
                 run.acknowledged.len(),
                 run.failed.len(),
                 run.false_not_found.len(),
-                ms(Some(run.slowest)),
+                whole_millis(Some(run.slowest)),
             )?;
             anyhow::ensure!(
                 party.rejoined(run.old),
@@ -535,24 +537,12 @@ fn goals(runs: &[(FaultRun, usize)]) -> String {
     format!(
         "goals: lock->first write < {} ms in every run (worst {}): {}; switchover gap < {} ms (worst {}): {}; errors on switchover and crash: {errors}: {}; acknowledged sends lost: {lost}: {}",
         LOCK_TO_WRITE_GOAL.as_millis(),
-        ms(lock),
+        whole_millis(lock),
         verdict(every_resumed && lock.is_some_and(|w| w < LOCK_TO_WRITE_GOAL)),
         SWITCHOVER_GAP_GOAL.as_millis(),
-        ms(switchover),
+        whole_millis(switchover),
         verdict(switchover.is_none_or(|w| w < SWITCHOVER_GAP_GOAL)),
         verdict(errors == 0),
         verdict(lost == 0),
     )
-}
-
-fn ms(duration: Option<Duration>) -> String {
-    duration.map_or_else(|| "none".into(), |d| format!("{} ms", d.as_millis()))
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met {
-        "PASS"
-    } else {
-        "MISS"
-    }
 }

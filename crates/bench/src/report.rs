@@ -182,6 +182,21 @@ fn millis(duration: Duration) -> String {
     format!("{:.2}ms", duration.as_secs_f64() * 1000.0)
 }
 
+/// A goal's mark: `PASS` when `met`, else `MISS`.
+pub(crate) fn verdict(met: bool) -> &'static str {
+    if met {
+        "PASS"
+    } else {
+        "MISS"
+    }
+}
+
+/// A measured interval in whole milliseconds, or `none` when there was none (writes never
+/// resumed, say).
+pub(crate) fn whole_millis(interval: Option<Duration>) -> String {
+    interval.map_or_else(|| "none".into(), |d| format!("{} ms", d.as_millis()))
+}
+
 /// KiB in MiB, to one decimal.
 fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
