@@ -1,5 +1,6 @@
 //! `cloister`: the command-line entry point that wires Cloister's crates together.
 
+mod demo;
 mod doctor;
 mod gateway;
 mod keygen;
@@ -20,6 +21,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a real HA party and a counter-party here, drive GoQuorum-shaped traffic through
+    /// faults, show it live, and check that nothing acknowledged was lost.
+    Demo(demo::DemoArgs),
     /// Check one party's HA topology from its pieces' configs, then live: a checklist with a
     /// fix for every failure; exit 0 only when all pass.
     Doctor(doctor::DoctorArgs),
@@ -50,6 +54,7 @@ fn main() -> std::process::ExitCode {
         Err(error) => tracing::warn!(%error, "could not raise the open-file limit"),
     }
     let result = match cli.command {
+        Command::Demo(args) => demo::run(&args),
         Command::Doctor(args) => doctor::run(&args),
         Command::Gateway(args) => gateway::run(&args),
         Command::Keygen(args) => keygen::run(&args).map(|()| 0),
