@@ -27,7 +27,10 @@ pub(crate) struct DemoArgs {
     keep: Option<PathBuf>,
 }
 
-/// Runs the demo; exit status 0 only when no acknowledged transaction was lost.
+/// The exit status of an interrupted run, as a shell reports SIGINT.
+const INTERRUPTED: i32 = 130;
+
+/// Runs the demo; exit status 0 only when every acknowledged transaction was read back.
 pub(crate) fn run(args: &DemoArgs) -> Result<i32> {
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = stop.clone();
@@ -53,5 +56,9 @@ pub(crate) fn run(args: &DemoArgs) -> Result<i32> {
         std::fs::write(path, serde_json::to_vec_pretty(&summary)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(if summary.lost == 0 { 0 } else { 1 })
+    Ok(match summary.lost {
+        Some(0) => 0,
+        Some(_) => 1,
+        None => INTERRUPTED,
+    })
 }

@@ -114,10 +114,13 @@ fn ctrl_c_midway_stops_everything_the_demo_started() {
         .unwrap();
     assert!(status.success());
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let mut status = None;
     let exited = eventually(Duration::from_secs(60), || {
-        child.try_wait().unwrap().is_some()
+        status = child.try_wait().unwrap();
+        status.is_some()
     });
     assert!(exited, "the demo did not exit after Ctrl-C");
+    assert_eq!(status.and_then(|s| s.code()), Some(130));
     assert!(
         rest.iter().any(|line| line.contains("interrupted")),
         "no summary after Ctrl-C: {rest:?}"

@@ -26,11 +26,12 @@ pub struct Summary {
     pub client_errors: usize,
     /// The first few of them.
     pub first_errors: Vec<String>,
-    /// Acknowledged sends that A or B could not read back at the end.
-    pub lost: usize,
+    /// Acknowledged sends that A or B could not read back at the end (`None`: not read back,
+    /// the run was interrupted).
+    pub lost: Option<usize>,
     /// Each fault injected, with the longest pause between acknowledged sends it caused.
     pub faults: Vec<FaultGap>,
-    /// Whether Ctrl-C cut the run short.
+    /// Whether Ctrl-C cut the run short (then nothing was read back).
     pub interrupted: bool,
     /// Where the configs and logs are.
     pub directory: String,
@@ -54,8 +55,7 @@ impl Summary {
         party: &Party,
         seen: &Seen,
         applied: &[(Fault, Instant)],
-        lost: Vec<String>,
-        interrupted: bool,
+        lost: Option<usize>,
     ) -> Self {
         let mut acks = seen.acknowledged_at.clone();
         acks.sort();
@@ -88,9 +88,9 @@ impl Summary {
             acknowledged: seen.acknowledged.len(),
             client_errors: seen.errors,
             first_errors: seen.first_errors.clone(),
-            lost: lost.len(),
+            lost,
             faults,
-            interrupted,
+            interrupted: lost.is_none(),
             directory: party.dir.display().to_string(),
         }
     }
@@ -123,11 +123,13 @@ impl fmt::Display for Summary {
         writeln!(f, "  requests               {:>8}", self.requests)?;
         writeln!(f, "  acknowledged sends     {:>8}", self.acknowledged)?;
         writeln!(f, "  client-visible errors  {:>8}", self.client_errors)?;
-        writeln!(
-            f,
-            "  transactions lost      {:>8}  (every acknowledged send read back from A and from B)",
-            self.lost
-        )?;
+        match self.lost {
+            Some(lost) => writeln!(
+                f,
+                "  transactions lost      {lost:>8}  (every acknowledged send read back from A and from B)"
+            )?,
+            None => writeln!(f, "  transactions lost             ?  (interrupted: not read back)")?,
+        }
         writeln!(f, "  {:<58} {:>8} {:>10}", "fault", "at", "gap")?;
         for fault in &self.faults {
             let gap = fault
