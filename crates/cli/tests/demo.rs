@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use cloister_harness::http::eventually;
 use cloister_harness::postgres::PgBinaries;
+use cloister_harness::signal;
 use serde_json::Value;
 
 /// One demo at a time: each runs a whole party.
@@ -108,11 +109,7 @@ fn ctrl_c_midway_stops_everything_the_demo_started() {
         "nothing runs from {}",
         keep.display()
     );
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(signal::send("INT", &[child.id()]));
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let mut status = None;
     let exited = eventually(Duration::from_secs(60), || {

@@ -610,11 +610,7 @@ fn sighup_rotates_the_server_certificate_and_keeps_established_connections() {
     let second = certs.leaf("rotated", "rotating", Signer::Ca);
     std::fs::copy(&second.certificate, &first.certificate).unwrap();
     std::fs::copy(&second.key, &first.key).unwrap();
-    let hangup = std::process::Command::new("kill")
-        .args(["-HUP", &running.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(hangup.success());
+    assert!(cloister_harness::signal::send("HUP", &[running.pid()]));
     let rotated = eventually(Duration::from_secs(10), || {
         tls::presented(&tls::kept_connection(node.p2p, &harness.client())) == second.fingerprint()
     });

@@ -15,7 +15,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,6 +27,7 @@ use cloister_harness::http::{eventually, path_escape, Request};
 use cloister_harness::nodes::NodeDir;
 use cloister_harness::party::{Q2tTls, TwinParty, DATABASE};
 use cloister_harness::proxy::RunningProxy;
+use cloister_harness::signal;
 use cloister_harness::tls::{Signer, TestCa};
 use hyper::Method;
 use serde_json::{json, Value};
@@ -640,11 +640,7 @@ fn restarting_the_proxy_costs_the_calls_in_its_window_and_loses_nothing() {
     let mut took = Duration::ZERO;
     let outcomes = under_load(&mut setup, |setup| {
         restarted = Instant::now();
-        let stopped = Command::new("kill")
-            .args(["-TERM", &setup.proxy.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(stopped.success());
+        assert!(signal::send("TERM", &[setup.proxy.pid()]));
         assert!(eventually(Duration::from_secs(10), || !setup
             .proxy
             .socket

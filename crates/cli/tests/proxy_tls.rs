@@ -331,11 +331,7 @@ fn an_https_listener_serves_with_its_certificate_and_survives_plain_text_and_gar
     let renewed = ca.leaf("proxy-renewed", "proxy", Signer::Ca);
     std::fs::copy(&renewed.certificate, &certificate.certificate).unwrap();
     std::fs::copy(&renewed.key, &certificate.key).unwrap();
-    let hangup = Command::new("kill")
-        .args(["-HUP", &proxy.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(hangup.success());
+    assert!(cloister_harness::signal::send("HUP", &[proxy.pid()]));
     assert!(
         eventually(Duration::from_secs(10), || {
             tls::presented(&tls::kept_connection(address, &client)) == renewed.fingerprint()

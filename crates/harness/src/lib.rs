@@ -31,6 +31,7 @@ pub mod patroni;
 pub mod postgres;
 pub mod procfs;
 pub mod proxy;
+pub mod signal;
 pub mod tessera;
 pub mod tls;
 mod watchdog;

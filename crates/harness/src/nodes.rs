@@ -327,12 +327,8 @@ impl RunningNode {
     }
 
     fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{name} {}", self.child.id());
+        let pid = self.child.id();
+        assert!(crate::signal::send(name, &[pid]), "kill -{name} {pid}");
     }
 
     /// Asks the process to stop (SIGTERM): a node drains, then exits by itself.

@@ -25,8 +25,9 @@ use serde_json::{json, Value};
 use crate::http::{eventually, Request};
 use crate::nodes::free_port;
 use crate::postgres::{
-    jdbc_section, kill, kill_node, psql, signal_node, PgBinaries, RunAs, PASSWORD, SUPERUSER,
+    jdbc_section, kill_node, psql, signal_node, PgBinaries, RunAs, PASSWORD, SUPERUSER,
 };
+use crate::signal;
 use crate::watchdog::run_when_this_process_ends;
 
 /// Patroni's `ttl`: how long a leader's key outlives its last renewal (the least Patroni
@@ -288,7 +289,7 @@ impl PatroniCluster {
     /// stops answering: its leader key expires only after `ttl`.
     pub fn hang(&self, i: usize) {
         if let Some(patroni) = &self.members[i].patroni {
-            kill("STOP", &[patroni.id()]);
+            signal::send("STOP", &[patroni.id()]);
         }
         signal_node(&self.members[i].data, "STOP");
     }
@@ -298,7 +299,7 @@ impl PatroniCluster {
     pub fn resume(&self, i: usize) {
         signal_node(&self.members[i].data, "CONT");
         if let Some(patroni) = &self.members[i].patroni {
-            kill("CONT", &[patroni.id()]);
+            signal::send("CONT", &[patroni.id()]);
         }
     }
 

@@ -854,17 +854,6 @@ fn children(parent: u32) -> Vec<u32> {
         .collect()
 }
 
-pub(crate) fn kill(signal: &str, pids: &[u32]) {
-    if pids.is_empty() {
-        return;
-    }
-    let _ = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .args(pids.iter().map(u32::to_string))
-        .stderr(Stdio::null())
-        .status();
-}
-
 /// Sends `signal` to a node's postmaster and its backends, postmaster first (so it cannot
 /// fork new backends meanwhile) when stopping, last when continuing.
 pub(crate) fn signal_node(data: &Path, signal: &str) {
@@ -872,11 +861,11 @@ pub(crate) fn signal_node(data: &Path, signal: &str) {
         return;
     };
     if signal == "CONT" {
-        kill(signal, &children(pid));
-        kill(signal, &[pid]);
+        crate::signal::send(signal, &children(pid));
+        crate::signal::send(signal, &[pid]);
     } else {
-        kill(signal, &[pid]);
-        kill(signal, &children(pid));
+        crate::signal::send(signal, &[pid]);
+        crate::signal::send(signal, &children(pid));
     }
 }
 
@@ -886,10 +875,10 @@ pub(crate) fn kill_node(data: &Path) {
     let Some(pid) = postmaster_pid(data) else {
         return;
     };
-    kill("STOP", &[pid]);
+    crate::signal::send("STOP", &[pid]);
     let mut all = children(pid);
-    kill("KILL", &all);
-    kill("KILL", &[pid]);
+    crate::signal::send("KILL", &all);
+    crate::signal::send("KILL", &[pid]);
     all.push(pid);
     let gone = eventually(Duration::from_secs(10), || {
         all.iter()

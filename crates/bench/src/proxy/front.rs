@@ -74,10 +74,7 @@ impl Running {
     fn terminate(&mut self) {
         if let Some(mut child) = self.child.take() {
             // SIGTERM, not SIGKILL: nginx's master must take its workers down with it.
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .stderr(Stdio::null())
-                .status();
+            cloister_harness::signal::send("TERM", &[child.id()]);
             let _ = child.wait();
             let _ = std::fs::remove_file(&self.socket);
         }
