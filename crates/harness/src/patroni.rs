@@ -25,7 +25,8 @@ use serde_json::{json, Value};
 use crate::http::{eventually, Request};
 use crate::nodes::free_port;
 use crate::postgres::{
-    jdbc_section, kill_node, psql, signal_node, PgBinaries, RunAs, PASSWORD, SUPERUSER,
+    jdbc_section, kill_node, loopback_hosts, psql, signal_node, PgBinaries, RunAs, PASSWORD,
+    SUPERUSER,
 };
 use crate::signal;
 use crate::watchdog::run_when_this_process_ends;
@@ -272,10 +273,7 @@ impl PatroniCluster {
     /// SIGKILLs member `i` whole, Patroni first (so it cannot restart PostgreSQL), then its
     /// PostgreSQL; [`PatroniCluster::start_patroni`] brings it back.
     pub fn kill_member(&mut self, i: usize) {
-        if let Some(mut patroni) = self.members[i].patroni.take() {
-            let _ = patroni.kill();
-            let _ = patroni.wait();
-        }
+        kill_child(&mut self.members[i].patroni);
         kill_node(&self.members[i].data);
     }
 
@@ -326,20 +324,12 @@ impl PatroniCluster {
 
     /// SIGKILLs etcd member `i`.
     pub fn kill_etcd(&mut self, i: usize) {
-        if let Some(mut child) = self.etcd[i].child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill_child(&mut self.etcd[i].child);
     }
 
     /// Every member as `127.0.0.1:port`, in index order.
     fn host_list(&self) -> String {
-        let hosts: Vec<String> = self
-            .members
-            .iter()
-            .map(|m| format!("127.0.0.1:{}", m.port))
-            .collect();
-        hosts.join(",")
+        loopback_hosts(self.members.iter().map(|m| m.port))
     }
 
     /// The `jdbc` section of a Tessera config for `database` over every member, accepting
@@ -385,20 +375,22 @@ impl PatroniCluster {
     }
 }
 
+/// SIGKILLs the process in `slot`, if any, and reaps it; the slot is empty afterwards.
+fn kill_child(slot: &mut Option<Child>) {
+    if let Some(mut child) = slot.take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 impl Drop for PatroniCluster {
     fn drop(&mut self) {
         for member in &mut self.members {
-            if let Some(mut child) = member.patroni.take() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            kill_child(&mut member.patroni);
             kill_node(&member.data);
         }
         for etcd in &mut self.etcd {
-            if let Some(mut child) = etcd.child.take() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            kill_child(&mut etcd.child);
         }
         if let Some((mut child, stdin)) = self.watchdog.take() {
             drop(stdin);

@@ -367,12 +367,7 @@ impl PgCluster {
 
     /// `127.0.0.1:p0,127.0.0.1:p1`: every node, in index order.
     fn host_list(&self) -> String {
-        let hosts: Vec<String> = self
-            .nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port))
-            .collect();
-        hosts.join(",")
+        loopback_hosts(self.nodes.iter().map(|n| n.port))
     }
 
     /// The server log of node `i` (for failure messages).
@@ -724,6 +719,15 @@ impl Drop for PgCluster {
             let _ = child.wait();
         }
     }
+}
+
+/// `127.0.0.1:p0,127.0.0.1:p1,…`: servers on loopback `ports`, as a multi-host URL lists them.
+pub(crate) fn loopback_hosts(ports: impl IntoIterator<Item = u16>) -> String {
+    let hosts: Vec<String> = ports
+        .into_iter()
+        .map(|port| format!("127.0.0.1:{port}"))
+        .collect();
+    hosts.join(",")
 }
 
 /// The `jdbc` section of a Tessera config for `database` over `hosts` (`h1:p1,h2:p2`):
