@@ -21,7 +21,7 @@ use cloister_harness::http::{eventually, path_escape, Request};
 use cloister_harness::nodes::{NodeDir, RunningNode};
 use cloister_harness::patroni::{self, PatroniCluster, Synchronous};
 use cloister_harness::proxy::RunningProxy;
-use cloister_protocol::path;
+use cloister_protocol::{path, GOQUORUM_PTM_TIMEOUT};
 use serde_json::json;
 
 use crate::report::{verdict, whole_millis};
@@ -31,9 +31,6 @@ const DATABASE: &str = "cloister";
 
 /// Writers, each sending back to back.
 pub const WRITERS: usize = 4;
-
-/// GoQuorum's `--ptm.timeout`: an answer later than this is an error to the user.
-pub const GOQUORUM_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The proxy's `timeouts.totalMs` in front of replicas on Patroni: all of GoQuorum's 5 s but
 /// the time to answer (docs/proxy.md), so that a promotion of up to ~4 s reaches GoQuorum as
@@ -415,7 +412,7 @@ fn send(target: &Endpoint, to: &str, payload: &str) -> Result<String, Failure> {
         .json(&json!({ "payload": b64::encode(payload.as_bytes()), "to": [to] }))
         .try_send(target, None)
         .map_err(|e| failure(e.to_string()))?;
-    if started.elapsed() > GOQUORUM_TIMEOUT {
+    if started.elapsed() > GOQUORUM_PTM_TIMEOUT {
         return Err(failure(format!("answered after {:?}", started.elapsed())));
     }
     match sent.status {

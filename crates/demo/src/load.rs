@@ -10,16 +10,13 @@ use std::time::{Duration, Instant};
 use cloister_addr::Endpoint;
 use cloister_core::b64;
 use cloister_harness::http::{path_escape, Request};
-use cloister_protocol::path;
+use cloister_protocol::{path, GOQUORUM_PTM_TIMEOUT};
 use serde_json::json;
 
 use crate::party::Party;
 
 /// Clients, each with one request in flight.
 const CLIENTS: usize = 4;
-
-/// GoQuorum's `--ptm.timeout`: an answer later than this is an error to the user.
-const GOQUORUM_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the clients saw so far.
 #[derive(Debug, Clone, Default)]
@@ -122,7 +119,7 @@ fn call(
 ) -> Result<serde_json::Value, String> {
     let started = Instant::now();
     let answer = request.try_send(target, None).map_err(|e| e.to_string())?;
-    if started.elapsed() > GOQUORUM_TIMEOUT {
+    if started.elapsed() > GOQUORUM_PTM_TIMEOUT {
         return Err(format!("answered after {:?}", started.elapsed()));
     }
     if answer.status != expected {

@@ -25,3 +25,7 @@ pub const UPCHECK_BODY: &str = "I'm up!";
 /// dialling `tm.ipc` addresses the URL `http://c/...`). Clients of a unix socket send it too,
 /// so a replica sees them as it sees GoQuorum.
 pub const GOQUORUM_HOST: &str = "c";
+
+/// GoQuorum's default `--ptm.timeout`: how long it waits for its privacy manager's answer
+/// before the call (a private transaction) fails for its user.
+pub const GOQUORUM_PTM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
