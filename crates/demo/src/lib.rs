@@ -78,10 +78,10 @@ pub fn run(
             applied.push((fault, started + now));
         }
         if now >= next_line {
-            let seen = load.tally();
-            let rate = (seen.requests - last_count) as f64 / (now - last_line).as_secs_f64();
-            let _ = writeln!(out, "{}", party.live_line(now, rate, &seen));
-            (last_count, last_line) = (seen.requests, now);
+            let counts = load.counts();
+            let rate = (counts.requests - last_count) as f64 / (now - last_line).as_secs_f64();
+            let _ = writeln!(out, "{}", party.live_line(now, rate, &counts));
+            (last_count, last_line) = (counts.requests, now);
             // A fault that took a while (a graceful restart) skips the lines it held up.
             next_line = now + Duration::from_secs(1);
         }
@@ -99,5 +99,5 @@ pub fn run(
         );
         Some(party.unreadable(&seen.acknowledged).len())
     };
-    Ok(Summary::of(&party, &seen, &applied, lost))
+    Ok(Summary::of(&party, &seen, started, &applied, lost))
 }

@@ -33,6 +33,17 @@ pub struct Seen {
     pub first_errors: Vec<String>,
 }
 
+/// The running totals a live line shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counts {
+    /// Requests made.
+    pub requests: usize,
+    /// Sends acknowledged.
+    pub acknowledged: usize,
+    /// Requests that failed.
+    pub errors: usize,
+}
+
 /// The clients, running.
 pub struct Load {
     seen: Arc<Mutex<Seen>>,
@@ -59,9 +70,14 @@ impl Load {
         }
     }
 
-    /// What the clients saw so far.
-    pub fn tally(&self) -> Seen {
-        lock(&self.seen).clone()
+    /// The totals so far (without copying every key the clients collected).
+    pub fn counts(&self) -> Counts {
+        let seen = lock(&self.seen);
+        Counts {
+            requests: seen.requests,
+            acknowledged: seen.acknowledged.len(),
+            errors: seen.errors,
+        }
     }
 
     /// Stops the clients; what they saw.
@@ -70,7 +86,7 @@ impl Load {
         for client in self.clients {
             let _ = client.join();
         }
-        lock(&self.seen).clone()
+        std::mem::take(&mut *lock(&self.seen))
     }
 }
 

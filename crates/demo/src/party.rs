@@ -14,7 +14,7 @@ use cloister_harness::proxy::RunningProxy;
 use cloister_protocol::path;
 use serde_json::{json, Value};
 
-use crate::load::Seen;
+use crate::load::Counts;
 use crate::{DemoError, DemoSettings};
 
 /// The database A's replicas share on PostgreSQL.
@@ -171,12 +171,12 @@ impl Party {
 
     /// One live line: the second, the request rate since the last line, the tallies, which
     /// replicas serve and which database host takes the writes.
-    pub fn live_line(&self, at: Duration, rate: f64, seen: &Seen) -> String {
+    pub fn live_line(&self, at: Duration, rate: f64, counts: &Counts) -> String {
         format!(
             "{:>5.1}s  {rate:>5.0} req/s  {:>6} acknowledged  {:>3} errors  replicas {}  store {}",
             at.as_secs_f64(),
-            seen.acknowledged.len(),
-            seen.errors,
+            counts.acknowledged,
+            counts.errors,
             self.serving(),
             self.writes_to()
         )

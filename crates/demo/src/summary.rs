@@ -50,21 +50,16 @@ pub struct FaultGap {
 }
 
 impl Summary {
-    /// The summary of a run on `party`.
+    /// The summary of a run on `party` that started at `started`.
     pub fn of(
         party: &Party,
         seen: &Seen,
+        started: Instant,
         applied: &[(Fault, Instant)],
         lost: Option<usize>,
     ) -> Self {
         let mut acks = seen.acknowledged_at.clone();
         acks.sort();
-        let started = applied
-            .first()
-            .map(|(_, at)| *at)
-            .into_iter()
-            .chain(acks.first().copied())
-            .min();
         let faults = applied
             .iter()
             .enumerate()
@@ -74,7 +69,7 @@ impl Summary {
                     .map_or(*at + GAP_WINDOW, |(_, next)| (*next).min(*at + GAP_WINDOW));
                 FaultGap {
                     fault: fault.describe(),
-                    at_seconds: started.map_or(0.0, |s| at.duration_since(s).as_secs_f64()),
+                    at_seconds: at.duration_since(started).as_secs_f64(),
                     gap_ms: gap(&acks, *at, until).map(|g| g.as_millis() as u64),
                 }
             })
