@@ -160,7 +160,7 @@ impl PostgresStore {
 
     /// The row `sql` selects by its key, mapped by `map`, for an answer a client acts on
     /// ("not found" is a 404). On a store that fails over, `None` is answered only once the
-    /// same connection has committed a transaction id ([`ABSENCE_PROOF`]): a primary deposed
+    /// same connection has committed past the synchronous standby ([`ABSENCE_PROOF`]): a primary deposed
     /// while hung or cut off still answers reads when it wakes, from before every write its
     /// successor acknowledged, until its failover manager demotes it; but it can no longer
     /// commit, since its synchronous standby now follows the new primary. So a stale "not
