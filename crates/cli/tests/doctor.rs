@@ -1,7 +1,8 @@
 //! `cloister doctor` on a real party (issue 15): two replicas of party A on a PostgreSQL
 //! primary with a synchronous standby, a `cloister proxy` as A's `tm.ipc` and as its P2P
 //! front, and a peer B. The topology as the HA recipe wants it passes every check; each single
-//! mistake fails its own line, and only that one, with exit status 1.
+//! mistake fails its own line, and only that one, with exit status 1; so does a certificate
+//! near its expiry.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,6 +12,7 @@ use std::process::Command;
 use cloister_harness::nodes::{cloister, free_port, use_binary, NodeDir, RunningNode};
 use cloister_harness::postgres::PgCluster;
 use cloister_harness::proxy::RunningProxy;
+use cloister_harness::tls::{Signer, TestCa};
 use serde_json::{json, Value};
 
 const DATABASE: &str = "party_a";
@@ -208,6 +210,50 @@ fn the_recipes_topology_passes_and_each_single_mistake_fails_its_own_line() {
         &proxy,
         "proxy upstreams",
     );
+
+    // The P2P front speaking TLS: a certificate good for years passes the tls line, one with
+    // ten days left fails it (the margin is 30 days).
+    let ca = TestCa::in_dir(&party.root.path().join("ca"));
+    let (one, two) = (party.config_file(0), party.config_file(1));
+    let replicas: [&Path; 2] = [&one, &two];
+    let lasting = with_front_certificate(&party, &ca, "lasting", Signer::Ca);
+    let (code, failed, checks) = party.doctor(replicas, &lasting);
+    assert_eq!((code, failed), (0, vec![]), "{checks:#}");
+    assert!(
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "tls"),
+        "{checks:#}"
+    );
+    let expiring = with_front_certificate(&party, &ca, "expiring", Signer::CaExpiringIn(10));
+    assert_mistake(&party, replicas, &expiring, "tls");
+    let (_, _, checks) = party.doctor(replicas, &expiring);
+    let line = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "tls")
+        .unwrap();
+    assert!(
+        line["detail"]
+            .as_str()
+            .unwrap()
+            .contains("expires in 9 day(s)"),
+        "{line}"
+    );
+}
+
+/// The doctor on the party's replicas with this proxy config: the P2P front's listener given
+/// a certificate signed by `signer`.
+fn with_front_certificate(party: &Party, ca: &TestCa, name: &str, signer: Signer) -> PathBuf {
+    let pem = ca.leaf(name, "front", signer);
+    let mut proxy: Value =
+        serde_json::from_str(&std::fs::read_to_string(party.proxy_file()).unwrap()).unwrap();
+    proxy["listeners"][1]["tls"] =
+        json!({ "certificateFile": pem.certificate, "keyFile": pem.key });
+    party.write(&format!("proxy-{name}.json"), &proxy)
 }
 
 #[test]

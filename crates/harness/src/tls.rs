@@ -69,6 +69,8 @@ pub enum Signer {
     Ca,
     /// The test CA, valid only in 2020.
     CaExpired,
+    /// The test CA, valid from now for this many days.
+    CaExpiringIn(u32),
     /// The leaf itself.
     SelfSigned,
 }
@@ -220,13 +222,20 @@ impl TestCa {
         let mut params = CertificateParams::new(names).unwrap();
         params.distinguished_name = rcgen::DistinguishedName::new();
         params.distinguished_name.push(DnType::CommonName, cn);
-        if signer == Signer::CaExpired {
-            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2020, 12, 31);
+        match signer {
+            Signer::CaExpired => {
+                params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+                params.not_after = rcgen::date_time_ymd(2020, 12, 31);
+            }
+            Signer::CaExpiringIn(days) => {
+                params.not_before = time::OffsetDateTime::now_utc();
+                params.not_after = params.not_before + time::Duration::days(days.into());
+            }
+            Signer::Ca | Signer::SelfSigned => {}
         }
         let certificate = match signer {
             Signer::SelfSigned => params.self_signed(&key).unwrap(),
-            Signer::Ca | Signer::CaExpired => params
+            Signer::Ca | Signer::CaExpired | Signer::CaExpiringIn(_) => params
                 .signed_by(&key, &self.certificate, &self.key)
                 .unwrap(),
         };

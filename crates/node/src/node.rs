@@ -95,7 +95,7 @@ impl Node {
         let peers = PeerClient::new(
             PEER_TIMEOUT,
             settings.peer_limits.max_peer_response_bytes,
-            settings.peer_tls.clone(),
+            settings.peer_tls.as_ref().map(|t| t.config.clone()),
         );
         let rules = TransactionRules {
             digest: settings.digest,
@@ -162,7 +162,11 @@ impl Node {
             node.addresses.push((server.app, local.clone()));
             tracing::info!(app = %server.app, address = %local, tls = server.tls.is_some(), "listening");
             let router = api::router(server.app, server.cors.clone(), state.clone());
-            let tls = listener::tls_listener(&bound, server.limits, server.tls.clone());
+            let tls = listener::tls_listener(
+                &bound,
+                server.limits,
+                server.tls.as_ref().map(|t| t.config.clone()),
+            );
             if let Some(tls) = &tls {
                 node.tls.push((server.app, tls.clone()));
             }
@@ -195,7 +199,8 @@ impl Node {
             let config = servers
                 .iter()
                 .find(|server| server.app == *app)
-                .and_then(|server| server.tls.clone());
+                .and_then(|server| server.tls.as_ref())
+                .map(|tls| tls.config.clone());
             if let Some(config) = config {
                 listener.replace(config);
                 replaced += 1;

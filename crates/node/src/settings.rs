@@ -3,7 +3,6 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use cloister_addr::Endpoint;
@@ -17,7 +16,7 @@ use cloister_core::keys::source::{self, KeySourceError};
 use cloister_core::keys::{KeyPair, PublicKey};
 use cloister_core::partyinfo::normalize_url;
 use cloister_net::ListenerLimits;
-use cloister_tls::ProcessEnvironment;
+use cloister_tls::{Presenting, ProcessEnvironment};
 
 use crate::limits::{self, PeerLimits};
 use crate::secure_file;
@@ -45,8 +44,9 @@ pub struct ServerSettings {
     pub cors: Option<Cors>,
     /// Its connection bounds.
     pub limits: ListenerLimits,
-    /// Its TLS config when its `sslConfig` says `tls: STRICT` (TCP servers only).
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Its TLS config, and when its certificate expires, when its `sslConfig` says `tls:
+    /// STRICT` (TCP servers only).
+    pub tls: Option<Presenting<rustls::ServerConfig>>,
 }
 
 /// One resident group (multiple private states).
@@ -102,7 +102,7 @@ pub struct NodeSettings {
     pub peer_limits: PeerLimits,
     /// The P2P client's TLS config, from the P2P server's `sslConfig` when it says `tls:
     /// STRICT` (as Tessera builds its client); `None`: `https://` peers cannot be called.
-    pub peer_tls: Option<Arc<rustls::ClientConfig>>,
+    pub peer_tls: Option<Presenting<rustls::ClientConfig>>,
 }
 
 /// How long idempotency records are kept unless told otherwise: far longer than any client
@@ -232,12 +232,11 @@ impl NodeSettings {
                 .as_deref()
                 .or(server_config.server_address.as_deref())
                 .unwrap_or_default();
-            let tls = cloister_tls::server_config(ssl, address, env).map_err(tls_error)?;
-            settings.tls = Some(Arc::new(tls));
+            settings.tls = Some(cloister_tls::server_config(ssl, address, env).map_err(tls_error)?);
             if server.app == AppType::P2P {
                 let address = server_config.server_address.as_deref().unwrap_or_default();
-                let client = cloister_tls::client_config(ssl, address, env).map_err(tls_error)?;
-                self.peer_tls = Some(Arc::new(client));
+                self.peer_tls =
+                    Some(cloister_tls::client_config(ssl, address, env).map_err(tls_error)?);
             }
         }
         Ok(())

@@ -21,6 +21,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use cloister_core::config::ssl::{SideMember, SslSide, SslSideConfig};
 use cloister_core::config::{SslConfig, SslEnvironment, TrustMode};
@@ -132,13 +133,24 @@ pub enum TlsConfigError {
     Rustls(#[from] rustls::Error),
 }
 
+/// A rustls config built from an `sslConfig`, with when the certificate it presents expires
+/// (what `cloister doctor` checks).
+#[derive(Debug, Clone)]
+pub struct Presenting<C> {
+    /// The config.
+    pub config: Arc<C>,
+    /// The end of the presented chain's validity ([`Identity::not_after`]); `None` for a
+    /// client that presents no certificate.
+    pub not_after: Option<SystemTime>,
+}
+
 /// The server-side rustls config of an `sslConfig`. `address` is what a generated
 /// certificate's CN is made from: the server's `bindingAddress`, else its `serverAddress`.
 pub fn server_config(
     ssl: &SslConfig,
     address: &str,
     env: &dyn SslEnvironment,
-) -> Result<ServerConfig, TlsConfigError> {
+) -> Result<Presenting<ServerConfig>, TlsConfigError> {
     let side = ssl.side(SslSide::Server);
     let identity = load_identity(&side, address, env)?.ok_or(TlsConfigError::NoKeyMaterial {
         key_store: side.member(SideMember::KeyStore),
@@ -147,7 +159,15 @@ pub fn server_config(
     })?;
     let trust = load_trust(&side, env)?;
     let suites = cipher_suites(&ssl.exclude_cipher_suites)?;
-    server_config_from(&identity, trust, ssl.client_auth, suites)
+    Ok(Presenting {
+        config: Arc::new(server_config_from(
+            &identity,
+            trust,
+            ssl.client_auth,
+            suites,
+        )?),
+        not_after: Some(identity.not_after()),
+    })
 }
 
 /// The client-side rustls config of the P2P server's `sslConfig`. `address` is the P2P
@@ -159,19 +179,22 @@ pub fn client_config(
     ssl: &SslConfig,
     address: &str,
     env: &dyn SslEnvironment,
-) -> Result<ClientConfig, TlsConfigError> {
+) -> Result<Presenting<ClientConfig>, TlsConfigError> {
     let side = ssl.side(SslSide::Client);
-    let resolver = match identity_source(&side, address, env)? {
+    let (resolver, not_after) = match identity_source(&side, address, env)? {
         Some(source) => {
             let identity = source.load()?;
             let reloading: Arc<dyn ResolvesClientCert> =
                 Arc::new(client_identity::Reloading::new(source, &identity));
-            Some(reloading)
+            (Some(reloading), Some(identity.not_after()))
         }
-        None => None,
+        None => (None, None),
     };
     let trust = load_trust(&side, env)?;
-    client_config_with(resolver, trust, true)
+    Ok(Presenting {
+        config: Arc::new(client_config_with(resolver, trust, true)?),
+        not_after,
+    })
 }
 
 /// A server config from its parts. `client_auth` is `clientAuth`: when false no client

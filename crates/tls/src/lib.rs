@@ -35,7 +35,7 @@ pub mod material;
 pub mod trust;
 pub mod upstream;
 
-pub use config::{client_config, server_config, ProcessEnvironment, TlsConfigError};
+pub use config::{client_config, server_config, Presenting, ProcessEnvironment, TlsConfigError};
 pub use fingerprint::{peer_identity, CertificateIdentity, Fingerprint};
 pub use known_hosts::KnownHosts;
 pub use material::{Identity, MaterialError};

@@ -10,7 +10,7 @@ use rustls::ServerConfig;
 use serde::Deserialize;
 
 use crate::config::TlsConfigError;
-use crate::material::{load_pem_identity, Origin};
+use crate::material::{load_pem_identity, Identity, Origin};
 
 /// `tls` in a front's config: its certificate, as PEM files.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -35,14 +35,19 @@ impl ListenerTls {
     /// and HTTP/1.1 gets HTTP/1.1 either way). Read afresh on each call, so calling it again
     /// picks up renewed files.
     pub fn server_config(&self) -> Result<Arc<ServerConfig>, TlsConfigError> {
-        let identity = load_pem_identity(
-            &Origin::new(member::KEY_FILE, &self.key_file),
-            &Origin::new(member::CERTIFICATE_FILE, &self.certificate_file),
-        )?;
+        let identity = self.identity()?;
         let config = ServerConfig::builder_with_provider(crate::crypto_provider())
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(SingleCertAndKey::from(identity.certified_key())));
         Ok(Arc::new(config))
+    }
+
+    /// The certificate and key, read now.
+    pub fn identity(&self) -> Result<Identity, TlsConfigError> {
+        Ok(load_pem_identity(
+            &Origin::new(member::KEY_FILE, &self.key_file),
+            &Origin::new(member::CERTIFICATE_FILE, &self.certificate_file),
+        )?)
     }
 }

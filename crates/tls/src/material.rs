@@ -27,6 +27,7 @@ use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use rustls::pki_types::pem::{PemObject, SectionKind};
 use rustls::pki_types::{
@@ -213,6 +214,7 @@ pub enum MaterialError {
 pub struct Identity {
     chain: Vec<CertificateDer<'static>>,
     key: Arc<dyn SigningKey>,
+    not_after: SystemTime,
 }
 
 impl std::fmt::Debug for Identity {
@@ -249,13 +251,16 @@ impl Identity {
                 origin: certificate_origin.clone(),
             });
         };
+        let mut not_after: Option<SystemTime> = None;
         for (index, der) in chain.iter().enumerate() {
-            if X509Certificate::from_der(der).is_err() {
+            let Ok((_, certificate)) = X509Certificate::from_der(der) else {
                 return Err(MaterialError::BadCertificate {
                     origin: certificate_origin.clone(),
                     index: index + 1,
                 });
-            }
+            };
+            let end = validity_end(&certificate);
+            not_after = Some(not_after.map_or(end, |earliest| earliest.min(end)));
         }
         let signing_key = crate::crypto_provider()
             .key_provider
@@ -272,6 +277,8 @@ impl Identity {
         Ok(Self {
             chain,
             key: signing_key,
+            // The chain is not empty (checked above), so `not_after` is set.
+            not_after: not_after.unwrap_or(SystemTime::UNIX_EPOCH),
         })
     }
 
@@ -286,12 +293,24 @@ impl Identity {
         &self.chain[0]
     }
 
+    /// When the chain stops being valid: the earliest `notAfter` of its certificates, since a
+    /// peer refuses the whole chain once any of them has expired.
+    pub fn not_after(&self) -> SystemTime {
+        self.not_after
+    }
+
     /// The chain and key as rustls presents them. Built without rustls's own key check,
     /// which parses the leaf with webpki and so refuses X.509 v1 certificates; [`Identity::new`]
     /// has checked the pair already.
     pub fn certified_key(&self) -> Arc<CertifiedKey> {
         Arc::new(CertifiedKey::new(self.chain.clone(), self.key.clone()))
     }
+}
+
+/// A certificate's `notAfter` as a system time (a date before 1970 is the epoch).
+fn validity_end(certificate: &X509Certificate<'_>) -> SystemTime {
+    let seconds = u64::try_from(certificate.validity().not_after.timestamp()).unwrap_or(0);
+    SystemTime::UNIX_EPOCH + Duration::from_secs(seconds)
 }
 
 /// Whether the signing key's public key is the certificate's: same algorithm, same key bits.

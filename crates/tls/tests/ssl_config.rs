@@ -7,6 +7,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::SystemTime;
 
 use cloister_core::config::{SslConfig, SslEnvironment};
 use cloister_tls::config::{client_config, server_config, TlsConfigError};
@@ -60,8 +61,12 @@ fn pem_and_tofu_configs_handshake_and_write_known_hosts_files_tessera_reads() {
     }));
     assert_eq!(config.check(&no_vars()), Ok(()));
     let outcome = handshake(
-        server_config(&config, "http://0.0.0.0:9001", &no_vars()).unwrap(),
-        client_config(&config, "https://node-b:9001", &no_vars()).unwrap(),
+        server_config(&config, "http://0.0.0.0:9001", &no_vars())
+            .unwrap()
+            .config,
+        client_config(&config, "https://node-b:9001", &no_vars())
+            .unwrap()
+            .config,
         "localhost",
     );
     assert!(outcome.both_ok(), "{outcome:?}");
@@ -101,16 +106,27 @@ fn a_missing_keystore_is_generated_with_the_password_from_the_environment_and_re
     )
     .unwrap();
     let first = handshake(
-        server_config(&config, "https://localhost:9001", &env).unwrap(),
+        server_config(&config, "https://localhost:9001", &env)
+            .unwrap()
+            .config,
         client_config.clone(),
         "localhost",
     );
     assert!(first.both_ok(), "{first:?}");
     let served = first.client.peer().unwrap().clone();
     assert_eq!(served.common_name.as_deref(), Some("localhost:9001"));
+    // A generated certificate is valid for one calendar year, and the config says so.
+    let expires = server_config(&config, "https://localhost:9001", &env)
+        .unwrap()
+        .not_after
+        .unwrap();
+    let days_left = expires.duration_since(SystemTime::now()).unwrap().as_secs() / 86_400;
+    assert!((364..=366).contains(&days_left), "{days_left} days");
     // Building again (as a reload would) reads the same keystore, with the same password.
     let second = handshake(
-        server_config(&config, "https://localhost:9001", &env).unwrap(),
+        server_config(&config, "https://localhost:9001", &env)
+            .unwrap()
+            .config,
         client_config,
         "localhost",
     );
@@ -157,7 +173,9 @@ fn excluded_cipher_suites_are_not_offered() {
         ))
         .with_no_client_auth();
     let outcome = handshake(
-        server_config(&config, "http://localhost:9001", &no_vars()).unwrap(),
+        server_config(&config, "http://localhost:9001", &no_vars())
+            .unwrap()
+            .config,
         client.clone(),
         "localhost",
     );
@@ -168,7 +186,9 @@ fn excluded_cipher_suites_are_not_offered() {
         ..config
     };
     let outcome = handshake(
-        server_config(&open, "http://localhost:9001", &no_vars()).unwrap(),
+        server_config(&open, "http://localhost:9001", &no_vars())
+            .unwrap()
+            .config,
         client,
         "localhost",
     );

@@ -48,7 +48,10 @@ pub(super) async fn checks(replicas: &[Replica]) -> Vec<Check> {
         }
     }
     let settings = &replicas[0].settings;
-    let tls = settings.peer_tls.clone().map(TlsConnector::from);
+    let tls = settings
+        .peer_tls
+        .as_ref()
+        .map(|t| TlsConnector::from(t.config.clone()));
     checks.push(answers("front", &settings.p2p_url, tls.clone(), "start the P2P front (a `cloister proxy --role p2p`) at the advertised URL, or correct the URL").await);
     for peer in &settings.peers {
         checks.push(

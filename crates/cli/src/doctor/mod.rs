@@ -3,13 +3,16 @@
 //!
 //! What it checks is what the HA recipe needs and what breaks silently when it is wrong:
 //! [`topology`] reads the configs (the replicas' keys, store, advertised P2P URL and binding
-//! addresses; the proxies' upstreams), [`live`] asks the running pieces (each replica's
-//! `/health`, the store's synchronous standby, the P2P front, the peers).
+//! addresses; the proxies' upstreams), [`certificates`] looks ahead for expiring TLS
+//! certificates, [`live`] asks the running pieces (each replica's `/health`, the store's
+//! synchronous standby, the P2P front, the peers).
 
+mod certificates;
 mod live;
 mod topology;
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use clap::Args;
@@ -29,6 +32,9 @@ pub(crate) struct DoctorArgs {
     /// A `cloister gateway` config file (repeatable).
     #[arg(long = "gateway", value_name = "FILE")]
     gateways: Vec<PathBuf>,
+    /// Fail the TLS check when a certificate expires within this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    expiry_days: u64,
     /// Print the checklist as JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -108,10 +114,17 @@ pub(crate) fn run(args: &DoctorArgs) -> Result<i32> {
     let proxies = load(&args.proxies, &mut checks, "proxy config", |path| {
         ProxySettings::from_file(path).map_err(|e| e.to_string())
     });
-    load(&args.gateways, &mut checks, "gateway config", |path| {
+    let gateways = load(&args.gateways, &mut checks, "gateway config", |path| {
         cloister_gateway::GatewaySettings::from_file(path).map_err(|e| e.to_string())
     });
-    let proxies: Vec<ProxySettings> = proxies.into_iter().map(|(_, p)| p).collect();
+    let margin = Duration::from_secs(args.expiry_days.saturating_mul(24 * 60 * 60));
+    checks.extend(certificates::check(
+        &replicas,
+        &proxies,
+        &gateways,
+        margin,
+        SystemTime::now(),
+    ));
     if args.nodes.is_empty() {
         checks.push(Check::fail(
             "replicas",

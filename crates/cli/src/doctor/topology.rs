@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, ToSocketAddrs, UdpSocket};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use cloister_addr::Endpoint;
@@ -12,7 +13,7 @@ use cloister_proxy::{ProxySettings, Role};
 use super::{Check, Replica};
 
 /// Every static check of `replicas` and `proxies`.
-pub(super) fn checks(replicas: &[Replica], proxies: &[ProxySettings]) -> Vec<Check> {
+pub(super) fn checks(replicas: &[Replica], proxies: &[(PathBuf, ProxySettings)]) -> Vec<Check> {
     let mut checks = vec![
         same_keys(replicas),
         one_store(replicas),
@@ -20,7 +21,7 @@ pub(super) fn checks(replicas: &[Replica], proxies: &[ProxySettings]) -> Vec<Che
         local_bindings(replicas),
     ];
     for (role, app) in [(Role::Q2t, AppType::Q2T), (Role::P2p, AppType::P2P)] {
-        for proxy in proxies {
+        for (_, proxy) in proxies {
             for listener in proxy.listeners.iter().filter(|l| l.role == role) {
                 checks.push(upstreams(
                     replicas,

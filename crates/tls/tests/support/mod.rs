@@ -199,8 +199,8 @@ impl Outcome {
 /// handshake before the server has judged the client's certificate, so the read is what
 /// shows the client a server-side refusal.
 pub fn handshake(
-    server: rustls::ServerConfig,
-    client: rustls::ClientConfig,
+    server: impl Into<Arc<rustls::ServerConfig>>,
+    client: impl Into<Arc<rustls::ClientConfig>>,
     server_name: &str,
 ) -> Outcome {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -211,8 +211,8 @@ pub fn handshake(
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let acceptor = tokio_rustls::TlsAcceptor::from(server.into());
+        let connector = tokio_rustls::TlsConnector::from(client.into());
         let server = async move {
             let (tcp, _) = listener.accept().await?;
             let mut tls = acceptor.accept(tcp).await?;
