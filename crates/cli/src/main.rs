@@ -4,6 +4,7 @@ mod demo;
 mod doctor;
 mod gateway;
 mod keygen;
+mod migrate;
 mod node;
 mod proxy;
 mod shutdown;
@@ -27,6 +28,9 @@ enum Command {
     /// Check one party's HA topology from its pieces' configs, then live: a checklist with a
     /// fix for every failure; exit 0 only when all pass.
     Doctor(doctor::DoctorArgs),
+    /// Copy a Tessera database (H2, SQLite or PostgreSQL) into SQLite or PostgreSQL,
+    /// resumably, and verify the copy table by table.
+    Migrate(migrate::MigrateArgs),
     /// Run the JSON-RPC gateway in front of a group of GoQuorum nodes.
     Gateway(gateway::GatewayArgs),
     /// Generate key pairs as Tessera's `-keygen` does: PATH.pub and PATH.key.
@@ -56,6 +60,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Doctor(args) => doctor::run(&args),
+        Command::Migrate(args) => migrate::run(&args),
         Command::Gateway(args) => gateway::run(&args),
         Command::Keygen(args) => keygen::run(&args).map(|()| 0),
         Command::Node(args) => node::run(&args),

@@ -31,3 +31,39 @@ CREATE TABLE ST_TRANSACTION(ID BIGINT NOT NULL CONSTRAINT ST_TRANSACTION_PKEY PR
 CREATE TABLE ST_AFFECTED_TRANSACTION(ID BIGINT NOT NULL CONSTRAINT ST_AFFECTED_TRANSACTION_PKEY PRIMARY KEY, AFFECTED_HASH VARCHAR(255) NOT NULL, TXN_ID BIGINT NOT NULL CONSTRAINT FK_ST_AFFECTED_TRANSACTION_TXN_ID REFERENCES ST_TRANSACTION);
 CREATE INDEX IF NOT EXISTS ST_TRANSACTION_VALSTG ON ST_TRANSACTION (VALIDATION_STAGE);
 ";
+
+/// Tessera's `ddls/create-table/h2-ddl.sql` (newest version): the schema of Tessera's default
+/// store.
+pub const H2_DDL: &str = "
+CREATE TABLE ENCRYPTED_TRANSACTION (ENCODED_PAYLOAD LONGVARBINARY NOT NULL, PAYLOAD_CODEC VARCHAR(50), TIMESTAMP BIGINT, HASH LONGVARBINARY NOT NULL, PRIMARY KEY (HASH));
+CREATE TABLE ENCRYPTED_RAW_TRANSACTION (ENCRYPTED_KEY LONGVARBINARY NOT NULL, ENCRYPTED_PAYLOAD LONGVARBINARY NOT NULL, NONCE LONGVARBINARY NOT NULL, SENDER LONGVARBINARY NOT NULL, TIMESTAMP BIGINT, HASH LONGVARBINARY NOT NULL, PRIMARY KEY (HASH));
+CREATE TABLE PRIVACY_GROUP(ID LONGVARBINARY NOT NULL, LOOKUP_ID LONGVARBINARY NOT NULL, DATA LONGVARBINARY NOT NULL, TIMESTAMP BIGINT, PRIMARY KEY (ID));
+CREATE TABLE ST_TRANSACTION(ID BIGINT NOT NULL PRIMARY KEY, PAYLOAD_CODEC VARCHAR(50), HASH VARCHAR NOT NULL, PAYLOAD LONGVARBINARY, PRIVACY_MODE INTEGER, TIMESTAMP BIGINT, VALIDATION_STAGE BIGINT);
+CREATE TABLE ST_AFFECTED_TRANSACTION(ID BIGINT NOT NULL PRIMARY KEY, AFFECTED_HASH VARCHAR NOT NULL, TXN_ID BIGINT NOT NULL, CONSTRAINT FK_ST_AFFECTED_TRANSACTION_TXN_ID FOREIGN KEY (TXN_ID) REFERENCES ST_TRANSACTION (ID));
+CREATE INDEX IF NOT EXISTS ST_TRANSACTION_VALSTG ON ST_TRANSACTION(VALIDATION_STAGE);
+";
+
+/// Runs `script` with H2's own `RunScript` (the machine's Java, Debian's `libh2-java` jar or
+/// `CLOISTER_H2_JAR`) on the H2 file database `base` (H2 adds `.mv.db`), creating it, as
+/// Tessera's H2 store is created.
+pub fn h2_run_script(base: &std::path::Path, script: &str) {
+    let jar = std::env::var("CLOISTER_H2_JAR").unwrap_or_else(|_| "/usr/share/java/h2.jar".into());
+    assert!(
+        std::path::Path::new(&jar).is_file(),
+        "H2's jar is missing at {jar}: install Debian's libh2-java (scripts/test.sh does) or set CLOISTER_H2_JAR"
+    );
+    let file = base.with_extension("sql");
+    std::fs::write(&file, script).unwrap();
+    let out = std::process::Command::new("java")
+        .args(["-cp", &jar, "org.h2.tools.RunScript", "-user", "sa", "-url"])
+        .arg(format!("jdbc:h2:{}", base.display()))
+        .arg("-script")
+        .arg(&file)
+        .output()
+        .expect("Java is missing: install a JRE (e.g. default-jre-headless)");
+    assert!(
+        out.status.success(),
+        "H2 RunScript: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -13,12 +13,14 @@
 //! - [`postgres`]: the HA backend, Tessera's PostgreSQL schema over a pool that fails over
 //!   between hosts by itself. Always built (no cargo feature): it is the backend HA
 //!   deployments need, and its dependencies are pure Rust.
+//! - [`bulk`]: whole tables, page by page, for `cloister migrate`.
 //! - `conformance` (cargo feature `conformance`): the test suite every backend must pass.
 //!
 //! Several replicas of one node may share one store, so every write that could race is offered
 //! as a single atomic operation (insert-if-absent, compare-and-swap), never as read-then-write
 //! left to the caller.
 
+pub mod bulk;
 mod error;
 pub mod postgres;
 pub mod rows;

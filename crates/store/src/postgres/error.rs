@@ -45,7 +45,7 @@ pub(super) fn describe(error: &tokio_postgres::Error) -> String {
 }
 
 /// Maps an error from running a statement.
-pub(super) fn from_pg(error: &tokio_postgres::Error) -> StoreError {
+pub(crate) fn from_pg(error: &tokio_postgres::Error) -> StoreError {
     let text = describe(error);
     let Some(code) = error.code() else {
         return StoreError::Unavailable(format!("PostgreSQL connection failed: {text}"));

@@ -13,7 +13,7 @@
 
 mod connect;
 mod discovery;
-mod error;
+pub(crate) mod error;
 mod idempotency;
 mod options;
 mod privacy_groups;
@@ -123,6 +123,25 @@ impl PostgresStore {
         schema::prepare(&mut session, options.auto_create_tables).await?;
         drop(session);
         Ok(store)
+    }
+
+    /// One connection outside any pool, to the first acceptable host, for whole-table work
+    /// ([`crate::bulk`]); it ends when the client is dropped.
+    pub(crate) async fn connect_single(
+        options: &PostgresOptions,
+    ) -> Result<tokio_postgres::Client, StoreError> {
+        let last_failure = LastFailure::default();
+        let walker = HostWalker::new(options, last_failure.clone())
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        match walker.walk().await {
+            Ok((client, _task)) => Ok(client),
+            Err(error) => Err(StoreError::Unavailable(format!(
+                "no usable PostgreSQL host: {}",
+                last_failure
+                    .get()
+                    .unwrap_or_else(|| error::describe(&error))
+            ))),
+        }
     }
 
     /// The options the store was opened with.

@@ -7,7 +7,7 @@ use crate::schema::table::DATABASE;
 use crate::StoreError;
 
 /// Maps an error from a statement that does not read a particular table's rows.
-pub(super) fn from_sqlite(error: rusqlite::Error) -> StoreError {
+pub(crate) fn from_sqlite(error: rusqlite::Error) -> StoreError {
     in_table(DATABASE)(error)
 }
 

@@ -9,7 +9,7 @@
 //!   write lock with `BEGIN IMMEDIATE` and wait up to the busy timeout for it.
 
 mod discovery;
-mod error;
+pub(crate) mod error;
 mod idempotency;
 mod privacy_groups;
 mod raw_transactions;
