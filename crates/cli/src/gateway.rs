@@ -33,6 +33,10 @@ pub(crate) struct GatewayArgs {
     /// JSON config file for everything else (timeouts, health thresholds, limits).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Write this process's id to FILE at start and remove it on a clean exit; refused while
+    /// the file names another running process.
+    #[arg(long, value_name = "FILE")]
+    pidfile: Option<PathBuf>,
 }
 
 /// Runs the gateway until a signal.
@@ -58,6 +62,7 @@ pub(crate) fn run(args: &GatewayArgs) -> Result<i32> {
         settings.worker_threads = threads;
     }
     settings.validate()?;
+    let _pidfile = crate::pidfile::create_if(args.pidfile.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.worker_threads)
         .enable_all()

@@ -4,8 +4,11 @@ mod demo;
 mod doctor;
 mod gateway;
 mod keygen;
+mod keyupdate;
+mod logging;
 mod migrate;
 mod node;
+mod pidfile;
 mod proxy;
 mod shutdown;
 mod tessera_args;
@@ -18,6 +21,9 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as text (default) or as one JSON object per line, for log shippers.
+    #[arg(long, global = true, value_enum, default_value_t = logging::LogFormat::Text)]
+    log_format: logging::LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -35,22 +41,21 @@ enum Command {
     Gateway(gateway::GatewayArgs),
     /// Generate key pairs as Tessera's `-keygen` does: PATH.pub and PATH.key.
     Keygen(keygen::KeygenArgs),
+    /// Change a private key file's password (and Argon2 options) in place, as Tessera's
+    /// `keyupdate` / `-updatepassword` does.
+    Keyupdate(keyupdate::KeyupdateArgs),
     /// Run a privacy manager (Tessera-compatible) from a Tessera config file.
     Node(node::NodeArgs),
     /// Run the Q2T / P2P proxy in front of a party's privacy-manager replicas.
     Proxy(proxy::ProxyArgs),
+    /// Print the version, as Tessera's `version` does.
+    Version,
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // Parsed first: the log format is an argument. clap's own errors go to stderr as text.
     let cli = Cli::parse_from(tessera_args::normalize(std::env::args_os()));
+    logging::init(cli.log_format);
     // Connection bounds, not the kernel's default soft limit (often 1024), decide what a flood
     // of connections costs a server.
     match cloister_net::raise_open_file_limit() {
@@ -63,13 +68,24 @@ fn main() -> std::process::ExitCode {
         Command::Migrate(args) => migrate::run(&args),
         Command::Gateway(args) => gateway::run(&args),
         Command::Keygen(args) => keygen::run(&args).map(|()| 0),
+        Command::Keyupdate(args) => keyupdate::run(&args).map(|()| 0),
         Command::Node(args) => node::run(&args),
         Command::Proxy(args) => proxy::run(&args),
+        Command::Version => {
+            println!("{}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
     };
     match result {
         Ok(code) => std::process::ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            match cli.log_format {
+                // A log shipper reads stderr line by line as JSON: the reason is one more line.
+                logging::LogFormat::Json => {
+                    tracing::error!(error = %format!("{error:#}"), "exiting");
+                }
+                logging::LogFormat::Text => eprintln!("error: {error:#}"),
+            }
             std::process::ExitCode::FAILURE
         }
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use cloister_core::config::Override;
 use cloister_node::node::{DEFAULT_DRAIN_NOTICE, DEFAULT_DRAIN_TIMEOUT};
 use cloister_node::settings::{DEFAULT_DATA_DIR, DEFAULT_IDEMPOTENCY_TTL};
 use cloister_node::{Node, NodeSettings};
@@ -16,6 +17,20 @@ pub(crate) struct NodeArgs {
     /// the embedded default under ./cloister-data.
     #[arg(long)]
     configfile: Option<PathBuf>,
+    /// Replace one member of the config file before it is read, as Tessera's `-o` does:
+    /// `jdbc.url=jdbc:sqlite:/x.db`, `serverConfigs[1].serverAddress=http://h:9001`.
+    /// Repeatable, applied in order; the file itself is not changed.
+    #[arg(
+        short = 'o',
+        long = "override",
+        value_name = "KEY.PATH=VALUE",
+        requires = "configfile"
+    )]
+    overrides: Vec<Override>,
+    /// Write this process's id to FILE at start and remove it on a clean exit; refused while
+    /// the file names another running process.
+    #[arg(long, value_name = "FILE")]
+    pidfile: Option<PathBuf>,
     /// Recover this node's transactions from its peers into an empty store, then exit with 0
     /// (all recovered), 1 (some) or 2 (none), as Tessera's `--recover` does.
     #[arg(long)]
@@ -45,12 +60,13 @@ const fn millis(duration: Duration) -> u64 {
 /// (0 success, 1 partial, 2 failure) as Tessera does.
 pub(crate) fn run(args: &NodeArgs) -> Result<i32> {
     let mut settings = match &args.configfile {
-        Some(path) => NodeSettings::from_config_file(path)?,
+        Some(path) => NodeSettings::from_config_file_with(path, &args.overrides)?,
         None => NodeSettings::embedded_default(DEFAULT_DATA_DIR.as_ref())?,
     };
     settings.recover = args.recover;
     settings.idempotency_ttl = Duration::from_secs(args.idempotency_ttl);
     settings.trusted_proxies = args.trusted_proxies.clone();
+    let _pidfile = crate::pidfile::create_if(args.pidfile.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -67,7 +83,7 @@ pub(crate) fn run(args: &NodeArgs) -> Result<i32> {
             return Ok(outcome.exit_code());
         }
         crate::shutdown::reloading_until_requested(|| {
-            reload_tls(&node, args.configfile.as_deref());
+            reload_tls(&node, args.configfile.as_deref(), &args.overrides);
         })
         .await?;
         let (notice, timeout) = (
@@ -85,15 +101,15 @@ pub(crate) fn run(args: &NodeArgs) -> Result<i32> {
     })
 }
 
-/// SIGHUP: certificate rotation. The config file is read again and every TLS server's key and
-/// trust material loaded anew for its next handshakes; a file that no longer loads leaves the
-/// old material in place, with the reason logged.
-fn reload_tls(node: &Node, configfile: Option<&Path>) {
+/// SIGHUP: certificate rotation. The config file is read again (with the same overrides) and
+/// every TLS server's key and trust material loaded anew for its next handshakes; a file that no
+/// longer loads leaves the old material in place, with the reason logged.
+fn reload_tls(node: &Node, configfile: Option<&Path>, overrides: &[Override]) {
     let Some(path) = configfile else {
         tracing::info!("SIGHUP: no config file, nothing to reload");
         return;
     };
-    match NodeSettings::from_config_file(path) {
+    match NodeSettings::from_config_file_with(path, overrides) {
         Ok(settings) => {
             let servers = node.reload_tls(&settings.servers);
             tracing::info!(servers, "SIGHUP: TLS key and trust material reloaded");

@@ -39,6 +39,10 @@ pub(crate) struct ProxyArgs {
     /// are dropped and replaced.
     #[arg(long = "trusted-proxy", value_name = "IP")]
     trusted_proxies: Vec<IpAddr>,
+    /// Write this process's id to FILE at start and remove it on a clean exit; refused while
+    /// the file names another running process.
+    #[arg(long, value_name = "FILE")]
+    pidfile: Option<PathBuf>,
 }
 
 /// Runs the proxy until a signal.
@@ -72,6 +76,7 @@ pub(crate) fn run(args: &ProxyArgs) -> Result<i32> {
     settings
         .trusted_proxies
         .extend(args.trusted_proxies.iter().copied());
+    let _pidfile = crate::pidfile::create_if(args.pidfile.as_deref())?;
     // The workers run their own event loops; this one only runs health checks and the admin
     // listener.
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -9,6 +9,7 @@ use cloister_addr::Endpoint;
 use cloister_core::config::server::Cors;
 use cloister_core::config::ClientMode;
 use cloister_core::config::SslEnvironment;
+use cloister_core::config::{apply_overrides, Override, OverrideError};
 use cloister_core::config::{AppType, Config, ConfigIssue, Features, SqlitePath, StoreTarget};
 use cloister_core::digest::PayloadDigest;
 use cloister_core::keys::file::{public_key_file_text, KeyFile};
@@ -128,6 +129,14 @@ pub enum SettingsError {
         /// What is wrong.
         source: cloister_core::config::ConfigError,
     },
+    /// A command-line override (`-o key.path=value`) does not apply to the config.
+    #[error("{path}: {source}")]
+    Override {
+        /// The file.
+        path: PathBuf,
+        /// Which override, and why (the path, never the value).
+        source: cloister_core::config::OverrideError,
+    },
     /// The config breaks one or more rules.
     #[error("{path}: invalid configuration:\n  {}", issues.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
     Invalid {
@@ -169,9 +178,29 @@ pub enum SettingsError {
 impl NodeSettings {
     /// Reads, validates and resolves a Tessera config file. Warnings (unknown keys) are logged.
     pub fn from_config_file(path: &Path) -> Result<Self, SettingsError> {
+        Self::from_config_file_with(path, &[])
+    }
+
+    /// [`Self::from_config_file`] with Tessera's command-line overrides (`-o key.path=value`)
+    /// applied, in order, to the file's JSON before it is parsed; the file itself is not
+    /// changed.
+    pub fn from_config_file_with(
+        path: &Path,
+        overrides: &[Override],
+    ) -> Result<Self, SettingsError> {
         let bytes = std::fs::read(path).map_err(|source| SettingsError::ReadConfig {
             path: path.to_owned(),
             source,
+        })?;
+        let bytes = apply_overrides(&bytes, overrides).map_err(|source| match source {
+            OverrideError::Config(source) => SettingsError::ParseConfig {
+                path: path.to_owned(),
+                source,
+            },
+            source => SettingsError::Override {
+                path: path.to_owned(),
+                source,
+            },
         })?;
         let loaded = Config::parse(&bytes).map_err(|source| SettingsError::ParseConfig {
             path: path.to_owned(),

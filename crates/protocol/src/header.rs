@@ -23,3 +23,21 @@ pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 /// RFC 7239: the proxy in front of a P2P app names the real caller with `for=`, so the node's
 /// whitelist judges the caller and not the proxy.
 pub const FORWARDED: &str = "Forwarded";
+/// Correlates one request in the logs of `cloister proxy` and the node behind it: the proxy
+/// relays a client's well-formed value or makes one, sends it upstream, and both log it. Only
+/// a log field: nothing is decided on it. A common convention, not a Tessera header.
+pub const REQUEST_ID: &str = "X-Request-Id";
+
+/// The longest [`REQUEST_ID`] value kept; longer ones are replaced, which bounds what a client
+/// can add to every log line of its request.
+pub const MAX_REQUEST_ID_LENGTH: usize = 64;
+
+/// Whether a client's [`REQUEST_ID`] value may be relayed and logged as it is: 1 to
+/// [`MAX_REQUEST_ID_LENGTH`] visible ASCII characters (no spaces, quotes or control
+/// characters, so it cannot forge or break a log line).
+pub fn is_acceptable_request_id(value: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID_LENGTH).contains(&value.len())
+        && value
+            .iter()
+            .all(|&b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+}

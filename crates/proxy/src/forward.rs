@@ -3,12 +3,11 @@
 //! answer with the first answer the policy accepts, or with the proxy's own error.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cloister_protocol::header::{FORWARDED, IDEMPOTENCY_KEY};
+use cloister_protocol::header::{FORWARDED, IDEMPOTENCY_KEY, REQUEST_ID};
 use http::StatusCode;
 
 use crate::error::ProxyError;
@@ -17,10 +16,6 @@ use crate::metrics::{AttemptLabels, Metrics, RequestLabels, RetryLabels, RouteLa
 use crate::policy::{self, Failure, Retry, Role, Route};
 use crate::settings::Timeouts;
 use crate::upstream::{Group, Links, Outgoing, Upstream};
-
-/// Request ids for the access log: unique within this process, and free (a random id per
-/// request costs a `getrandom` call).
-static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The first pause before asking every replica again when each answered 503, doubling up to
 /// [`MAX_FAILOVER_PAUSE`]: a database failover takes seconds, and a replica's 503 costs it a
@@ -82,7 +77,12 @@ impl Listener {
         links: &mut Links,
     ) -> Answer {
         let started = Instant::now();
-        let request_id = NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed);
+        // The client's id when it sent an acceptable one, else a random 128-bit one: unique
+        // across processes and restarts, so a node's log can be joined on it.
+        let request_id = head
+            .request_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         let route = policy::classify(self.role, &head.method, head.path());
         let mut trace = Trace {
             tried: Vec::new(),
@@ -90,7 +90,7 @@ impl Listener {
         };
         let result = match body {
             Ok(body) => {
-                let outgoing = self.outgoing(head, &body, &route, caller);
+                let outgoing = self.outgoing(head, &body, &route, caller, &request_id);
                 self.forward(&outgoing, &route, started, &mut trace, links)
                     .await
             }
@@ -132,19 +132,21 @@ impl Listener {
             status,
             outcome,
             latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+            "forwarded",
         );
         answer
     }
 
     /// The request as every attempt sends it: the client's request line and end-to-end fields,
-    /// an idempotency key on a write that has none, this proxy's `Forwarded` element, and the
-    /// body re-framed with `Content-Length`.
+    /// the request id, an idempotency key on a write that has none, this proxy's `Forwarded`
+    /// element, and the body re-framed with `Content-Length`.
     fn outgoing(
         &self,
         head: &RequestHead,
         body: &Bytes,
         route: &Route,
         caller: &Caller,
+        request_id: &str,
     ) -> Outgoing {
         let mut line = Vec::with_capacity(head.target.len() + 20);
         http1::request_line(&mut line, &head.method, &head.target);
@@ -155,7 +157,8 @@ impl Listener {
         // `--trusted-proxy`) must find exactly the caller this proxy saw.
         let client_forwarded: &[u8] = if caller.trusted { &head.forwarded } else { &[] };
         let mut length = itoa::Buffer::new();
-        let mut extra: Vec<(&str, &[u8])> = Vec::with_capacity(3);
+        let mut extra: Vec<(&str, &[u8])> = Vec::with_capacity(4);
+        extra.push((REQUEST_ID, request_id.as_bytes()));
         if let Some(key) = &key {
             extra.push((IDEMPOTENCY_KEY, key.as_bytes()));
         }

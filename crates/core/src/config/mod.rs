@@ -88,6 +88,7 @@ macro_rules! spelled_enum {
 
 pub mod jdbc;
 pub mod keys;
+pub mod overrides;
 mod parse;
 pub mod server;
 pub mod ssl;
@@ -95,6 +96,7 @@ mod validate;
 
 pub use jdbc::{Jdbc, PostgresTarget, SqlitePath, StoreTarget, TargetServer};
 pub use keys::{KeyConfiguration, KeyData, KeyDataForm};
+pub use overrides::{apply_overrides, Override, OverrideError};
 pub use parse::{ConfigError, Loaded};
 pub use server::{AppType, Server, ServerConfig};
 pub use ssl::{SslConfig, SslConfigInvalid, SslEnvironment, SslSide, TrustMode};

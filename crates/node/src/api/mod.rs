@@ -20,6 +20,7 @@ pub mod media;
 pub mod openapi;
 pub mod p2p;
 pub mod q2t;
+pub mod request_log;
 pub mod response;
 pub mod status;
 pub mod third_party;
@@ -98,5 +99,11 @@ pub fn router(app: AppType, cors: Option<Cors>, state: AppState) -> Router {
         )),
         None => routes,
     };
-    routes.with_state(state)
+    // Outermost, so the span covers every layer and handler that logs for this request.
+    routes
+        .layer(axum::middleware::from_fn_with_state(
+            label,
+            request_log::trace,
+        ))
+        .with_state(state)
 }

@@ -6,7 +6,7 @@
 //! nothing is hashed, case-folded or re-encoded on the way through. A request's `Forwarded`
 //! fields are set apart in the same pass: whether they are relayed depends on who sent them.
 
-use cloister_protocol::header::{FORWARDED, IDEMPOTENCY_KEY};
+use cloister_protocol::header::{is_acceptable_request_id, FORWARDED, IDEMPOTENCY_KEY, REQUEST_ID};
 use http::{Method, StatusCode};
 
 use super::body::Framing;
@@ -47,7 +47,8 @@ pub struct RequestHead {
     pub method: Method,
     /// The request target exactly as sent (`%2F` and all).
     pub target: String,
-    /// The end-to-end header fields as raw lines, each ending in CRLF, except `Forwarded`.
+    /// The end-to-end header fields as raw lines, each ending in CRLF, except `Forwarded` and
+    /// `X-Request-Id` (the proxy sends its own).
     pub fields: Vec<u8>,
     /// The `Forwarded` fields as raw lines, in the order sent: a client can write any it
     /// likes, so they are relayed only when the client is a trusted proxy (empty, and no
@@ -55,6 +56,9 @@ pub struct RequestHead {
     pub forwarded: Vec<u8>,
     /// Whether the client sent an `Idempotency-Key`.
     pub has_idempotency_key: bool,
+    /// The client's first `X-Request-Id`, when it is acceptable to relay and log
+    /// ([`is_acceptable_request_id`]).
+    pub request_id: Option<String>,
     /// How the body is framed.
     pub framing: Framing,
     /// Whether the connection stays open after this exchange.
@@ -111,6 +115,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(RequestHead, usize)>, HeadErr
         fields: facts.fields,
         forwarded: facts.forwarded,
         has_idempotency_key: facts.has_idempotency_key,
+        request_id: facts.request_id,
         framing: facts.framing.unwrap_or(Framing::Empty),
         keep_alive: facts.keep_alive,
         keep_alive_1_0: minor == 0 && facts.keep_alive,
@@ -222,6 +227,7 @@ struct Facts {
     keep_alive: bool,
     expect_continue: bool,
     has_idempotency_key: bool,
+    request_id: Option<String>,
 }
 
 impl Facts {
@@ -247,6 +253,7 @@ impl Facts {
             keep_alive,
             expect_continue: false,
             has_idempotency_key: false,
+            request_id: None,
         };
         let mut length: Option<u64> = None;
         let mut chunked = false;
@@ -267,6 +274,11 @@ impl Facts {
                 // Dropped: it applies to this connection only.
             } else if name.eq_ignore_ascii_case(FORWARDED) {
                 field(&mut facts.forwarded, name, header.value);
+            } else if name.eq_ignore_ascii_case(REQUEST_ID) {
+                // Never relayed as sent: the proxy sends one id, this one if it is acceptable.
+                if facts.request_id.is_none() && is_acceptable_request_id(header.value) {
+                    facts.request_id = std::str::from_utf8(header.value).ok().map(str::to_owned);
+                }
             } else {
                 facts.has_idempotency_key |= name.eq_ignore_ascii_case(IDEMPOTENCY_KEY);
                 field(&mut facts.fields, name, header.value);
@@ -329,6 +341,26 @@ mod tests {
         let (head, length) = parse_request(text.as_bytes()).unwrap().unwrap();
         assert_eq!(length, text.len());
         head
+    }
+
+    #[test]
+    fn a_request_id_is_kept_when_acceptable_and_never_relayed_as_sent() {
+        let head = request(
+            "GET / HTTP/1.1\r\nX-Request-Id: abc-1\r\nx-request-id: second\r\nHost: c\r\n\r\n",
+        );
+        assert_eq!(head.request_id.as_deref(), Some("abc-1"));
+        assert_eq!(String::from_utf8(head.fields).unwrap(), "Host: c\r\n");
+        let long = "x".repeat(65);
+        for bad in [long.as_str(), "a b", "quote\"d", ""] {
+            let head = request(&format!("GET / HTTP/1.1\r\nX-Request-Id: {bad}\r\n\r\n"));
+            assert_eq!(head.request_id, None, "{bad}");
+            assert!(head.fields.is_empty());
+        }
+        let longest = "y".repeat(64);
+        let head = request(&format!(
+            "GET / HTTP/1.1\r\nX-Request-Id: {longest}\r\n\r\n"
+        ));
+        assert_eq!(head.request_id, Some(longest));
     }
 
     #[test]
