@@ -76,6 +76,14 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   apt_install_or_stop nginx "nginx is missing; install it (e.g. 'sudo apt-get install nginx') and rerun."
 fi
 
+# The metrics test (crates/cli/tests/prometheus.rs) runs Debian's real Prometheus, on its own
+# config, storage and port, and lints with promtool (same package). Installing the package may
+# try to start the packaged service; the test never talks to it.
+if ! { command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ]; } \
+   || ! { command -v promtool >/dev/null 2>&1 || [ -x /usr/bin/promtool ]; }; then
+  apt_install_or_stop prometheus "Prometheus is missing; install it (e.g. 'sudo apt-get install prometheus', which brings promtool) and rerun."
+fi
+
 # cloister-tls's tests prove interoperability with the files Java and OpenSSL make: keystores
 # from keytool (a JDK) and certificates from the openssl command line.
 if ! command -v keytool >/dev/null 2>&1 && ! [ -x "${JAVA_HOME:-/nonexistent}/bin/keytool" ]; then

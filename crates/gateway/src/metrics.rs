@@ -155,6 +155,9 @@ pub struct UpstreamMetrics {
 impl Metrics {
     /// The request-path metrics of the upstream called `name`.
     pub fn for_upstream(&self, name: &str) -> UpstreamMetrics {
+        // The count exists at 0 from the start: an alert on `increase()` then sees the first
+        // ejection too (a series first scraped at 1 shows no increase).
+        let _ = self.ejections.get_or_create(&upstream(name));
         UpstreamMetrics {
             latency: self.latency.get_or_create(&upstream(name)).clone(),
             ok: self

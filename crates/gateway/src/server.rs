@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use cloister_net::{Bound, ListenError, TlsListener};
-use cloister_protocol::{media, path};
+use cloister_protocol::{exposition, media, path};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -188,8 +188,15 @@ async fn status(State(proxy): State<Arc<Proxy>>) -> Json<Status> {
     Json(proxy.health.status())
 }
 
-async fn metrics_text(State(proxy): State<Arc<Proxy>>) -> Response {
-    ([(CONTENT_TYPE, media::OPENMETRICS)], proxy.metrics.render()).into_response()
+/// `/metrics`: OpenMetrics, or Prometheus's text format to a client asking for `text/plain`
+/// ([`cloister_protocol::exposition`]).
+async fn metrics_text(State(proxy): State<Arc<Proxy>>, headers: HeaderMap) -> Response {
+    let accept = headers
+        .get_all(ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let (content_type, body) = exposition::answer(accept, proxy.metrics.render());
+    ([(CONTENT_TYPE, content_type)], body).into_response()
 }
 
 /// JSON-RPC on any path, over HTTP or WebSocket, as geth serves it.

@@ -1,7 +1,12 @@
-//! Prometheus metrics: every request counted and timed by app, route, method and status.
+//! Prometheus metrics: every request counted and timed by app, route, method and status; the
+//! store's health as `/health` last saw it; when each presented TLS certificate expires; and
+//! how many parties the last PartyInfo round failed to reach. The alerts in
+//! `ops/prometheus/alerts.yml` are written on these names.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
+
+use cloister_store::StoreHealth;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -9,6 +14,7 @@ use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -26,6 +32,22 @@ struct RouteLabels {
     route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RoleLabels {
+    role: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServerLabels {
+    server: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TlsLabels {
+    app: &'static str,
+    side: &'static str,
+}
+
 type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 /// The node's metrics registry.
@@ -33,6 +55,12 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: LatencyFamily,
+    store_reachable: Gauge,
+    store_role: Family<RoleLabels, Gauge>,
+    synchronous_standbys: Family<ServerLabels, Gauge>,
+    tls_expiry: Family<TlsLabels, Gauge>,
+    parties: Gauge,
+    parties_failing: Gauge,
 }
 
 impl Default for Metrics {
@@ -47,15 +75,102 @@ impl Default for Metrics {
             "Time to answer HTTP requests",
             latency.clone(),
         );
+        let store_reachable = Gauge::default();
+        registry.register(
+            "store_reachable",
+            "1 when the store answered the last health check and takes writes, else 0",
+            store_reachable.clone(),
+        );
+        let store_role = Family::<RoleLabels, Gauge>::default();
+        registry.register(
+            "store_role",
+            "1 for what serves the store (sqlite, postgresql-primary, postgresql-standby or postgresql)",
+            store_role.clone(),
+        );
+        let synchronous_standbys = Family::<ServerLabels, Gauge>::default();
+        registry.register(
+            "store_synchronous_standbys",
+            "On a PostgreSQL primary: the standbys a commit waits for; 0 means an acknowledged write is on one server only",
+            synchronous_standbys.clone(),
+        );
+        let tls_expiry = Family::<TlsLabels, Gauge>::default();
+        registry.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the certificate chain an app presents expires, as a Unix time",
+            tls_expiry.clone(),
+        );
+        let parties = Gauge::default();
+        registry.register(
+            "p2p_parties",
+            "Parties the last PartyInfo round posted to",
+            parties.clone(),
+        );
+        let parties_failing = Gauge::default();
+        registry.register(
+            "p2p_parties_failing",
+            "Parties the last PartyInfo round could not reach or that refused it",
+            parties_failing.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
+            store_reachable,
+            store_role,
+            synchronous_standbys,
+            tls_expiry,
+            parties,
+            parties_failing,
         }
     }
 }
 
 impl Metrics {
+    /// Records a store health check. The role and standby series are replaced, not added to:
+    /// after a failover only the new role and server are reported.
+    pub fn observe_store(&self, health: &StoreHealth) {
+        self.store_reachable.set(i64::from(health.is_reachable()));
+        self.store_role.clear();
+        self.store_role
+            .get_or_create(&RoleLabels {
+                role: health.role.as_str(),
+            })
+            .set(1);
+        self.synchronous_standbys.clear();
+        if let Some(count) = health.synchronous_standbys {
+            let server = health.server.clone().unwrap_or_default();
+            self.synchronous_standbys
+                .get_or_create(&ServerLabels { server })
+                .set(i64::from(count));
+        }
+    }
+
+    /// Records when the certificate an app presents on `side` (`server` or `client`) expires;
+    /// `None` (nothing presented) removes nothing and records nothing.
+    pub fn observe_certificate(
+        &self,
+        app: &'static str,
+        side: &'static str,
+        not_after: Option<SystemTime>,
+    ) {
+        let Some(not_after) = not_after else { return };
+        let seconds = match not_after.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+            // A certificate that expired before 1970 has expired.
+            Err(_) => 0,
+        };
+        self.tls_expiry
+            .get_or_create(&TlsLabels { app, side })
+            .set(seconds);
+    }
+
+    /// Records a PartyInfo round: `parties` posted to, `failing` of them not accepting it.
+    pub fn observe_broadcast(&self, parties: usize, failing: usize) {
+        self.parties.set(i64::try_from(parties).unwrap_or(i64::MAX));
+        self.parties_failing
+            .set(i64::try_from(failing).unwrap_or(i64::MAX));
+    }
+
     /// The OpenMetrics text of every metric.
     pub fn render(&self) -> String {
         let mut text = String::new();

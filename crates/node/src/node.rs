@@ -66,6 +66,8 @@ pub struct Node {
     /// Listeners: once `stop` is set they accept nothing more and end when their
     /// connections have.
     servers: Vec<JoinHandle<()>>,
+    /// Where the certificates' expiry is recorded, again at each rotation.
+    metrics: Arc<Metrics>,
     /// The TLS side of each server that has one, by app, for certificate rotation.
     tls: Vec<(AppType, TlsListener)>,
     /// Background loops: aborted at shutdown.
@@ -110,6 +112,10 @@ impl Node {
             settings.forwarding_keys,
             rules,
         ));
+        let metrics = Arc::new(Metrics::default());
+        if let Some(tls) = &settings.peer_tls {
+            metrics.observe_certificate(AppType::P2P.as_str(), "client", tls.not_after);
+        }
         let state = AppState {
             transactions: transactions.clone(),
             network: network.clone(),
@@ -138,7 +144,7 @@ impl Node {
                 })
             }),
             recovery_mode: settings.recover,
-            metrics: Arc::new(Metrics::default()),
+            metrics: metrics.clone(),
             max_body_bytes: settings.max_body_bytes,
             health: Arc::new(HealthCheck::new(transactions.store().clone())),
         };
@@ -152,6 +158,7 @@ impl Node {
             party_info_interval: settings.party_info_interval,
             stop,
             health,
+            metrics: metrics.clone(),
             servers: Vec::new(),
             tls: Vec::new(),
             background: Vec::new(),
@@ -170,6 +177,9 @@ impl Node {
             if let Some(tls) = &tls {
                 node.tls.push((server.app, tls.clone()));
             }
+            if let Some(presenting) = &server.tls {
+                metrics.observe_certificate(server.app.as_str(), "server", presenting.not_after);
+            }
             node.servers.push(tokio::spawn(listener::serve(
                 bound,
                 router,
@@ -184,8 +194,9 @@ impl Node {
         )));
         if settings.servers.iter().any(|s| s.app == AppType::P2P) {
             let interval = settings.party_info_interval;
-            node.background
-                .push(tokio::spawn(broadcaster::run(network, peers, interval)));
+            node.background.push(tokio::spawn(broadcaster::run(
+                network, peers, interval, metrics,
+            )));
         }
         Ok(node)
     }
@@ -199,10 +210,11 @@ impl Node {
             let config = servers
                 .iter()
                 .find(|server| server.app == *app)
-                .and_then(|server| server.tls.as_ref())
-                .map(|tls| tls.config.clone());
-            if let Some(config) = config {
-                listener.replace(config);
+                .and_then(|server| server.tls.as_ref());
+            if let Some(presenting) = config {
+                listener.replace(presenting.config.clone());
+                self.metrics
+                    .observe_certificate(app.as_str(), "server", presenting.not_after);
                 replaced += 1;
             }
         }

@@ -5,6 +5,7 @@
 //! check this book, not the other way round.
 //!
 //! - [`path`]: the paths of the Q2T, ThirdParty and P2P APIs, and the ones every app serves;
+//! - [`exposition`]: `/metrics` in OpenMetrics or, asked for, Prometheus's text format;
 //! - [`header`]: header names (GoQuorum's `c11n-*`, Tessera's `tessera*`, Cloister's own);
 //! - [`media`]: media types, Tessera's versioned JSON types among them;
 //! - [`version`]: the API versions of `/version/api` and `tesseraSupportedApiVersions`;
@@ -13,6 +14,7 @@
 //! Sources: `spec/tessera-api.md` (paths, media types, headers) and `spec/goquorum-client.md`
 //! (what GoQuorum sends).
 
+pub mod exposition;
 pub mod header;
 pub mod media;
 pub mod path;

@@ -18,6 +18,10 @@ pub const TEXT_PLAIN: &str = "text/plain";
 /// What `/metrics` serves everywhere: the text prometheus-client renders is OpenMetrics 1.0.0,
 /// which Prometheus parses only when labelled so.
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// What `/metrics` serves a client that asks for `text/plain` and not for OpenMetrics
+/// (`promtool check metrics` reads it): Prometheus's text format 0.0.4
+/// ([`crate::exposition`]).
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The type and subtype of a `Content-Type` value, without parameters (`; charset=utf-8`) and
 /// surrounding spaces.

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use cloister_addr::Endpoint;
-use cloister_protocol::media;
 use cloister_protocol::path::{METRICS as METRICS_PATH, STATUS as STATUS_PATH};
+use cloister_protocol::{exposition, media};
 use http::{Method, StatusCode};
 
 use crate::http1::{Answer, RequestHead};
@@ -35,7 +35,10 @@ impl Admin {
     pub(crate) fn answer(&self, head: &RequestHead) -> Answer {
         match (&head.method, head.path()) {
             (&Method::GET, METRICS_PATH) => {
-                Answer::own(StatusCode::OK, media::OPENMETRICS, self.metrics.render())
+                // OpenMetrics, or Prometheus's text format to a client asking for `text/plain`.
+                let (content_type, body) =
+                    exposition::answer(accept_fields(&head.fields), self.metrics.render());
+                Answer::own(StatusCode::OK, content_type, body)
             }
             (&Method::GET, STATUS_PATH) => Answer::own(
                 StatusCode::OK,
@@ -49,6 +52,17 @@ impl Admin {
             ),
         }
     }
+}
+
+/// The values of the `Accept` fields among a head's raw field lines.
+fn accept_fields(fields: &[u8]) -> impl Iterator<Item = &str> {
+    fields.split(|&b| b == b'\n').filter_map(|line| {
+        let line = std::str::from_utf8(line).ok()?;
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("accept")
+            .then(|| value.trim())
+    })
 }
 
 /// Every listener's upstreams and their health.

@@ -119,19 +119,23 @@ impl Proxy {
                 .collect();
             let group = Arc::new(Group::new(members));
             let local = bound.local_endpoint();
+            let label: Arc<str> = local.to_string().into();
             let service = match listener.mode {
-                Mode::Http => listener::Handling::Requests(listener::Service::Forward(Arc::new(
-                    forward::Listener {
-                        label: local.to_string().into(),
-                        role: listener.role,
-                        group: group.clone(),
-                        timeouts: settings.timeouts,
-                        max_body_bytes: settings.max_body_bytes,
-                        confirm_not_found: settings.confirm_not_found,
-                        trusted_proxies: trusted_proxies.clone(),
-                        metrics: metrics.clone(),
-                    },
-                ))),
+                Mode::Http => {
+                    metrics.start_listener(&label);
+                    listener::Handling::Requests(listener::Service::Forward(Arc::new(
+                        forward::Listener {
+                            label,
+                            role: listener.role,
+                            group: group.clone(),
+                            timeouts: settings.timeouts,
+                            max_body_bytes: settings.max_body_bytes,
+                            confirm_not_found: settings.confirm_not_found,
+                            trusted_proxies: trusted_proxies.clone(),
+                            metrics: metrics.clone(),
+                        },
+                    )))
+                }
                 Mode::Passthrough => listener::Handling::Relay(Arc::new(passthrough::Relay {
                     group: group.clone(),
                     connect_timeout: settings.timeouts.connect,

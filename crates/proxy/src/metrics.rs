@@ -114,6 +114,17 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Creates a listener's retry counts at 0, one per reason: an alert on `increase()` then
+    /// sees the first retry too (a series first scraped at 1 shows no increase).
+    pub(crate) fn start_listener(&self, listener: &Arc<str>) {
+        for reason in crate::policy::Retry::ALL {
+            let _ = self.retries.get_or_create(&RetryLabels {
+                listener: listener.clone(),
+                reason: reason.as_str(),
+            });
+        }
+    }
+
     /// The OpenMetrics text of every metric.
     pub fn render(&self) -> String {
         let mut text = String::new();

@@ -400,6 +400,16 @@ pub enum Retry {
 }
 
 impl Retry {
+    /// Every reason, for metrics that start at 0.
+    pub const ALL: [Self; 6] = [
+        Self::NotSent,
+        Self::AfterSend,
+        Self::SameKey,
+        Self::Unavailable,
+        Self::ServerError,
+        Self::NotFound,
+    ];
+
     /// The name in logs and metrics.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -112,6 +112,11 @@ impl Upstream {
             metrics,
         };
         upstream.gauge().set(1);
+        // The count exists at 0 from the start: an alert on `increase()` then sees the first
+        // ejection too (a series first scraped at 1 shows no increase).
+        let _ = upstream.metrics.ejections.get_or_create(&UpstreamLabels {
+            upstream: upstream.label.clone(),
+        });
         upstream
     }
 

@@ -2,11 +2,11 @@
 //! `/health` and `/metrics`.
 
 use axum::extract::{Extension, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use cloister_protocol::{media, path, version, UPCHECK_BODY};
+use cloister_protocol::{exposition, path, version, UPCHECK_BODY};
 use serde::Serialize;
 
 use super::media::MediaType;
@@ -80,6 +80,7 @@ struct Status {
 /// sidecar) the body details the store and the replica; over TCP it says only the word.
 async fn health(State(state): State<AppState>, peer: Option<Extension<PeerAddress>>) -> Response {
     let store = state.health.current().await;
+    state.metrics.observe_store(&store);
     let reachable = store.is_reachable();
     let (status, word) = if state.health.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "DRAINING")
@@ -111,10 +112,15 @@ async fn health(State(state): State<AppState>, peer: Option<Extension<PeerAddres
     response::json(MediaType::Json, status, &body)
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, media::OPENMETRICS)],
-        state.metrics.render(),
-    )
-        .into_response()
+/// `/metrics`: OpenMetrics, or Prometheus's text format to a client asking for `text/plain`
+/// ([`cloister_protocol::exposition`]). The store's health is refreshed first (at most once per
+/// [`crate::health::HEALTH_TTL`]) so its gauges are current even when nothing asks `/health`.
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    state.metrics.observe_store(&state.health.current().await);
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let (content_type, body) = exposition::answer(accept, state.metrics.render());
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }

@@ -12,16 +12,24 @@ use bytes::Bytes;
 use futures_util::stream::{self, StreamExt};
 
 use super::Network;
+use crate::metrics::Metrics;
 use crate::peer_client::{PeerClient, PeerError};
 
-/// Runs the broadcast loop until the task is dropped.
-pub async fn run(network: Arc<Network>, peers: PeerClient, interval: Duration) {
+/// Runs the broadcast loop until the task is dropped, recording each round in `metrics`.
+pub async fn run(
+    network: Arc<Network>,
+    peers: PeerClient,
+    interval: Duration,
+    metrics: Arc<Metrics>,
+) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failures = Failures::default();
     loop {
         ticker.tick().await;
-        broadcast_once(&network, &peers, &mut failures).await;
+        if let Some(round) = broadcast_once(&network, &peers, &mut failures).await {
+            metrics.observe_broadcast(round.parties, round.failed);
+        }
     }
 }
 
@@ -29,13 +37,28 @@ pub async fn run(network: Arc<Network>, peers: PeerClient, interval: Duration) {
 #[derive(Debug, Default)]
 pub struct Failures(HashMap<String, u32>);
 
+/// What one round did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    /// Parties posted to.
+    pub parties: usize,
+    /// Posts that failed (unreachable, or answered with an error), counted before a party
+    /// that failed too often is forgotten: a configured peer that stays down counts every round.
+    pub failed: usize,
+}
+
 /// Sends this node's PartyInfo to every party once, and forgets those that failed too often.
-pub async fn broadcast_once(network: &Network, peers: &PeerClient, failures: &mut Failures) {
+/// `None` when the network map could not be read (nothing was sent).
+pub async fn broadcast_once(
+    network: &Network,
+    peers: &PeerClient,
+    failures: &mut Failures,
+) -> Option<Round> {
     let (info, targets) = match (network.own_party_info().await, network.parties().await) {
         (Ok(info), Ok(targets)) => (info, targets),
         (Err(error), _) | (_, Err(error)) => {
             tracing::warn!(%error, "cannot read the network map; party info not sent this round");
-            return;
+            return None;
         }
     };
     let body = Bytes::from(info.encode());
@@ -51,11 +74,16 @@ pub async fn broadcast_once(network: &Network, peers: &PeerClient, failures: &mu
         .buffer_unordered(limits.broadcast_concurrency)
         .collect()
         .await;
+    let mut round = Round {
+        parties: results.len(),
+        failed: 0,
+    };
     for (url, result) in results {
         let Err(error) = result else {
             failures.0.remove(&url);
             continue;
         };
+        round.failed += 1;
         let count = failures.0.entry(url.clone()).or_default();
         *count += 1;
         if matches!(error, PeerError::Tls { .. }) && *count == 1 {
@@ -73,4 +101,5 @@ pub async fn broadcast_once(network: &Network, peers: &PeerClient, failures: &mu
             }
         }
     }
+    Some(round)
 }
