@@ -253,4 +253,25 @@ fn one_request_id_joins_the_proxy_log_to_the_node_log() {
     }
     let log = node.log_text();
     assert!(!log.contains(&"x".repeat(65)) && !log.contains("has space"));
+
+    // Over TCP the span also names the caller.
+    let keys = Request::new("GET", "/partyinfo/keys")
+        .header("X-Request-Id", "tp-1")
+        .send(&a.third_party_target());
+    assert_eq!(keys.status, 200);
+    assert_eq!(keys.header("x-request-id"), Some("tp-1"));
+    let named = |log: &str| {
+        json_lines(log).iter().any(|l| {
+            l["span"]["request_id"] == "tp-1"
+                && l["span"]["app"] == "ThirdParty"
+                && l["span"]["peer"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("127.0.0.1:"))
+        })
+    };
+    assert!(
+        eventually(Duration::from_secs(5), || named(&node.log_text())),
+        "{}",
+        node.log_text()
+    );
 }

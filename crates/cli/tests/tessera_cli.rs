@@ -9,8 +9,9 @@ use std::process::Output;
 use std::time::Duration;
 
 use cloister_addr::Endpoint;
-use cloister_harness::http::Request;
+use cloister_harness::http::{eventually, Request};
 use cloister_harness::nodes::{cloister, free_port, use_binary, NodeDir};
+use cloister_harness::proxy::RunningProxy;
 use serde_json::json;
 
 const CHEAP_ARGON: &str = r#"{"variant":"id","memory":256,"iterations":1,"parallelism":1}"#;
@@ -125,6 +126,35 @@ fn the_pidfile_is_written_refused_while_held_and_removed_on_exit() {
     assert_eq!(
         std::fs::read_to_string(&pidfile).unwrap().trim(),
         node.pid().to_string()
+    );
+}
+
+#[test]
+fn the_proxy_writes_and_removes_its_pidfile() {
+    let root = setup();
+    let pidfile = root.path().join("proxy.pid");
+    let socket = root.path().join("front.ipc");
+    let proxy = RunningProxy::start(
+        root.path(),
+        &[
+            "--listen".into(),
+            format!("unix:{}", socket.display()),
+            "--upstream".into(),
+            format!("http://127.0.0.1:{}", free_port()),
+            "--pidfile".into(),
+            pidfile.display().to_string(),
+        ],
+        &json!({}),
+    );
+    assert_eq!(
+        std::fs::read_to_string(&pidfile).unwrap().trim(),
+        proxy.pid().to_string()
+    );
+    assert!(cloister_harness::signal::send("TERM", &[proxy.pid()]));
+    assert!(
+        eventually(Duration::from_secs(10), || !pidfile.exists()),
+        "{}",
+        proxy.log_text()
     );
 }
 

@@ -11,9 +11,12 @@ use cloister_protocol::header::{is_acceptable_request_id, REQUEST_ID};
 use cloister_protocol::path;
 use tracing::Instrument;
 
+use crate::listener::PeerAddress;
+
 /// Middleware: takes the caller's `X-Request-Id` when it is acceptable (a proxy in front sent
 /// it), else makes one; serves the request inside a `request` span holding it, the app, the
-/// method and the path; logs the outcome and answers with the id. The id is a log field only.
+/// caller's TCP address (`peer`), the method and the path (which holds the hash where there is
+/// one); logs the outcome and answers with the id. The id is a log field only.
 pub async fn trace(State(app): State<&'static str>, request: Request, next: Next) -> Response {
     let request_id = request
         .headers()
@@ -22,12 +25,19 @@ pub async fn trace(State(app): State<&'static str>, request: Request, next: Next
         .filter(|value| is_acceptable_request_id(value))
         .and_then(|value| std::str::from_utf8(value).ok())
         .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
+    // The TCP caller (none on a unix socket): for P2P, the peer node or the proxy in front.
+    let peer = request
+        .extensions()
+        .get::<PeerAddress>()
+        .and_then(|PeerAddress(address)| *address)
+        .map(tracing::field::display);
     let method = request.method().clone();
     let uri_path = request.uri().path().to_owned();
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
         app,
+        peer,
         method = %method,
         path = %uri_path,
     );
