@@ -188,6 +188,10 @@ impl Node {
                 stopped.clone(),
             )));
         }
+        node.background.push(tokio::spawn(observe_store(
+            node.health.clone(),
+            metrics.clone(),
+        )));
         node.background.push(tokio::spawn(expire_idempotency(
             node.transactions.store().clone(),
             settings.idempotency_ttl,
@@ -262,6 +266,21 @@ impl Node {
 
 /// Deletes idempotency records older than `ttl`, a few times per `ttl` (at least once a
 /// minute). Every replica runs it; the deletes are idempotent.
+/// How often the store's health is recorded in the metrics when nothing asks `/health`.
+pub const STORE_METRICS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Records the store's health in the metrics every [`STORE_METRICS_INTERVAL`], apart from
+/// `/metrics`: a scrape never waits on a store that hangs (a timed-out scrape would read as the
+/// replica being down), and the check is the one `/health` shares, at most one a second.
+async fn observe_store(health: Arc<HealthCheck>, metrics: Arc<Metrics>) {
+    let mut ticker = tokio::time::interval(STORE_METRICS_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        metrics.observe_store(&health.current().await);
+    }
+}
+
 async fn expire_idempotency(store: Arc<dyn Store>, ttl: Duration) {
     let mut ticker =
         tokio::time::interval((ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(60)));

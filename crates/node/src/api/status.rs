@@ -113,10 +113,10 @@ async fn health(State(state): State<AppState>, peer: Option<Extension<PeerAddres
 }
 
 /// `/metrics`: OpenMetrics, or Prometheus's text format to a client asking for `text/plain`
-/// ([`cloister_protocol::exposition`]). The store's health is refreshed first (at most once per
-/// [`crate::health::HEALTH_TTL`]) so its gauges are current even when nothing asks `/health`.
+/// ([`cloister_protocol::exposition`]). The store's gauges are what the last health check saw
+/// (`/health`, or the node's own every [`crate::node::STORE_METRICS_INTERVAL`]): a scrape never
+/// waits on the store.
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    state.metrics.observe_store(&state.health.current().await);
     let accept = headers
         .get_all(header::ACCEPT)
         .iter()
