@@ -89,6 +89,11 @@ fi
 if ! command -v keytool >/dev/null 2>&1 && ! [ -x "${JAVA_HOME:-/nonexistent}/bin/keytool" ]; then
   apt_install_or_stop openjdk-17-jdk-headless "Java's keytool is missing; install a JDK (e.g. 'sudo apt-get install openjdk-17-jdk-headless') or set JAVA_HOME, and rerun."
 fi
+# The migration tests (crates/cli/tests/migrate.rs) make Tessera's default H2 store with H2's
+# own jar (Debian's libh2-java, the H2 2.1 Tessera bundles) and read it with the same jar.
+if [ -z "${CLOISTER_H2_JAR:-}" ] && [ ! -f /usr/share/java/h2.jar ]; then
+  apt_install_or_stop libh2-java "H2's jar is missing; install it (e.g. 'sudo apt-get install libh2-java') or set CLOISTER_H2_JAR, and rerun."
+fi
 if ! command -v openssl >/dev/null 2>&1; then
   apt_install_or_stop openssl "the openssl command line is missing; install it (e.g. 'sudo apt-get install openssl') and rerun."
 fi

@@ -35,6 +35,7 @@ pub mod ha_store;
 pub mod hostile;
 pub mod latency;
 pub mod load;
+pub mod migrate;
 pub mod p2p_tls;
 pub mod patroni;
 pub mod proxy;

@@ -83,6 +83,9 @@ pub enum Command {
     /// ratio, p99), and the TLS P2P listener's handshake rate, full and resumed. See
     /// [`crate::p2p_tls`].
     P2pTls(crate::p2p_tls::P2pTlsBench),
+    /// `cloister migrate` of many transactions from SQLite and H2 into PostgreSQL: copy rate
+    /// and peak RSS. See [`crate::migrate`].
+    Migrate(crate::migrate::MigrateBench),
 }
 
 /// The gateway benchmark's command line.

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Args;
-use cloister_core::config::jdbc::redacted_url;
 use cloister_migrate::{Location, Options, Progress, TableReport, Verification};
 
 /// Arguments of `cloister migrate`.
@@ -43,7 +42,7 @@ pub(crate) fn run(args: &MigrateArgs) -> Result<i32> {
 
 async fn migrate(args: &MigrateArgs) -> Result<i32> {
     let (from, to) = (Location::parse(&args.from)?, Location::parse(&args.to)?);
-    let source_name = redacted_url(&args.from);
+    let source_name = cloister_migrate::redacted(&args.from);
     eprintln!("reading {source_name} (read-only)");
     let source = from.open_source().await?;
     let tables = cloister_migrate::source_tables(source.as_ref(), &source_name).await?;

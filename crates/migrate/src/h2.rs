@@ -89,6 +89,19 @@ impl Url {
     }
 }
 
+/// `url` with the value of any `PASSWORD` setting hidden, for messages and checkpoints.
+pub fn redacted(url: &str) -> String {
+    url.split(';')
+        .map(|setting| match setting.split_once('=') {
+            Some((name, _)) if name.eq_ignore_ascii_case("PASSWORD") => {
+                format!("{name}=<redacted>")
+            }
+            _ => setting.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
 impl H2Source {
     /// Exports every table of `url` (`jdbc:h2:…`) that Cloister copies.
     pub fn export(url: &str) -> Result<Self, H2Error> {
@@ -454,6 +467,10 @@ mod tests {
             "jdbc:h2:/data/tm/db;MODE=Oracle;ACCESS_MODE_DATA=r;IFEXISTS=TRUE"
         );
         assert_eq!((url.user.as_str(), url.password.as_str()), ("tm", "pw"));
+        assert_eq!(
+            redacted("jdbc:h2:/d/db;password=pw;MODE=Oracle"),
+            "jdbc:h2:/d/db;password=<redacted>;MODE=Oracle"
+        );
     }
 
     #[test]

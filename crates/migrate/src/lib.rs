@@ -73,6 +73,21 @@ pub enum Location {
     Postgres(Box<PostgresOptions>),
 }
 
+/// `url` as messages and checkpoints name it: without its password.
+pub fn redacted(url: &str) -> String {
+    if is_h2(url) {
+        h2::redacted(url)
+    } else {
+        redacted_url(url)
+    }
+}
+
+fn is_h2(url: &str) -> bool {
+    url.trim()
+        .get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case("jdbc:h2:"))
+}
+
 impl Location {
     /// Parses a JDBC URL (credentials in the URL, as `jdbc.url` takes them).
     pub fn parse(url: &str) -> Result<Self, MigrateError> {
@@ -80,11 +95,7 @@ impl Location {
             url: redacted_url(url),
             reason,
         };
-        if url
-            .trim()
-            .get(..8)
-            .is_some_and(|p| p.eq_ignore_ascii_case("jdbc:h2:"))
-        {
+        if is_h2(url) {
             return Ok(Self::H2(url.trim().to_owned()));
         }
         match StoreTarget::parse(url, None, None).map_err(|e| refused(e.to_string()))? {
@@ -131,7 +142,7 @@ impl Location {
         Ok(match self {
             Self::H2(url) => {
                 return Err(MigrateError::Url {
-                    url: redacted_url(url),
+                    url: redacted(url),
                     reason: "H2 is a source only: migrate to SQLite or PostgreSQL".into(),
                 })
             }

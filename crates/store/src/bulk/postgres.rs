@@ -88,45 +88,55 @@ fn parameter(value: &Value) -> Box<dyn ToSql + Sync + Send> {
     }
 }
 
-/// Column `index` of a page, as one array parameter of `kind`.
-fn column_array(rows: &[Row], index: usize, kind: Kind) -> Box<dyn ToSql + Sync + Send> {
-    let cells = rows.iter().map(|row| &row[index]);
-    match kind {
-        Kind::Int => Box::new(
-            cells
-                .map(|v| {
-                    if let Value::Int(n) = v {
-                        Some(*n)
-                    } else {
-                        None
-                    }
-                })
-                .collect::<Vec<_>>(),
-        ),
-        Kind::Text => Box::new(
-            cells
-                .map(|v| {
-                    if let Value::Text(t) = v {
-                        Some(t.as_str())
-                    } else {
-                        None
-                    }
-                })
-                .map(|t| t.map(str::to_owned))
-                .collect::<Vec<_>>(),
-        ),
-        Kind::Bytes => Box::new(
-            cells
-                .map(|v| {
-                    if let Value::Bytes(b) = v {
-                        Some(b.clone())
-                    } else {
-                        None
-                    }
-                })
-                .collect::<Vec<_>>(),
-        ),
+/// A page as one array parameter per column (moved, not copied), each of its column's kind.
+fn column_arrays(table: &Table, rows: Vec<Row>) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    let mut columns: Vec<Vec<Value>> = table
+        .columns
+        .iter()
+        .map(|_| Vec::with_capacity(rows.len()))
+        .collect();
+    for row in rows {
+        for (column, value) in columns.iter_mut().zip(row) {
+            column.push(value);
+        }
     }
+    table
+        .columns
+        .iter()
+        .zip(columns)
+        .map(|(column, values)| -> Box<dyn ToSql + Sync + Send> {
+            let cells = values.into_iter();
+            match column.kind {
+                Kind::Int => Box::new(
+                    cells
+                        .map(|v| if let Value::Int(n) = v { Some(n) } else { None })
+                        .collect::<Vec<_>>(),
+                ),
+                Kind::Text => Box::new(
+                    cells
+                        .map(|v| {
+                            if let Value::Text(t) = v {
+                                Some(t)
+                            } else {
+                                None
+                            }
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                Kind::Bytes => Box::new(
+                    cells
+                        .map(|v| {
+                            if let Value::Bytes(b) = v {
+                                Some(b)
+                            } else {
+                                None
+                            }
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            }
+        })
+        .collect()
 }
 
 fn value(row: &tokio_postgres::Row, index: usize, kind: Kind) -> Result<Value, StoreError> {
@@ -256,12 +266,7 @@ impl BulkWrite for PostgresBulk {
             names.join(", "),
             arrays.join(", ")
         );
-        let columns: Vec<_> = table
-            .columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| column_array(&rows, i, c.kind))
-            .collect();
+        let columns = column_arrays(table, rows);
         let params: Vec<&(dyn ToSql + Sync)> = columns
             .iter()
             .map(|p| p.as_ref() as &(dyn ToSql + Sync))
