@@ -22,6 +22,8 @@ pub(crate) struct Front {
     pub(crate) listen: Endpoint,
     pub(crate) role: Role,
     pub(crate) group: Arc<Group>,
+    /// Its hedging, when enabled.
+    pub(crate) hedge: Option<Arc<crate::hedge::Hedging>>,
 }
 
 /// What the admin listener reports on.
@@ -70,11 +72,15 @@ pub(crate) fn status(fronts: &[Front]) -> serde_json::Value {
     let listeners: Vec<_> = fronts
         .iter()
         .map(|front| {
-            serde_json::json!({
+            let mut listener = serde_json::json!({
                 "listen": front.listen.to_string(),
                 "role": front.role.as_str(),
                 "upstreams": front.group.upstreams.iter().map(|u| u.status()).collect::<Vec<_>>(),
-            })
+            });
+            if let Some(hedge) = &front.hedge {
+                listener["hedge"] = hedge.status();
+            }
+            listener
         })
         .collect();
     serde_json::json!({ "listeners": listeners })

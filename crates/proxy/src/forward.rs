@@ -11,11 +11,14 @@ use cloister_protocol::header::{FORWARDED, IDEMPOTENCY_KEY, REQUEST_ID};
 use http::StatusCode;
 
 use crate::error::ProxyError;
+use crate::hedge::{self, Estimator, Hedging};
 use crate::http1::{self, Answer, ReadError, RequestHead, Response, CONTENT_LENGTH};
-use crate::metrics::{AttemptLabels, Metrics, RequestLabels, RetryLabels, RouteLabels};
+use crate::metrics::{
+    AttemptLabels, HedgeLabels, Metrics, RequestLabels, RetryLabels, RouteLabels,
+};
 use crate::policy::{self, Failure, Retry, Role, Route};
 use crate::settings::Timeouts;
-use crate::upstream::{Group, Links, Outgoing, Upstream};
+use crate::upstream::{AttemptError, Group, Links, Outgoing, Upstream};
 
 /// The first pause before asking every replica again when each answered 503, doubling up to
 /// [`MAX_FAILOVER_PAUSE`]: a database failover takes seconds, and a replica's 503 costs it a
@@ -38,6 +41,18 @@ pub(crate) struct Listener {
     /// Canonical addresses (an IPv4-mapped IPv6 address as IPv4), as callers are compared.
     pub(crate) trusted_proxies: Arc<[IpAddr]>,
     pub(crate) metrics: Arc<Metrics>,
+    /// Hedging of reads and keyed writes, unless disabled (`hedge.enabled`).
+    pub(crate) hedge: Option<Arc<Hedging>>,
+}
+
+/// One attempt's result and the upstream it was made on.
+type Attempted<'a> = (&'a Upstream, Result<Response, AttemptError>);
+
+/// What a hedged attempt produced: the results to judge, in the order they came (the
+/// winner alone when the first to come was acceptable), and whether a hedge was sent.
+struct Raced<'a> {
+    results: Vec<Attempted<'a>>,
+    hedged: bool,
 }
 
 /// Who is at the other end of a client connection, as every request on it names them to the
@@ -187,6 +202,9 @@ impl Listener {
     ) -> Result<Response, ProxyError> {
         let deadline = started + self.timeouts.total;
         let mut pause = FAILOVER_PAUSE;
+        if let Some((hedging, _)) = self.hedging_for(route) {
+            hedging.budget().earn();
+        }
         loop {
             let round = self.round(outgoing, route, deadline, trace, links).await;
             let all_unavailable = matches!(&round, Ok(answer) if answer.head.status == StatusCode::SERVICE_UNAVAILABLE);
@@ -200,8 +218,23 @@ impl Listener {
         }
     }
 
+    /// This request's hedging, when it may be hedged: the listener's and the route's.
+    fn hedging_for(&self, route: &Route) -> Option<(&Hedging, &Estimator)> {
+        let hedging = self.hedge.as_deref()?;
+        if !hedge::hedgeable(route.kind) {
+            return None;
+        }
+        Some((hedging, hedging.estimator(route.name)?))
+    }
+
+    /// Whether `answer` is one the policy relays rather than retries.
+    fn acceptable(&self, route: &Route, result: &Result<Response, AttemptError>) -> bool {
+        matches!(result, Ok(answer) if policy::retry(route, Failure::Status(answer.head.status), self.confirm_not_found).is_none())
+    }
+
     /// One pass over the plan: the answer the policy accepts, else the last replica's own
-    /// answer, else why there was none.
+    /// answer, else why there was none. A hedgeable request's attempt on an upstream is raced
+    /// against a hedge on the next admitted one (once per pass; see [`crate::hedge`]).
     async fn round(
         &self,
         outgoing: &Outgoing,
@@ -211,10 +244,15 @@ impl Listener {
         links: &mut Links,
     ) -> Result<Response, ProxyError> {
         let plan = self.group.plan();
+        let hedging = self.hedging_for(route);
         let mut last_answer: Option<Response> = None;
         let mut last_error: Option<String> = None;
         let mut everything_unsent = true;
-        for (index, upstream) in plan.iter().enumerate() {
+        let mut hedged = false;
+        let mut next = 0;
+        'plan: while next < plan.len() {
+            let upstream = plan[next];
+            next += 1;
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 last_error = Some(format!("retry budget of {:?} spent", self.timeouts.total));
@@ -223,45 +261,79 @@ impl Listener {
             }
             trace.tried.push(upstream.shared_label());
             let per_try = self.timeouts.per_try.min(remaining);
-            let failure = match upstream.attempt(outgoing, per_try, links).await {
-                Ok(answer) => {
-                    let failure = Failure::Status(answer.head.status);
-                    upstream.record_request(policy::counts_against_upstream(failure));
-                    self.count_attempt(upstream, status_class(answer.head.status));
-                    let retry = policy::retry(route, failure, self.confirm_not_found);
-                    last_answer = Some(answer);
-                    everything_unsent = false;
-                    match retry {
-                        Some(reason) => reason,
-                        None => break,
+            let alternate = plan.get(next).filter(|u| !hedged && u.is_healthy());
+            let results = match (hedging, alternate) {
+                (Some((hedging, estimator)), Some(alternate)) => {
+                    let raced = self
+                        .race(
+                            [upstream, alternate],
+                            outgoing,
+                            route,
+                            per_try,
+                            deadline,
+                            (hedging, estimator),
+                            links,
+                        )
+                        .await;
+                    if raced.hedged {
+                        hedged = true;
+                        next += 1;
+                        trace.tried.push(alternate.shared_label());
                     }
+                    raced.results
                 }
-                Err(error) => {
-                    upstream.record_request(policy::counts_against_upstream(error.failure));
-                    let sent = error.failure != Failure::NotSent;
-                    self.count_attempt(upstream, if sent { "no-answer" } else { "not-sent" });
-                    tracing::debug!(upstream = upstream.label(), error = %error.message, "attempt failed");
-                    everything_unsent &= !sent;
-                    // A failure without an answer supersedes an earlier answer only if the
-                    // answer was itself retriable; keep the answer to relay it if nothing better.
-                    last_error = Some(format!("{}: {}", upstream.label(), error.message));
-                    match policy::retry(route, error.failure, self.confirm_not_found) {
-                        Some(reason) => reason,
-                        None => {
-                            return Err(ProxyError::NotRetriable { route: route.name });
-                        }
+                (hedging, _) => {
+                    let attempted = Instant::now();
+                    let result = upstream.attempt(outgoing, per_try, links).await;
+                    if let (Some((_, estimator)), Ok(_)) = (hedging, &result) {
+                        estimator.observe(attempted.elapsed());
                     }
+                    vec![(upstream, result)]
                 }
             };
-            if index + 1 < plan.len() {
-                trace.retries.push(failure.as_str());
-                self.metrics
-                    .retries
-                    .get_or_create(&RetryLabels {
-                        listener: self.label.clone(),
-                        reason: failure.as_str(),
-                    })
-                    .inc();
+            let count = results.len();
+            for (k, (upstream, result)) in results.into_iter().enumerate() {
+                let failure = match result {
+                    Ok(answer) => {
+                        let failure = Failure::Status(answer.head.status);
+                        upstream.record_request(policy::counts_against_upstream(failure));
+                        self.count_attempt(upstream, status_class(answer.head.status));
+                        let retry = policy::retry(route, failure, self.confirm_not_found);
+                        last_answer = Some(answer);
+                        everything_unsent = false;
+                        match retry {
+                            Some(reason) => reason,
+                            None => break 'plan,
+                        }
+                    }
+                    Err(error) => {
+                        upstream.record_request(policy::counts_against_upstream(error.failure));
+                        let sent = error.failure != Failure::NotSent;
+                        self.count_attempt(upstream, if sent { "no-answer" } else { "not-sent" });
+                        tracing::debug!(upstream = upstream.label(), error = %error.message, "attempt failed");
+                        everything_unsent &= !sent;
+                        // A failure without an answer supersedes an earlier answer only if the
+                        // answer was itself retriable; keep the answer to relay it if nothing
+                        // better.
+                        last_error = Some(format!("{}: {}", upstream.label(), error.message));
+                        match policy::retry(route, error.failure, self.confirm_not_found) {
+                            Some(reason) => reason,
+                            None => {
+                                return Err(ProxyError::NotRetriable { route: route.name });
+                            }
+                        }
+                    }
+                };
+                if k + 1 < count || next < plan.len() {
+                    trace.retries.push(failure.as_str());
+                    self.metrics
+                        .retries
+                        .get_or_create(&RetryLabels {
+                            listener: self.label.clone(),
+                            reason: failure.as_str(),
+                        })
+                        .inc();
+                }
             }
         }
         // A replica's own answer (a 503 from each, a 404 from each) is the truth; relay it.
@@ -277,6 +349,104 @@ impl Listener {
                 last: last_error.unwrap_or_default(),
             })
         }
+    }
+
+    /// An attempt on `first`; if it has not answered after the route's hedge delay and the
+    /// budget allows, the same request on `second` too. The first acceptable answer wins and
+    /// the other attempt is dropped (its connection closed); when the first to come is not
+    /// acceptable, the other is awaited and both are judged. A first replica overtaken by
+    /// its hedge counts as a failed request towards its passive ejection: it did not answer
+    /// within the delay and the whole of another replica's exchange.
+    #[allow(clippy::too_many_arguments)]
+    async fn race<'a>(
+        &self,
+        [first, second]: [&'a Upstream; 2],
+        outgoing: &Outgoing,
+        route: &Route,
+        per_try: Duration,
+        deadline: Instant,
+        (hedging, estimator): (&Hedging, &Estimator),
+        links: &mut Links,
+    ) -> Raced<'a> {
+        let started = Instant::now();
+        let one = first.attempt_on(first.take_link(links), outgoing, per_try);
+        tokio::pin!(one);
+        let early = tokio::select! {
+            biased;
+            done = &mut one => Some(done),
+            () = tokio::time::sleep(estimator.delay()) => None,
+        };
+        let alone = match early {
+            Some(done) => Some(done),
+            None if hedging.budget().spend() => None,
+            None => {
+                self.count_hedge(hedging, hedge::Outcome::Denied);
+                Some(one.as_mut().await)
+            }
+        };
+        if let Some((result, link)) = alone {
+            first.keep_link(links, link);
+            if result.is_ok() {
+                estimator.observe(started.elapsed());
+            }
+            return Raced {
+                results: vec![(first, result)],
+                hedged: false,
+            };
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let two = second.attempt_on(
+            second.take_link(links),
+            outgoing,
+            self.timeouts.per_try.min(remaining),
+        );
+        tokio::pin!(two);
+        let results = tokio::select! {
+            (result, link) = &mut one => {
+                first.keep_link(links, link);
+                if self.acceptable(route, &result) {
+                    estimator.observe(started.elapsed());
+                    self.count_hedge(hedging, hedge::Outcome::Lost);
+                    vec![(first, result)]
+                } else {
+                    let (other, link) = two.as_mut().await;
+                    second.keep_link(links, link);
+                    let won = self.acceptable(route, &other);
+                    self.count_hedge(hedging, if won { hedge::Outcome::Won } else { hedge::Outcome::Lost });
+                    vec![(first, result), (second, other)]
+                }
+            }
+            (result, link) = &mut two => {
+                second.keep_link(links, link);
+                if self.acceptable(route, &result) {
+                    estimator.observe(started.elapsed());
+                    self.count_hedge(hedging, hedge::Outcome::Won);
+                    first.record_request(true);
+                    self.count_attempt(first, "overtaken");
+                    vec![(second, result)]
+                } else {
+                    let (other, link) = one.as_mut().await;
+                    first.keep_link(links, link);
+                    self.count_hedge(hedging, hedge::Outcome::Lost);
+                    vec![(second, result), (first, other)]
+                }
+            }
+        };
+        Raced {
+            results,
+            hedged: true,
+        }
+    }
+
+    fn count_hedge(&self, hedging: &Hedging, outcome: hedge::Outcome) {
+        hedging.count(outcome);
+        self.metrics
+            .hedges
+            .get_or_create(&HedgeLabels {
+                listener: self.label.clone(),
+                outcome: outcome.as_str(),
+            })
+            .inc();
     }
 
     fn count_attempt(&self, upstream: &Upstream, result: &'static str) {

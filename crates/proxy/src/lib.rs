@@ -6,6 +6,7 @@
 //! - [`settings`]: the settings and the JSON config file.
 //! - [`error`]: the errors and the one mapping to client statuses (never 404).
 //! - [`http1`]: HTTP/1.1 on both sides: heads, bodies, connections.
+//! - [`hedge`]: hedged requests: the delay estimator and the budget.
 //! - [`upstream`]: each replica, the client connections' links to it, and its health state.
 //! - `passthrough`: listeners that relay connections unread, for replicas that terminate TLS.
 //! - `tls`: the listeners' certificates, the client to `https://` replicas, the handshake check.
@@ -20,6 +21,7 @@
 pub mod admin;
 pub mod error;
 mod forward;
+pub mod hedge;
 pub mod http1;
 mod listener;
 pub mod metrics;
@@ -120,6 +122,9 @@ impl Proxy {
             let group = Arc::new(Group::new(members));
             let local = bound.local_endpoint();
             let label: Arc<str> = local.to_string().into();
+            let hedge = (settings.hedge.enabled && listener.mode == Mode::Http).then(|| {
+                Arc::new(hedge::Hedging::new(settings.hedge, policy::route_names()))
+            });
             let service = match listener.mode {
                 Mode::Http => {
                     metrics.start_listener(&label);
@@ -133,6 +138,7 @@ impl Proxy {
                             confirm_not_found: settings.confirm_not_found,
                             trusted_proxies: trusted_proxies.clone(),
                             metrics: metrics.clone(),
+                            hedge: hedge.clone(),
                         },
                     )))
                 }
@@ -155,6 +161,7 @@ impl Proxy {
                 listen: local.clone(),
                 role: listener.role,
                 group,
+                hedge,
             });
             listening.push(local);
         }

@@ -41,6 +41,13 @@ pub(crate) struct RetryLabels {
     pub(crate) reason: &'static str,
 }
 
+/// Labels of a hedge's outcome.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct HedgeLabels {
+    pub(crate) listener: Arc<str>,
+    pub(crate) outcome: &'static str,
+}
+
 /// Labels naming one upstream.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct UpstreamLabels {
@@ -58,6 +65,7 @@ pub struct Metrics {
     pub(crate) retries: Family<RetryLabels, Counter>,
     pub(crate) healthy: Family<UpstreamLabels, Gauge>,
     pub(crate) ejections: Family<UpstreamLabels, Counter>,
+    pub(crate) hedges: Family<HedgeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -70,6 +78,7 @@ impl Default for Metrics {
         let retries = Family::<RetryLabels, Counter>::default();
         let healthy = Family::<UpstreamLabels, Gauge>::default();
         let ejections = Family::<UpstreamLabels, Counter>::default();
+        let hedges = Family::<HedgeLabels, Counter>::default();
         let mut registry = Registry::with_prefix("cloister_proxy");
         registry.register(
             "requests",
@@ -101,6 +110,11 @@ impl Default for Metrics {
             "Times the upstream was ejected",
             ejections.clone(),
         );
+        registry.register(
+            "hedges",
+            "Requests whose first replica was slow: hedged on another (won or lost), or not for want of budget (denied)",
+            hedges.clone(),
+        );
         Self {
             registry,
             requests,
@@ -109,6 +123,7 @@ impl Default for Metrics {
             retries,
             healthy,
             ejections,
+            hedges,
         }
     }
 }
@@ -117,6 +132,12 @@ impl Metrics {
     /// Creates a listener's retry counts at 0, one per reason: an alert on `increase()` then
     /// sees the first retry too (a series first scraped at 1 shows no increase).
     pub(crate) fn start_listener(&self, listener: &Arc<str>) {
+        for outcome in crate::hedge::Outcome::ALL {
+            let _ = self.hedges.get_or_create(&HedgeLabels {
+                listener: listener.clone(),
+                outcome: outcome.as_str(),
+            });
+        }
         for reason in crate::policy::Retry::ALL {
             let _ = self.retries.get_or_create(&RetryLabels {
                 listener: listener.clone(),

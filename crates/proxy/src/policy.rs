@@ -368,6 +368,15 @@ pub fn classify(role: Role, method: &Method, path: &str) -> Route {
         )
 }
 
+/// Every route name [`classify`] can give (a name may repeat), for per-route state made at
+/// start.
+pub fn route_names() -> impl Iterator<Item = &'static str> {
+    RULES
+        .iter()
+        .map(|r| r.name)
+        .chain(["other-read", "other-write"])
+}
+
 /// How one attempt on one upstream failed to produce an answer the client should get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {

@@ -16,7 +16,9 @@
 //!   "upstreamTls": { "caFile": "/etc/cloister/ca.pem",
 //!                    "certificateFile": "/etc/cloister/proxy.pem", "keyFile": "/etc/cloister/proxy.key" },
 //!   "maxBodyBytes": 67108864,
-//!   "confirmNotFound": false
+//!   "confirmNotFound": false,
+//!   "hedge": { "enabled": true, "minDelayMs": 5, "maxDelayMs": 100, "percentile": 99,
+//!              "budgetPercent": 5, "burst": 20 }
 //! }
 //! ```
 
@@ -31,6 +33,7 @@ pub use cloister_tls::listener::ListenerTls;
 use serde::Deserialize;
 
 use crate::error::ConfigError;
+pub use crate::hedge::HedgeSettings;
 use crate::policy::Role;
 
 /// A listener's address: a whole server (no path), in any [`Endpoint`] spelling (`unix:/path`,
@@ -202,6 +205,8 @@ pub struct ProxySettings {
     pub worker_threads: usize,
     /// `upstreamTls`: TLS to `https://` replicas.
     pub upstream_tls: UpstreamTls,
+    /// `hedge`: hedged reads and keyed writes.
+    pub hedge: HedgeSettings,
 }
 
 /// One worker per core, as nginx's `worker_processes auto`.
@@ -226,6 +231,7 @@ impl Default for ProxySettings {
             trusted_proxies: Vec::new(),
             worker_threads: default_worker_threads(),
             upstream_tls: UpstreamTls::default(),
+            hedge: HedgeSettings::default(),
         }
     }
 }
@@ -266,6 +272,17 @@ struct FileHealth {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FileHedge {
+    enabled: Option<bool>,
+    min_delay_ms: Option<u64>,
+    max_delay_ms: Option<u64>,
+    percentile: Option<f64>,
+    budget_percent: Option<f64>,
+    burst: Option<u32>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct FileConnections {
     max_connections: Option<usize>,
     max_connections_per_ip: Option<usize>,
@@ -291,6 +308,8 @@ struct File {
     worker_threads: Option<usize>,
     #[serde(default)]
     upstream_tls: UpstreamTls,
+    #[serde(default)]
+    hedge: FileHedge,
 }
 
 impl ProxySettings {
@@ -374,6 +393,17 @@ impl ProxySettings {
             trusted_proxies: file.trusted_proxies,
             worker_threads: file.worker_threads.unwrap_or(defaults.worker_threads),
             upstream_tls: file.upstream_tls,
+            hedge: HedgeSettings {
+                enabled: file.hedge.enabled.unwrap_or(defaults.hedge.enabled),
+                min_delay: ms(file.hedge.min_delay_ms, defaults.hedge.min_delay),
+                max_delay: ms(file.hedge.max_delay_ms, defaults.hedge.max_delay),
+                percentile: file.hedge.percentile.unwrap_or(defaults.hedge.percentile),
+                budget_percent: file
+                    .hedge
+                    .budget_percent
+                    .unwrap_or(defaults.hedge.budget_percent),
+                burst: file.hedge.burst.unwrap_or(defaults.hedge.burst),
+            },
         };
         Ok(settings)
     }
@@ -414,6 +444,7 @@ impl ProxySettings {
                 "connections.{member} must be at least 1 (0 would refuse every connection)"
             ));
         }
+        self.hedge.check().map_err(ConfigError::Invalid)?;
         let h = &self.health;
         if h.interval.is_zero() || h.timeout.is_zero() {
             return invalid("health.intervalMs and health.timeoutMs must be above zero".into());

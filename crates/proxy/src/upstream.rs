@@ -174,46 +174,77 @@ impl Upstream {
         per_try: Duration,
         links: &mut Links,
     ) -> Result<Response, AttemptError> {
+        let (result, link) = self
+            .attempt_on(links.remove(&self.id), outgoing, per_try)
+            .await;
+        if let Some(link) = link {
+            links.insert(self.id, link);
+        }
+        result
+    }
+
+    /// This client connection's kept link to it, taken out of `links` so that an attempt can
+    /// run beside an attempt on another upstream (a hedge).
+    pub(crate) fn take_link(&self, links: &mut Links) -> Option<Link> {
+        links.remove(&self.id)
+    }
+
+    /// Gives a link back to `links` for the next request.
+    pub(crate) fn keep_link(&self, links: &mut Links, link: Option<Link>) {
+        if let Some(link) = link {
+            links.insert(self.id, link);
+        }
+    }
+
+    /// [`Upstream::attempt`] on the link `kept` (if any): the result, and the link to keep
+    /// when it may carry another request.
+    pub(crate) async fn attempt_on(
+        &self,
+        mut kept: Option<Link>,
+        outgoing: &Outgoing,
+        per_try: Duration,
+    ) -> (Result<Response, AttemptError>, Option<Link>) {
         let deadline = Instant::now() + per_try;
-        let mut kept = links.remove(&self.id);
-        loop {
+        let result = loop {
             let reusable = kept
                 .take()
                 .and_then(|mut link| link.is_reusable().then_some(link));
             let reused = reusable.is_some();
             let mut link = match reusable {
                 Some(link) => link,
-                None => self.connect(deadline).await?,
+                None => match self.connect(deadline).await {
+                    Ok(link) => link,
+                    Err(error) => break Err(error),
+                },
             };
             let remaining = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(remaining, exchange(&mut link, outgoing)).await {
                 Ok(Ok(response)) => {
-                    if response.head.keep_alive {
-                        links.insert(self.id, link);
-                    }
-                    return Ok(response);
+                    let keep = response.head.keep_alive.then_some(link);
+                    return (Ok(response), keep);
                 }
                 Ok(Err(ExchangeError::Unsent(_))) if reused => {}
                 Ok(Err(ExchangeError::Unsent(error))) => {
-                    return Err(AttemptError {
+                    break Err(AttemptError {
                         failure: Failure::NotSent,
                         message: format!("writing the request: {error}"),
                     })
                 }
                 Ok(Err(ExchangeError::Failed(message))) => {
-                    return Err(AttemptError {
+                    break Err(AttemptError {
                         failure: Failure::Ambiguous,
                         message,
                     })
                 }
                 Err(_) => {
-                    return Err(AttemptError {
+                    break Err(AttemptError {
                         failure: Failure::Ambiguous,
                         message: format!("no answer within {per_try:?}"),
                     })
                 }
             }
-        }
+        };
+        (result, None)
     }
 
     /// Opens a link within the connect timeout and before `deadline`. Nothing has been
