@@ -75,6 +75,10 @@ fi
 if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   apt_install_or_stop nginx "nginx is missing; install it (e.g. 'sudo apt-get install nginx') and rerun."
 fi
+# ... and Debian's HAProxy, the strongest open-source recipe beside it.
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then
+  apt_install_or_stop haproxy "haproxy is missing; install it (e.g. 'sudo apt-get install haproxy') and rerun."
+fi
 
 # The metrics test (crates/cli/tests/prometheus.rs) runs Debian's real Prometheus, on its own
 # config, storage and port, and lints with promtool (same package). Installing the package may

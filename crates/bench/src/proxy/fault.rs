@@ -78,7 +78,11 @@ pub(super) fn run(
                 Budget::Requests(settings.warmup),
                 Check::Key,
             ))?;
-            let row = fault_run(runtime, party, &endpoint, send, fault, front, settings)?;
+            let hedges_before = running.hedges();
+            let mut row = fault_run(runtime, party, &endpoint, send, fault, front, settings)?;
+            row.hedges = hedges_before
+                .zip(running.hedges())
+                .map(|(b, a)| a.saturating_sub(b));
             running.stop();
             heal(party, fault);
             print_fault_row(out, &row)?;
@@ -114,6 +118,7 @@ fn fault_run(
         errors: 0,
         worst: Duration::ZERO,
         samples: Vec::new(),
+        hedges: None,
     };
     for worker in workers {
         let (requests, worst, failures) = runtime.block_on(worker)?;

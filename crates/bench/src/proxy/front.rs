@@ -1,6 +1,8 @@
 //! The fronts a client reaches the replicas through, starting and stopping each one, and the
-//! configuration nginx runs with.
+//! configurations nginx and HAProxy run with (HAProxy's from the template
+//! `crates/bench/configs/q2t-haproxy.cfg`).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -24,13 +26,24 @@ pub enum Front {
     Relay,
     /// nginx as the reference recipe.
     Nginx,
+    /// HAProxy with the strongest recipe we could write (the template's comments say what).
+    Haproxy,
     /// `cloister proxy`.
     Cloister,
 }
 
+/// HAProxy's configuration: `{{DIR}}`, `{{SOCKET}}` and `{{SERVERS}}` are filled in.
+const HAPROXY_TEMPLATE: &str = include_str!("../../configs/q2t-haproxy.cfg");
+
 impl Front {
     /// All of them, in the order they run.
-    pub const ALL: [Front; 4] = [Front::Direct, Front::Relay, Front::Nginx, Front::Cloister];
+    pub const ALL: [Front; 5] = [
+        Front::Direct,
+        Front::Relay,
+        Front::Nginx,
+        Front::Haproxy,
+        Front::Cloister,
+    ];
 
     /// The name in the report.
     pub fn name(self) -> &'static str {
@@ -38,6 +51,7 @@ impl Front {
             Front::Direct => "direct",
             Front::Relay => "relay",
             Front::Nginx => "nginx",
+            Front::Haproxy => "haproxy",
             Front::Cloister => "cloister",
         }
     }
@@ -48,6 +62,8 @@ pub(super) struct Running {
     socket: PathBuf,
     child: Option<Child>,
     relay: Option<Relay>,
+    /// `cloister proxy`'s admin listener, where its hedges are counted.
+    admin: Option<SocketAddr>,
 }
 
 impl Running {
@@ -65,6 +81,23 @@ impl Running {
         }
     }
 
+    /// Hedges `cloister proxy` has sent so far (won or lost), from its `/metrics`; none for
+    /// the other fronts.
+    pub(super) fn hedges(&self) -> Option<u64> {
+        let admin = self.admin?;
+        let text = Request::new("GET", path::METRICS)
+            .try_send(&Endpoint::from(admin), None)
+            .ok()?
+            .text();
+        Some(
+            text.lines()
+                .filter(|l| l.starts_with("cloister_proxy_hedges_total"))
+                .filter(|l| l.contains("outcome=\"won\"") || l.contains("outcome=\"lost\""))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>() as u64,
+        )
+    }
+
     /// Stops the front now rather than when it is dropped, so that what runs next does not
     /// share the CPU with it.
     pub(super) fn stop(mut self) {
@@ -73,7 +106,8 @@ impl Running {
 
     fn terminate(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // SIGTERM, not SIGKILL: nginx's master must take its workers down with it.
+            // SIGTERM, not SIGKILL: nginx's master must take its workers down with it (HAProxy
+            // in the foreground stops at once on it).
             cloister_harness::signal::send("TERM", &[child.id()]);
             let _ = child.wait();
             let _ = std::fs::remove_file(&self.socket);
@@ -135,6 +169,27 @@ http {{
     )
 }
 
+/// HAProxy's configuration from its template: its files in `dir`, listening on `socket`, one
+/// `server` per replica socket.
+fn haproxy_config(dir: &Path, socket: &Path, upstreams: &[PathBuf]) -> String {
+    let servers = upstreams
+        .iter()
+        .enumerate()
+        .map(|(i, u)| format!("  server r{} unix@{}\n", i + 1, u.display()))
+        .collect::<String>();
+    HAPROXY_TEMPLATE
+        .replace("{{DIR}}", &dir.display().to_string())
+        .replace("{{SOCKET}}", &socket.display().to_string())
+        .replace("{{SERVERS}}\n", &servers)
+}
+
+/// A TCP port nobody listens on now, for `cloister proxy`'s admin listener.
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
+}
+
 /// Whether this process runs as root, in which case nginx must be told to keep root for its
 /// workers.
 fn is_root() -> bool {
@@ -162,6 +217,7 @@ pub(super) fn start_front(
             socket: upstreams[0].clone(),
             child: None,
             relay: None,
+            admin: None,
         },
         Front::Relay => {
             let socket = root.join("relay.ipc");
@@ -173,6 +229,7 @@ pub(super) fn start_front(
                 socket,
                 child: None,
                 relay: Some(relay),
+                admin: None,
             }
         }
         Front::Nginx => {
@@ -200,13 +257,45 @@ pub(super) fn start_front(
                 socket,
                 child: Some(child),
                 relay: None,
+                admin: None,
+            }
+        }
+        Front::Haproxy => {
+            let dir = root.join("haproxy");
+            std::fs::create_dir_all(&dir)?;
+            let socket = dir.join("haproxy.ipc");
+            let _ = std::fs::remove_file(&socket);
+            let config = dir.join("haproxy.cfg");
+            std::fs::write(&config, haproxy_config(&dir, &socket, &upstreams))?;
+            // -db: in the foreground, as a supervised service runs it.
+            let child = Command::new(&settings.haproxy)
+                .arg("-db")
+                .arg("-f")
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.join("stderr.log"))?)
+                .spawn()
+                .with_context(|| {
+                    format!(
+                        "starting {} (install Debian's haproxy: apt-get install -y haproxy)",
+                        settings.haproxy.display()
+                    )
+                })?;
+            Running {
+                socket,
+                child: Some(child),
+                relay: None,
+                admin: None,
             }
         }
         Front::Cloister => {
             let socket = root.join("cloister-proxy.ipc");
+            let admin = SocketAddr::from(([127, 0, 0, 1], free_port()?));
             let mut command = cloister_harness::nodes::cloister();
             command
                 .arg("proxy")
+                .arg("--admin")
+                .arg(admin.to_string())
                 .arg("--listen")
                 .arg(format!("unix:{}", socket.display()));
             for upstream in &upstreams {
@@ -223,6 +312,7 @@ pub(super) fn start_front(
                 socket,
                 child: Some(child),
                 relay: None,
+                admin: Some(admin),
             }
         }
     };

@@ -2,7 +2,10 @@
 //! one PostgreSQL store, behind (1) nothing (direct to replica 1's socket), (2) nginx from the
 //! distribution configured as the reference HA recipe (unix-socket listener, two upstreams,
 //! `proxy_next_upstream error timeout http_404 non_idempotent`, keep-alive to the upstreams),
-//! (3) `cloister proxy`; and, as the floor of what any hop costs here, a byte relay to replica 1
+//! (3) HAProxy from the distribution with the strongest recipe we could write (active checks,
+//! `retry-on all-retryable-errors 404` with buffered bodies, `timeout server 2s`; the template
+//! is `crates/bench/configs/q2t-haproxy.cfg`), (4) `cloister proxy` (whose hedges are counted
+//! from its `/metrics`); and, as the floor of what any hop costs here, a byte relay to replica 1
 //! ([`crate::relay`]). All are driven the same way, over a unix socket with keep-alive
 //! connections as GoQuorum holds them.
 //!
@@ -18,7 +21,7 @@
 //! Split as the node benchmark is:
 //! - `settings`: the command line;
 //! - `call`: the calls part 1 measures;
-//! - `front`: direct, the byte relay, nginx and `cloister proxy`, started and stopped;
+//! - `front`: direct, the byte relay, nginx, HAProxy and `cloister proxy`, started and stopped;
 //! - `steady`: part 1;
 //! - `fault`: part 2;
 //! - `report`: the rows and the text they print as.

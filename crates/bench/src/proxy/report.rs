@@ -33,6 +33,8 @@ pub struct SteadyRow {
     pub errors: usize,
     /// CPU the front spent per request (all its processes and threads); none for direct.
     pub cpu_per_request: Option<Duration>,
+    /// Hedges `cloister proxy` sent (won or lost); none for the other fronts.
+    pub hedges: Option<u64>,
 }
 
 /// One fault run.
@@ -50,6 +52,8 @@ pub struct FaultRow {
     pub worst: Duration,
     /// The first few failures.
     pub samples: Vec<String>,
+    /// Hedges `cloister proxy` sent during the run (warm-up excluded); none for the others.
+    pub hedges: Option<u64>,
 }
 
 /// Everything measured.
@@ -84,8 +88,8 @@ pub(super) fn print_steady_header(
     )?;
     writeln!(
         out,
-        "{:<9} {:>4} {:<9} {:>10} {:>10} {:>10} {:>7} {:>9}",
-        "call", "conc", "front", "req/s", "p50", "p99", "errors", "cpu/req"
+        "{:<9} {:>4} {:<9} {:>10} {:>10} {:>10} {:>7} {:>9} {:>7}",
+        "call", "conc", "front", "req/s", "p50", "p99", "errors", "cpu/req", "hedged"
     )?;
     Ok(())
 }
@@ -98,7 +102,7 @@ pub(super) fn print_steady_row(
 ) -> anyhow::Result<()> {
     writeln!(
         out,
-        "{:<9} {:>4} {:<9} {:>10.0} {:>10} {:>10} {:>7} {:>9}",
+        "{:<9} {:>4} {:<9} {:>10.0} {:>10} {:>10} {:>7} {:>9} {:>7}",
         row.call.name(),
         row.concurrency,
         row.front.name(),
@@ -107,12 +111,16 @@ pub(super) fn print_steady_row(
         micros(row.p99),
         row.errors,
         row.cpu_per_request.map_or_else(|| "-".to_owned(), micros),
+        row.hedges.map_or_else(
+            || "-".to_owned(),
+            |h| format!("{:.2}%", 100.0 * h as f64 / row.requests.max(1) as f64)
+        ),
     )?;
     print_errors(out, error_samples)
 }
 
-/// How `cloister proxy` compares with nginx and with direct at one (call, level), once all
-/// four fronts' rows are in; what each hop adds over direct is the figure the goal is
+/// How `cloister proxy` compares with the better of nginx and HAProxy, each of them, and
+/// direct at one (call, level), once all five fronts' rows are in; what each hop adds over direct is the figure the goal is
 /// about, and the byte relay's shows how much of it any hop costs on this machine.
 pub(super) fn print_ratios(
     out: &mut dyn Write,
@@ -124,26 +132,29 @@ pub(super) fn print_ratios(
         rows.iter()
             .find(|r| r.call == call && r.concurrency == concurrency && r.front == front)
     };
-    let (Some(direct), Some(relay), Some(nginx), Some(cloister)) = (
+    let (Some(direct), Some(relay), Some(nginx), Some(haproxy), Some(cloister)) = (
         find(Front::Direct),
         find(Front::Relay),
         find(Front::Nginx),
+        find(Front::Haproxy),
         find(Front::Cloister),
     ) else {
         return Ok(());
     };
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
     let added = |r: &SteadyRow| r.p50.as_micros() as i64 - direct.p50.as_micros() as i64;
+    let best = nginx.throughput.max(haproxy.throughput);
     writeln!(
         out,
-        "    cloister/nginx: throughput {:.2}, p50 {:.2} | cloister/direct: throughput {:.2}, p50 {:.2} | added p50 over direct: cloister {:+} µs (goal < {} µs), nginx {:+} µs, byte relay {:+} µs",
+        "    cloister/best(nginx, haproxy) throughput {:.2} (goal >= 1) | cloister/nginx {:.2}, cloister/haproxy {:.2} | cloister/direct {:.2} | added p50 over direct: cloister {:+} µs (goal < {} µs), nginx {:+} µs, haproxy {:+} µs, byte relay {:+} µs",
+        ratio(cloister.throughput, best),
         ratio(cloister.throughput, nginx.throughput),
-        ratio(cloister.p50.as_secs_f64(), nginx.p50.as_secs_f64()),
+        ratio(cloister.throughput, haproxy.throughput),
         ratio(cloister.throughput, direct.throughput),
-        ratio(cloister.p50.as_secs_f64(), direct.p50.as_secs_f64()),
         added(cloister),
         ADDED_P50_GOAL.as_micros(),
         added(nginx),
+        added(haproxy),
         added(relay),
     )?;
     Ok(())
@@ -158,8 +169,8 @@ pub(super) fn print_fault_header(out: &mut dyn Write, settings: &ProxyBench) -> 
     )?;
     writeln!(
         out,
-        "{:<8} {:<9} {:>9} {:>7} {:>10}",
-        "fault", "front", "requests", "errors", "worst"
+        "{:<8} {:<9} {:>9} {:>7} {:>10} {:>7}",
+        "fault", "front", "requests", "errors", "worst", "hedges"
     )?;
     Ok(())
 }
@@ -168,12 +179,13 @@ pub(super) fn print_fault_header(out: &mut dyn Write, settings: &ProxyBench) -> 
 pub(super) fn print_fault_row(out: &mut dyn Write, row: &FaultRow) -> anyhow::Result<()> {
     writeln!(
         out,
-        "{:<8} {:<9} {:>9} {:>7} {:>10}",
+        "{:<8} {:<9} {:>9} {:>7} {:>10} {:>7}",
         row.fault.name(),
         row.front.name(),
         row.requests,
         row.errors,
-        micros(row.worst)
+        micros(row.worst),
+        row.hedges.map_or_else(|| "-".to_owned(), |h| h.to_string()),
     )?;
     print_errors(out, &row.samples)
 }

@@ -47,14 +47,18 @@ pub struct ProxyBench {
     #[arg(long, default_value = "nginx")]
     pub nginx: PathBuf,
 
+    /// The HAProxy binary.
+    #[arg(long, default_value = "haproxy")]
+    pub haproxy: PathBuf,
+
     /// Rounds per steady-state cell: the cell's budget is split into this many slices per
-    /// front, run in rotating order (direct, relay, nginx, cloister; then relay, nginx,
-    /// cloister, direct; …) so that drift on a shared machine cannot favour whichever front
+    /// front, run in rotating order (direct, relay, nginx, haproxy, cloister; then relay,
+    /// nginx, haproxy, cloister, direct; …) so that drift on a shared machine cannot favour whichever front
     /// runs last.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
 
-    /// Steady state only: nginx and cloister forward to replica 1 alone, as direct and the
+    /// Steady state only: nginx, HAProxy and cloister forward to replica 1 alone, as direct and the
     /// relay do, so what they add over direct is their hop and nothing else (two replicas on
     /// one store and two cores are slower than one). Part 2, which needs a second replica to
     /// fail over to, is skipped.

@@ -26,6 +26,8 @@ struct Tally {
     elapsed: Duration,
     /// CPU of the front's processes during the slices, when it has any.
     cpu: Option<Duration>,
+    /// Hedges `cloister proxy` sent during the slices.
+    hedges: Option<u64>,
 }
 
 impl Tally {
@@ -103,6 +105,7 @@ pub(super) fn run(
                     requests: tally.requests,
                     errors: tally.errors,
                     cpu_per_request: tally.cpu_per_request(),
+                    hedges: tally.hedges,
                 };
                 print_steady_row(out, &row, &tally.error_samples)?;
                 rows.push(row);
@@ -142,6 +145,7 @@ fn cell(
         for k in 0..fronts.len() {
             let i = (round + k) % fronts.len();
             let before = fronts[i].cpu();
+            let hedges_before = fronts[i].hedges();
             let outcome = runtime.block_on(run_level(
                 &endpoints[i],
                 requests.clone(),
@@ -154,6 +158,9 @@ fn cell(
                 .map(|(b, a)| a.saturating_sub(b));
             tallies[i].add(outcome);
             tallies[i].add_cpu(spent);
+            if let (Some(b), Some(a)) = (hedges_before, fronts[i].hedges()) {
+                tallies[i].hedges = Some(tallies[i].hedges.unwrap_or(0) + a.saturating_sub(b));
+            }
         }
     }
     Ok(tallies)
