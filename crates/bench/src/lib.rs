@@ -17,7 +17,8 @@
 //! - [`report`]: the table and the goals.
 //! - [`driver`]: a whole run.
 //! - [`gateway`]: the gateway benchmark (`cloister-bench gateway`): JSON-RPC calls direct to a
-//!   ganache node vs through `cloister gateway`.
+//!   ganache node vs through `cloister gateway`, nginx and HAProxy, steady and with the primary
+//!   node killed or hung.
 //! - [`ha_store`]: the HA store benchmark (`cloister-bench ha-store`): `/send` on SQLite vs
 //!   PostgreSQL with a synchronous standby, and the failover gap over several runs.
 //! - [`hostile`]: the hostile-peer attacks (`cloister-bench hostile`), each against a real node,

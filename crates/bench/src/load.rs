@@ -230,7 +230,7 @@ fn key_of(body: &[u8]) -> Option<String> {
 }
 
 /// Whether a JSON-RPC answer carries a `result` (rather than an `error`).
-fn has_result(body: &[u8]) -> bool {
+pub(crate) fn has_result(body: &[u8]) -> bool {
     serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v.get("result").is_some())
 }
 

@@ -86,16 +86,9 @@ fn main() -> ExitCode {
     }
     if let Some(Command::Gateway(gateway)) = &settings.command {
         return match cloister_bench::gateway::run(gateway, &mut stdout) {
-            Ok(report)
-                if report
-                    .rows
-                    .iter()
-                    .all(|r| r.direct.errors + r.gateway.errors == 0) =>
-            {
-                ExitCode::SUCCESS
-            }
+            Ok(report) if report.steady_is_clean() => ExitCode::SUCCESS,
             Ok(_) => {
-                eprintln!("error: some calls failed (see the errors above)");
+                eprintln!("error: some steady-state calls failed (see the errors above)");
                 ExitCode::FAILURE
             }
             Err(error) => {

@@ -95,15 +95,15 @@ pub struct GatewayBench {
     #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     pub concurrency: Vec<usize>,
 
-    /// How long each level runs, in seconds (direct and through the gateway each).
+    /// How long each steady cell runs per front, in seconds (all rounds together).
     #[arg(long, default_value_t = 3.0)]
     pub seconds: f64,
 
-    /// Run each level for this many calls instead of for `--seconds`.
+    /// Run each steady cell for this many calls per front instead of for `--seconds`.
     #[arg(long, value_name = "N")]
     pub requests: Option<usize>,
 
-    /// Unmeasured calls on each path before each method.
+    /// Unmeasured calls through each front before each steady cell and fault run.
     #[arg(long, default_value_t = 500)]
     pub warmup: usize,
 
@@ -120,10 +120,39 @@ pub struct GatewayBench {
     #[arg(long, value_name = "N")]
     pub gateway_threads: Option<usize>,
 
-    /// Also measure `eth_blockNumber` through a plain TCP relay (bytes copied both ways, no
+    /// Also measure through a plain TCP relay to the first node (bytes copied both ways, no
     /// HTTP), the floor of what any proxy adds on this machine.
     #[arg(long)]
     pub relay: bool,
+
+    /// Rounds per steady cell: the cell's budget is split into this many slices per front, run
+    /// in rotating order (direct, cloister, nginx, haproxy; then cloister, nginx, haproxy,
+    /// direct; …) so that drift on a shared machine cannot favour whichever front runs last.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+
+    /// The nginx binary.
+    #[arg(long, default_value = "nginx")]
+    pub nginx: PathBuf,
+
+    /// The HAProxy binary.
+    #[arg(long, default_value = "haproxy")]
+    pub haproxy: PathBuf,
+
+    /// Time one attempt of a call may take on one node, the same for the three balancers
+    /// (the gateway's `requestTimeoutMs`, nginx's `proxy_read_timeout`, HAProxy's
+    /// `timeout server`).
+    #[arg(long, default_value_t = 2000)]
+    pub attempt_timeout_ms: u64,
+
+    /// Length of a fault run in seconds (the primary fails a third of the way in); 0 skips the
+    /// fault part.
+    #[arg(long, default_value_t = 9.0)]
+    pub fault_seconds: f64,
+
+    /// Connections sending `eth_blockNumber` during a fault run.
+    #[arg(long, default_value_t = 8)]
+    pub fault_concurrency: usize,
 }
 
 /// `cloister-bench ha-store`: see [`crate::ha_store`].

@@ -1,6 +1,7 @@
 //! The driver's core loop, very briefly, so CI notices when it stops working: every scenario
 //! at concurrency 1 for 20 requests, against real nodes, with zero errors; and the gateway
-//! benchmark (two ganache nodes and a gateway) for 20 calls per level. No timing is
+//! benchmark (two ganache nodes behind the gateway, nginx and HAProxy) for 20 calls per cell
+//! and front, and its fault runs (through which the gateway loses no read). No timing is
 //! asserted; this machine's speed is not the test's business.
 
 #![allow(clippy::unwrap_used)]
@@ -8,6 +9,7 @@
 use std::io::Write;
 
 use clap::Parser;
+use cloister_bench::gateway::{Fault, Front};
 use cloister_bench::scenario::Scenario;
 use cloister_bench::settings::Command;
 use cloister_bench::Settings;
@@ -44,36 +46,44 @@ fn every_scenario_completes_its_requests_without_errors() {
 }
 
 #[test]
-fn the_gateway_benchmark_compares_both_methods_without_errors() {
-    let settings = bench("gateway --concurrency 1,2 --requests 20 --warmup 5");
+fn the_gateway_benchmark_compares_every_front_and_survives_a_killed_primary() {
+    let settings = bench(
+        "gateway --concurrency 1,2 --requests 20 --warmup 5 --rounds 2 --fault-seconds 3 --fault-concurrency 2",
+    );
     let Some(Command::Gateway(gateway)) = settings.command else {
         panic!("no gateway subcommand");
     };
     let (report, text) = run_bench(&gateway, cloister_bench::gateway::run);
-    let rows: Vec<(&str, usize)> = report
-        .rows
+    let cells: Vec<(&str, usize, &str)> = report
+        .steady
         .iter()
-        .map(|r| (r.method, r.concurrency))
+        .map(|r| (r.method, r.concurrency, r.front.name()))
         .collect();
-    assert_eq!(
-        rows,
-        [
-            ("eth_blockNumber", 1),
-            ("eth_blockNumber", 2),
-            ("eth_call", 1),
-            ("eth_call", 2)
-        ],
-        "{text}"
-    );
-    for row in &report.rows {
-        assert_eq!(
-            (row.direct.requests, row.gateway.requests),
-            (20, 20),
-            "{text}"
-        );
-        assert_eq!((row.direct.errors, row.gateway.errors), (0, 0), "{text}");
+    let mut expected = Vec::new();
+    for method in ["eth_blockNumber", "eth_call"] {
+        for concurrency in [1, 2] {
+            for front in ["direct", "cloister", "nginx", "haproxy"] {
+                expected.push((method, concurrency, front));
+            }
+        }
     }
-    assert!(text.contains("added p50"), "{text}");
+    assert_eq!(cells, expected, "{text}");
+    for row in &report.steady {
+        assert_eq!((row.requests, row.errors), (20, 0), "{text}");
+    }
+    assert!(report.verdict("eth_call", 2).is_some(), "{text}");
+    let fault = |fault, front| {
+        report
+            .faults
+            .iter()
+            .find(|r| r.fault == fault && r.front == front)
+            .unwrap_or_else(|| panic!("no {fault:?} row for {front:?}: {text}"))
+    };
+    // The fault happened: calls straight to the killed node failed...
+    assert!(fault(Fault::Kill, Front::Direct).errors > 0, "{text}");
+    // ...and the gateway repeated every read on the backup.
+    assert_eq!(fault(Fault::Kill, Front::Cloister).errors, 0, "{text}");
+    assert_eq!(report.faults.len(), 8, "{text}");
 }
 
 #[test]

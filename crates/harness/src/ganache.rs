@@ -104,6 +104,11 @@ impl Ganache {
         response["result"].clone()
     }
 
+    /// Its process id, for signals (SIGSTOP to hang it, SIGCONT to resume it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the process (SIGKILL).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
