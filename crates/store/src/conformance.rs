@@ -55,6 +55,7 @@ macro_rules! conformance_tests {
             racing_peer_records,
             idempotency_records_the_first_outcome,
             racing_idempotent_inserts,
+            concurrent_keyed_inserts_keep_each_outcome,
         );
     };
     (@each $fresh:path; $($check:ident),+ $(,)?) => {
@@ -716,6 +717,15 @@ pub async fn discovery_peers_and_keys(store: Arc<dyn Store>) {
         Some(b.clone())
     );
     assert_eq!(store.peer_for_key(&key(9)).await.expect("get"), None);
+    // Many at once: in the order asked, a repeat answered twice, an unknown key as None.
+    assert_eq!(
+        store
+            .peers_for_keys(&[key(3), key(9), key(1), key(3)])
+            .await
+            .expect("get many"),
+        [Some(b.clone()), None, Some(a.clone()), Some(b.clone())]
+    );
+    assert_eq!(store.peers_for_keys(&[]).await.expect("get none"), []);
     assert_eq!(
         store.list_peers().await.expect("peers"),
         [a.clone(), b.clone()]
@@ -872,4 +882,65 @@ pub async fn racing_idempotent_inserts(store: Arc<dyn Store>) {
         .await
         .expect("get")
         .is_some());
+}
+
+/// 60 keyed inserts at once, as a busy replica pair makes them (PostgreSQL commits concurrent
+/// ones together): 20 keys used twice with different rows, and 20 new keys for rows already
+/// stored. Each outcome is its own: one record per key, the repeat gets it back, and a key
+/// recorded for a stored row gets that row.
+pub async fn concurrent_keyed_inserts_keep_each_outcome(store: Arc<dyn Store>) {
+    for i in 0..20u8 {
+        let stored = tx(&[b's', i], b"stored before", 5);
+        assert!(store
+            .insert_transaction(&stored)
+            .await
+            .expect("insert")
+            .is_inserted());
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(60));
+    let tasks: Vec<_> = (0..60u8)
+        .map(|i| {
+            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            tokio::spawn(async move {
+                let (row, key) = if i < 40 {
+                    (
+                        tx(&[b'k', i], b"keyed", i64::from(i)),
+                        format!("key-{}", i % 20),
+                    )
+                } else {
+                    (tx(&[b's', i - 40], b"again", 9), format!("stored-{i}"))
+                };
+                let mine = record(&key, &row, 1);
+                barrier.wait().await;
+                let outcome = store
+                    .insert_transaction_once(&row, &mine)
+                    .await
+                    .expect("once");
+                (i, mine, outcome)
+            })
+        })
+        .collect();
+    let mut recorded = std::collections::BTreeMap::new();
+    let mut repeats = Vec::new();
+    for task in tasks {
+        match task.await.expect("task") {
+            (i, mine, OnceOutcome::Recorded(InsertOutcome::Inserted)) if i < 40 => {
+                assert!(
+                    recorded.insert(mine.key.clone(), mine).is_none(),
+                    "a key recorded twice"
+                );
+            }
+            (i, _, OnceOutcome::Repeated(first)) if i < 40 => repeats.push(first),
+            (i, _, OnceOutcome::Recorded(InsertOutcome::AlreadyPresent(row))) if i >= 40 => {
+                assert_eq!(row, tx(&[b's', i - 40], b"stored before", 5));
+            }
+            (i, _, other) => panic!("insert {i}: unexpected {other:?}"),
+        }
+    }
+    assert_eq!(recorded.len(), 20);
+    assert_eq!(repeats.len(), 20);
+    assert!(repeats
+        .iter()
+        .all(|first| recorded.get(&first.key) == Some(first)));
+    assert_eq!(store.count_transactions().await.expect("count"), 40);
 }

@@ -5,6 +5,8 @@ use cloister_core::digest::TxHash;
 use tokio_postgres::Row;
 
 use super::error::corrupt;
+use super::group_commit::Counts;
+use super::session::Session;
 use super::{transactions, PostgresStore, INSERT_ATTEMPTS};
 use crate::rows::{IdempotencyRow, InsertOutcome, OnceOutcome, TransactionRow};
 use crate::schema::table;
@@ -47,42 +49,32 @@ stored AS (\
     ON CONFLICT (HASH) DO NOTHING RETURNING 1) \
 SELECT (SELECT COUNT(*) FROM recorded), (SELECT COUNT(*) FROM stored)";
 
+/// `batched`: what a group-commit batch already did for this insert (its first attempt).
 pub(super) async fn insert_once(
     store: &PostgresStore,
     row: &TransactionRow,
     record: &IdempotencyRow,
+    mut batched: Option<Counts>,
 ) -> Result<OnceOutcome, StoreError> {
+    if batched.is_some_and(|c| c.recorded && c.stored) {
+        return Ok(OnceOutcome::Recorded(InsertOutcome::Inserted));
+    }
     let mut session = store.session().await?;
     // A record or row that conflicted can be deleted before it is read back (its write was
     // undone): then the statement runs again.
     for _ in 0..INSERT_ATTEMPTS {
-        let counts = session
-            .query(
-                RECORD_AND_INSERT,
-                &[
-                    &record.key,
-                    &record.fingerprint,
-                    &row.hash.as_bytes(),
-                    &record.timestamp,
-                    &row.encoded_payload,
-                    &row.codec.name(),
-                    &row.timestamp,
-                ],
-            )
-            .await?;
-        let count = |i| counts.first().map(|r| r.try_get::<_, i64>(i)).transpose();
-        let (recorded, stored) = (
-            count(0).map_err(corrupt(table::IDEMPOTENCY))?.unwrap_or(0),
-            count(1).map_err(corrupt(table::IDEMPOTENCY))?.unwrap_or(0),
-        );
-        if recorded == 0 {
+        let counts = match batched.take() {
+            Some(counts) => counts,
+            None => record_and_insert(&mut session, row, record).await?,
+        };
+        if !counts.recorded {
             let found = session.query(SELECT, &[&record.key]).await?;
             if let Some(existing) = found.first() {
                 return Ok(OnceOutcome::Repeated(record_row(existing)?));
             }
             continue;
         }
-        if stored == 1 {
+        if counts.stored {
             return Ok(OnceOutcome::Recorded(InsertOutcome::Inserted));
         }
         let found = session
@@ -107,6 +99,33 @@ pub(super) async fn insert_once(
     Err(StoreError::Backend(
         "idempotent insert kept conflicting with rows that vanished".into(),
     ))
+}
+
+/// One attempt of [`RECORD_AND_INSERT`]: whether the key was recorded and the row stored.
+async fn record_and_insert(
+    session: &mut Session,
+    row: &TransactionRow,
+    record: &IdempotencyRow,
+) -> Result<Counts, StoreError> {
+    let counts = session
+        .query(
+            RECORD_AND_INSERT,
+            &[
+                &record.key,
+                &record.fingerprint,
+                &row.hash.as_bytes(),
+                &record.timestamp,
+                &row.encoded_payload,
+                &row.codec.name(),
+                &row.timestamp,
+            ],
+        )
+        .await?;
+    let count = |i| counts.first().map(|r| r.try_get::<_, i64>(i)).transpose();
+    Ok(Counts {
+        recorded: count(0).map_err(corrupt(table::IDEMPOTENCY))?.unwrap_or(0) > 0,
+        stored: count(1).map_err(corrupt(table::IDEMPOTENCY))?.unwrap_or(0) > 0,
+    })
 }
 
 pub(super) async fn delete(store: &PostgresStore, key: &str) -> Result<bool, StoreError> {

@@ -14,6 +14,7 @@
 mod connect;
 mod discovery;
 pub(crate) mod error;
+mod group_commit;
 mod idempotency;
 mod options;
 mod privacy_groups;
@@ -39,6 +40,7 @@ pub use self::tls::TlsSetupError;
 
 use self::connect::{HostWalker, LastFailure};
 use self::error::corrupt;
+use self::group_commit::{Checkout, Counts, GroupCommit, MAX_BATCHED_PAYLOAD};
 use self::session::{checkout, Session};
 use crate::rows::{
     IdempotencyRow, InsertOutcome, NewStagedTransaction, OnceOutcome, PeerKeyRow, PeerRow,
@@ -71,6 +73,8 @@ pub struct PostgresStore {
     /// How long a checkout may take: walking every host once, plus waiting for a free
     /// connection.
     checkout_budget: Duration,
+    /// Concurrent transaction inserts, committed together.
+    group_commit: GroupCommit,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -113,11 +117,18 @@ impl PostgresStore {
             .recycle_timeout(Some(options.statement_timeout))
             .build()
             .map_err(|e| StoreError::Backend(format!("PostgreSQL pool: {e}")))?;
+        let group_commit = GroupCommit::start(Checkout {
+            pool: pool.clone(),
+            budget: checkout_budget,
+            timeout: options.statement_timeout,
+            last_failure: last_failure.clone(),
+        });
         let store = Self {
             pool,
             options: options.clone(),
             last_failure,
             checkout_budget,
+            group_commit,
         };
         let mut session = store.session().await?;
         schema::prepare(&mut session, options.auto_create_tables).await?;
@@ -147,6 +158,19 @@ impl PostgresStore {
     /// The options the store was opened with.
     pub fn options(&self) -> &PostgresOptions {
         &self.options
+    }
+
+    /// `row` (and `record`) inserted in a group-commit batch, unless its payload is too big
+    /// to be worth queueing; what the batch did, or `None` when it did nothing.
+    async fn batched(
+        &self,
+        row: &TransactionRow,
+        record: Option<&IdempotencyRow>,
+    ) -> Result<Option<Counts>, StoreError> {
+        if row.encoded_payload.len() > MAX_BATCHED_PAYLOAD {
+            return Ok(None);
+        }
+        self.group_commit.insert(row, record).await
     }
 
     async fn session(&self) -> Result<Session, StoreError> {
@@ -290,6 +314,10 @@ impl Store for PostgresStore {
         &self,
         row: &TransactionRow,
     ) -> Result<InsertOutcome<TransactionRow>, StoreError> {
+        if self.batched(row, None).await?.is_some_and(|c| c.stored) {
+            return Ok(InsertOutcome::Inserted);
+        }
+        // Not batched, or something was in the way: the single insert reads it back.
         transactions::insert(self, row).await
     }
 
@@ -421,7 +449,8 @@ impl Store for PostgresStore {
         row: &TransactionRow,
         record: &IdempotencyRow,
     ) -> Result<OnceOutcome, StoreError> {
-        idempotency::insert_once(self, row, record).await
+        let batched = self.batched(row, Some(record)).await?;
+        idempotency::insert_once(self, row, record, batched).await
     }
 
     async fn get_idempotency(&self, key: &str) -> Result<Option<IdempotencyRow>, StoreError> {
