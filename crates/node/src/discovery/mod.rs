@@ -15,6 +15,7 @@
 
 pub mod broadcaster;
 pub mod key_validation;
+mod route_cache;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use rustls::pki_types::CertificateDer;
 
 use crate::limits::PeerLimits;
 use key_validation::KeyProof;
+use route_cache::RouteCache;
 
 /// A node of the network as this node knows it: its normalised P2P URL and the API versions
 /// it advertised.
@@ -112,6 +114,7 @@ pub struct Network {
     disable_discovery: bool,
     limits: PeerLimits,
     store: Arc<dyn Store>,
+    routes: RouteCache,
 }
 
 impl std::fmt::Debug for Network {
@@ -180,6 +183,7 @@ impl Network {
             disable_discovery,
             limits,
             store,
+            routes: RouteCache::default(),
         })
     }
 
@@ -193,12 +197,49 @@ impl Network {
         &self.limits
     }
 
-    /// The node holding `key`, if any node proved it (this node, for its own keys).
+    /// The node holding `key`, if any node proved it (this node, for its own keys); an answer
+    /// from the store is reused for a second ([`route_cache`]).
     pub async fn node_for_key(&self, key: &PublicKey) -> Result<Option<PeerNode>, StoreError> {
         if self.own_keys.contains(key) {
             return Ok(Some(self.own.clone()));
         }
-        self.store.peer_for_key(key).await
+        if let Some(node) = self.routes.get(key) {
+            return Ok(Some(node));
+        }
+        let node = self.store.peer_for_key(key).await?;
+        if let Some(node) = &node {
+            self.routes.put(*key, node);
+        }
+        Ok(node)
+    }
+
+    /// [`Network::node_for_key`] for each of `keys`, in order, with one store read for all the
+    /// remote ones (a send to five recipients asks once, not five times).
+    pub async fn nodes_for_keys(
+        &self,
+        keys: &[PublicKey],
+    ) -> Result<Vec<Option<PeerNode>>, StoreError> {
+        let remote: Vec<PublicKey> = keys
+            .iter()
+            .filter(|key| !self.own_keys.contains(key))
+            .copied()
+            .collect();
+        let mut found = if remote.is_empty() {
+            Vec::new()
+        } else {
+            self.store.peers_for_keys(&remote).await?
+        }
+        .into_iter();
+        Ok(keys
+            .iter()
+            .map(|key| {
+                if self.own_keys.contains(key) {
+                    Some(self.own.clone())
+                } else {
+                    found.next().flatten()
+                }
+            })
+            .collect())
     }
 
     /// Every (key, URL) known, own keys included (`/partyinfo/keys`, `GET /partyinfo`).
@@ -299,6 +340,7 @@ impl Network {
                 versions,
             };
             self.store.record_peer(&node, &proven).await?;
+            self.routes.clear();
         }
         let mut parties = Vec::new();
         if !proven.is_empty() || !recorded.is_empty() || proof.trusts_claims() {
@@ -399,7 +441,9 @@ impl Network {
         if !self.configured_peers.contains(url) {
             self.store.remove_party(url).await?;
         }
-        self.store.forget_peer(url).await
+        self.store.forget_peer(url).await?;
+        self.routes.clear();
+        Ok(())
     }
 }
 
