@@ -359,7 +359,7 @@ fn share_one_store_and_survive_failover_both_ways(tls: bool) {
             );
         }
         let health = Request::new("GET", "/health").send(target);
-        assert_eq!(health.status, 503);
+        assert_eq!(health.status, 503, "{}", health.text());
         assert_eq!(health.json()["store"]["reachable"], false);
         attempted += 1;
     }

@@ -42,6 +42,13 @@ impl HealthCheck {
         self.draining.load(Ordering::Relaxed)
     }
 
+    /// A new result, not kept for `/health`: a background check must not leave a result that
+    /// `/health` would then repeat for up to [`HEALTH_TTL`] after the store failed (callers of
+    /// `/health` see the store as it is when they ask, or as another caller saw it just then).
+    pub async fn check_now(&self) -> StoreHealth {
+        self.store.health().await
+    }
+
     /// The last result if it is fresh, else a new one.
     pub async fn current(&self) -> StoreHealth {
         let mut last = self.last.lock().await;

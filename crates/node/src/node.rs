@@ -271,13 +271,13 @@ pub const STORE_METRICS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Records the store's health in the metrics every [`STORE_METRICS_INTERVAL`], apart from
 /// `/metrics`: a scrape never waits on a store that hangs (a timed-out scrape would read as the
-/// replica being down), and the check is the one `/health` shares, at most one a second.
+/// replica being down). Its result is not reused by `/health`.
 async fn observe_store(health: Arc<HealthCheck>, metrics: Arc<Metrics>) {
     let mut ticker = tokio::time::interval(STORE_METRICS_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        metrics.observe_store(&health.current().await);
+        metrics.observe_store(&health.check_now().await);
     }
 }
 
