@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 
 use cloister_addr::Endpoint;
 use cloister_harness::http::{path_escape, Request};
-use cloister_harness::nodes::NodeDir;
+use cloister_harness::nodes::{NodeDir, RunningNode};
 use cloister_harness::patroni::PatroniCluster;
 use cloister_harness::postgres::PgCluster;
+use cloister_harness::proxy::RunningProxy;
 use cloister_protocol::{media, path};
 use serde_json::{json, Value};
 
@@ -52,6 +53,9 @@ pub enum Backend {
     Postgres,
     /// A two-member Patroni cluster in `synchronous_mode` (etcd3), through its multi-host URL.
     Patroni,
+    /// Two replicas of A sharing a PostgreSQL primary with a synchronous standby, behind
+    /// `cloister proxy` on A's `tm.ipc`: the HA recipe's write path.
+    Replicas,
 }
 
 impl Backend {
@@ -60,30 +64,33 @@ impl Backend {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres+sync standby",
             Backend::Patroni => "patroni (2, synchronous)",
+            Backend::Replicas => "2 replicas+proxy, pg+sync",
         }
     }
 
     /// Starts the backend's database servers; them (stopped when dropped, so kept while
-    /// measured) and the sender's config members for them.
-    fn start(self, settings: &HaStoreBench) -> (Option<Box<dyn std::any::Any>>, Value) {
+    /// measured), the sender's config members for them, and the servers' process ids (primary
+    /// first; empty where they are not ours to watch).
+    fn start(self, settings: &HaStoreBench) -> (Option<Box<dyn std::any::Any>>, Value, Vec<u32>) {
         let timeouts = format!(
             "connectTimeout={}&socketTimeout={}",
             settings.connect_timeout, settings.socket_timeout
         );
         match self {
-            Backend::Sqlite => (None, json!({})),
-            Backend::Postgres => {
+            Backend::Sqlite => (None, json!({}), Vec::new()),
+            Backend::Postgres | Backend::Replicas => {
                 let pg = PgCluster::pair();
                 pg.create_database(DATABASE);
                 let config = json!({ "jdbc": jdbc(&pg, settings) });
-                (Some(Box::new(pg)), config)
+                let pids = pg.server_pids();
+                (Some(Box::new(pg)), config, pids)
             }
             Backend::Patroni => {
                 let cluster = PatroniCluster::start(2);
                 let leader = cluster.leader().expect("a Patroni leader");
                 cluster.sql(leader, "postgres", &format!("CREATE DATABASE {DATABASE}"));
                 let config = json!({ "jdbc": cluster.jdbc(DATABASE, &timeouts) });
-                (Some(Box::new(cluster)), config)
+                (Some(Box::new(cluster)), config, Vec::new())
             }
         }
     }
@@ -97,8 +104,9 @@ impl std::str::FromStr for Backend {
             "sqlite" => Ok(Self::Sqlite),
             "postgres" => Ok(Self::Postgres),
             "patroni" => Ok(Self::Patroni),
+            "replicas" => Ok(Self::Replicas),
             other => Err(format!(
-                "unknown store {other:?}: sqlite, postgres or patroni"
+                "unknown store {other:?}: sqlite, postgres, patroni or replicas"
             )),
         }
     }
@@ -253,6 +261,67 @@ fn jdbc(pg: &PgCluster, settings: &HaStoreBench) -> Value {
 }
 
 /// Part 1: the same `/send` load on each backend.
+/// The processes of one throughput level, by part: where the CPU of a send goes.
+struct CpuGroups(Vec<(&'static str, Vec<u32>)>);
+
+impl CpuGroups {
+    /// Each group's CPU time so far: a process and its children (PostgreSQL's backends are
+    /// the postmaster's), except this process, whose children are the nodes under test.
+    fn cpu(&self) -> Vec<Duration> {
+        let own = std::process::id();
+        self.0
+            .iter()
+            .map(|(_, pids)| {
+                pids.iter()
+                    .filter_map(|&pid| match pid == own {
+                        true => cloister_harness::procfs::cpu_time(pid),
+                        false => cloister_harness::procfs::tree_cpu_time(pid),
+                    })
+                    .sum()
+            })
+            .collect()
+    }
+
+    /// Each group's CPU per request since `before`, in µs, and the total.
+    fn per_request(&self, before: &[Duration], requests: usize) -> String {
+        let requests = requests.max(1) as f64;
+        let mut total = 0.0;
+        let mut parts = Vec::new();
+        for ((name, pids), (now, then)) in self.0.iter().zip(self.cpu().iter().zip(before)) {
+            if pids.is_empty() {
+                continue;
+            }
+            let micros = now.saturating_sub(*then).as_secs_f64() * 1e6 / requests;
+            total += micros;
+            parts.push(format!("{name} {micros:.0} µs"));
+        }
+        format!("{}; total {total:.0} µs", parts.join(", "))
+    }
+}
+
+/// A second replica of the cluster's sender (the same keys and store) and a `cloister proxy`
+/// in front of both as A's `tm.ipc`; them (kept while measured) and the proxy's socket.
+fn second_replica_behind_proxy(
+    cluster: &Cluster,
+    sender_config: &Value,
+) -> ((RunningNode, RunningProxy), std::path::PathBuf) {
+    let first = &cluster.sender().dir;
+    let second = first.replica(cluster.root(), "A2");
+    let peers: Vec<&NodeDir> = cluster.recipients().iter().map(|r| &r.dir).collect();
+    let running = second.start(&second.config(&peers, sender_config.clone()), &[]);
+    let socket = cluster.root().join("tm-proxy.ipc");
+    let args = [
+        "--listen".to_owned(),
+        format!("unix:{}", socket.display()),
+        "--upstream".to_owned(),
+        first.q2t_url(),
+        "--upstream".to_owned(),
+        second.q2t_url(),
+    ];
+    let proxy = RunningProxy::start(cluster.root(), &args, &json!({}));
+    ((running, proxy), socket)
+}
+
 fn throughput(settings: &HaStoreBench, out: &mut dyn Write) -> anyhow::Result<Vec<ThroughputRow>> {
     let runtime = client_runtime(settings.client_threads)?;
     writeln!(
@@ -267,10 +336,40 @@ fn throughput(settings: &HaStoreBench, out: &mut dyn Write) -> anyhow::Result<Ve
     )?;
     let mut rows = Vec::new();
     for &backend in &settings.stores {
-        let (_servers, sender_config) = backend.start(settings);
-        let cluster = Cluster::start(None, sender_config)?;
+        let (_servers, sender_config, database_pids) = backend.start(settings);
+        let cluster = Cluster::start(None, sender_config.clone())?;
         cluster.wait_for_discovery()?;
-        let endpoint = Endpoint::Unix(cluster.q2t_socket());
+        let mut senders = vec![cluster.sender().process.pid()];
+        let mut proxies = Vec::new();
+        let (_second, endpoint) = if backend == Backend::Replicas {
+            let (second, socket) = second_replica_behind_proxy(&cluster, &sender_config);
+            senders.push(second.0.pid());
+            proxies.push(second.1.pid());
+            (Some(second), Endpoint::Unix(socket))
+        } else {
+            (None, Endpoint::Unix(cluster.q2t_socket()))
+        };
+        let groups = CpuGroups(vec![
+            ("A", senders),
+            ("proxy", proxies),
+            (
+                "pg primary",
+                database_pids.first().copied().into_iter().collect(),
+            ),
+            (
+                "pg standby",
+                database_pids.iter().skip(1).copied().collect(),
+            ),
+            (
+                "B",
+                cluster
+                    .recipients()
+                    .iter()
+                    .map(|r| r.process.pid())
+                    .collect(),
+            ),
+            ("driver", vec![std::process::id()]),
+        ]);
         let requests = Requests::send(settings.payload_bytes, cluster.recipient_keys(1));
         if settings.warmup > 0 {
             runtime.block_on(run_level(
@@ -282,6 +381,7 @@ fn throughput(settings: &HaStoreBench, out: &mut dyn Write) -> anyhow::Result<Ve
             ))?;
         }
         for &concurrency in &settings.concurrency {
+            let before = groups.cpu();
             let mut outcome = runtime.block_on(run_level(
                 &endpoint,
                 requests.clone(),
@@ -307,6 +407,12 @@ fn throughput(settings: &HaStoreBench, out: &mut dyn Write) -> anyhow::Result<Ve
                 format!("{:.2} ms", row.p99.as_secs_f64() * 1e3),
                 row.errors
             )?;
+            writeln!(
+                out,
+                "{:>28} {}",
+                "CPU per send:",
+                groups.per_request(&before, outcome.latencies.len())
+            )?;
             rows.push(row);
         }
     }
@@ -316,6 +422,7 @@ fn throughput(settings: &HaStoreBench, out: &mut dyn Write) -> anyhow::Result<Ve
         let find = |backend| mean(&rows, backend, concurrency);
         let pairs = [
             ("postgres/sqlite", Backend::Postgres, Backend::Sqlite),
+            ("replicas/sqlite", Backend::Replicas, Backend::Sqlite),
             ("patroni/postgres", Backend::Patroni, Backend::Postgres),
         ];
         for (label, measured, baseline) in pairs {

@@ -333,6 +333,15 @@ impl PgCluster {
         self.nodes[i].port
     }
 
+    /// Each server's postmaster process id (its backends are its children), in node order;
+    /// 0 for a server that is not running.
+    pub fn server_pids(&self) -> Vec<u32> {
+        self.nodes
+            .iter()
+            .map(|n| postmaster_pid(&n.data).unwrap_or(0))
+            .collect()
+    }
+
     /// Every node as `("127.0.0.1", port)`, in index order: a multi-host list.
     pub fn hosts(&self) -> Vec<(String, u16)> {
         self.nodes
