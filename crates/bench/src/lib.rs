@@ -19,18 +19,23 @@
 //! - [`gateway`]: the gateway benchmark (`cloister-bench gateway`): JSON-RPC calls direct to a
 //!   ganache node vs through `cloister gateway`, nginx and HAProxy, steady and with the primary
 //!   node killed or hung.
+//! - [`fanout`]: A's CPU per `/send` to five recipient nodes against one (`cloister-bench
+//!   fanout`).
 //! - [`ha_store`]: the HA store benchmark (`cloister-bench ha-store`): `/send` on SQLite vs
 //!   PostgreSQL with a synchronous standby, and the failover gap over several runs.
 //! - [`hostile`]: the hostile-peer attacks (`cloister-bench hostile`), each against a real node,
 //!   with what it cost the node; the hostile-peer tests run them too.
 //! - [`p2p_tls`]: the P2P TLS benchmark (`cloister-bench p2p-tls`): `/send` A→B with P2P over
 //!   mutual TLS vs plain HTTP, and the TLS P2P listener's handshake rate.
+//! - [`payloads`]: `/send` and reads of big payloads against the machine's own floor, and peak
+//!   RSS (`cloister-bench payloads`).
 //! - [`proxy`]: the proxy benchmark (`cloister-bench proxy`): two replicas direct, behind nginx
 //!   and behind `cloister proxy`, steady and under a replica SIGKILL and SIGSTOP.
 
 pub mod client;
 pub mod cluster;
 pub mod driver;
+pub mod fanout;
 pub mod gateway;
 pub mod ha_store;
 pub mod hostile;
@@ -39,6 +44,7 @@ pub mod load;
 pub mod migrate;
 pub mod p2p_tls;
 pub mod patroni;
+pub mod payloads;
 pub mod proxy;
 pub mod relay;
 pub mod report;

@@ -84,6 +84,34 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(Command::Fanout(fanout)) = &settings.command {
+        return match cloister_bench::fanout::run(fanout, &mut stdout) {
+            Ok(rows) if rows.iter().all(|r| r.one.errors + r.five.errors == 0) => ExitCode::SUCCESS,
+            Ok(_) => {
+                eprintln!("error: some sends failed (see the table above)");
+                ExitCode::FAILURE
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(Command::Payloads(payloads)) = &settings.command {
+        return match cloister_bench::payloads::run(payloads, &mut stdout) {
+            Ok(cells) if cells.iter().all(|c| c.send.errors + c.get.errors == 0) => {
+                ExitCode::SUCCESS
+            }
+            Ok(_) => {
+                eprintln!("error: some requests failed (see the table above)");
+                ExitCode::FAILURE
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Gateway(gateway)) = &settings.command {
         return match cloister_bench::gateway::run(gateway, &mut stdout) {
             Ok(report) if report.steady_is_clean() => ExitCode::SUCCESS,

@@ -86,6 +86,12 @@ pub enum Command {
     /// `cloister migrate` of many transactions from SQLite and H2 into PostgreSQL: copy rate
     /// and peak RSS. See [`crate::migrate`].
     Migrate(crate::migrate::MigrateBench),
+    /// A's CPU per `/send` to five recipient nodes against a send to one, in rotating rounds.
+    /// See [`crate::fanout`].
+    Fanout(crate::fanout::FanoutBench),
+    /// `/send` and `GET /transaction` with big payloads against the machine's own
+    /// SHA3/XSalsa20/loopback floor, and peak RSS. See [`crate::payloads`].
+    Payloads(crate::payloads::PayloadsBench),
 }
 
 /// The gateway benchmark's command line.

@@ -115,6 +115,14 @@ impl Writer {
         Self::default()
     }
 
+    /// An empty writer with room for `capacity` bytes, so a payload of megabytes is written
+    /// into one allocation instead of being copied at every doubling.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            output: Vec::with_capacity(capacity),
+        }
+    }
+
     /// Writes an 8-byte big-endian length or count.
     pub fn length(&mut self, len: usize) -> &mut Self {
         self.output.extend_from_slice(&(len as u64).to_be_bytes());

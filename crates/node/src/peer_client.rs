@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use bytes::buf::{Buf, Chain};
 use bytes::Bytes;
 use cloister_core::payload::{PayloadCodec, PayloadCopy};
 use cloister_protocol::{header, media, path, version};
@@ -86,10 +87,15 @@ impl PeerError {
     }
 }
 
+/// A request body in three pieces, written with one vectored write: a push's fields before the
+/// cipher text, the cipher text every recipient's copy shares, and the fields after it. Other
+/// bodies are one piece.
+type Pieces = Chain<Chain<Bytes, Bytes>, Bytes>;
+
 /// HTTP client for peers; clone freely (connections, and TLS sessions, are pooled and shared).
 #[derive(Clone)]
 pub struct PeerClient {
-    http: Client<PeerConnector, Full<Bytes>>,
+    http: Client<PeerConnector, Full<Pieces>>,
     timeout: Duration,
     max_answer_bytes: usize,
 }
@@ -139,6 +145,27 @@ impl PeerClient {
             .map(drop)
     }
 
+    /// [`PeerClient::push`] around `cipher_text`, the bytes of `copy`'s cipher text held once
+    /// for every recipient: only the fields around it are encoded for this peer, so pushing a
+    /// payload of megabytes to five recipients neither copies it five times nor holds five
+    /// copies at once.
+    pub async fn push_sharing(
+        &self,
+        url: &str,
+        peer_versions: &[String],
+        copy: &PayloadCopy<'_>,
+        cipher_text: Bytes,
+    ) -> Result<(), PeerError> {
+        let (head, tail) =
+            PayloadCodec::preferred_for(peer_versions).encode_copy_around_cipher_text(copy);
+        let body = Bytes::from(head)
+            .chain(cipher_text)
+            .chain(Bytes::from(tail));
+        self.send(url, path::PUSH, media::OCTET_STREAM, body)
+            .await
+            .map(drop)
+    }
+
     /// POSTs this node's encoded PartyInfo; the reply body is ignored, as Tessera does.
     pub async fn post_party_info(&self, url: &str, body: Bytes) -> Result<(), PeerError> {
         self.post(url, path::PARTYINFO, media::OCTET_STREAM, body)
@@ -154,6 +181,17 @@ impl PeerClient {
         api_path: &str,
         content_type: &'static str,
         body: Bytes,
+    ) -> Result<Bytes, PeerError> {
+        let one_piece = body.chain(Bytes::new()).chain(Bytes::new());
+        self.send(base_url, api_path, content_type, one_piece).await
+    }
+
+    async fn send(
+        &self,
+        base_url: &str,
+        api_path: &str,
+        content_type: &'static str,
+        body: Pieces,
     ) -> Result<Bytes, PeerError> {
         let uri = join(base_url, path::relative(api_path));
         let mut request = Request::builder()

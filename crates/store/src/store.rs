@@ -136,6 +136,17 @@ pub trait Store: Send + Sync {
     /// The node holding `key`, or `None` if no node announced it.
     async fn peer_for_key(&self, key: &PublicKey) -> Result<Option<PeerRow>, StoreError>;
 
+    /// [`Store::peer_for_key`] for each of `keys`, in order. A `/send` looks up every remote
+    /// recipient: a backend that can answer them in one read (one round trip, one hand-off to
+    /// a reader thread) should, since this one asks for each in turn.
+    async fn peers_for_keys(&self, keys: &[PublicKey]) -> Result<Vec<Option<PeerRow>>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for key in keys {
+            found.push(self.peer_for_key(key).await?);
+        }
+        Ok(found)
+    }
+
     /// Every (key, node URL) announced, ordered by key.
     async fn list_peer_keys(&self) -> Result<Vec<PeerKeyRow>, StoreError>;
 

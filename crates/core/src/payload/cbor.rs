@@ -27,19 +27,59 @@ const FIELD_COUNT: u64 = 11;
 
 /// Encodes `payload` as Tessera's CBOR map.
 pub(crate) fn encode(parts: &PayloadCopy<'_>) -> Vec<u8> {
-    let mut out = Encoder::new(Vec::new());
+    let mut out = Encoder::new(Vec::with_capacity(parts.encoded_len_hint()));
     write(&mut out, parts).expect("writing CBOR to a Vec cannot fail");
     out.into_writer()
 }
 
-fn write(
-    out: &mut Encoder<Vec<u8>>,
-    parts: &PayloadCopy<'_>,
-) -> Result<(), minicbor::encode::Error<std::convert::Infallible>> {
-    let payload = parts.payload;
+/// [`encode`] as the bytes before the cipher text and the bytes after it.
+pub(crate) fn encode_around_cipher_text(parts: &PayloadCopy<'_>) -> (Vec<u8>, Vec<u8>) {
+    let length = parts.payload.cipher_text.len();
+    let mut head = Encoder::new(Vec::new());
+    write_head(&mut head, parts).expect("writing CBOR to a Vec cannot fail");
+    let mut head = head.into_writer();
+    head.extend_from_slice(&byte_string_header(length));
+    let mut tail = Encoder::new(Vec::with_capacity(
+        parts.encoded_len_hint().saturating_sub(length),
+    ));
+    write_tail(&mut tail, parts).expect("writing CBOR to a Vec cannot fail");
+    (head, tail.into_writer())
+}
+
+/// The header of a definite-length CBOR byte string (major type 2) of `length` bytes, in the
+/// shortest form, as minicbor writes it.
+fn byte_string_header(length: usize) -> Vec<u8> {
+    const BYTES: u8 = 0x40;
+    let length = length as u64;
+    match length {
+        0..=23 => vec![BYTES | length as u8],
+        24..=0xff => vec![BYTES | 24, length as u8],
+        0x100..=0xffff => [&[BYTES | 25][..], &(length as u16).to_be_bytes()].concat(),
+        0x1_0000..=0xffff_ffff => [&[BYTES | 26][..], &(length as u32).to_be_bytes()].concat(),
+        _ => [&[BYTES | 27][..], &length.to_be_bytes()].concat(),
+    }
+}
+
+type Written = Result<(), minicbor::encode::Error<std::convert::Infallible>>;
+
+fn write(out: &mut Encoder<Vec<u8>>, parts: &PayloadCopy<'_>) -> Written {
+    write_head(out, parts)?;
+    out.bytes(&parts.payload.cipher_text)?;
+    write_tail(out, parts)
+}
+
+/// The map header, the sender, and the cipher text's key.
+fn write_head(out: &mut Encoder<Vec<u8>>, parts: &PayloadCopy<'_>) -> Written {
     out.map(FIELD_COUNT)?;
-    out.str(SENDER)?.bytes(payload.sender_key.as_bytes())?;
-    out.str(CIPHER_TEXT)?.bytes(&payload.cipher_text)?;
+    out.str(SENDER)?
+        .bytes(parts.payload.sender_key.as_bytes())?;
+    out.str(CIPHER_TEXT)?;
+    Ok(())
+}
+
+/// Every field after the cipher text.
+fn write_tail(out: &mut Encoder<Vec<u8>>, parts: &PayloadCopy<'_>) -> Written {
+    let payload = parts.payload;
     out.str(NONCE)?.bytes(payload.cipher_text_nonce.as_ref())?;
     out.str(RECIPIENT_NONCE)?
         .bytes(payload.recipient_nonce.as_ref())?;

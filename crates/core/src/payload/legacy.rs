@@ -14,10 +14,32 @@ use crate::privacy_group::PrivacyGroupId;
 /// Encodes `payload` in the current (API `4.0`) LEGACY layout.
 pub(crate) fn encode(parts: &PayloadCopy<'_>) -> Vec<u8> {
     let payload = parts.payload;
-    let mut out = Writer::new();
+    let mut out = Writer::with_capacity(parts.encoded_len_hint());
     out.field(payload.sender_key.as_bytes())
-        .field(&payload.cipher_text)
-        .field(payload.cipher_text_nonce.as_ref())
+        .field(&payload.cipher_text);
+    write_tail(&mut out, parts);
+    out.finish()
+}
+
+/// [`encode`] as the bytes before the cipher text and the bytes after it.
+pub(crate) fn encode_around_cipher_text(parts: &PayloadCopy<'_>) -> (Vec<u8>, Vec<u8>) {
+    let payload = parts.payload;
+    let mut head = Writer::new();
+    head.field(payload.sender_key.as_bytes())
+        .length(payload.cipher_text.len());
+    let mut tail = Writer::with_capacity(
+        parts
+            .encoded_len_hint()
+            .saturating_sub(payload.cipher_text.len()),
+    );
+    write_tail(&mut tail, parts);
+    (head.finish(), tail.finish())
+}
+
+/// Everything after the cipher text.
+fn write_tail(out: &mut Writer, parts: &PayloadCopy<'_>) {
+    let payload = parts.payload;
+    out.field(payload.cipher_text_nonce.as_ref())
         .array(&parts.boxes)
         .field(payload.recipient_nonce.as_ref())
         .array(parts.keys.iter())
@@ -35,7 +57,6 @@ pub(crate) fn encode(parts: &PayloadCopy<'_>) -> Vec<u8> {
     if let Some(group) = &payload.privacy_group_id {
         out.field(group.as_bytes());
     }
-    out.finish()
 }
 
 /// Decodes a LEGACY payload, accepting every older layout Tessera accepts: a payload may end

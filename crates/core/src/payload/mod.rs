@@ -235,6 +235,31 @@ pub struct PayloadCopy<'a> {
 }
 
 impl PayloadCopy<'_> {
+    /// About how many bytes either codec writes for this copy (at least as many, for the
+    /// usual fields): every variable-length field plus room for names and length prefixes.
+    pub(crate) fn encoded_len_hint(&self) -> usize {
+        /// Names, length prefixes, nonces, flag, sender: what does not grow with the payload.
+        const FIXED: usize = 512;
+        /// A length prefix (LEGACY's 8 bytes) plus a CBOR text key or header.
+        const PER_ITEM: usize = 24;
+        let payload = self.payload;
+        let items = |count: usize, each: usize| count * (each + PER_ITEM);
+        FIXED
+            + payload.cipher_text.len()
+            + payload.exec_hash.len()
+            + self.boxes.iter().map(|b| b.len() + PER_ITEM).sum::<usize>()
+            + items(self.keys.len(), 32)
+            + items(payload.mandatory_recipients.len(), 32)
+            + payload
+                .affected_contract_transactions
+                .iter()
+                .map(|(hash, security)| {
+                    // CBOR writes the hash as base64 text.
+                    hash.as_bytes().len() * 4 / 3 + security.0.len() + 2 * PER_ITEM
+                })
+                .sum::<usize>()
+    }
+
     /// The copy as a payload of its own.
     pub fn to_payload(&self) -> EncodedPayload {
         EncodedPayload {

@@ -213,33 +213,42 @@ impl Network {
         Ok(node)
     }
 
-    /// [`Network::node_for_key`] for each of `keys`, in order, with one store read for all the
-    /// remote ones (a send to five recipients asks once, not five times).
+    /// [`Network::node_for_key`] for each of `keys`, in order: the remembered answers, and one
+    /// store read for all the others (a send to five recipients asks at most once, not five
+    /// times).
     pub async fn nodes_for_keys(
         &self,
         keys: &[PublicKey],
     ) -> Result<Vec<Option<PeerNode>>, StoreError> {
-        let remote: Vec<PublicKey> = keys
-            .iter()
-            .filter(|key| !self.own_keys.contains(key))
-            .copied()
-            .collect();
-        let mut found = if remote.is_empty() {
-            Vec::new()
-        } else {
-            self.store.peers_for_keys(&remote).await?
-        }
-        .into_iter();
-        Ok(keys
+        let mut nodes: Vec<Option<PeerNode>> = keys
             .iter()
             .map(|key| {
                 if self.own_keys.contains(key) {
                     Some(self.own.clone())
                 } else {
-                    found.next().flatten()
+                    self.routes.get(key)
                 }
             })
-            .collect())
+            .collect();
+        let missing: Vec<PublicKey> = keys
+            .iter()
+            .zip(&nodes)
+            .filter(|(_, node)| node.is_none())
+            .map(|(key, _)| *key)
+            .collect();
+        if missing.is_empty() {
+            return Ok(nodes);
+        }
+        let mut found = self.store.peers_for_keys(&missing).await?.into_iter();
+        for (key, slot) in keys.iter().zip(nodes.iter_mut()) {
+            if slot.is_none() {
+                *slot = found.next().flatten();
+                if let Some(node) = slot {
+                    self.routes.put(*key, node);
+                }
+            }
+        }
+        Ok(nodes)
     }
 
     /// Every (key, URL) known, own keys included (`/partyinfo/keys`, `GET /partyinfo`).
@@ -506,6 +515,28 @@ mod tests {
             network.parties().await.unwrap(),
             ["http://b:2/", "http://c:3/"]
         );
+    }
+
+    #[tokio::test]
+    async fn many_keys_are_looked_up_in_order_remembered_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let network = network(&dir, vec![key(1)], &[], false).await;
+        let info = PartyInfo::new("http://b:2", [(key(2), "http://b:2/".into())], []);
+        network
+            .receive(&info, vec!["v1".into()], &KeyProof::Claims, None)
+            .await
+            .unwrap();
+        let urls = |nodes: Vec<Option<PeerNode>>| -> Vec<Option<String>> {
+            nodes.into_iter().map(|n| n.map(|n| n.url)).collect()
+        };
+        let expected = [None, Some("http://b:2/".into()), Some("http://a:1/".into())];
+        let keys = [key(9), key(2), key(1)];
+        // Once from the store, then with key 2 remembered: the same answer.
+        for _ in 0..2 {
+            let found = network.nodes_for_keys(&keys).await.unwrap();
+            assert_eq!(urls(found), expected);
+        }
+        assert_eq!(network.nodes_for_keys(&[]).await.unwrap(), []);
     }
 
     fn client_certificate(names: &[&str]) -> CertificateDer<'static> {

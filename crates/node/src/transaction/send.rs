@@ -1,5 +1,8 @@
 //! Creating transactions: `/send`, `/sendsignedtx`, `/storeraw`, `/encodedpayload/create`.
 
+use std::sync::Arc;
+
+use bytes::Bytes;
 use cloister_core::digest::TxHash;
 use cloister_core::enclave::{AffectedTransaction, PrivacyMetadata, RawTransaction};
 use cloister_core::keys::PublicKey;
@@ -228,12 +231,18 @@ impl TransactionManager {
                 }
             },
         };
+        // Stored: the encoded row is as large as the payload and not needed for the push.
+        drop(row);
         if let InsertOutcome::AlreadyPresent(existing) = outcome {
             let stored = existing.codec.decode(&existing.encoded_payload)?;
             self.push_stored(&stored).await?;
             return Ok(self.sent(hash, &stored));
         }
-        if let Err(error) = self.push(&payload, &targets).await {
+        let payload = Arc::new(payload);
+        if let Err(error) = self
+            .push(&payload, shared_cipher_text(&payload), &targets)
+            .await
+        {
             self.undo(&hash, idempotency).await;
             return Err(error);
         }
@@ -246,7 +255,9 @@ impl TransactionManager {
         payload: &EncodedPayload,
     ) -> Result<(), TransactionError> {
         let targets = self.push_targets(payload, &payload.recipient_keys).await?;
-        self.push(payload, &targets).await
+        // A repeat, so rare: one copy of the cipher text for every recipient is cheap enough.
+        let cipher_text = Bytes::copy_from_slice(&payload.cipher_text);
+        self.push(payload, cipher_text, &targets).await
     }
 
     /// The node of each remote recipient, checked to support what the payload uses.
@@ -255,27 +266,38 @@ impl TransactionManager {
         payload: &EncodedPayload,
         recipients: &[PublicKey],
     ) -> Result<Vec<(PublicKey, PeerNode)>, TransactionError> {
-        let mut targets = Vec::new();
-        for key in recipients.iter().filter(|key| !self.enclave.holds(key)) {
-            let node = self.node_of(key).await?;
-            privacy::check_recipient_supports(payload, key, &node.versions)?;
-            targets.push((*key, node));
+        let remote: Vec<PublicKey> = recipients
+            .iter()
+            .filter(|key| !self.enclave.holds(key))
+            .copied()
+            .collect();
+        let nodes = self.network.nodes_for_keys(&remote).await?;
+        let mut targets = Vec::with_capacity(remote.len());
+        for (key, node) in remote.into_iter().zip(nodes) {
+            let node = node.ok_or(TransactionError::RecipientNotFound(key))?;
+            privacy::check_recipient_supports(payload, &key, &node.versions)?;
+            targets.push((key, node));
         }
         Ok(targets)
     }
 
-    /// Pushes each target its copy, concurrently.
+    /// Pushes each target its copy, concurrently, every one around the same `cipher_text`
+    /// (`payload`'s).
     async fn push(
         &self,
         payload: &EncodedPayload,
+        cipher_text: Bytes,
         targets: &[(PublicKey, PeerNode)],
     ) -> Result<(), TransactionError> {
-        let pushes = targets.iter().map(|(key, node)| async {
-            let copy = payload.copy_for(key)?;
-            self.peers
-                .push(&node.url, &node.versions, &copy)
-                .await
-                .map_err(|error| TransactionError::from_peer(&node.url, error))
+        let pushes = targets.iter().map(|(key, node)| {
+            let cipher_text = cipher_text.clone();
+            async move {
+                let copy = payload.copy_for(key)?;
+                self.peers
+                    .push_sharing(&node.url, &node.versions, &copy, cipher_text)
+                    .await
+                    .map_err(|error| TransactionError::from_peer(&node.url, error))
+            }
         });
         try_join_all(pushes).await.map(drop)
     }
@@ -301,4 +323,17 @@ impl TransactionManager {
             sender: payload.sender_key,
         }
     }
+}
+
+/// The cipher text of a payload about to be pushed, as bytes that every recipient's request
+/// body shares without copying it.
+fn shared_cipher_text(payload: &Arc<EncodedPayload>) -> Bytes {
+    /// Owns the payload for as long as any body still holds its cipher text.
+    struct CipherText(Arc<EncodedPayload>);
+    impl AsRef<[u8]> for CipherText {
+        fn as_ref(&self) -> &[u8] {
+            &self.0.cipher_text
+        }
+    }
+    Bytes::from_owner(CipherText(Arc::clone(payload)))
 }
