@@ -51,6 +51,7 @@ pub mod report;
 pub mod scenario;
 pub mod server_time;
 pub mod settings;
+pub mod startup;
 
 pub use driver::run;
 pub use settings::Settings;

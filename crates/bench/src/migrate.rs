@@ -82,7 +82,11 @@ pub fn run(settings: &MigrateBench, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut missed = false;
     for (i, source) in settings.sources.iter().enumerate() {
         let from = match source {
-            Source::Sqlite => fill_sqlite(&dir.path().join("source.db"), settings)?,
+            Source::Sqlite => fill_sqlite(
+                &dir.path().join("source.db"),
+                settings.rows,
+                settings.payload_bytes,
+            )?,
             Source::H2 => fill_h2(&dir.path().join("source"), settings),
         };
         let database = format!("migrated_{i}");
@@ -183,8 +187,9 @@ fn bytes(seed: u64, len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// An SQLite source of `settings.rows` transactions; its URL.
-fn fill_sqlite(path: &Path, settings: &MigrateBench) -> anyhow::Result<String> {
+/// An SQLite store of `rows` transactions of `payload_bytes` each (as a node on the embedded
+/// default would hold them); its URL.
+pub(crate) fn fill_sqlite(path: &Path, rows: u64, payload_bytes: usize) -> anyhow::Result<String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -193,12 +198,12 @@ fn fill_sqlite(path: &Path, settings: &MigrateBench) -> anyhow::Result<String> {
         let store = SqliteBulk::for_writing(path)?;
         let table = &TABLES[0];
         let mut written = 0u64;
-        while written < settings.rows {
-            let page: Vec<Vec<Value>> = (written..settings.rows.min(written + 5000))
+        while written < rows {
+            let page: Vec<Vec<Value>> = (written..rows.min(written + 5000))
                 .map(|n| {
                     vec![
                         Value::Bytes(bytes(n, 64)),
-                        Value::Bytes(bytes(n + (1 << 40), settings.payload_bytes)),
+                        Value::Bytes(bytes(n + (1 << 40), payload_bytes)),
                         Value::Text("CBOR".into()),
                         Value::Int(1_700_000_000_000 + n as i64),
                     ]

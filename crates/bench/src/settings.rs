@@ -86,6 +86,9 @@ pub enum Command {
     /// `cloister migrate` of many transactions from SQLite and H2 into PostgreSQL: copy rate
     /// and peak RSS. See [`crate::migrate`].
     Migrate(crate::migrate::MigrateBench),
+    /// `cloister node` start to its first `/upcheck`, with an empty store and with a million
+    /// transactions, on SQLite and PostgreSQL. See [`crate::startup`].
+    Startup(crate::startup::StartupBench),
     /// A's CPU per `/send` to five recipient nodes against a send to one, in rotating rounds.
     /// See [`crate::fanout`].
     Fanout(crate::fanout::FanoutBench),
