@@ -31,13 +31,14 @@ pub(crate) mod table {
 
 /// Indexes: Tessera's two (`ST_TRANSACTION_VALSTG` from the DDL, `PRIVACY_GROUP_LOOKUPID`
 /// from the entity), `ST_TRANSACTION_HASH` (in Tessera's entity annotation only) and one of
-/// ours on the affected rows' foreign key. The last two keep the staging pass from being
-/// quadratic; extra indexes do not bother Tessera if the database goes back to it.
+/// ours on the affected rows' foreign key, and one on (`VALIDATION_STAGE`, `ID`) for storing
+/// the staged rows a page at a time. The last three keep recovery from being quadratic; extra indexes do not bother Tessera if the database goes back to it.
 pub(crate) const INDEXES: &str = "
 CREATE INDEX IF NOT EXISTS ST_TRANSACTION_VALSTG ON ST_TRANSACTION (VALIDATION_STAGE);
 CREATE INDEX IF NOT EXISTS PRIVACY_GROUP_LOOKUPID ON PRIVACY_GROUP (LOOKUP_ID);
 CREATE INDEX IF NOT EXISTS ST_TRANSACTION_HASH ON ST_TRANSACTION (HASH);
 CREATE INDEX IF NOT EXISTS ST_AFFECTED_TRANSACTION_TXNID ON ST_AFFECTED_TRANSACTION (TXN_ID);
+CREATE INDEX IF NOT EXISTS ST_TRANSACTION_STAGE_ID ON ST_TRANSACTION (VALIDATION_STAGE, ID);
 ";
 
 /// The names of the indexes a DDL string creates (`CREATE INDEX IF NOT EXISTS NAME ON …`),

@@ -53,6 +53,15 @@ pub trait Store: Send + Sync {
         limit: u64,
     ) -> Result<Vec<TransactionRow>, StoreError>;
 
+    /// Up to `limit` rows whose hash is greater than `after` (from the first when `None`), in
+    /// hash order: a walk over every row by its primary key, each page an index range, where
+    /// [`Store::list_transactions`]'s offsets make every page sort and skip what came before.
+    async fn scan_transactions(
+        &self,
+        after: Option<&TxHash>,
+        limit: u64,
+    ) -> Result<Vec<TransactionRow>, StoreError>;
+
     /// The number of rows in `ENCRYPTED_TRANSACTION`.
     async fn count_transactions(&self) -> Result<u64, StoreError>;
 
@@ -105,6 +114,19 @@ pub trait Store: Send + Sync {
     async fn list_staged(
         &self,
         offset: u64,
+        limit: u64,
+    ) -> Result<Vec<StagedTransaction>, StoreError>;
+
+    /// The distinct `VALIDATION_STAGE`s of the staging rows, in order, unstaged (`None`) last.
+    async fn staged_stages(&self) -> Result<Vec<Option<i64>>, StoreError>;
+
+    /// Up to `limit` staging rows of `stage` (`None`: unstaged) whose `ID` is greater than
+    /// `after_id`, in `ID` order: each page an index range (`VALIDATION_STAGE`, `ID`), where
+    /// [`Store::list_staged`]'s offsets sort the whole table for every page.
+    async fn scan_staged(
+        &self,
+        stage: Option<i64>,
+        after_id: i64,
         limit: u64,
     ) -> Result<Vec<StagedTransaction>, StoreError>;
 

@@ -2,7 +2,7 @@
 //! `/resendBatch` (recovery, published with `/pushBatch`).
 //!
 //! A peer can ask for this, so what it costs is bounded: stored rows are read a small page at a
-//! time, each copy is encoded straight from the stored payload (no per-recipient copy of the
+//! time, by key (each page an index range, so a resend is linear in the store's size), each copy is encoded straight from the stored payload (no per-recipient copy of the
 //! cipher text), a `/pushBatch` delivery is sent as soon as it reaches `maxResendBatchBytes`,
 //! and at most `maxConcurrentResends` resends run at once.
 
@@ -53,13 +53,13 @@ impl TransactionManager {
     pub async fn resend_all(&self, requester: &PublicKey) -> Result<u64, TransactionError> {
         let _turn = self.resend_turn().await;
         let node = self.node_of(requester).await?;
-        let (mut offset, mut pushed) = (0, 0);
+        let (mut after, mut pushed) = (None, 0);
         loop {
-            let rows = self.store.list_transactions(offset, PAGE).await?;
-            if rows.is_empty() {
+            let rows = self.store.scan_transactions(after.as_ref(), PAGE).await?;
+            let Some(last) = rows.last().map(|row| row.hash.clone()) else {
                 return Ok(pushed);
-            }
-            offset += rows.len() as u64;
+            };
+            after = Some(last);
             for row in rows {
                 let payload = row.codec.decode(&row.encoded_payload)?;
                 let ours = self.enclave.holds(&payload.sender_key);
@@ -93,13 +93,13 @@ impl TransactionManager {
         let _turn = self.resend_turn().await;
         let node = self.node_of(requester).await?;
         let mut batch = Batch::new(batch_size, self.network.limits().max_resend_batch_bytes);
-        let (mut offset, mut published) = (0, 0);
+        let (mut after, mut published) = (None, 0);
         loop {
-            let rows = self.store.list_transactions(offset, PAGE).await?;
-            if rows.is_empty() {
+            let rows = self.store.scan_transactions(after.as_ref(), PAGE).await?;
+            let Some(last) = rows.last().map(|row| row.hash.clone()) else {
                 break;
-            }
-            offset += rows.len() as u64;
+            };
+            after = Some(last);
             for row in rows {
                 let mut copies = self.encoded_copies(row, *requester);
                 while let Some(encoded) = copies.recv().await {

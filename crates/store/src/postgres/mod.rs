@@ -347,6 +347,14 @@ impl Store for PostgresStore {
         transactions::list(self, offset, limit).await
     }
 
+    async fn scan_transactions(
+        &self,
+        after: Option<&TxHash>,
+        limit: u64,
+    ) -> Result<Vec<TransactionRow>, StoreError> {
+        transactions::scan(self, after, limit).await
+    }
+
     async fn count_transactions(&self) -> Result<u64, StoreError> {
         transactions::total(self).await
     }
@@ -406,6 +414,19 @@ impl Store for PostgresStore {
         limit: u64,
     ) -> Result<Vec<StagedTransaction>, StoreError> {
         staging::list(self, offset, limit).await
+    }
+
+    async fn staged_stages(&self) -> Result<Vec<Option<i64>>, StoreError> {
+        staging::stages(self).await
+    }
+
+    async fn scan_staged(
+        &self,
+        stage: Option<i64>,
+        after_id: i64,
+        limit: u64,
+    ) -> Result<Vec<StagedTransaction>, StoreError> {
+        staging::scan(self, stage, after_id, limit).await
     }
 
     async fn clear_staging(&self) -> Result<(), StoreError> {

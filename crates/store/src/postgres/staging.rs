@@ -155,6 +155,38 @@ pub(super) async fn list(
     rows(&found, staged_row)
 }
 
+pub(super) async fn stages(store: &PostgresStore) -> Result<Vec<Option<i64>>, StoreError> {
+    let found = store
+        .query(
+            "SELECT DISTINCT VALIDATION_STAGE::BIGINT FROM ST_TRANSACTION \
+             ORDER BY 1 ASC NULLS LAST",
+            &[],
+        )
+        .await?;
+    found
+        .iter()
+        .map(|row| row.try_get(0).map_err(corrupt(table::STAGED_TRANSACTION)))
+        .collect()
+}
+
+pub(super) async fn scan(
+    store: &PostgresStore,
+    stage: Option<i64>,
+    after_id: i64,
+    limit: u64,
+) -> Result<Vec<StagedTransaction>, StoreError> {
+    // `IS NOT DISTINCT FROM` matches NULL as `=` matches a value, so one statement serves both.
+    let found = store
+        .query(
+            "SELECT ID::BIGINT, HASH, PAYLOAD, PAYLOAD_CODEC, PRIVACY_MODE::BIGINT, TIMESTAMP::BIGINT, VALIDATION_STAGE::BIGINT \
+             FROM ST_TRANSACTION WHERE VALIDATION_STAGE IS NOT DISTINCT FROM $1 AND ID > $2 \
+             ORDER BY ID LIMIT $3",
+            &[&stage, &after_id, &clamp(limit)],
+        )
+        .await?;
+    rows(&found, staged_row)
+}
+
 pub(super) async fn clear(store: &PostgresStore) -> Result<(), StoreError> {
     // Two statements in one simple-protocol batch run as one implicit transaction.
     store

@@ -100,6 +100,22 @@ pub(super) async fn list(
     rows(&found, tx_row)
 }
 
+pub(super) async fn scan(
+    store: &PostgresStore,
+    after: Option<&TxHash>,
+    limit: u64,
+) -> Result<Vec<TransactionRow>, StoreError> {
+    // BYTEA compares bytewise: the primary key's order ('' is below every hash).
+    let after: &[u8] = after.map_or(&[], |hash| hash.as_bytes());
+    let found = store
+        .query(
+            &format!("{SELECT} WHERE HASH > $1 ORDER BY HASH LIMIT $2"),
+            &[&after, &clamp(limit)],
+        )
+        .await?;
+    rows(&found, tx_row)
+}
+
 pub(super) async fn total(store: &PostgresStore) -> Result<u64, StoreError> {
     let found = store
         .query("SELECT COUNT(*) FROM ENCRYPTED_TRANSACTION", &[])

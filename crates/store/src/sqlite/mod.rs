@@ -314,6 +314,17 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn scan_transactions(
+        &self,
+        after: Option<&TxHash>,
+        limit: u64,
+    ) -> Result<Vec<TransactionRow>, StoreError> {
+        let after = after.cloned();
+        self.readers
+            .read(move |conn| transactions::scan(conn, after.as_ref(), limit))
+            .await
+    }
+
     async fn count_transactions(&self) -> Result<u64, StoreError> {
         self.readers.read(transactions::total).await
     }
@@ -397,6 +408,21 @@ impl Store for SqliteStore {
     ) -> Result<Vec<StagedTransaction>, StoreError> {
         self.readers
             .read(move |conn| staging::list(conn, offset, limit))
+            .await
+    }
+
+    async fn staged_stages(&self) -> Result<Vec<Option<i64>>, StoreError> {
+        self.readers.read(staging::stages).await
+    }
+
+    async fn scan_staged(
+        &self,
+        stage: Option<i64>,
+        after_id: i64,
+        limit: u64,
+    ) -> Result<Vec<StagedTransaction>, StoreError> {
+        self.readers
+            .read(move |conn| staging::scan(conn, stage, after_id, limit))
             .await
     }
 

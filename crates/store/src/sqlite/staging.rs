@@ -129,6 +129,36 @@ pub(super) fn list(
     .map_err(in_table(table::STAGED_TRANSACTION))
 }
 
+pub(super) fn stages(conn: &Connection) -> Result<Vec<Option<i64>>, StoreError> {
+    conn.prepare_cached(
+        "SELECT DISTINCT VALIDATION_STAGE FROM ST_TRANSACTION \
+         ORDER BY VALIDATION_STAGE IS NULL, VALIDATION_STAGE",
+    )
+    .and_then(|mut s| {
+        s.query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .map_err(in_table(table::STAGED_TRANSACTION))
+}
+
+pub(super) fn scan(
+    conn: &Connection,
+    stage: Option<i64>,
+    after_id: i64,
+    limit: u64,
+) -> Result<Vec<StagedTransaction>, StoreError> {
+    // `IS` matches NULL as `=` matches a value, so one statement serves both.
+    conn.prepare_cached(
+        "SELECT ID, HASH, PAYLOAD, PAYLOAD_CODEC, PRIVACY_MODE, TIMESTAMP, VALIDATION_STAGE \
+         FROM ST_TRANSACTION WHERE VALIDATION_STAGE IS ?1 AND ID > ?2 ORDER BY ID LIMIT ?3",
+    )
+    .and_then(|mut s| {
+        s.query_map(params![stage, after_id, clamp(limit)], staged_row)?
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .map_err(in_table(table::STAGED_TRANSACTION))
+}
+
 pub(super) fn clear(conn: &Connection) -> Result<(), StoreError> {
     conn.execute_batch("DELETE FROM ST_AFFECTED_TRANSACTION; DELETE FROM ST_TRANSACTION;")
         .map_err(from_sqlite)

@@ -90,6 +90,21 @@ pub(super) fn list(
     .map_err(in_table(table::TRANSACTION))
 }
 
+pub(super) fn scan(
+    conn: &Connection,
+    after: Option<&TxHash>,
+    limit: u64,
+) -> Result<Vec<TransactionRow>, StoreError> {
+    // BLOBs compare bytewise: the primary key's order.
+    let after: &[u8] = after.map_or(&[], |hash| hash.as_bytes());
+    conn.prepare_cached(&format!("{SELECT} WHERE HASH > ?1 ORDER BY HASH LIMIT ?2"))
+        .and_then(|mut s| {
+            s.query_map(rusqlite::params![after, clamp(limit)], tx_row)?
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(in_table(table::TRANSACTION))
+}
+
 pub(super) fn total(conn: &Connection) -> Result<u64, StoreError> {
     conn.query_row("SELECT COUNT(*) FROM ENCRYPTED_TRANSACTION", [], |r| {
         r.get::<_, i64>(0)
