@@ -1,7 +1,7 @@
 //! `cloister node`: a privacy manager from a Tessera config file, or the embedded default.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -56,6 +56,25 @@ const fn millis(duration: Duration) -> u64 {
     duration.as_millis() as u64
 }
 
+/// How often `--recover` prints where it stands.
+const RECOVERY_PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// One progress line of `--recover`: received, stored, and the rate so far.
+fn recovery_line(
+    counts: cloister_node::transaction::recovery::Counts,
+    elapsed: Duration,
+) -> String {
+    let seconds = elapsed.as_secs_f64().max(1e-9);
+    format!(
+        "{} transactions received, {} stored, {} refused in {seconds:.1} s ({:.0} received/s, {:.0} stored/s)",
+        counts.received,
+        counts.stored,
+        counts.failed,
+        counts.received as f64 / seconds,
+        counts.stored as f64 / seconds
+    )
+}
+
 /// Runs the node until a signal; with `--recover`, runs a recovery and returns its exit code
 /// (0 success, 1 partial, 2 failure) as Tessera does.
 pub(crate) fn run(args: &NodeArgs) -> Result<i32> {
@@ -77,8 +96,25 @@ pub(crate) fn run(args: &NodeArgs) -> Result<i32> {
             println!("{app} listening on {address}");
         }
         if args.recover {
-            let outcome = node.recover().await;
-            println!("recovery: {outcome:?}");
+            let started = Instant::now();
+            let outcome = {
+                let recovering = node.recover();
+                tokio::pin!(recovering);
+                let mut ticker = tokio::time::interval(RECOVERY_PROGRESS_EVERY);
+                ticker.tick().await;
+                loop {
+                    tokio::select! {
+                        outcome = &mut recovering => break outcome,
+                        _ = ticker.tick() => {
+                            println!("recovery: {}", recovery_line(node.recovery_progress(), started.elapsed()));
+                        }
+                    }
+                }
+            };
+            println!(
+                "recovery: {outcome:?}: {}",
+                recovery_line(node.recovery_progress(), started.elapsed())
+            );
             node.shutdown().await;
             return Ok(outcome.exit_code());
         }

@@ -238,6 +238,11 @@ impl Node {
         recovery::recover(&self.network, &self.peers, &self.transactions, &keys, wait).await
     }
 
+    /// How far [`Node::recover`] has come (for progress lines while it runs).
+    pub fn recovery_progress(&self) -> crate::transaction::recovery::Counts {
+        self.transactions.recovery_progress()
+    }
+
     /// Stops at once: [`Node::drain`] with no notice.
     pub async fn shutdown(self) {
         self.drain(Duration::ZERO, DEFAULT_DRAIN_TIMEOUT).await;

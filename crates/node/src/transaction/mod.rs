@@ -84,6 +84,8 @@ pub struct TransactionManager {
     rules: TransactionRules,
     /// Turns for resends (`maxConcurrentResends`): a peer's resend reads the whole store.
     resends: Semaphore,
+    /// What this node's own recovery (`--recover`) has received and stored so far.
+    recovery: recovery::Progress,
 }
 
 impl TransactionManager {
@@ -105,6 +107,7 @@ impl TransactionManager {
             forwarding_keys,
             rules,
             resends,
+            recovery: recovery::Progress::default(),
         }
     }
 
