@@ -46,6 +46,7 @@ pub mod p2p_tls;
 pub mod patroni;
 pub mod payloads;
 pub mod proxy;
+pub mod recovery;
 pub mod relay;
 pub mod report;
 pub mod scenario;

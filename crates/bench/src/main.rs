@@ -66,6 +66,15 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(Command::Recovery(recovery)) = &settings.command {
+        return match cloister_bench::recovery::run(recovery, &mut stdout) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(Command::Startup(startup)) = &settings.command {
         return match cloister_bench::startup::run(startup, &mut stdout) {
             Ok(()) => ExitCode::SUCCESS,

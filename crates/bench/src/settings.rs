@@ -89,6 +89,9 @@ pub enum Command {
     /// `cloister node` start to its first `/upcheck`, with an empty store and with a million
     /// transactions, on SQLite and PostgreSQL. See [`crate::startup`].
     Startup(crate::startup::StartupBench),
+    /// `cloister node --recover` of many transactions from one peer: its own figures and both
+    /// nodes' peak RSS. See [`crate::recovery`].
+    Recovery(crate::recovery::RecoveryBench),
     /// A's CPU per `/send` to five recipient nodes against a send to one, in rotating rounds.
     /// See [`crate::fanout`].
     Fanout(crate::fanout::FanoutBench),

@@ -122,9 +122,8 @@ impl Proxy {
             let group = Arc::new(Group::new(members));
             let local = bound.local_endpoint();
             let label: Arc<str> = local.to_string().into();
-            let hedge = (settings.hedge.enabled && listener.mode == Mode::Http).then(|| {
-                Arc::new(hedge::Hedging::new(settings.hedge, policy::route_names()))
-            });
+            let hedge = (settings.hedge.enabled && listener.mode == Mode::Http)
+                .then(|| Arc::new(hedge::Hedging::new(settings.hedge, policy::route_names())));
             let service = match listener.mode {
                 Mode::Http => {
                     metrics.start_listener(&label);
