@@ -277,8 +277,14 @@ impl Listener {
                         .await;
                     if raced.hedged {
                         hedged = true;
-                        next += 1;
                         trace.tried.push(alternate.shared_label());
+                        // A hedge that got no answer either does not use up its replica's
+                        // turn: the plan goes on to it with what is left of the budget, as it
+                        // would have without hedging (a store hang stalls every replica alike;
+                        // racing them must not make the request fail sooner).
+                        if raced.results.iter().any(|(_, result)| result.is_ok()) {
+                            next += 1;
+                        }
                     }
                     raced.results
                 }
