@@ -149,6 +149,33 @@ pub trait BulkWrite: BulkRead {
     ) -> Result<u64, StoreError>;
 }
 
+/// The statement reading one page of `table`: each column as `column` spells it (given whether
+/// this database has it), rows whose `key` (as the backend orders it) is greater than
+/// `placeholder` when there is one, in key order, at most `limit`.
+pub(crate) fn page_statement(
+    table: &Table,
+    column: impl Fn(&Column, bool) -> String,
+    present: &[bool],
+    key: &str,
+    placeholder: Option<&str>,
+    limit: usize,
+) -> String {
+    let select = table
+        .columns
+        .iter()
+        .zip(present)
+        .map(|(c, &here)| column(c, here))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let filter = placeholder
+        .map(|p| format!("WHERE {key} > {p} "))
+        .unwrap_or_default();
+    format!(
+        "SELECT {select} FROM {} {filter}ORDER BY {key} LIMIT {limit}",
+        table.name
+    )
+}
+
 /// A checkpoint as stored: the last key [encoded](Value::encode).
 pub(crate) fn checkpoint_from(key: &[u8], rows: i64, done: bool) -> Result<Checkpoint, StoreError> {
     match Value::decode(key) {

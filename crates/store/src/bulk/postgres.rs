@@ -190,22 +190,13 @@ impl BulkRead for PostgresBulk {
         after: Option<&Value>,
         limit: usize,
     ) -> Result<Vec<Row>, StoreError> {
-        let select = table
-            .columns
-            .iter()
-            .zip(present)
-            .map(|(c, &here)| selected(c.name, c.kind, here))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let key = ordered(table.key().name, table.key().kind);
-        let filter = if after.is_some() {
-            format!("WHERE {key} > $1 ")
-        } else {
-            String::new()
-        };
-        let sql = format!(
-            "SELECT {select} FROM {} {filter}ORDER BY {key} LIMIT {limit}",
-            table.name
+        let sql = super::page_statement(
+            table,
+            |c, here| selected(c.name, c.kind, here),
+            present,
+            &ordered(table.key().name, table.key().kind),
+            after.map(|_| "$1"),
+            limit,
         );
         let after = after.map(parameter);
         let params: Vec<&(dyn ToSql + Sync)> = after

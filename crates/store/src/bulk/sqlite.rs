@@ -153,22 +153,19 @@ impl BulkRead for SqliteBulk {
         after: Option<&Value>,
         limit: usize,
     ) -> Result<Vec<Row>, StoreError> {
-        let select = table
-            .columns
-            .iter()
-            .zip(present)
-            .map(|(c, &here)| if here { c.name } else { "NULL" })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let key = table.key().name;
-        let filter = if after.is_some() {
-            format!("WHERE {key} > ?1 ")
-        } else {
-            String::new()
-        };
-        let sql = format!(
-            "SELECT {select} FROM {} {filter}ORDER BY {key} LIMIT {limit}",
-            table.name
+        let sql = super::page_statement(
+            table,
+            |c, here| {
+                if here {
+                    c.name.to_owned()
+                } else {
+                    "NULL".to_owned()
+                }
+            },
+            present,
+            table.key().name,
+            after.map(|_| "?1"),
+            limit,
         );
         let after = after.cloned();
         let (name, columns) = (table.name, table.columns);
