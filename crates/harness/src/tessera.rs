@@ -67,3 +67,21 @@ pub fn h2_run_script(base: &std::path::Path, script: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The §7.2 vectors of tessera-internals (computed from the spec, byte for byte what Tessera
+/// writes: `crates/core/tests/tessera_vectors.rs`): key B, the plaintext, the transaction hash,
+/// and B's copy of the payload in Tessera's two codecs. Tests that lay out a Tessera database
+/// store these rows and read them back through `cloister node`.
+pub mod vectors {
+    /// Key B, the recipient: its private key, base64.
+    pub const B_PRIVATE: &str = "Wl+xSyXVuuqzpvznOS7dOobhcn4C5auxkFRi7yLtgtA=";
+    /// The payload every vector encrypts.
+    pub const PLAINTEXT: &[u8] = b"hello tessera";
+    /// The transaction hash (SHA3-512 of the cipher text), base64.
+    pub const HASH_SHA3: &str =
+        "9TR5PEAK+g4PBCnxTqoaSWCqs301PctR7XVBocQw0feJ+zSTiuvUKL8P2/BAKxDPejTP7QOoE7/D3YUppPPqqQ==";
+    /// B's copy of the payload, LEGACY codec, hex.
+    pub const LEGACY_FOR_B: &str = "0000000000000020ffe52e0fadf322d2f511b8f190a5258cc806f19d70d0027ca4d391e22ab6c907000000000000001dbb85d2d57442db4766870c5d942186acc47e65966b0cca00f02a1ef3d50000000000000018000102030405060708090a0b0c0d0e0f101112131415161700000000000000010000000000000030d6153034893a86c30540293b7783ec7f2198fbca448e1b4e793541e7f4c953976a257a567499cc999f6d9ba095fd1b7900000000000000186465666768696a6b6c6d6e6f707172737475767778797a7b000000000000000100000000000000200542de47c272516862bae08c53f1cb034439a739184fe707208dd92817b2dc1a0000000000000001000000000000000000";
+    /// B's copy of the payload, CBOR codec, hex.
+    pub const CBOR_FOR_B: &str = "ab6673656e6465725820ffe52e0fadf322d2f511b8f190a5258cc806f19d70d0027ca4d391e22ab6c9076a63697068657254657874581dbb85d2d57442db4766870c5d942186acc47e65966b0cca00f02a1ef3d5656e6f6e63655818000102030405060708090a0b0c0d0e0f10111213141516176e726563697069656e744e6f6e636558186465666768696a6b6c6d6e6f707172737475767778797a7b6e726563697069656e74426f786573815830d6153034893a86c30540293b7783ec7f2198fbca448e1b4e793541e7f4c953976a257a567499cc999f6d9ba095fd1b796a726563697069656e74738158200542de47c272516862bae08c53f1cb034439a739184fe707208dd92817b2dc1a6b70726976616379466c616700686166666563746564a0686578656348617368406c6d616e6461746f7279466f72806e7072697661637947726f7570496440";
+}
