@@ -8,6 +8,11 @@
 //! light load a batch is one insert, and under heavy load batches grow while the previous one
 //! commits.
 //!
+//! Rows are inserted in key order, then in hash order (`ORDER BY` in each insert), so two
+//! batches in flight at once (two workers, or two replicas) take their unique-index locks in one
+//! order and cannot deadlock on each other (they did, unordered: 40P01 under the conformance
+//! check of racing keyed inserts).
+//!
 //! A batch is **one statement** (rows passed as arrays to `UNNEST`), as the single inserts
 //! are: PostgreSQL runs it as one transaction and commits it without waiting on this client,
 //! so no lock outlives it even if this replica freezes right after sending it. A batch never
@@ -46,20 +51,20 @@ WITH input AS (\
     AS i(key, fingerprint, hash, recorded_at, payload, codec, stored_at)), \
 recorded AS (\
     INSERT INTO CLOISTER_IDEMPOTENCY (IDEMPOTENCY_KEY, FINGERPRINT, HASH, TIMESTAMP) \
-    SELECT key, fingerprint, hash, recorded_at FROM input \
+    SELECT key, fingerprint, hash, recorded_at FROM input ORDER BY key \
     ON CONFLICT (IDEMPOTENCY_KEY) DO NOTHING RETURNING IDEMPOTENCY_KEY), \
 stored AS (\
     INSERT INTO ENCRYPTED_TRANSACTION (HASH, ENCODED_PAYLOAD, PAYLOAD_CODEC, TIMESTAMP) \
     SELECT hash, payload, codec, stored_at FROM input \
-    WHERE key IN (SELECT IDEMPOTENCY_KEY FROM recorded) \
+    WHERE key IN (SELECT IDEMPOTENCY_KEY FROM recorded) ORDER BY hash \
     ON CONFLICT (HASH) DO NOTHING RETURNING HASH) \
 SELECT (SELECT array_agg(IDEMPOTENCY_KEY) FROM recorded), (SELECT array_agg(HASH) FROM stored)";
 
 /// New rows, as one statement.
 const INSERT: &str = "\
 INSERT INTO ENCRYPTED_TRANSACTION (HASH, ENCODED_PAYLOAD, PAYLOAD_CODEC, TIMESTAMP) \
-SELECT * FROM UNNEST($1::BYTEA[], $2::BYTEA[], $3::TEXT[], $4::BIGINT[]) \
-ON CONFLICT (HASH) DO NOTHING RETURNING HASH";
+SELECT * FROM UNNEST($1::BYTEA[], $2::BYTEA[], $3::TEXT[], $4::BIGINT[]) AS i(hash, payload, codec, stored_at) \
+ORDER BY hash ON CONFLICT (HASH) DO NOTHING RETURNING HASH";
 
 /// What a batched insert found: whether its row (and key) went in, as the single-insert path
 /// counts them.
