@@ -91,14 +91,7 @@ pub fn run(settings: &MigrateBench, out: &mut dyn Write) -> anyhow::Result<()> {
         };
         let database = format!("migrated_{i}");
         pg.create_database(&database);
-        let jdbc = pg.jdbc(&database, "", false);
-        let to = format!(
-            "{}&user={}&password={}",
-            jdbc["url"].as_str().unwrap_or_default(),
-            jdbc["username"].as_str().unwrap_or_default(),
-            jdbc["password"].as_str().unwrap_or_default()
-        );
-        let measured = migrate(&from, &to, settings.batch_rows)?;
+        let measured = migrate(&from, &pg.url(&database), settings.batch_rows)?;
         let meets = measured.rate >= RATE_GOAL && measured.peak_mib < RSS_GOAL_MIB;
         missed |= !meets;
         writeln!(

@@ -52,7 +52,7 @@ pub fn run(settings: &StartupBench, out: &mut dyn Write) -> anyhow::Result<()> {
     )?;
     pg.create_database("empty");
     pg.create_database("full");
-    let full_postgres = postgres_url(&pg, "full");
+    let full_postgres = pg.url("full");
     let copied = cloister()
         .args(["migrate", "--from", &filled, "--to", &full_postgres])
         .stdout(Stdio::null())
@@ -106,17 +106,6 @@ pub fn run(settings: &StartupBench, out: &mut dyn Write) -> anyhow::Result<()> {
         bail!("a start with a full store took {GOAL:?} or more");
     }
     Ok(())
-}
-
-/// A PostgreSQL URL with the harness's credentials.
-fn postgres_url(pg: &PgCluster, database: &str) -> String {
-    let jdbc: Value = pg.jdbc(database, "", false);
-    format!(
-        "{}&user={}&password={}",
-        jdbc["url"].as_str().unwrap_or_default(),
-        jdbc["username"].as_str().unwrap_or_default(),
-        jdbc["password"].as_str().unwrap_or_default()
-    )
 }
 
 /// One start of `node` on `config`: spawn to the first `/upcheck` answered 200.

@@ -106,13 +106,7 @@ fn inserted(output: &str, table: &str) -> u64 {
 /// A PostgreSQL URL with the harness's credentials, for `--to`/`--from`.
 fn postgres_url(pg: &PgCluster, database: &str) -> String {
     pg.create_database(database);
-    let jdbc: Value = pg.jdbc(database, "", false);
-    format!(
-        "{}&user={}&password={}",
-        jdbc["url"].as_str().unwrap(),
-        jdbc["username"].as_str().unwrap(),
-        jdbc["password"].as_str().unwrap()
-    )
+    pg.url(database)
 }
 
 /// A node with key B on `jdbc` reads every vector row back as the vector's plaintext.
