@@ -18,6 +18,14 @@ apt_install_or_stop() {
 }
 need cargo "install Rust (https://rustup.rs) and rerun."
 
+# A fresh build of every test takes about 4 GiB, and the PostgreSQL clusters the tests start
+# take more; a disk that fills mid-build shows only as a linker "Bus error", so say it first.
+free_kib=$(df -Pk . | awk 'NR == 2 { print $4 }')
+if [ "${free_kib:-0}" -lt $((8 * 1024 * 1024)) ]; then
+  echo "scripts/test.sh: only $((free_kib / 1024 / 1024)) GiB of disk is free here and the build and tests need about 8 GiB; free some space (e.g. cargo clean) and rerun." >&2
+  exit 1
+fi
+
 # The gateway's integration tests run real Ethereum JSON-RPC nodes: ganache, pinned, from npm.
 GANACHE_VERSION=7.9.2
 if [ -z "${CLOISTER_GANACHE:-}" ]; then
