@@ -243,7 +243,7 @@ fn stored_rows_decode_with_the_codec_they_name() {
         SqliteStore::open(&dir.path().join("db.sqlite"), &SqliteOptions::default()).unwrap();
     let rows = node
         .runtime
-        .block_on(store.list_transactions(0, 100))
+        .block_on(store.scan_transactions(None, 100))
         .unwrap();
     assert_eq!(rows.len(), 5);
     for row in rows {

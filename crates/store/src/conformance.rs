@@ -26,7 +26,7 @@ use cloister_core::keys::PublicKey;
 
 use crate::rows::{
     IdempotencyRow, InsertOutcome, NewStagedTransaction, OnceOutcome, PeerKeyRow, PeerRow,
-    PrivacyGroupRow, RawTransactionRow, StagingCounts, TransactionRow,
+    PrivacyGroupRow, RawTransactionRow, StagedTransaction, StagingCounts, TransactionRow,
 };
 use crate::Store;
 
@@ -40,7 +40,6 @@ macro_rules! conformance_tests {
             absent_rows_read_as_none,
             replace_is_compare_and_swap,
             delete_removes_rows,
-            list_pages_by_timestamp_then_hash,
             raw_transactions,
             privacy_groups,
             staging_pass_orders_dependencies,
@@ -159,9 +158,9 @@ pub async fn absent_rows_read_as_none(store: Arc<dyn Store>) {
         .await
         .expect("delete raw"));
     assert!(store
-        .list_transactions(0, 10)
+        .scan_transactions(None, 1)
         .await
-        .expect("list")
+        .expect("scan")
         .is_empty());
     assert_eq!(store.count_transactions().await.expect("count"), 0);
     assert!(store
@@ -238,43 +237,6 @@ pub async fn delete_removes_rows(store: Arc<dyn Store>) {
     );
     assert_eq!(store.count_transactions().await.expect("count"), 1);
     insert(&*store, &gone).await;
-}
-
-/// Pages follow (`TIMESTAMP`, `HASH` bytewise), whatever the insertion order.
-pub async fn list_pages_by_timestamp_then_hash(store: Arc<dyn Store>) {
-    let rows = [
-        tx(&[0x30], b"p", 300),
-        tx(&[0xF0], b"p", 100),
-        tx(&[0x10], b"p", 100),
-        tx(&[0x80], b"p", 200),
-        tx(&[0x00, 0x01], b"p", 300),
-        tx(&[0x7F], b"p", 100),
-        tx(&[0x00, 0x00], b"p", 300),
-    ];
-    for row in &rows {
-        insert(&*store, row).await;
-    }
-    let mut expected = rows.to_vec();
-    expected
-        .sort_by(|a, b| (a.timestamp, a.hash.as_bytes()).cmp(&(b.timestamp, b.hash.as_bytes())));
-
-    let mut paged = Vec::new();
-    for offset in (0..10).step_by(3) {
-        let page = store.list_transactions(offset, 3).await.expect("list");
-        assert!(page.len() <= 3);
-        paged.extend(page);
-    }
-    assert_eq!(paged, expected);
-    assert_eq!(
-        store.list_transactions(0, 100).await.expect("list"),
-        expected
-    );
-    assert!(store
-        .list_transactions(7, 10)
-        .await
-        .expect("list")
-        .is_empty());
-    assert_eq!(store.count_transactions().await.expect("count"), 7);
 }
 
 fn raw(tag: &[u8], payload: &[u8]) -> RawTransactionRow {
@@ -405,8 +367,39 @@ fn staged(tag: &[u8], payload: &[u8], affected: &[&[u8]]) -> NewStagedTransactio
     }
 }
 
+/// Every staging row, read as recovery reads them: stage by stage (unstaged last), `page` rows at
+/// a time by `ID`. Asserts what each page must hold: at most `page` rows, all of the stage asked
+/// for, ids ascending from the previous page's last.
+async fn walk_staged(store: &dyn Store, page: u64) -> Vec<StagedTransaction> {
+    let mut walked = Vec::new();
+    for stage in store.staged_stages().await.expect("staged stages") {
+        let mut after = i64::MIN;
+        loop {
+            let rows = store
+                .scan_staged(stage, after, page)
+                .await
+                .expect("scan staged");
+            assert!(rows.len() as u64 <= page, "a page holds at most {page}");
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                assert_eq!(
+                    row.validation_stage, stage,
+                    "row {} of stage {stage:?}",
+                    row.id
+                );
+                assert!(row.id > after, "ids ascend: {} after {after}", row.id);
+                after = row.id;
+            }
+            walked.extend(rows);
+        }
+    }
+    walked
+}
+
 /// The staging pass: a → b → c gets stages 1, 2, 3; an affected hash that is not staged does
-/// not hold a row back; a cycle stays unstaged and is listed last.
+/// not hold a row back; a cycle stays unstaged and is read last.
 pub async fn staging_pass_orders_dependencies(store: Arc<dyn Store>) {
     let rows = [
         staged(b"c", b"pc", &[b"b"]),
@@ -439,13 +432,22 @@ pub async fn staging_pass_orders_dependencies(store: Arc<dyn Store>) {
         }
     );
 
-    let listed = store.list_staged(0, 100).await.expect("list staged");
+    assert_eq!(
+        store.staged_stages().await.expect("stages"),
+        vec![Some(1), Some(2), Some(3), None],
+        "stages in order, unstaged last"
+    );
+    // Pages of two: stage 1 and the unstaged rows fill a page exactly.
+    let listed = walk_staged(&*store, 2).await;
+    assert_eq!(listed.len(), 6);
+    let ids: BTreeSet<i64> = listed.iter().map(|s| s.id).collect();
+    assert_eq!(ids.len(), 6, "each row once");
     let stage_of = |tag: &[u8]| {
         listed
             .iter()
             .find(|s| s.hash == hash(tag))
             .map(|s| s.validation_stage)
-            .expect("row listed")
+            .expect("row read")
     };
     assert_eq!(stage_of(b"a"), Some(1));
     assert_eq!(stage_of(b"free"), Some(1));
@@ -454,18 +456,6 @@ pub async fn staging_pass_orders_dependencies(store: Arc<dyn Store>) {
     assert_eq!(stage_of(b"x"), None);
     assert_eq!(stage_of(b"y"), None);
 
-    // Order: stage (unstaged last), then the base64 hash text.
-    let order: Vec<(Option<i64>, String)> = listed
-        .iter()
-        .map(|s| (s.validation_stage, s.hash.to_base64()))
-        .collect();
-    let mut expected = order.clone();
-    expected.sort_by(|a, b| {
-        (a.0.is_none(), a.0, a.1.as_bytes()).cmp(&(b.0.is_none(), b.0, b.1.as_bytes()))
-    });
-    assert_eq!(order, expected);
-    assert_eq!(listed.len(), 6);
-
     // Columns survive the round trip.
     let c = listed.iter().find(|s| s.hash == hash(b"c")).expect("c");
     assert_eq!(c.payload, b"pc");
@@ -473,12 +463,9 @@ pub async fn staging_pass_orders_dependencies(store: Arc<dyn Store>) {
     assert_eq!(c.privacy_mode, PrivacyMode::PartyProtection);
     assert_eq!(c.timestamp, 7);
 
-    // Paging gives the same sequence.
-    let mut paged = Vec::new();
-    for offset in (0..6).step_by(4) {
-        paged.extend(store.list_staged(offset, 4).await.expect("page"));
-    }
-    assert_eq!(paged, listed);
+    // Other page sizes give the same sequence.
+    assert_eq!(walk_staged(&*store, 100).await, listed);
+    assert_eq!(walk_staged(&*store, 1).await, listed);
 
     // A further pass changes nothing.
     assert_eq!(store.assign_validation_stage(4).await.expect("round"), 0);
@@ -510,7 +497,7 @@ pub async fn staging_versions_and_clear(store: Arc<dyn Store>) {
     assert_eq!(store.assign_validation_stage(1).await.expect("round 1"), 2);
     assert_eq!(store.assign_validation_stage(2).await.expect("round 2"), 1);
     assert_eq!(store.assign_validation_stage(3).await.expect("round 3"), 0);
-    let listed = store.list_staged(0, 10).await.expect("list");
+    let listed = walk_staged(&*store, 10).await;
     let payloads: BTreeSet<&[u8]> = listed
         .iter()
         .filter(|s| s.hash == hash(b"v"))
@@ -526,7 +513,12 @@ pub async fn staging_versions_and_clear(store: Arc<dyn Store>) {
         store.staging_counts().await.expect("counts"),
         StagingCounts::default()
     );
-    assert!(store.list_staged(0, 10).await.expect("list").is_empty());
+    assert!(store.staged_stages().await.expect("stages").is_empty());
+    assert!(store
+        .scan_staged(Some(1), i64::MIN, 10)
+        .await
+        .expect("scan")
+        .is_empty());
     // Usable again after clearing.
     assert!(store
         .stage_transaction(&staged(b"v", b"version 1", &[b"w"]))
@@ -947,16 +939,29 @@ pub async fn concurrent_keyed_inserts_keep_each_outcome(store: Arc<dyn Store>) {
     assert_eq!(store.count_transactions().await.expect("count"), 40);
 }
 
-/// A scan in pages of three walks every row once, in hash order, whatever the timestamps.
+/// A scan in pages of three walks every row once, whole, in hash order compared as unsigned
+/// bytes (0x80 and up after 0x7F), whatever the timestamps and the insertion order.
 pub async fn scan_walks_every_row_by_hash(store: Arc<dyn Store>) {
-    for i in 0..10u8 {
-        let row = tx(&[b'w', 9 - i], &[i], i64::from(i % 3));
-        assert!(store
-            .insert_transaction(&row)
-            .await
-            .expect("insert")
-            .is_inserted());
+    let tags: [&[u8]; 10] = [
+        &[0xF0],
+        &[0x10],
+        &[0x80],
+        &[0x7F],
+        &[0x00, 0x01],
+        &[0x30],
+        &[0xFF],
+        &[0x00, 0x00],
+        &[0x81],
+        &[0x7E],
+    ];
+    let mut rows = Vec::new();
+    for (i, tag) in (0u8..).zip(tags) {
+        let row = tx(tag, &[i], 300 - i64::from(i % 3) * 100);
+        insert(&*store, &row).await;
+        rows.push(row);
     }
+    rows.sort_by(|a, b| a.hash.as_bytes().cmp(b.hash.as_bytes()));
+
     let mut seen = Vec::new();
     let mut after = None;
     loop {
@@ -968,14 +973,15 @@ pub async fn scan_walks_every_row_by_hash(store: Arc<dyn Store>) {
         let Some(last) = page.last().map(|r| r.hash.clone()) else {
             break;
         };
-        seen.extend(page.into_iter().map(|r| r.hash));
+        seen.extend(page);
         after = Some(last);
     }
-    let mut sorted = seen.clone();
-    sorted.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    sorted.dedup();
-    assert_eq!(seen, sorted, "in hash order, each once");
-    assert_eq!(seen.len(), 10);
+    assert_eq!(seen, rows, "in hash order, each once, every column intact");
+    assert_eq!(
+        store.scan_transactions(None, 100).await.expect("scan"),
+        rows
+    );
+    assert_eq!(store.count_transactions().await.expect("count"), 10);
 }
 
 /// Staged rows read stage by stage, a page at a time by `ID`, give every row once, each stage's
@@ -1011,26 +1017,9 @@ pub async fn staged_rows_scan_by_stage_then_id(store: Arc<dyn Store>) {
     let stages = store.staged_stages().await.expect("stages");
     // Stages in order (an absent dependency counts as free, so every row has one here).
     assert_eq!(stages, vec![Some(1), Some(2)]);
-    let mut seen = Vec::new();
-    for stage in &stages {
-        let mut after = i64::MIN;
-        loop {
-            let page = store.scan_staged(*stage, after, 2).await.expect("scan");
-            let Some(last) = page.last().map(|r| r.id) else {
-                break;
-            };
-            assert!(page.iter().all(|r| r.validation_stage == *stage));
-            assert!(page.windows(2).all(|w| w[0].id < w[1].id));
-            seen.extend(page.into_iter().map(|r| (r.validation_stage, r.hash)));
-            after = last;
-        }
-    }
+    let seen = walk_staged(&*store, 2).await;
     assert_eq!(seen.len(), 8);
-    let position = |tag: &[u8]| {
-        seen.iter()
-            .position(|(_, h)| *h == hash(tag))
-            .expect("seen")
-    };
+    let position = |tag: &[u8]| seen.iter().position(|r| r.hash == hash(tag)).expect("seen");
     assert!(position(&[b'r', 0]) < position(&[b'd', 0]));
     // Unstaged rows (none here after the pass) would come last: an empty scan of them.
     assert!(store

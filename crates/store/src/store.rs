@@ -46,16 +46,10 @@ pub trait Store: Send + Sync {
     /// Deletes the row under `hash`; `false` if there was none.
     async fn delete_transaction(&self, hash: &TxHash) -> Result<bool, StoreError>;
 
-    /// A page of rows ordered by (`TIMESTAMP`, `HASH` bytewise), as Tessera's resend pages them.
-    async fn list_transactions(
-        &self,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Vec<TransactionRow>, StoreError>;
-
     /// Up to `limit` rows whose hash is greater than `after` (from the first when `None`), in
-    /// hash order: a walk over every row by its primary key, each page an index range, where
-    /// [`Store::list_transactions`]'s offsets make every page sort and skip what came before.
+    /// hash order (bytewise): a walk over every row by its primary key, each page an index
+    /// range, so a whole walk costs one pass over the table (offset paging would sort and skip
+    /// everything before each page).
     async fn scan_transactions(
         &self,
         after: Option<&TxHash>,
@@ -109,20 +103,12 @@ pub trait Store: Send + Sync {
     /// How many staging rows there are, and how many have a stage.
     async fn staging_counts(&self) -> Result<StagingCounts, StoreError>;
 
-    /// A page of staging rows ordered by `VALIDATION_STAGE` (unstaged last), then by the base64
-    /// `HASH` text compared bytewise, then by `ID`.
-    async fn list_staged(
-        &self,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Vec<StagedTransaction>, StoreError>;
-
     /// The distinct `VALIDATION_STAGE`s of the staging rows, in order, unstaged (`None`) last.
     async fn staged_stages(&self) -> Result<Vec<Option<i64>>, StoreError>;
 
     /// Up to `limit` staging rows of `stage` (`None`: unstaged) whose `ID` is greater than
-    /// `after_id`, in `ID` order: each page an index range (`VALIDATION_STAGE`, `ID`), where
-    /// [`Store::list_staged`]'s offsets sort the whole table for every page.
+    /// `after_id`, in `ID` order: each page an index range (`VALIDATION_STAGE`, `ID`), so a walk
+    /// over every stage costs one pass over the table (offset paging would sort it per page).
     async fn scan_staged(
         &self,
         stage: Option<i64>,

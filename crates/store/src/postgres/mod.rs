@@ -339,14 +339,6 @@ impl Store for PostgresStore {
         transactions::delete(self, hash).await
     }
 
-    async fn list_transactions(
-        &self,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Vec<TransactionRow>, StoreError> {
-        transactions::list(self, offset, limit).await
-    }
-
     async fn scan_transactions(
         &self,
         after: Option<&TxHash>,
@@ -406,14 +398,6 @@ impl Store for PostgresStore {
 
     async fn staging_counts(&self) -> Result<StagingCounts, StoreError> {
         staging::counts(self).await
-    }
-
-    async fn list_staged(
-        &self,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Vec<StagedTransaction>, StoreError> {
-        staging::list(self, offset, limit).await
     }
 
     async fn staged_stages(&self) -> Result<Vec<Option<i64>>, StoreError> {

@@ -137,24 +137,6 @@ pub(super) async fn counts(store: &PostgresStore) -> Result<StagingCounts, Store
     })
 }
 
-pub(super) async fn list(
-    store: &PostgresStore,
-    offset: u64,
-    limit: u64,
-) -> Result<Vec<StagedTransaction>, StoreError> {
-    // COLLATE "C": the base64 text compared bytewise, as SQLite does, whatever the database's
-    // default collation.
-    let found = store
-        .query(
-            "SELECT ID::BIGINT, HASH, PAYLOAD, PAYLOAD_CODEC, PRIVACY_MODE::BIGINT, TIMESTAMP::BIGINT, VALIDATION_STAGE::BIGINT \
-             FROM ST_TRANSACTION ORDER BY VALIDATION_STAGE ASC NULLS LAST, HASH COLLATE \"C\", ID \
-             LIMIT $1 OFFSET $2",
-            &[&clamp(limit), &clamp(offset)],
-        )
-        .await?;
-    rows(&found, staged_row)
-}
-
 pub(super) async fn stages(store: &PostgresStore) -> Result<Vec<Option<i64>>, StoreError> {
     let found = store
         .query(

@@ -84,22 +84,6 @@ pub(super) async fn delete(store: &PostgresStore, hash: &TxHash) -> Result<bool,
     store.deleted(sql, &[&hash.as_bytes()]).await
 }
 
-pub(super) async fn list(
-    store: &PostgresStore,
-    offset: u64,
-    limit: u64,
-) -> Result<Vec<TransactionRow>, StoreError> {
-    // NULL timestamps first, as SQLite sorts them (and as they read: 0); BYTEA compares
-    // bytewise.
-    let found = store
-        .query(
-            &format!("{SELECT} ORDER BY TIMESTAMP ASC NULLS FIRST, HASH LIMIT $1 OFFSET $2"),
-            &[&clamp(limit), &clamp(offset)],
-        )
-        .await?;
-    rows(&found, tx_row)
-}
-
 pub(super) async fn scan(
     store: &PostgresStore,
     after: Option<&TxHash>,

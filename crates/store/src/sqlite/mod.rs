@@ -304,16 +304,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn list_transactions(
-        &self,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Vec<TransactionRow>, StoreError> {
-        self.readers
-            .read(move |conn| transactions::list(conn, offset, limit))
-            .await
-    }
-
     async fn scan_transactions(
         &self,
         after: Option<&TxHash>,
@@ -399,16 +389,6 @@ impl Store for SqliteStore {
 
     async fn staging_counts(&self) -> Result<StagingCounts, StoreError> {
         self.readers.read(staging::counts).await
-    }
-
-    async fn list_staged(
-        &self,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Vec<StagedTransaction>, StoreError> {
-        self.readers
-            .read(move |conn| staging::list(conn, offset, limit))
-            .await
     }
 
     async fn staged_stages(&self) -> Result<Vec<Option<i64>>, StoreError> {

@@ -112,23 +112,6 @@ pub(super) fn counts(conn: &Connection) -> Result<StagingCounts, StoreError> {
     .map_err(from_sqlite)
 }
 
-pub(super) fn list(
-    conn: &Connection,
-    offset: u64,
-    limit: u64,
-) -> Result<Vec<StagedTransaction>, StoreError> {
-    conn.prepare_cached(
-        "SELECT ID, HASH, PAYLOAD, PAYLOAD_CODEC, PRIVACY_MODE, TIMESTAMP, VALIDATION_STAGE \
-         FROM ST_TRANSACTION ORDER BY VALIDATION_STAGE IS NULL, VALIDATION_STAGE, HASH, ID \
-         LIMIT ?1 OFFSET ?2",
-    )
-    .and_then(|mut s| {
-        s.query_map([clamp(limit), clamp(offset)], staged_row)?
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .map_err(in_table(table::STAGED_TRANSACTION))
-}
-
 pub(super) fn stages(conn: &Connection) -> Result<Vec<Option<i64>>, StoreError> {
     conn.prepare_cached(
         "SELECT DISTINCT VALIDATION_STAGE FROM ST_TRANSACTION \

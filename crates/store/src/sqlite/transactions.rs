@@ -74,22 +74,6 @@ pub(super) fn delete(conn: &Connection, hash: &TxHash) -> Result<bool, StoreErro
     deleted(conn, sql, [hash.as_bytes()])
 }
 
-pub(super) fn list(
-    conn: &Connection,
-    offset: u64,
-    limit: u64,
-) -> Result<Vec<TransactionRow>, StoreError> {
-    // SQLite sorts NULL first and BLOBs bytewise: NULL timestamps count as 0.
-    conn.prepare_cached(&format!(
-        "{SELECT} ORDER BY TIMESTAMP, HASH LIMIT ?1 OFFSET ?2"
-    ))
-    .and_then(|mut s| {
-        s.query_map([clamp(limit), clamp(offset)], tx_row)?
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .map_err(in_table(table::TRANSACTION))
-}
-
 pub(super) fn scan(
     conn: &Connection,
     after: Option<&TxHash>,
