@@ -324,11 +324,23 @@ fn an_https_listener_serves_with_its_certificate_and_survives_plain_text_and_gar
     let served = Request::new("GET", "/upcheck").send_tls(address, &client);
     assert_eq!(served.status, 200, "{}", proxy.log_text());
 
-    // Rotation: new files and SIGHUP; new handshakes present the new certificate, a connection
-    // made before keeps working.
+    // The admin listener's `/metrics` says when the listener's certificate expires.
+    let expiry = || {
+        let metrics = Request::new("GET", "/metrics").send(&proxy.admin).text();
+        tls::front_certificate_expiry(&metrics, "proxy", address.port())
+    };
+    let first = certificate.not_after();
+    assert_eq!(expiry(), Some(first));
+
+    // Rotation: new files and SIGHUP; new handshakes present the new certificate, which
+    // expires at another time, and a connection made before keeps working.
     let mut kept = tls::kept_connection(address, &client);
     assert_eq!(tls::presented(&kept), certificate.fingerprint());
-    let renewed = ca.leaf("proxy-renewed", "proxy", Signer::Ca);
+    let renewed = ca.leaf("proxy-renewed", "proxy", Signer::CaExpiringIn(90));
+    let second = renewed.not_after();
+    let now = std::time::UNIX_EPOCH.elapsed().unwrap().as_secs() as i64;
+    assert!((now + 89 * 86_400..=now + 90 * 86_400).contains(&second));
+    assert_ne!(second, first);
     std::fs::copy(&renewed.certificate, &certificate.certificate).unwrap();
     std::fs::copy(&renewed.key, &certificate.key).unwrap();
     assert!(cloister_harness::signal::send("HUP", &[proxy.pid()]));
@@ -337,6 +349,12 @@ fn an_https_listener_serves_with_its_certificate_and_survives_plain_text_and_gar
             tls::presented(&tls::kept_connection(address, &client)) == renewed.fingerprint()
         }),
         "new handshakes never presented the renewed certificate: {}",
+        proxy.log_text()
+    );
+    // The reload records the expiry just after it gives handshakes the new certificate.
+    assert!(
+        eventually(Duration::from_secs(10), || expiry() == Some(second)),
+        "/metrics never gave the renewed certificate's expiry: {}",
         proxy.log_text()
     );
     assert!(

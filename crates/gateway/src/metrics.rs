@@ -1,7 +1,11 @@
 //! Prometheus metrics: calls per upstream and outcome, retries, local errors, and each
 //! upstream's health, head block, privacy path and ejections, client WebSocket connections per
-//! upstream and the calls they have in flight.
+//! upstream and the calls they have in flight, and when the listener's certificate expires (the
+//! series the node exports too, [`metric::TLS_CERTIFICATE_EXPIRY`]).
 
+use std::time::SystemTime;
+
+use cloister_protocol::metric;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -37,6 +41,17 @@ pub struct LocalLabels {
     pub reason: &'static str,
 }
 
+/// Labels of the listener's certificate: the node's `app` and `side`, and which listener.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TlsLabels {
+    /// [`metric::app::GATEWAY`].
+    pub app: &'static str,
+    /// [`metric::side::SERVER`].
+    pub side: &'static str,
+    /// The address the gateway listens on.
+    pub listener: String,
+}
+
 type LatencyFamily = Family<UpstreamLabels, Histogram, fn() -> Histogram>;
 
 /// The gateway's metrics registry.
@@ -64,11 +79,15 @@ pub struct Metrics {
     /// private ones), from being read to their answer being written, over all connections;
     /// each connection holds at most `maxWebSocketInFlight`.
     pub websocket_in_flight: Gauge,
+    /// When the listener's certificate expires.
+    pub tls_expiry: Family<TlsLabels, Gauge>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("cloister_gateway");
+        // The gateway's own series under `cloister_gateway_`, the shared ones under `cloister_`.
+        let mut shared = Registry::with_prefix(metric::PREFIX);
+        let registry = shared.sub_registry_with_prefix("gateway");
         let calls = Family::<CallLabels, Counter>::default();
         let latency: LatencyFamily =
             Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.000_1, 2.0, 18)));
@@ -126,8 +145,15 @@ impl Default for Metrics {
             "Calls of client WebSocket connections the gateway is answering over HTTP",
             websocket_in_flight.clone(),
         );
+        let tls_expiry = Family::<TlsLabels, Gauge>::default();
+        shared.register(
+            metric::TLS_CERTIFICATE_EXPIRY.name,
+            metric::TLS_CERTIFICATE_EXPIRY.help,
+            tls_expiry.clone(),
+        );
         Self {
-            registry,
+            registry: shared,
+            tls_expiry,
             websocket_connections,
             websocket_in_flight,
             calls,
@@ -168,6 +194,18 @@ impl Metrics {
                 })
                 .clone(),
         }
+    }
+
+    /// Records when the certificate the gateway presents on `listener` expires (at start and
+    /// at each reload).
+    pub fn observe_certificate(&self, listener: &str, not_after: SystemTime) {
+        self.tls_expiry
+            .get_or_create(&TlsLabels {
+                app: metric::app::GATEWAY,
+                side: metric::side::SERVER,
+                listener: listener.to_owned(),
+            })
+            .set(metric::timestamp_seconds(not_after));
     }
 
     /// The OpenMetrics text of every metric.

@@ -54,12 +54,19 @@ pub enum GatewayError {
     },
 }
 
+/// The listener's certificate files, its TLS side, and the listener's label in metrics.
+struct Certificate {
+    files: ListenerTls,
+    tls: TlsListener,
+    listener: String,
+}
+
 /// A running gateway; stops when dropped.
 pub struct Gateway {
     address: SocketAddr,
     proxy: Arc<Proxy>,
-    /// The listener's certificate files and its TLS side, for [`Gateway::reload_tls`].
-    tls: Option<(ListenerTls, TlsListener)>,
+    /// The listener's certificate, for [`Gateway::reload_tls`].
+    tls: Option<Certificate>,
     shutdown: Option<oneshot::Sender<()>>,
     server: JoinHandle<()>,
     prober: JoinHandle<()>,
@@ -96,10 +103,15 @@ impl Gateway {
             .ok_or_else(|| GatewayError::NotTcp(settings.listen.to_string()))?;
         let limits = settings.listener;
         let tls = match &settings.tls {
-            Some(files) => Some((
-                files.clone(),
-                TlsListener::new(listener_tls(files)?, limits.header_timeout),
-            )),
+            Some(files) => {
+                let listener = bound.local_endpoint().to_string();
+                let config = listener_tls(files, &listener, &metrics)?;
+                Some(Certificate {
+                    files: files.clone(),
+                    tls: TlsListener::new(config, limits.header_timeout),
+                    listener,
+                })
+            }
             None => None,
         };
         let routing = Routing::new(
@@ -130,7 +142,7 @@ impl Gateway {
         // The accept loop sets TCP_NODELAY: each answer is written whole, but Nagle would still
         // hold a small one back while an earlier segment is unacknowledged (pipelined or
         // WebSocket traffic).
-        let handshakes = tls.as_ref().map(|(_, listener)| listener.clone());
+        let handshakes = tls.as_ref().map(|certificate| certificate.tls.clone());
         let server = tokio::spawn(listener::serve(bound, router, limits, handshakes, async {
             let _ = stop.await;
         }));
@@ -148,10 +160,15 @@ impl Gateway {
     /// Reads the listener's certificate files again for its next handshakes (SIGHUP);
     /// established connections keep theirs. `false` when the gateway has no certificate.
     pub fn reload_tls(&self) -> Result<bool, GatewayError> {
-        let Some((files, listener)) = &self.tls else {
+        let Some(certificate) = &self.tls else {
             return Ok(false);
         };
-        listener.replace(listener_tls(files)?);
+        let config = listener_tls(
+            &certificate.files,
+            &certificate.listener,
+            &self.proxy.metrics,
+        )?;
+        certificate.tls.replace(config);
         Ok(true)
     }
 
@@ -269,8 +286,18 @@ fn into_response(reply: Reply) -> Response {
 }
 
 /// The rustls config of the gateway's TLS listener: its certificate, no client certificates
-/// asked for (clients are authorised by the nodes, as over plain HTTP).
-fn listener_tls(tls: &ListenerTls) -> Result<Arc<rustls::ServerConfig>, GatewayError> {
-    tls.server_config()
-        .map_err(|error| GatewayError::ListenerTls(Box::new(error)))
+/// asked for (clients are authorised by the nodes, as over plain HTTP). When it expires goes
+/// to `metrics`, labelled `listener`.
+fn listener_tls(
+    tls: &ListenerTls,
+    listener: &str,
+    metrics: &Metrics,
+) -> Result<Arc<rustls::ServerConfig>, GatewayError> {
+    let presenting = tls
+        .server_config()
+        .map_err(|error| GatewayError::ListenerTls(Box::new(error)))?;
+    if let Some(not_after) = presenting.not_after {
+        metrics.observe_certificate(listener, not_after);
+    }
+    Ok(presenting.config)
 }

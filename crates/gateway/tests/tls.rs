@@ -231,7 +231,8 @@ fn a_gateway_with_a_certificate_serves_https_and_wss_and_answers_plain_http_with
 }
 
 #[test]
-fn reloading_gives_new_handshakes_the_renewed_certificate_and_keeps_established_connections() {
+fn reloading_gives_new_handshakes_the_renewed_certificate_and_its_expiry_and_keeps_established_connections(
+) {
     let dir = tempfile::tempdir().unwrap();
     let Certified {
         ca,
@@ -242,16 +243,29 @@ fn reloading_gives_new_handshakes_the_renewed_certificate_and_keeps_established_
     } = Certified::start(dir.path());
     let kept = tls::kept_connection(gateway.address(), &client);
     assert_eq!(tls::presented(&kept), pem.fingerprint());
+    // `/metrics` (over the same TLS listener) says when the presented certificate expires.
+    let expiry = || {
+        let metrics = Request::new("GET", "/metrics").send_tls(gateway.address(), &client);
+        tls::front_certificate_expiry(&metrics.text(), "gateway", gateway.address().port())
+    };
+    let first = pem.not_after();
+    assert_eq!(expiry(), Some(first));
 
     // Files that do not load change nothing.
     std::fs::write(&pem.key, "not a key").unwrap();
     assert!(gateway.gateway().reload_tls().is_err());
-    let renewed = ca.leaf("gateway-renewed", "gateway", Signer::Ca);
+    assert_eq!(expiry(), Some(first));
+    let renewed = ca.leaf("gateway-renewed", "gateway", Signer::CaExpiringIn(90));
+    let second = renewed.not_after();
+    let now = std::time::UNIX_EPOCH.elapsed().unwrap().as_secs() as i64;
+    assert!((now + 89 * 86_400..=now + 90 * 86_400).contains(&second));
+    assert_ne!(second, first);
     std::fs::copy(&renewed.certificate, &pem.certificate).unwrap();
     std::fs::copy(&renewed.key, &pem.key).unwrap();
     assert!(gateway.gateway().reload_tls().unwrap());
     let fresh = tls::kept_connection(gateway.address(), &client);
     assert_eq!(tls::presented(&fresh), renewed.fingerprint());
+    assert_eq!(expiry(), Some(second));
     // The connection made before still carries calls.
     let mut kept = kept;
     let call = br#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#;

@@ -34,6 +34,21 @@ impl Pem {
         Fingerprint::of(&der).to_hex()
     }
 
+    /// The certificate's notAfter, as cloister-tls reads it, in whole seconds since the Unix
+    /// epoch.
+    pub fn not_after(&self) -> i64 {
+        let identity = cloister_tls::material::load_pem_identity(
+            &Origin::new("test key", &self.key),
+            &Origin::new("test certificate", &self.certificate),
+        )
+        .unwrap();
+        let since = identity
+            .not_after()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        i64::try_from(since.as_secs()).unwrap()
+    }
+
     /// A client presenting this certificate and trusting any server (what is judged is the
     /// node's side).
     pub fn client(&self) -> Arc<rustls::ClientConfig> {
@@ -47,6 +62,20 @@ impl Pem {
                 .unwrap(),
         )
     }
+}
+
+/// The value `/metrics` text gives the certificate expiry of front `app` (`proxy`, `gateway`)
+/// on the listener at `port`, if it has one.
+pub fn front_certificate_expiry(metrics: &str, app: &str, port: u16) -> Option<i64> {
+    let series = format!(
+        r#"cloister_tls_certificate_expiry_timestamp_seconds{{app="{app}",side="server",listener=""#
+    );
+    let listener = format!(r#":{port}"}} "#);
+    metrics.lines().find_map(|line| {
+        let rest = line.strip_prefix(&series)?;
+        let (_, value) = rest.split_once(&listener)?;
+        value.trim().parse().ok()
+    })
 }
 
 /// The DER of the first certificate in PEM `text`.

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use cloister_protocol::metric;
 use cloister_store::StoreHealth;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -68,7 +69,7 @@ impl Default for Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let latency: LatencyFamily =
             Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.000_25, 2.0, 16)));
-        let mut registry = Registry::with_prefix("cloister");
+        let mut registry = Registry::with_prefix(metric::PREFIX);
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -95,8 +96,8 @@ impl Default for Metrics {
         );
         let tls_expiry = Family::<TlsLabels, Gauge>::default();
         registry.register(
-            "tls_certificate_expiry_timestamp_seconds",
-            "When the certificate chain an app presents expires, as a Unix time",
+            metric::TLS_CERTIFICATE_EXPIRY.name,
+            metric::TLS_CERTIFICATE_EXPIRY.help,
             tls_expiry.clone(),
         );
         let parties = Gauge::default();
@@ -145,7 +146,7 @@ impl Metrics {
         }
     }
 
-    /// Records when the certificate an app presents on `side` (`server` or `client`) expires;
+    /// Records when the certificate an app presents on `side` ([`metric::side`]) expires;
     /// `None` (nothing presented) removes nothing and records nothing.
     pub fn observe_certificate(
         &self,
@@ -154,14 +155,9 @@ impl Metrics {
         not_after: Option<SystemTime>,
     ) {
         let Some(not_after) = not_after else { return };
-        let seconds = match not_after.duration_since(SystemTime::UNIX_EPOCH) {
-            Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
-            // A certificate that expired before 1970 has expired.
-            Err(_) => 0,
-        };
         self.tls_expiry
             .get_or_create(&TlsLabels { app, side })
-            .set(seconds);
+            .set(metric::timestamp_seconds(not_after));
     }
 
     /// Records a PartyInfo round: `parties` posted to, `failing` of them not accepting it.

@@ -8,6 +8,7 @@ use cloister_core::config::{AppType, SqlitePath, StoreTarget};
 use cloister_core::enclave::{Enclave, EnclaveError};
 use cloister_core::privacy_group::{GroupState, GroupType, PrivacyGroup};
 use cloister_net::TlsListener;
+use cloister_protocol::metric::side;
 use cloister_store::{
     PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store, StoreError,
 };
@@ -114,7 +115,7 @@ impl Node {
         ));
         let metrics = Arc::new(Metrics::default());
         if let Some(tls) = &settings.peer_tls {
-            metrics.observe_certificate(AppType::P2P.as_str(), "client", tls.not_after);
+            metrics.observe_certificate(AppType::P2P.as_str(), side::CLIENT, tls.not_after);
         }
         let state = AppState {
             transactions: transactions.clone(),
@@ -178,7 +179,11 @@ impl Node {
                 node.tls.push((server.app, tls.clone()));
             }
             if let Some(presenting) = &server.tls {
-                metrics.observe_certificate(server.app.as_str(), "server", presenting.not_after);
+                metrics.observe_certificate(
+                    server.app.as_str(),
+                    side::SERVER,
+                    presenting.not_after,
+                );
             }
             node.servers.push(tokio::spawn(listener::serve(
                 bound,
@@ -218,7 +223,7 @@ impl Node {
             if let Some(presenting) = config {
                 listener.replace(presenting.config.clone());
                 self.metrics
-                    .observe_certificate(app.as_str(), "server", presenting.not_after);
+                    .observe_certificate(app.as_str(), side::SERVER, presenting.not_after);
                 replaced += 1;
             }
         }

@@ -6,6 +6,7 @@
 //!
 //! - [`path`]: the paths of the Q2T, ThirdParty and P2P APIs, and the ones every app serves;
 //! - [`exposition`]: `/metrics` in OpenMetrics or, asked for, Prometheus's text format;
+//! - [`metric`]: the series every part exports with one meaning (certificate expiry);
 //! - [`header`]: header names (GoQuorum's `c11n-*`, Tessera's `tessera*`, Cloister's own);
 //! - [`media`]: media types, Tessera's versioned JSON types among them;
 //! - [`version`]: the API versions of `/version/api` and `tesseraSupportedApiVersions`;
@@ -17,6 +18,7 @@
 pub mod exposition;
 pub mod header;
 pub mod media;
+pub mod metric;
 pub mod path;
 pub mod version;
 

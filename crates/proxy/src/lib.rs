@@ -84,7 +84,7 @@ impl Proxy {
         let mut listening = Vec::new();
         let mut served = Vec::new();
         let clients = tls::Clients::of(&settings)?;
-        let mut rotation = tls::Rotation::default();
+        let mut rotation = tls::Rotation::new(metrics.clone());
         // One upstream object per distinct address and mode: two listeners in front of one
         // replica share its health.
         let mut upstreams: Vec<(Mode, Arc<Upstream>)> = Vec::new();
@@ -129,7 +129,7 @@ impl Proxy {
                     metrics.start_listener(&label);
                     listener::Handling::Requests(listener::Service::Forward(Arc::new(
                         forward::Listener {
-                            label,
+                            label: label.clone(),
                             role: listener.role,
                             group: group.clone(),
                             timeouts: settings.timeouts,
@@ -148,7 +148,7 @@ impl Proxy {
             };
             tracing::info!(listen = %local, role = %listener.role, mode = ?listener.mode, tls = listener.tls.is_some(), upstreams = ?listener.upstreams.iter().map(ToString::to_string).collect::<Vec<_>>(), "proxy listening");
             let bounds = listener::Bounds::of(&bound, settings.connections);
-            let tls = rotation.listener(listener, bounds.header_timeout())?;
+            let tls = rotation.listener(listener, &label, bounds.header_timeout())?;
             let bounds = bounds.with_tls(tls);
             let shared =
                 listener::SharedListener::of(bound).map_err(|source| ListenError::Bind {

@@ -1,9 +1,12 @@
 //! Prometheus metrics: client requests by route and outcome, attempts and retries by upstream
-//! and reason, and the health of every upstream. Label values that name a listener or an
+//! and reason, the health of every upstream, and when each listener's certificate expires
+//! (the series the node exports too, [`metric::TLS_CERTIFICATE_EXPIRY`]). Label values that name a listener or an
 //! upstream are shared (`Arc<str>`): building the labels of a request allocates nothing.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
+use cloister_protocol::metric;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -54,6 +57,14 @@ pub(crate) struct UpstreamLabels {
     pub(crate) upstream: Arc<str>,
 }
 
+/// Labels of a listener's certificate: the node's `app` and `side`, and which listener.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct TlsLabels {
+    pub(crate) app: &'static str,
+    pub(crate) side: &'static str,
+    pub(crate) listener: Arc<str>,
+}
+
 type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
 /// The proxy's metrics registry.
@@ -66,6 +77,7 @@ pub struct Metrics {
     pub(crate) healthy: Family<UpstreamLabels, Gauge>,
     pub(crate) ejections: Family<UpstreamLabels, Counter>,
     pub(crate) hedges: Family<HedgeLabels, Counter>,
+    tls_expiry: Family<TlsLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -79,7 +91,9 @@ impl Default for Metrics {
         let healthy = Family::<UpstreamLabels, Gauge>::default();
         let ejections = Family::<UpstreamLabels, Counter>::default();
         let hedges = Family::<HedgeLabels, Counter>::default();
-        let mut registry = Registry::with_prefix("cloister_proxy");
+        // The proxy's own series under `cloister_proxy_`, the shared ones under `cloister_`.
+        let mut shared = Registry::with_prefix(metric::PREFIX);
+        let registry = shared.sub_registry_with_prefix("proxy");
         registry.register(
             "requests",
             "Client requests answered, by route, status and outcome",
@@ -115,8 +129,14 @@ impl Default for Metrics {
             "Requests whose first replica was slow: hedged on another (won or lost), or not for want of budget (denied)",
             hedges.clone(),
         );
+        let tls_expiry = Family::<TlsLabels, Gauge>::default();
+        shared.register(
+            metric::TLS_CERTIFICATE_EXPIRY.name,
+            metric::TLS_CERTIFICATE_EXPIRY.help,
+            tls_expiry.clone(),
+        );
         Self {
-            registry,
+            registry: shared,
             requests,
             latency,
             attempts,
@@ -124,6 +144,7 @@ impl Default for Metrics {
             healthy,
             ejections,
             hedges,
+            tls_expiry,
         }
     }
 }
@@ -144,6 +165,17 @@ impl Metrics {
                 reason: reason.as_str(),
             });
         }
+    }
+
+    /// Records when the certificate `listener` presents expires (at start and at each reload).
+    pub(crate) fn observe_certificate(&self, listener: &Arc<str>, not_after: SystemTime) {
+        self.tls_expiry
+            .get_or_create(&TlsLabels {
+                app: metric::app::PROXY,
+                side: metric::side::SERVER,
+                listener: listener.clone(),
+            })
+            .set(metric::timestamp_seconds(not_after));
     }
 
     /// The OpenMetrics text of every metric.

@@ -4,15 +4,18 @@
 //! handshake instead.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use cloister_addr::Endpoint;
 use cloister_net::health::Probe;
 use cloister_net::TlsListener;
 use cloister_tls::material::Origin;
 use cloister_tls::upstream::{self, ClientIdentity, Roots};
+use cloister_tls::Presenting;
 use tokio_rustls::TlsConnector;
 
 use crate::error::ConfigError;
+use crate::metrics::Metrics;
 use crate::settings::{upstream_tls_member, ListenerSettings, Mode, ProxySettings};
 
 /// The TLS clients one proxy needs, each built once (one session cache per client, so
@@ -81,10 +84,11 @@ fn relay_config(settings: &ProxySettings) -> Result<Arc<rustls::ClientConfig>, C
         .map_err(|error| ConfigError::UpstreamTls(Box::new(error)))
 }
 
-/// The server config of `listener`'s certificate, if it has one, read from its files now.
-pub(crate) fn server_config(
+/// The server config of `listener`'s certificate, if it has one, read from its files now, with
+/// when that certificate expires.
+fn server_config(
     listener: &ListenerSettings,
-) -> Result<Option<Arc<rustls::ServerConfig>>, ConfigError> {
+) -> Result<Option<Presenting<rustls::ServerConfig>>, ConfigError> {
     let Some(tls) = &listener.tls else {
         return Ok(None);
     };
@@ -96,26 +100,47 @@ pub(crate) fn server_config(
         })
 }
 
+/// A listener with a certificate: its settings, its label in metrics, its TLS side.
+struct Rotating {
+    settings: ListenerSettings,
+    label: Arc<str>,
+    tls: TlsListener,
+}
+
 /// The listeners with a certificate, each with its TLS side, so that SIGHUP can give them new
-/// certificates for their next handshakes.
-#[derive(Default)]
+/// certificates for their next handshakes; and the metrics that say when those expire.
 pub(crate) struct Rotation {
-    listeners: Vec<(ListenerSettings, TlsListener)>,
+    listeners: Vec<Rotating>,
+    metrics: Arc<Metrics>,
 }
 
 impl Rotation {
-    /// The TLS side of `listener`, if it has a certificate (its handshakes bounded by
-    /// `header_timeout`), kept for [`Rotation::reload`].
+    /// No listeners yet; their certificates' expiry goes to `metrics`.
+    pub(crate) fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            listeners: Vec::new(),
+            metrics,
+        }
+    }
+
+    /// The TLS side of `listener` (called `label` in metrics), if it has a certificate (its
+    /// handshakes bounded by `header_timeout`), kept for [`Rotation::reload`].
     pub(crate) fn listener(
         &mut self,
         listener: &ListenerSettings,
+        label: &Arc<str>,
         header_timeout: Option<std::time::Duration>,
     ) -> Result<Option<TlsListener>, ConfigError> {
-        let Some(config) = server_config(listener)? else {
+        let Some(presenting) = server_config(listener)? else {
             return Ok(None);
         };
-        let tls = TlsListener::new(config, header_timeout);
-        self.listeners.push((listener.clone(), tls.clone()));
+        let tls = TlsListener::new(presenting.config, header_timeout);
+        self.observe(label, presenting.not_after);
+        self.listeners.push(Rotating {
+            settings: listener.clone(),
+            label: label.clone(),
+            tls: tls.clone(),
+        });
         Ok(Some(tls))
     }
 
@@ -126,13 +151,20 @@ impl Rotation {
         let configs = self
             .listeners
             .iter()
-            .map(|(settings, _)| server_config(settings))
+            .map(|listener| server_config(&listener.settings))
             .collect::<Result<Vec<_>, _>>()?;
-        for ((_, live), config) in self.listeners.iter().zip(configs) {
-            if let Some(config) = config {
-                live.replace(config);
+        for (listener, presenting) in self.listeners.iter().zip(configs) {
+            if let Some(presenting) = presenting {
+                listener.tls.replace(presenting.config);
+                self.observe(&listener.label, presenting.not_after);
             }
         }
         Ok(self.listeners.len())
+    }
+
+    fn observe(&self, label: &Arc<str>, not_after: Option<SystemTime>) {
+        if let Some(not_after) = not_after {
+            self.metrics.observe_certificate(label, not_after);
+        }
     }
 }

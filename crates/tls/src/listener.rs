@@ -9,7 +9,7 @@ use rustls::sign::SingleCertAndKey;
 use rustls::ServerConfig;
 use serde::Deserialize;
 
-use crate::config::TlsConfigError;
+use crate::config::{Presenting, TlsConfigError};
 use crate::material::{load_pem_identity, Identity, Origin};
 
 /// `tls` in a front's config: its certificate, as PEM files.
@@ -32,15 +32,20 @@ pub mod member {
 
 impl ListenerTls {
     /// The rustls config of a listener with this certificate (no ALPN: a client offering h2
-    /// and HTTP/1.1 gets HTTP/1.1 either way). Read afresh on each call, so calling it again
-    /// picks up renewed files.
-    pub fn server_config(&self) -> Result<Arc<ServerConfig>, TlsConfigError> {
+    /// and HTTP/1.1 gets HTTP/1.1 either way), with when that certificate expires (what the
+    /// fronts export as `cloister_tls_certificate_expiry_timestamp_seconds`): both from one
+    /// reading of the files, so the expiry is that of the certificate handshakes present. Read
+    /// afresh on each call, so calling it again picks up renewed files.
+    pub fn server_config(&self) -> Result<Presenting<ServerConfig>, TlsConfigError> {
         let identity = self.identity()?;
         let config = ServerConfig::builder_with_provider(crate::crypto_provider())
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(SingleCertAndKey::from(identity.certified_key())));
-        Ok(Arc::new(config))
+        Ok(Presenting {
+            config: Arc::new(config),
+            not_after: Some(identity.not_after()),
+        })
     }
 
     /// The certificate and key, read now.
