@@ -36,6 +36,7 @@ pub mod client;
 pub mod cluster;
 pub mod driver;
 pub mod fanout;
+pub mod fault_run;
 pub mod gateway;
 pub mod ha_store;
 pub mod hostile;

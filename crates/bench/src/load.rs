@@ -101,6 +101,18 @@ pub enum Check {
     RpcResult,
 }
 
+impl Check {
+    /// Judges a successful answer's `body`: what it yields to keep (a `/send`'s key), or the
+    /// member it lacks.
+    pub(crate) fn judge(self, body: &[u8]) -> Result<Option<String>, &'static str> {
+        match self {
+            Check::Status => Ok(None),
+            Check::Key => key_of(body).map(Some).ok_or("key"),
+            Check::RpcResult => has_result(body).then_some(None).ok_or("result"),
+        }
+    }
+}
+
 /// Shared across a level's workers: whether another request may start.
 enum Gate {
     Until(Instant),
@@ -186,20 +198,12 @@ async fn worker(
         match open.call(&call).await {
             Ok(answer) if answer.status.is_success() => {
                 let latency = sent.elapsed();
-                let missing = match check {
-                    Check::Status => None,
-                    Check::Key => match key_of(&answer.body) {
-                        Some(key) => {
-                            outcome.keys.push(key);
-                            None
-                        }
-                        None => Some("key"),
-                    },
-                    Check::RpcResult => (!has_result(&answer.body)).then_some("result"),
-                };
-                match missing {
-                    None => outcome.latencies.record(latency),
-                    Some(what) => outcome.fail(format!(
+                match check.judge(&answer.body) {
+                    Ok(kept) => {
+                        outcome.keys.extend(kept);
+                        outcome.latencies.record(latency);
+                    }
+                    Err(what) => outcome.fail(format!(
                         "{} {}: no {what} in {}",
                         call.method,
                         call.target,
@@ -230,7 +234,7 @@ fn key_of(body: &[u8]) -> Option<String> {
 }
 
 /// Whether a JSON-RPC answer carries a `result` (rather than an `error`).
-pub(crate) fn has_result(body: &[u8]) -> bool {
+fn has_result(body: &[u8]) -> bool {
     serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v.get("result").is_some())
 }
 

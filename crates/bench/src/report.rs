@@ -182,6 +182,27 @@ fn millis(duration: Duration) -> String {
     format!("{:.2}ms", duration.as_secs_f64() * 1000.0)
 }
 
+/// A latency in the unit that keeps it short: a hang's seconds-long stalls in ms, a healthy
+/// call in µs.
+pub(crate) fn short_latency(duration: Duration) -> String {
+    if duration >= Duration::from_millis(10) {
+        format!("{:.0} ms", duration.as_secs_f64() * 1000.0)
+    } else {
+        format!("{} µs", duration.as_micros())
+    }
+}
+
+/// Failures under the row they belong to, so a non-zero errors column shows what kind.
+pub(crate) fn print_error_samples(
+    out: &mut dyn std::io::Write,
+    samples: &[String],
+) -> std::io::Result<()> {
+    for sample in samples {
+        writeln!(out, "    error: {sample}")?;
+    }
+    Ok(())
+}
+
 /// A goal's mark: `PASS` when `met`, else `MISS`.
 pub(crate) fn verdict(met: bool) -> &'static str {
     if met {

@@ -80,9 +80,9 @@ fn the_gateway_benchmark_compares_every_front_and_survives_a_killed_primary() {
             .unwrap_or_else(|| panic!("no {fault:?} row for {front:?}: {text}"))
     };
     // The fault happened: calls straight to the killed node failed...
-    assert!(fault(Fault::Kill, Front::Direct).errors > 0, "{text}");
+    assert!(fault(Fault::Kill, Front::Direct).seen.errors > 0, "{text}");
     // ...and the gateway repeated every read on the backup.
-    assert_eq!(fault(Fault::Kill, Front::Cloister).errors, 0, "{text}");
+    assert_eq!(fault(Fault::Kill, Front::Cloister).seen.errors, 0, "{text}");
     assert_eq!(report.faults.len(), 8, "{text}");
 }
 

@@ -44,7 +44,8 @@ use crate::load::{check_levels, client_runtime};
 use crate::scenario::Requests;
 use crate::settings::GatewayBench;
 
-pub use fault::{Fault, CLIENT_TIMEOUT};
+pub use crate::fault_run::Fault;
+pub use fault::CLIENT_TIMEOUT;
 pub use front::Front;
 pub use report::{FaultRow, GatewayReport, SteadyRow, SteadyVerdict};
 
@@ -223,7 +224,7 @@ pub fn run(settings: &GatewayBench, out: &mut dyn Write) -> anyhow::Result<Gatew
         cells.iter().filter(|v| v.met()).count(),
         cells.len()
     )?;
-    for fault in [Fault::Kill, Fault::Stop] {
+    for fault in Fault::ALL {
         if let Some(met) = report.fault_goal_met(fault) {
             writeln!(
                 out,

@@ -5,8 +5,10 @@
 use std::io::Write;
 use std::time::Duration;
 
-use super::fault::{Fault, CLIENT_TIMEOUT};
+use super::fault::CLIENT_TIMEOUT;
 use super::front::Front;
+use crate::fault_run::{Fault, Seen};
+use crate::report::{print_error_samples, short_latency};
 
 /// One front in one steady cell (method, concurrency).
 #[derive(Debug, Clone)]
@@ -38,14 +40,8 @@ pub struct FaultRow {
     pub fault: Fault,
     /// The front.
     pub front: Front,
-    /// Calls attempted.
-    pub requests: usize,
-    /// Calls that failed or outlived the client's timeout.
-    pub errors: usize,
-    /// The slowest call, failed or not (capped by the client's timeout).
-    pub worst: Duration,
-    /// The first few failures.
-    pub samples: Vec<String>,
+    /// What its clients saw.
+    pub seen: Seen,
 }
 
 /// The verdict on one steady cell: `cloister gateway` against the better of nginx and
@@ -96,7 +92,7 @@ impl GatewayReport {
             self.faults
                 .iter()
                 .find(|r| r.fault == fault && r.front == front)
-                .map(|r| r.errors)
+                .map(|r| r.seen.errors)
         };
         let (cloister, nginx, haproxy) = (
             errors(Front::Cloister)?,
@@ -170,13 +166,13 @@ pub(super) fn print_steady_row(
         row.concurrency,
         row.front.name(),
         row.throughput,
-        short(row.p50),
-        short(row.p99),
+        short_latency(row.p50),
+        short_latency(row.p99),
         added,
         row.errors,
-        row.cpu_per_call.map_or_else(|| "-".to_owned(), short),
+        row.cpu_per_call.map_or_else(|| "-".to_owned(), short_latency),
     )?;
-    print_errors(out, samples)
+    Ok(print_error_samples(out, samples)?)
 }
 
 /// The cell's verdict under its rows.
@@ -218,28 +214,11 @@ pub(super) fn print_fault_row(out: &mut dyn Write, row: &FaultRow) -> anyhow::Re
         "{:<8} {:<9} {:>8} {:>7} {:>10}",
         row.fault.name(),
         row.front.name(),
-        row.requests,
-        row.errors,
-        short(row.worst)
+        row.seen.requests,
+        row.seen.errors,
+        short_latency(row.seen.worst)
     )?;
-    print_errors(out, &row.samples)
-}
-
-fn print_errors(out: &mut dyn Write, samples: &[String]) -> anyhow::Result<()> {
-    for sample in samples {
-        writeln!(out, "    error: {sample}")?;
-    }
-    Ok(())
-}
-
-/// A latency in the unit that keeps it short: a hang's seconds-long stalls in ms, a healthy
-/// call in µs.
-fn short(duration: Duration) -> String {
-    if duration >= Duration::from_millis(10) {
-        format!("{:.0} ms", duration.as_secs_f64() * 1000.0)
-    } else {
-        format!("{} µs", duration.as_micros())
-    }
+    Ok(print_error_samples(out, &row.seen.samples)?)
 }
 
 #[cfg(test)]
@@ -316,10 +295,11 @@ mod tests {
         let fault_row = |front, errors| FaultRow {
             fault: Fault::Stop,
             front,
-            requests: 100,
-            errors,
-            worst: Duration::ZERO,
-            samples: Vec::new(),
+            seen: Seen {
+                requests: 100,
+                errors,
+                ..Seen::default()
+            },
         };
         let report = |cloister, nginx, haproxy| GatewayReport {
             steady: Vec::new(),

@@ -41,9 +41,10 @@ use std::io::Write;
 use crate::load::client_runtime;
 use crate::scenario::Requests;
 
+pub use crate::fault_run::Fault;
 pub use call::CallKind;
 use cloister_harness::party::TwinParty;
-pub use fault::{Fault, CLIENT_TIMEOUT};
+pub use fault::CLIENT_TIMEOUT;
 pub use front::Front;
 pub use report::{FaultRow, ProxyReport, SteadyRow, ADDED_P50_GOAL};
 pub use settings::ProxyBench;

@@ -5,9 +5,11 @@ use std::io::Write;
 use std::time::Duration;
 
 use super::call::CallKind;
-use super::fault::{Fault, CLIENT_TIMEOUT};
+use super::fault::CLIENT_TIMEOUT;
 use super::front::Front;
 use super::settings::ProxyBench;
+use crate::fault_run::{Fault, Seen};
+use crate::report::{print_error_samples, short_latency};
 
 /// The goal: `cloister proxy` adds less than this to direct p50 latency.
 pub const ADDED_P50_GOAL: Duration = Duration::from_micros(100);
@@ -44,14 +46,8 @@ pub struct FaultRow {
     pub fault: Fault,
     /// The front.
     pub front: Front,
-    /// Requests attempted.
-    pub requests: usize,
-    /// Requests that failed or outlived the client timeout.
-    pub errors: usize,
-    /// The slowest request, failed or not (capped by the client timeout).
-    pub worst: Duration,
-    /// The first few failures.
-    pub samples: Vec<String>,
+    /// What its clients saw.
+    pub seen: Seen,
     /// Hedges `cloister proxy` sent during the run (warm-up excluded); none for the others.
     pub hedges: Option<u64>,
 }
@@ -71,7 +67,7 @@ impl ProxyReport {
         self.faults
             .iter()
             .filter(|r| r.front == Front::Cloister && r.fault == Fault::Kill)
-            .all(|r| r.errors == 0)
+            .all(|r| r.seen.errors == 0)
     }
 }
 
@@ -107,16 +103,16 @@ pub(super) fn print_steady_row(
         row.concurrency,
         row.front.name(),
         row.throughput,
-        micros(row.p50),
-        micros(row.p99),
+        short_latency(row.p50),
+        short_latency(row.p99),
         row.errors,
-        row.cpu_per_request.map_or_else(|| "-".to_owned(), micros),
+        row.cpu_per_request.map_or_else(|| "-".to_owned(), short_latency),
         row.hedges.map_or_else(
             || "-".to_owned(),
             |h| format!("{:.2}%", 100.0 * h as f64 / row.requests.max(1) as f64)
         ),
     )?;
-    print_errors(out, error_samples)
+    Ok(print_error_samples(out, error_samples)?)
 }
 
 /// How `cloister proxy` compares with the better of nginx and HAProxy, each of them, and
@@ -182,28 +178,10 @@ pub(super) fn print_fault_row(out: &mut dyn Write, row: &FaultRow) -> anyhow::Re
         "{:<8} {:<9} {:>9} {:>7} {:>10} {:>7}",
         row.fault.name(),
         row.front.name(),
-        row.requests,
-        row.errors,
-        micros(row.worst),
+        row.seen.requests,
+        row.seen.errors,
+        short_latency(row.seen.worst),
         row.hedges.map_or_else(|| "-".to_owned(), |h| h.to_string()),
     )?;
-    print_errors(out, &row.samples)
-}
-
-/// Failures under the row they belong to, so a non-zero errors column shows what kind.
-fn print_errors(out: &mut dyn Write, samples: &[String]) -> anyhow::Result<()> {
-    for sample in samples {
-        writeln!(out, "    error: {sample}")?;
-    }
-    Ok(())
-}
-
-/// A latency in the unit that keeps it short: a SIGSTOP's seconds-long stalls in ms, a
-/// healthy request in µs.
-fn micros(duration: Duration) -> String {
-    if duration >= Duration::from_millis(10) {
-        format!("{:.0} ms", duration.as_secs_f64() * 1000.0)
-    } else {
-        format!("{} µs", duration.as_micros())
-    }
+    Ok(print_error_samples(out, &row.seen.samples)?)
 }
