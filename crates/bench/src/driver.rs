@@ -10,7 +10,7 @@ use cloister_protocol::path;
 
 use crate::cluster::Cluster;
 use crate::load::{check_levels, client_runtime, run_level, Budget, Check, Outcome};
-use crate::report::{CpuUse, Level, NodeMemory, Report};
+use crate::report::{CpuUse, Level, LoadBefore, NodeMemory, Report};
 use crate::scenario::{Requests, Scenario};
 use crate::server_time::RouteTotals;
 use crate::settings::Settings;
@@ -24,7 +24,7 @@ const GET_PREFILL: usize = 2_000;
 pub fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<Report> {
     check_levels(&settings.concurrency)?;
     let runtime = client_runtime(settings.client_threads)?;
-    let load_before = procfs::load_average();
+    let load_before = LoadBefore::now();
     let mut cluster = Cluster::start(settings.dir.as_deref(), serde_json::json!({}))?;
     let mut report = Report::default();
     // Hashes send-1 created, for get to read.
@@ -118,14 +118,7 @@ pub fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<Report> {
     write!(out, "{}", report.memory_table())?;
     writeln!(out)?;
     write!(out, "{}", report.goals())?;
-    let load = |l: Option<f64>| l.map_or("unknown".into(), |l| format!("{l:.2}"));
-    writeln!(
-        out,
-        "machine load average (1 min): {} before, {} after (above ~0.5 before means other work \
-         shared the cores)",
-        load(load_before),
-        load(procfs::load_average()),
-    )?;
+    load_before.print_line(out)?;
     out.flush()?;
     Ok(report)
 }

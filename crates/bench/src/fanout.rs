@@ -16,6 +16,7 @@ use cloister_harness::procfs;
 
 use crate::cluster::Cluster;
 use crate::load::{check_levels, client_runtime, run_level, Budget, Check};
+use crate::report::LoadBefore;
 use crate::scenario::Requests;
 
 /// The goal: A's CPU per send to five at most this many times a send to one.
@@ -102,7 +103,7 @@ pub fn run(bench: &FanoutBench, out: &mut dyn Write) -> anyhow::Result<Vec<Row>>
     check_levels(&bench.concurrency)?;
     anyhow::ensure!(bench.rounds > 0, "at least one round");
     let runtime = client_runtime(bench.client_threads)?;
-    let load_before = procfs::load_average();
+    let load_before = LoadBefore::now();
     let mut cluster = Cluster::start(None, serde_json::json!({}))?;
     cluster.grow_to(5)?;
     cluster.wait_for_discovery()?;
@@ -192,13 +193,7 @@ pub fn run(bench: &FanoutBench, out: &mut dyn Write) -> anyhow::Result<Vec<Row>>
             },
         )?;
     }
-    let load = |l: Option<f64>| l.map_or("unknown".into(), |l| format!("{l:.2}"));
-    writeln!(
-        out,
-        "machine load average (1 min): {} before, {} after",
-        load(load_before),
-        load(procfs::load_average())
-    )?;
+    load_before.print_line(out)?;
     Ok(rows)
 }
 

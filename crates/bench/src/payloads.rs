@@ -22,7 +22,7 @@ use clap::Args;
 use cloister_addr::Endpoint;
 use cloister_core::digest::PayloadDigest;
 use cloister_core::nacl::{self, Nonce, SymmetricKey};
-use cloister_harness::procfs::{self, Memory};
+use cloister_harness::procfs::Memory;
 use cloister_protocol::path;
 use hyper::Method;
 use rand_core::{OsRng, RngCore};
@@ -30,6 +30,7 @@ use rand_core::{OsRng, RngCore};
 use crate::client::Call;
 use crate::cluster::Cluster;
 use crate::load::{check_levels, client_runtime, run_level, Budget, Check, Outcome};
+use crate::report::LoadBefore;
 use crate::scenario::Requests;
 
 /// Throughput goal: at least the floor's rate divided by this.
@@ -150,7 +151,7 @@ pub fn run(bench: &PayloadsBench, out: &mut dyn Write) -> anyhow::Result<Vec<Cel
         "payload sizes must be at least 1 byte"
     );
     let runtime = client_runtime(bench.client_threads)?;
-    let load_before = procfs::load_average();
+    let load_before = LoadBefore::now();
     let cluster = Cluster::start(None, serde_json::json!({}))?;
     cluster.wait_for_discovery()?;
     let endpoint = Endpoint::Unix(cluster.q2t_socket());
@@ -224,13 +225,7 @@ pub fn run(bench: &PayloadsBench, out: &mut dyn Write) -> anyhow::Result<Vec<Cel
         }
     }
     write_tables(bench, &cells, &floors, out)?;
-    let load = |l: Option<f64>| l.map_or("unknown".into(), |l| format!("{l:.2}"));
-    writeln!(
-        out,
-        "machine load average (1 min): {} before, {} after",
-        load(load_before),
-        load(procfs::load_average())
-    )?;
+    load_before.print_line(out)?;
     Ok(cells)
 }
 

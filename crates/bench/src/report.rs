@@ -203,6 +203,38 @@ pub(crate) fn print_error_samples(
     Ok(())
 }
 
+/// The machine's 1-minute load average when a run started, for the line that ends every
+/// report: a run that began while other work shared the cores says so beside its figures.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoadBefore(Option<f64>);
+
+impl LoadBefore {
+    /// The load average now.
+    pub(crate) fn now() -> Self {
+        Self(cloister_harness::procfs::load_average())
+    }
+
+    /// The load average then, to two decimals.
+    pub(crate) fn text(self) -> String {
+        load_text(self.0)
+    }
+
+    /// Prints the line: the load average then and now.
+    pub(crate) fn print_line(self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "machine load average (1 min): {} before, {} after (above ~0.5 before means other \
+             work shared the cores)",
+            self.text(),
+            load_text(cloister_harness::procfs::load_average()),
+        )
+    }
+}
+
+fn load_text(load: Option<f64>) -> String {
+    load.map_or_else(|| "unknown".to_owned(), |l| format!("{l:.2}"))
+}
+
 /// A goal's mark: `PASS` when `met`, else `MISS`.
 pub(crate) fn verdict(met: bool) -> &'static str {
     if met {

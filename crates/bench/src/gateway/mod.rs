@@ -34,13 +34,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cloister_harness::ganache::{self, Ganache, ACCOUNT_0};
-use cloister_harness::procfs;
 use cloister_protocol::media;
 use hyper::Method;
 use serde_json::{json, Value};
 
 use crate::client::Call;
 use crate::load::{check_levels, client_runtime};
+use crate::report::LoadBefore;
 use crate::scenario::Requests;
 use crate::settings::GatewayBench;
 
@@ -137,7 +137,7 @@ fn deploy_answer(node: &Ganache) -> anyhow::Result<String> {
 pub fn run(settings: &GatewayBench, out: &mut dyn Write) -> anyhow::Result<GatewayReport> {
     check_levels(&settings.concurrency)?;
     let runtime = client_runtime(settings.client_threads)?;
-    let load_before = procfs::load_average();
+    let load_before = LoadBefore::now();
     let mut nodes = Nodes::start()?;
     let methods = [
         ("eth_blockNumber", rpc_call("eth_blockNumber", json!([]))),
@@ -182,7 +182,7 @@ pub fn run(settings: &GatewayBench, out: &mut dyn Write) -> anyhow::Result<Gatew
         "cloister-bench gateway: ganache {} x2 (primary + backup); fronts: direct to the primary, \
          cloister gateway --mode {} --worker-threads {} (pid {}), nginx (pid {}), haproxy (pid {}); \
          connect timeout 1000 ms and attempt timeout {} ms on all three; {} driver thread(s), {} \
-         cores, load average {:.2}",
+         cores, load average {}",
         ganache::VERSION,
         settings.mode,
         settings
@@ -194,7 +194,7 @@ pub fn run(settings: &GatewayBench, out: &mut dyn Write) -> anyhow::Result<Gatew
         settings.attempt_timeout_ms,
         settings.client_threads.max(1),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        load_before.unwrap_or(f64::NAN),
+        load_before.text(),
     )?;
     let mut report = GatewayReport {
         steady: steady::run(settings, &runtime, &fronts, &methods, out)?,
@@ -234,12 +234,7 @@ pub fn run(settings: &GatewayBench, out: &mut dyn Write) -> anyhow::Result<Gatew
             )?;
         }
     }
-    writeln!(
-        out,
-        "machine load average (1 min): {:.2} before, {:.2} after",
-        load_before.unwrap_or(f64::NAN),
-        procfs::load_average().unwrap_or(f64::NAN),
-    )?;
+    load_before.print_line(out)?;
     out.flush()?;
     Ok(report)
 }

@@ -170,7 +170,8 @@ pub(super) fn print_steady_row(
         short_latency(row.p99),
         added,
         row.errors,
-        row.cpu_per_call.map_or_else(|| "-".to_owned(), short_latency),
+        row.cpu_per_call
+            .map_or_else(|| "-".to_owned(), short_latency),
     )?;
     Ok(print_error_samples(out, samples)?)
 }

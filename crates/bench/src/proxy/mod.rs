@@ -39,6 +39,7 @@ mod steady;
 use std::io::Write;
 
 use crate::load::client_runtime;
+use crate::report::LoadBefore;
 use crate::scenario::Requests;
 
 pub use crate::fault_run::Fault;
@@ -53,9 +54,9 @@ pub use settings::ProxyBench;
 pub fn run(settings: &ProxyBench, out: &mut dyn Write) -> anyhow::Result<ProxyReport> {
     writeln!(
         out,
-        "cloister-bench proxy: {} cores, load average {:.2}; two replicas on one PostgreSQL store, a peer as the recipient",
+        "cloister-bench proxy: {} cores, load average {}; two replicas on one PostgreSQL store, a peer as the recipient",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        cloister_harness::procfs::load_average().unwrap_or(f64::NAN)
+        LoadBefore::now().text()
     )?;
     let mut party = TwinParty::start();
     let runtime = client_runtime(settings.client_threads)?;

@@ -106,7 +106,8 @@ pub(super) fn print_steady_row(
         short_latency(row.p50),
         short_latency(row.p99),
         row.errors,
-        row.cpu_per_request.map_or_else(|| "-".to_owned(), short_latency),
+        row.cpu_per_request
+            .map_or_else(|| "-".to_owned(), short_latency),
         row.hedges.map_or_else(
             || "-".to_owned(),
             |h| format!("{:.2}%", 100.0 * h as f64 / row.requests.max(1) as f64)
