@@ -153,6 +153,18 @@ impl Endpoint {
         matches!(self, Self::Tcp(tcp) if tcp.scheme == Scheme::Https)
     }
 
+    /// The same endpoint spoken over TLS when `tls` (a TCP endpoint becomes `https://`): what
+    /// a listener that was bound from an address and then given a certificate really serves.
+    pub fn over_tls(self, tls: bool) -> Self {
+        match self {
+            Self::Tcp(tcp) if tls => Self::Tcp(TcpEndpoint {
+                scheme: Scheme::Https,
+                ..tcp
+            }),
+            other => other,
+        }
+    }
+
     /// The path prefix (empty for a unix socket or a URL without one).
     pub fn path(&self) -> &str {
         match self {

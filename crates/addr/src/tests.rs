@@ -122,3 +122,15 @@ fn tessera_normalisation_and_host_headers() {
     let from_socket = Endpoint::from(SocketAddr::from(([127, 0, 0, 1], 8545)));
     assert_eq!(from_socket.to_string(), "http://127.0.0.1:8545");
 }
+
+#[test]
+fn a_tcp_endpoint_over_tls_is_https_and_a_socket_stays_a_socket() {
+    let bound = Endpoint::from(SocketAddr::from(([127, 0, 0, 1], 9000)));
+    assert_eq!(
+        bound.clone().over_tls(false).to_string(),
+        "http://127.0.0.1:9000"
+    );
+    assert_eq!(bound.over_tls(true).to_string(), "https://127.0.0.1:9000");
+    let socket = Endpoint::unix("/a/tm.ipc");
+    assert_eq!(socket.clone().over_tls(true), socket);
+}

@@ -104,7 +104,7 @@ impl Gateway {
         let limits = settings.listener;
         let tls = match &settings.tls {
             Some(files) => {
-                let listener = bound.local_endpoint().to_string();
+                let listener = bound.local_endpoint().over_tls(true).to_string();
                 let config = listener_tls(files, &listener, &metrics)?;
                 Some(Certificate {
                     files: files.clone(),

@@ -120,7 +120,7 @@ impl Proxy {
                 })
                 .collect();
             let group = Arc::new(Group::new(members));
-            let local = bound.local_endpoint();
+            let local = bound.local_endpoint().over_tls(listener.tls.is_some());
             let label: Arc<str> = local.to_string().into();
             let hedge = (settings.hedge.enabled && listener.mode == Mode::Http)
                 .then(|| Arc::new(hedge::Hedging::new(settings.hedge, policy::route_names())));
