@@ -564,8 +564,8 @@ mod tests {
 
     #[test]
     fn a_config_file_overrides_defaults_and_names_bad_members() {
-        let dir = std::env::temp_dir().join(format!("gw-settings-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
         let good = dir.join("good.json");
         std::fs::write(
             &good,

@@ -153,11 +153,12 @@ impl IpcNode {
     }
 }
 
-fn socket_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gw-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory for a test's sockets, removed when dropped.
+fn socket_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("gw-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// The gateway in primary-backup over the IPC node `a` and the HTTP node `b`.
@@ -179,7 +180,8 @@ fn ipc_then_http(
 #[test]
 fn an_ipc_upstream_serves_calls_batches_and_notifications_byte_for_byte() {
     let dir = socket_dir("ipc-serve");
-    let (gateway, ipc, http, _) = ipc_then_http(&dir, |_| {});
+    let dir = dir.path();
+    let (gateway, ipc, http, _) = ipc_then_http(dir, |_| {});
     let status = gateway.status();
     let upstream = &status["upstreams"][0];
     assert_eq!(upstream["healthy"], true, "{status}");
@@ -239,7 +241,8 @@ fn an_ipc_upstream_serves_calls_batches_and_notifications_byte_for_byte() {
 #[test]
 fn calls_carrying_credentials_or_a_psi_skip_an_ipc_upstream() {
     let dir = socket_dir("ipc-psi");
-    let (gateway, ipc, http, _) = ipc_then_http(&dir, |_| {});
+    let dir = dir.path();
+    let (gateway, ipc, http, _) = ipc_then_http(dir, |_| {});
     let call =
         json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getBalance", "params": ["0x1", "latest"]});
     let response = Request::new("POST", "/")
@@ -264,7 +267,8 @@ fn calls_carrying_credentials_or_a_psi_skip_an_ipc_upstream() {
 #[test]
 fn an_ipc_node_that_dies_fails_over_and_comes_back_after_restarting() {
     let dir = socket_dir("ipc-failover");
-    let (gateway, ipc, http, runtime) = ipc_then_http(&dir, |s| {
+    let dir = dir.path();
+    let (gateway, ipc, http, runtime) = ipc_then_http(dir, |s| {
         s.method_timeouts
             .insert("eth_sendTransaction".into(), Duration::from_millis(300));
     });

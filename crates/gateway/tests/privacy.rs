@@ -101,6 +101,7 @@ fn two_nodes() -> (&'static tokio::runtime::Runtime, [Scripted; 2]) {
 fn a_node_whose_privacy_path_is_down_gets_no_private_calls_but_keeps_public_ones() {
     let (runtime, nodes) = two_nodes();
     let dir = tempfile_dir("privacy");
+    let dir = dir.path();
     let (path_a, url_a) = PrivacyServer::tcp(runtime);
     let (path_b, url_b) = PrivacyServer::unix(runtime, dir.join("tm.ipc"));
     let mut settings = settings(Mode::Balanced, &[nodes[0].url(), nodes[1].url()]);
@@ -231,10 +232,10 @@ fn await_status(gateway: &Running, condition: impl Fn(&Value) -> bool) {
     assert!(reached, "status never changed: {}", gateway.status());
 }
 
-/// A fresh directory for this test's sockets.
-fn tempfile_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gw-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory for this test's sockets, removed when dropped.
+fn tempfile_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("gw-{name}-"))
+        .tempdir()
+        .unwrap()
 }
