@@ -44,6 +44,9 @@ pub struct Ganache {
     child: Child,
     /// Its JSON-RPC address.
     pub address: SocketAddr,
+    /// Its chain database: ganache's own temporary one outlives a SIGKILL, this one is removed
+    /// after the process (fields drop after [`Drop::drop`] has killed it).
+    _database: tempfile::TempDir,
 }
 
 impl Ganache {
@@ -58,9 +61,15 @@ impl Ganache {
 
     fn spawn() -> Self {
         let port = free_port();
+        let database = tempfile::Builder::new()
+            .prefix("ganache-")
+            .tempdir()
+            .expect("a temporary directory for ganache's database");
         let child = Command::new(executable())
             .args(["--server.host", "127.0.0.1", "--server.port"])
             .arg(port.to_string())
+            .arg("--database.dbPath")
+            .arg(database.path())
             .args([
                 "--wallet.deterministic",
                 "--chain.chainId",
@@ -77,6 +86,7 @@ impl Ganache {
         Self {
             child,
             address: SocketAddr::from(([127, 0, 0, 1], port)),
+            _database: database,
         }
     }
 
