@@ -3,6 +3,8 @@
 //! unknown". Client WebSocket connections reach the node's WebSocket endpoint
 //! ([`crate::websocket`]).
 
+mod pool;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,16 +13,13 @@ use cloister_net::health::Probe;
 use cloister_protocol::media;
 use cloister_tls::material::Origin;
 use cloister_tls::upstream::{Roots, UpstreamTlsError};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
-use hyper::{Request, StatusCode, Uri};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hyper::{StatusCode, Uri};
 
 use crate::ipc::{IpcError, IpcPool};
 use crate::settings::{Endpoints, Transport, UpstreamSettings, CA_FILE_MEMBER, IPC_PREFIX};
+use pool::{ExchangeError, Pool};
 
 /// What an upstream answered over HTTP.
 #[derive(Debug, Clone)]
@@ -84,14 +83,11 @@ impl UpstreamError {
     }
 }
 
-/// The HTTP client of one upstream: HTTP/1.1 with a keep-alive pool, over TLS for `https://`.
-type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
-
 /// How one upstream is reached.
 #[derive(Debug)]
 enum Link {
-    /// HTTP/1.1 with a keep-alive pool.
-    Http { uri: Uri, client: HttpClient },
+    /// HTTP/1.1 with a keep-alive pool, over TLS for `https://`.
+    Http(Pool),
     /// geth's IPC framing on a unix socket.
     Ipc {
         pool: IpcPool,
@@ -159,14 +155,14 @@ impl Upstream {
                 } else {
                     None
                 };
-                let client = http_client(tls.clone(), connect_timeout);
+                let pool = Pool::new(&uri, tls.clone(), connect_timeout);
                 Self {
                     name,
                     url: endpoints.http,
                     ws_url: Some(endpoints.ws),
                     tls,
                     privacy,
-                    link: Link::Http { uri, client },
+                    link: Link::Http(pool),
                 }
             }
         })
@@ -182,10 +178,7 @@ impl Upstream {
         timeout: Duration,
     ) -> Result<Answer, UpstreamError> {
         match &self.link {
-            Link::Http { uri, client } => {
-                self.call_http(uri, client, body, headers, query, timeout)
-                    .await
-            }
+            Link::Http(pool) => self.call_http(pool, body, headers, query, timeout).await,
             Link::Ipc {
                 pool,
                 connect_timeout,
@@ -225,55 +218,39 @@ impl Upstream {
 
     async fn call_http(
         &self,
-        uri: &Uri,
-        client: &HttpClient,
+        pool: &Pool,
         body: Bytes,
         headers: &HeaderMap,
         query: Option<&str>,
         timeout: Duration,
     ) -> Result<Answer, UpstreamError> {
-        let uri = match query {
-            Some(query) => with_query(uri, query),
-            None => uri.clone(),
-        };
-        let mut request = Request::post(uri)
+        let mut request = pool
+            .request(query)
             .header(CONTENT_TYPE, media::JSON)
             .body(Full::new(body))
             .map_err(|error| self.failed(error))?;
         for (name, value) in headers {
             request.headers_mut().insert(name, value.clone());
         }
-        let exchange = async {
-            let response = client.request(request).await.map_err(|error| {
-                if error.is_connect() {
-                    UpstreamError::Unsent {
-                        name: self.name.clone(),
-                        reason: source_text(&error),
-                    }
-                } else {
-                    self.failed(source_text(&error))
-                }
-            })?;
-            let status = response.status();
-            let content_type = response.headers().get(CONTENT_TYPE).cloned();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|error| self.failed(error))?
-                .to_bytes();
-            Ok(Answer {
-                status,
-                content_type,
-                body,
-            })
-        };
-        tokio::time::timeout(timeout, exchange)
+        let response = tokio::time::timeout(timeout, pool.exchange(request))
             .await
             .map_err(|_| UpstreamError::TimedOut {
                 name: self.name.clone(),
                 timeout,
             })?
+            .map_err(|error| match error {
+                ExchangeError::Unsent(reason) => UpstreamError::Unsent {
+                    name: self.name.clone(),
+                    reason,
+                },
+                ExchangeError::Failed(reason) => self.failed(reason),
+            })?;
+        let (parts, body) = response.into_parts();
+        Ok(Answer {
+            status: parts.status,
+            content_type: parts.headers.get(CONTENT_TYPE).cloned(),
+            body,
+        })
     }
 
     fn failed(&self, reason: impl ToString) -> UpstreamError {
@@ -284,35 +261,6 @@ impl Upstream {
     }
 }
 
-/// A keep-alive client that speaks TLS to `https://` URLs with `tls` and plain HTTP to
-/// `http://` ones (without `tls`, an `https://` URL is refused, never sent in clear).
-fn http_client(tls: Option<Arc<rustls::ClientConfig>>, connect_timeout: Duration) -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(connect_timeout));
-    connector.set_nodelay(true);
-    // The TLS layer dials `https://` itself.
-    connector.enforce_http(false);
-    let tls = tls.unwrap_or_else(|| Arc::new(no_trust_config()));
-    let connector = HttpsConnectorBuilder::new()
-        .with_tls_config(Arc::unwrap_or_clone(tls))
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(connector);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build(connector)
-}
-
-/// A config that trusts no server, for the HTTPS side of a client that only ever dials
-/// `http://`.
-fn no_trust_config() -> rustls::ClientConfig {
-    rustls::ClientConfig::builder_with_provider(cloister_tls::crypto_provider())
-        .with_safe_default_protocol_versions()
-        .expect("the ring provider supports TLS 1.2 and 1.3")
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth()
-}
-
 /// The innermost cause, which names what really happened ("Connection refused").
 fn source_text(error: &(dyn std::error::Error + 'static)) -> String {
     let mut current = error;
@@ -320,17 +268,4 @@ fn source_text(error: &(dyn std::error::Error + 'static)) -> String {
         current = source;
     }
     current.to_string()
-}
-
-/// `uri` with `query` as its query string, keeping its scheme (an `https://` node stays so).
-fn with_query(uri: &Uri, query: &str) -> Uri {
-    let path_and_query = format!("{}?{query}", uri.path());
-    let mut parts = uri.clone().into_parts();
-    match path_and_query.parse() {
-        Ok(path_and_query) => {
-            parts.path_and_query = Some(path_and_query);
-            Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
-        }
-        Err(_) => uri.clone(),
-    }
 }
