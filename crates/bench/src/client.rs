@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use cloister_addr::Endpoint;
-use cloister_protocol::{header, media};
+use cloister_protocol::{header, media, path};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{ACCEPT, CONTENT_TYPE, HOST};
@@ -43,6 +43,22 @@ impl Call {
             body,
             idempotency_key: None,
         }
+    }
+
+    /// GoQuorum's `POST /send` of a plain private transaction (`sendRequest`,
+    /// goquorum-client.md §2.3): `payload` to `to`, encoded as Go's JSON encoder writes it,
+    /// trailing newline included.
+    pub fn goquorum_send(payload: &[u8], to: &[String]) -> Self {
+        let body = serde_json::json!({
+            "payload": cloister_core::b64::encode(payload),
+            "to": to,
+            "affectedContractTransactions": [],
+            "privacyFlag": 0,
+            "mandatoryRecipients": null,
+        });
+        let mut bytes = body.to_string().into_bytes();
+        bytes.push(b'\n');
+        Self::q2t(Method::POST, path::SEND, Some(Bytes::from(bytes)))
     }
 }
 

@@ -17,14 +17,11 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use clap::Args;
 use cloister_addr::Endpoint;
 use cloister_core::digest::PayloadDigest;
 use cloister_core::nacl::{self, Nonce, SymmetricKey};
 use cloister_harness::procfs::Memory;
-use cloister_protocol::path;
-use hyper::Method;
 use rand_core::{OsRng, RngCore};
 
 use crate::client::Call;
@@ -233,18 +230,7 @@ pub fn run(bench: &PayloadsBench, out: &mut dyn Write) -> anyhow::Result<Vec<Cel
 fn send_call(size: usize, to: &[String]) -> Call {
     let mut payload = vec![0; size];
     OsRng.fill_bytes(&mut payload);
-    let body = serde_json::json!({
-        "payload": cloister_core::b64::encode(&payload),
-        "to": to,
-        "affectedContractTransactions": [],
-        "privacyFlag": 0,
-        "mandatoryRecipients": null,
-    });
-    Call::q2t(
-        Method::POST,
-        path::SEND,
-        Some(Bytes::from(body.to_string())),
-    )
+    Call::goquorum_send(&payload, to)
 }
 
 /// Resets `pid`'s peak RSS (`VmHWM`) to its current RSS, so the next reading is the peak of

@@ -5,12 +5,10 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use cloister_harness::http::path_escape;
 use cloister_protocol::path;
 use hyper::Method;
 use rand_core::{OsRng, RngCore};
-use serde_json::json;
 
 use crate::client::Call;
 
@@ -156,25 +154,13 @@ impl Requests {
             } => {
                 let mut payload = vec![0; *payload_bytes];
                 OsRng.fill_bytes(&mut payload);
-                // Exactly what GoQuorum sends for a plain private transaction.
-                let body = json!({
-                    "payload": cloister_core::b64::encode(&payload),
-                    "to": to,
-                    "affectedContractTransactions": [],
-                    "privacyFlag": 0,
-                    "mandatoryRecipients": null,
-                });
                 Call {
                     idempotency_key: keyed.then(|| {
                         let mut key = [0u8; 16];
                         OsRng.fill_bytes(&mut key);
                         key.iter().map(|b| format!("{b:02x}")).collect()
                     }),
-                    ..Call::q2t(
-                        Method::POST,
-                        path::SEND,
-                        Some(Bytes::from(body.to_string())),
-                    )
+                    ..Call::goquorum_send(&payload, to)
                 }
             }
             Requests::Get { targets, next } => {
@@ -191,6 +177,8 @@ impl Requests {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use cloister_addr::Endpoint;
 use cloister_bench::client::{Answer, Call, Connection};
 use cloister_core::b64;
@@ -206,20 +205,6 @@ struct Drain {
     taken_back: bool,
 }
 
-/// GoQuorum's `sendRequest` body (goquorum-client.md §2.3), with Go's trailing newline.
-fn send_call(payload: &[u8], to: &str) -> Call {
-    let body = json!({
-        "payload": b64::encode(payload),
-        "to": [to],
-        "affectedContractTransactions": [],
-        "privacyFlag": 0,
-        "mandatoryRecipients": null,
-    });
-    let mut bytes = serde_json::to_vec(&body).unwrap();
-    bytes.push(b'\n');
-    Call::q2t(Method::POST, "/send", Some(Bytes::from(bytes)))
-}
-
 fn receive_call(key: &str) -> Call {
     Call::q2t(
         Method::GET,
@@ -289,7 +274,9 @@ async fn worker(endpoint: Endpoint, to: String, id: usize, stop: Arc<AtomicBool>
             },
         };
         let started = Instant::now();
-        let sent = open.call(&send_call(&payload, &to)).await;
+        let sent = open
+            .call(&Call::goquorum_send(&payload, std::slice::from_ref(&to)))
+            .await;
         let latency = started.elapsed();
         let key = match &sent {
             Ok(answer) if answer.status.is_success() => {

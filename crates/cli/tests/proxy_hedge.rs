@@ -13,32 +13,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use cloister_addr::Endpoint;
 use cloister_bench::client::{Call, Connection};
-use cloister_core::b64;
 use cloister_harness::http::{path_escape, Request};
 use cloister_harness::party::{TwinParty, DATABASE};
 use cloister_harness::proxy::RunningProxy;
-use hyper::Method;
 use serde_json::{json, Value};
 
 /// Load workers: each has one request in flight at a time.
 const WORKERS: usize = 4;
-
-/// GoQuorum's `sendRequest` body (goquorum-client.md §2.3), with Go's trailing newline.
-fn send_call(payload: &[u8], to: &str) -> Call {
-    let body = json!({
-        "payload": b64::encode(payload),
-        "to": [to],
-        "affectedContractTransactions": [],
-        "privacyFlag": 0,
-        "mandatoryRecipients": null,
-    });
-    let mut bytes = serde_json::to_vec(&body).unwrap();
-    bytes.push(b'\n');
-    Call::q2t(Method::POST, "/send", Some(Bytes::from(bytes)))
-}
 
 /// One GoQuorum-like client: `/send` back to back on a keep-alive connection until stopped.
 /// The acknowledged hashes, and every failure.
@@ -65,7 +48,10 @@ async fn worker(
         }
         let open = connection.as_mut().unwrap();
         let payload = format!("hedged payload {id}-{n}").into_bytes();
-        match open.call(&send_call(&payload, &to)).await {
+        match open
+            .call(&Call::goquorum_send(&payload, std::slice::from_ref(&to)))
+            .await
+        {
             Ok(answer) if answer.status.is_success() => {
                 let body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
                 match body["key"].as_str() {
