@@ -182,13 +182,10 @@ impl Setup {
 
     /// Retries the proxy made, of any reason, per its metrics.
     fn retries(&self) -> f64 {
-        Request::new("GET", "/metrics")
+        let text = Request::new("GET", "/metrics")
             .send(&self.proxy.admin)
-            .text()
-            .lines()
-            .filter(|line| line.starts_with("cloister_proxy_retries_total"))
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+            .text();
+        cloister_harness::metrics::sum(&text, "cloister_proxy_retries_total", &[])
     }
 }
 

@@ -76,13 +76,8 @@ async fn worker(
 /// The value of every `cloister_proxy_hedges_total` series with `outcome`, summed.
 fn hedges(proxy: &RunningProxy, outcome: &str) -> f64 {
     let label = format!("outcome=\"{outcome}\"");
-    Request::new("GET", "/metrics")
-        .send(&proxy.admin)
-        .text()
-        .lines()
-        .filter(|l| l.starts_with("cloister_proxy_hedges_total") && l.contains(&label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    let text = Request::new("GET", "/metrics").send(&proxy.admin).text();
+    cloister_harness::metrics::sum(&text, "cloister_proxy_hedges_total", &[&label])
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //!   exactly as given (so `%2F` and `+` reach the server untouched), with `Host: c` on unix
 //!   sockets as GoQuorum sends it.
 //! - [`ganache`]: real Ethereum JSON-RPC nodes (ganache processes) for gateway tests.
+//! - [`metrics`]: what a `/metrics` page says, summed over the labels a test leaves open.
 //! - [`nodes`]: `cloister node` processes on loopback, configured only by Tessera-format config
 //!   files and key files made by `cloister keygen`.
 //! - [`patroni`]: a Patroni cluster (PostgreSQL members with automatic failover) on one etcd.
@@ -25,6 +26,7 @@
 
 pub mod ganache;
 pub mod http;
+pub mod metrics;
 pub mod nodes;
 pub mod party;
 pub mod patroni;

@@ -28,11 +28,7 @@ fn stall_requests() -> Script {
 /// The value of the `cloister_proxy_hedges_total` series with `outcome`.
 fn hedges(metrics: &str, outcome: &str) -> f64 {
     let label = format!("outcome=\"{outcome}\"");
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("cloister_proxy_hedges_total") && l.contains(&label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    cloister_harness::metrics::sum(metrics, "cloister_proxy_hedges_total", &[&label])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,12 +123,11 @@ async fn disabled_hedging_waits_for_the_per_try_timeout() {
         let response = send(&target, post("/send", r#"{"payload":"AA=="}"#)).await;
         assert_eq!(response.status, 201, "{}", response.text());
     }
-    let retries = proxy
-        .metrics()
-        .lines()
-        .filter(|l| l.starts_with("cloister_proxy_retries_total") && l.contains("same-key"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>();
+    let retries = cloister_harness::metrics::sum(
+        &proxy.metrics(),
+        "cloister_proxy_retries_total",
+        &["same-key"],
+    );
     assert_eq!(retries, 1.0, "the stalled send was retried, not hedged");
     assert_eq!(proxy.status()["listeners"][0].get("hedge"), None);
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use cloister_addr::Endpoint;
 use cloister_harness::http::{eventually, Request};
+use cloister_harness::metrics;
 use cloister_harness::party::TwinParty;
 use cloister_protocol::path;
 
@@ -89,13 +90,9 @@ impl Running {
             .try_send(&Endpoint::from(admin), None)
             .ok()?
             .text();
-        Some(
-            text.lines()
-                .filter(|l| l.starts_with("cloister_proxy_hedges_total"))
-                .filter(|l| l.contains("outcome=\"won\"") || l.contains("outcome=\"lost\""))
-                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .sum::<f64>() as u64,
-        )
+        let sent = ["outcome=\"won\"", "outcome=\"lost\""]
+            .map(|outcome| metrics::sum(&text, "cloister_proxy_hedges_total", &[outcome]));
+        Some(sent.iter().sum::<f64>() as u64)
     }
 
     /// Stops the front now rather than when it is dropped, so that what runs next does not
