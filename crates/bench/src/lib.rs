@@ -37,6 +37,7 @@ pub mod cluster;
 pub mod driver;
 pub mod fanout;
 pub mod fault_run;
+mod front_process;
 pub mod gateway;
 pub mod ha_store;
 pub mod hostile;

@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -13,6 +13,7 @@ use cloister_harness::http::eventually;
 use cloister_harness::nodes::free_port;
 use serde_json::json;
 
+use crate::front_process::{nginx_user_line, FrontProcess};
 use crate::relay::Relay;
 use crate::settings::GatewayBench;
 
@@ -62,8 +63,7 @@ pub(super) struct Running {
     pub(super) front: Front,
     /// Where clients reach it.
     pub(super) address: SocketAddr,
-    child: Option<Child>,
-    relay: Option<Relay>,
+    process: FrontProcess,
     /// What it logged (balancers): shown when calls through it fail.
     log: Option<PathBuf>,
     /// Its scratch directory, removed when it stops.
@@ -78,16 +78,12 @@ impl Running {
 
     /// CPU spent so far by the front's processes (or the relay's thread); none for direct.
     pub(super) fn cpu(&self) -> Option<Duration> {
-        match (&self.child, &self.relay) {
-            (Some(child), _) => cloister_harness::procfs::tree_cpu_time(child.id()),
-            (None, Some(relay)) => relay.cpu(),
-            (None, None) => None,
-        }
+        self.process.cpu()
     }
 
     /// The balancer's process id.
     pub(super) fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.process.pid()
     }
 
     /// The last lines the balancer logged.
@@ -103,21 +99,13 @@ impl Running {
     /// Stops the front now rather than when it is dropped, so what runs next does not share
     /// the CPU with it.
     pub(super) fn stop(mut self) {
-        self.terminate();
-    }
-
-    fn terminate(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // SIGTERM, not SIGKILL: nginx's master must take its workers down with it.
-            cloister_harness::signal::send("TERM", &[child.id()]);
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.terminate();
+        self.process.stop();
     }
 }
 
@@ -163,10 +151,8 @@ fn values(
     nodes: &[SocketAddr],
     timeouts: Timeouts,
 ) -> Vec<(&'static str, String)> {
-    // As root nginx would run its workers as `nobody`, who cannot write its temp paths here.
-    let user = if is_root() { "user root;\n" } else { "" };
     vec![
-        ("USER", user.to_owned()),
+        ("USER", nginx_user_line().to_owned()),
         ("DIR", dir.display().to_string()),
         ("LISTEN", listen.to_string()),
         ("PRIMARY", nodes[0].to_string()),
@@ -182,14 +168,6 @@ fn values(
     ]
 }
 
-/// Whether this process runs as root.
-fn is_root() -> bool {
-    std::os::unix::fs::MetadataExt::uid(&match std::fs::metadata("/proc/self") {
-        Ok(m) => m,
-        Err(_) => return false,
-    }) == 0
-}
-
 /// Starts `front` before `nodes` (primary first) and waits until a call through it answers,
 /// so no measurement includes its start-up.
 pub(super) fn start(
@@ -202,8 +180,7 @@ pub(super) fn start(
         Front::Direct => Running {
             front,
             address: nodes[0],
-            child: None,
-            relay: None,
+            process: FrontProcess::Direct,
             log: None,
             _dir: None,
         },
@@ -213,8 +190,7 @@ pub(super) fn start(
             Running {
                 front,
                 address,
-                child: None,
-                relay: Some(relay),
+                process: FrontProcess::Relay(relay),
                 log: None,
                 _dir: None,
             }
@@ -259,8 +235,7 @@ pub(super) fn start(
             Running {
                 front,
                 address: listen,
-                child: Some(child),
-                relay: None,
+                process: FrontProcess::Balancer(child),
                 log: Some(log),
                 _dir: Some(dir),
             }
@@ -345,8 +320,7 @@ fn start_cloister(
     Ok(Running {
         front: Front::Cloister,
         address,
-        child: Some(child),
-        relay: None,
+        process: FrontProcess::Balancer(child),
         log: Some(log),
         _dir: Some(dir),
     })

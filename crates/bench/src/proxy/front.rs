@@ -4,17 +4,19 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use cloister_addr::Endpoint;
 use cloister_harness::http::{eventually, Request};
 use cloister_harness::metrics;
+use cloister_harness::nodes::free_port;
 use cloister_harness::party::TwinParty;
 use cloister_protocol::path;
 
 use super::settings::ProxyBench;
+use crate::front_process::{nginx_user_line, FrontProcess};
 use crate::relay::Relay;
 
 /// What a client reaches the replicas through.
@@ -61,8 +63,7 @@ impl Front {
 /// A running front: its socket and, for the proxies, the process.
 pub(super) struct Running {
     socket: PathBuf,
-    child: Option<Child>,
-    relay: Option<Relay>,
+    process: FrontProcess,
     /// `cloister proxy`'s admin listener, where its hedges are counted.
     admin: Option<SocketAddr>,
 }
@@ -75,11 +76,7 @@ impl Running {
 
     /// CPU spent so far by the front's processes (or the relay's thread); none for direct.
     pub(super) fn cpu(&self) -> Option<Duration> {
-        match (&self.child, &self.relay) {
-            (Some(child), _) => cloister_harness::procfs::tree_cpu_time(child.id()),
-            (None, Some(relay)) => relay.cpu(),
-            (None, None) => None,
-        }
+        self.process.cpu()
     }
 
     /// Hedges `cloister proxy` has sent so far (won or lost), from its `/metrics`; none for
@@ -102,11 +99,7 @@ impl Running {
     }
 
     fn terminate(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            // SIGTERM, not SIGKILL: nginx's master must take its workers down with it (HAProxy
-            // in the foreground stops at once on it).
-            cloister_harness::signal::send("TERM", &[child.id()]);
-            let _ = child.wait();
+        if self.process.stop() {
             let _ = std::fs::remove_file(&self.socket);
         }
     }
@@ -123,9 +116,7 @@ impl Drop for Running {
 /// and no cap on requests per client connection (GoQuorum keeps its connections forever).
 fn nginx_config(dir: &Path, socket: &Path, upstreams: &[PathBuf]) -> String {
     let d = dir.display();
-    // As root nginx would run its workers as `nobody`, who cannot open the replicas' 0600
-    // sockets; run them as the owner, as a deployment would with `user`.
-    let user = if is_root() { "user root;\n" } else { "" };
+    let user = nginx_user_line();
     format!(
         "{user}daemon off;
 worker_processes auto;
@@ -180,22 +171,6 @@ fn haproxy_config(dir: &Path, socket: &Path, upstreams: &[PathBuf]) -> String {
         .replace("{{SERVERS}}\n", &servers)
 }
 
-/// A TCP port nobody listens on now, for `cloister proxy`'s admin listener.
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
-        .local_addr()?
-        .port())
-}
-
-/// Whether this process runs as root, in which case nginx must be told to keep root for its
-/// workers.
-fn is_root() -> bool {
-    std::os::unix::fs::MetadataExt::uid(&match std::fs::metadata("/proc/self") {
-        Ok(m) => m,
-        Err(_) => return false,
-    }) == 0
-}
-
 /// Starts `front` before `party`'s replicas (replica 1 alone with `--one-replica`) and waits
 /// until it answers `/upcheck`, so no measurement includes its start-up.
 pub(super) fn start_front(
@@ -212,8 +187,7 @@ pub(super) fn start_front(
     let running = match front {
         Front::Direct => Running {
             socket: upstreams[0].clone(),
-            child: None,
-            relay: None,
+            process: FrontProcess::Direct,
             admin: None,
         },
         Front::Relay => {
@@ -224,8 +198,7 @@ pub(super) fn start_front(
             )?;
             Running {
                 socket,
-                child: None,
-                relay: Some(relay),
+                process: FrontProcess::Relay(relay),
                 admin: None,
             }
         }
@@ -252,8 +225,7 @@ pub(super) fn start_front(
                 })?;
             Running {
                 socket,
-                child: Some(child),
-                relay: None,
+                process: FrontProcess::Balancer(child),
                 admin: None,
             }
         }
@@ -280,14 +252,13 @@ pub(super) fn start_front(
                 })?;
             Running {
                 socket,
-                child: Some(child),
-                relay: None,
+                process: FrontProcess::Balancer(child),
                 admin: None,
             }
         }
         Front::Cloister => {
             let socket = root.join("cloister-proxy.ipc");
-            let admin = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+            let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
             let mut command = cloister_harness::nodes::cloister();
             command
                 .arg("proxy")
@@ -307,8 +278,7 @@ pub(super) fn start_front(
                 .spawn()?;
             Running {
                 socket,
-                child: Some(child),
-                relay: None,
+                process: FrontProcess::Balancer(child),
                 admin: Some(admin),
             }
         }
